@@ -1,0 +1,79 @@
+import { chmodSync, chownSync, mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import {
+  findBinary,
+  freePort,
+  isRoot,
+  lookupUser,
+  postgresBinDirs,
+  runAs,
+  spawnAs,
+  stopProcess,
+  waitForPort,
+} from './processes.js'
+
+/** A PostgreSQL cluster owned by a test: `initdb` into a temp dir, stopped and removed by `stop()`. */
+export interface PostgresServer {
+  readonly port: number
+  /** `postgres://postgres@127.0.0.1:<port>/postgres`, trust authentication on loopback. */
+  readonly url: string
+  stop(): Promise<void>
+}
+
+const INSTALL_HINT =
+  'PostgreSQL server not found. Install it with: sudo apt-get install -y postgresql'
+
+/**
+ * Starts a throw-away PostgreSQL on a free loopback port with durability turned off for speed.
+ * As root it runs as the `postgres` system user, because PostgreSQL refuses to run as root.
+ */
+export async function startPostgresServer(): Promise<PostgresServer> {
+  const binDirs = postgresBinDirs()
+  const initdb = findBinary('initdb', binDirs)
+  const postgres = findBinary('postgres', binDirs)
+  if (!initdb || !postgres) throw new Error(INSTALL_HINT)
+
+  const user = isRoot() ? lookupUser('postgres') : undefined
+  const dir = mkdtempSync(join(tmpdir(), 'strata-pg-'))
+  if (user) chownSync(dir, user.uid, user.gid)
+  chmodSync(dir, 0o700)
+  const dataDir = join(dir, 'data')
+  runAs(user, initdb, ['-D', dataDir, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--no-sync'])
+
+  const port = await freePort()
+  const spawned = spawnAs(user, postgres, [
+    '-D',
+    dataDir,
+    '-p',
+    String(port),
+    '-k',
+    dir,
+    '-c',
+    'listen_addresses=127.0.0.1',
+    '-c',
+    'fsync=off',
+    '-c',
+    'synchronous_commit=off',
+    '-c',
+    'full_page_writes=off',
+    '-c',
+    'max_connections=200',
+  ])
+  try {
+    await waitForPort(port, 30_000, 'postgres')
+  } catch (error) {
+    await stopProcess(spawned.child, 'SIGKILL')
+    throw new Error(`${(error as Error).message}\n${spawned.output()}`)
+  }
+
+  return {
+    port,
+    url: `postgres://postgres@127.0.0.1:${port}/postgres`,
+    async stop() {
+      // SIGINT is PostgreSQL's "fast shutdown": it disconnects clients instead of waiting for them.
+      await stopProcess(spawned.child, 'SIGINT')
+      rmSync(dir, { recursive: true, force: true })
+    },
+  }
+}
