@@ -1,0 +1,87 @@
+/** The tier that answered a read. `DB` means the loader ran. */
+export type CacheLevel = 'L1' | 'L2' | 'DB'
+
+/** A read that found a record. */
+export interface Found<T> {
+  readonly found: true
+  readonly value: T
+  /** The record's version, as the loader reported it. */
+  readonly version: number
+  readonly level: CacheLevel
+}
+
+/** A read that found no record. Misses are cached briefly too (negative caching). */
+export interface Missing {
+  readonly found: false
+  readonly value: undefined
+  /** The version at which the key was known to be absent (0 when it never existed). */
+  readonly version: number
+  readonly level: CacheLevel
+}
+
+/** What `get()` resolves: a record or a miss, and the tier that answered. */
+export type Lookup<T> = Found<T> | Missing
+
+/** What a loader returns for a key that has no record. */
+export interface Absent {
+  readonly absent: true
+  readonly version: number
+}
+
+/** What a loader returns: the record with its version, `absent(version)`, or `undefined` (absent at version 0). */
+export type Loaded<T> = { readonly value: T; readonly version: number } | Absent | undefined
+
+/** Marks a key as having no record, at the version of its deletion (0 when it never existed). */
+export const absent = (version = 0): Absent => ({ absent: true, version })
+
+/** Reads the source of truth for a key. It must report the version of what it read. */
+export type Loader<T> = (key: string) => Promise<Loaded<T>>
+
+/**
+ * An L2 record, decoded. `fence` records carry no value: they only refuse older versions.
+ * `expiresAt` is absolute (epoch ms), so any replica can tell how long the entry has left.
+ */
+export type L2Record =
+  | { kind: 'value'; version: number; expiresAt: number; generation: number; payload: string }
+  | { kind: 'absent'; version: number; expiresAt: number; generation: number }
+  | { kind: 'fence'; version: number; generation: number }
+
+const KIND_CODE = { value: 'v', absent: 'n', fence: 't' } as const
+
+/**
+ * Encodes an L2 record as `version:expiresAt:generation:kind:payload`.
+ * The version comes first so that Lua scripts can read it with GETRANGE, without copying the payload.
+ */
+export function encodeL2Record(record: L2Record): string {
+  const expiresAt = record.kind === 'fence' ? 0 : record.expiresAt
+  const payload = record.kind === 'value' ? record.payload : ''
+  return `${record.version}:${expiresAt}:${record.generation}:${KIND_CODE[record.kind]}:${payload}`
+}
+
+/** Decodes what `encodeL2Record` wrote; undefined for anything else (treated as a miss). */
+export function decodeL2Record(raw: string): L2Record | undefined {
+  const a = raw.indexOf(':')
+  const b = raw.indexOf(':', a + 1)
+  const c = raw.indexOf(':', b + 1)
+  if (a < 1 || b < 0 || c < 0 || raw.charCodeAt(c + 2) !== 58 /* ':' */) return undefined
+  const version = Number(raw.slice(0, a))
+  const expiresAt = Number(raw.slice(a + 1, b))
+  const generation = Number(raw.slice(b + 1, c))
+  if (
+    !Number.isSafeInteger(version) ||
+    !Number.isFinite(expiresAt) ||
+    !Number.isSafeInteger(generation)
+  ) {
+    return undefined
+  }
+  switch (raw[c + 1]) {
+    case 'v':
+      return { kind: 'value', version, expiresAt, generation, payload: raw.slice(c + 3) }
+    case 'n':
+      return { kind: 'absent', version, expiresAt, generation }
+    case 't':
+      return { kind: 'fence', version, generation }
+    default:
+      return undefined
+  }
+}

@@ -1,0 +1,64 @@
+/** Base class of every error cache-core throws: each carries a stable `code` and, where known, a `cause`. */
+export class StrataError extends Error {
+  static readonly code: string = 'E_STRATA'
+  readonly code: string
+
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options)
+    this.name = new.target.name
+    this.code = (new.target as typeof StrataError).code
+  }
+}
+
+/** An option was given a value it cannot take. The message names the option and the value. */
+export class InvalidOptionError extends StrataError {
+  static override readonly code = 'E_INVALID_OPTION'
+
+  constructor(
+    readonly option: string,
+    readonly value: unknown,
+    expected: string,
+  ) {
+    super(`Invalid option "${option}": expected ${expected}, got ${describe(value)}`)
+  }
+}
+
+/**
+ * An invalidation could not be made durable (the L2 fence or the bus publish failed).
+ * The caller must not acknowledge the write it belongs to: other replicas may not have heard of it.
+ */
+export class InvalidationError extends StrataError {
+  static override readonly code = 'E_INVALIDATION_FAILED'
+
+  constructor(
+    readonly key: string,
+    readonly version: number,
+    cause: unknown,
+  ) {
+    super(`Could not invalidate "${key}" at version ${version}: Redis is unavailable`, { cause })
+  }
+}
+
+/** A cluster-wide clear could not reach Redis. Nothing was cleared outside this instance. */
+export class ClearError extends StrataError {
+  static override readonly code = 'E_CLEAR_FAILED'
+
+  constructor(cause: unknown) {
+    super('Could not clear the cache cluster-wide: Redis is unavailable', { cause })
+  }
+}
+
+/** The cache was used after `close()`. */
+export class ClosedError extends StrataError {
+  static override readonly code = 'E_CLOSED'
+
+  constructor() {
+    super('The cache is closed')
+  }
+}
+
+function describe(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value)
+  if (typeof value === 'number' || typeof value === 'boolean' || value == null) return String(value)
+  return typeof value
+}

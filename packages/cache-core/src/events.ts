@@ -1,0 +1,45 @@
+import { EventEmitter } from 'node:events'
+import type { BusState } from './bus/redis-bus.js'
+
+/** Every event a cache emits, with its payload. None is emitted on the L1 hit path. */
+export interface CacheEvents {
+  /** A key was invalidated: `local` when this instance wrote it, else heard on the bus. */
+  invalidate: { key: string; version: number; origin: string; local: boolean }
+  /** The cache was cleared cluster-wide; `generation` is the new L2 namespace. */
+  clear: { generation: number; origin: string; local: boolean }
+  /** The bus subscription went up or down. While down, L1 serves nothing. */
+  bus: { state: BusState }
+  /** An L2 entry was copied into L1. */
+  promote: { key: string; version: number; ttl: number }
+  /** A load or an L2 read older than a known write was refused by a tier. */
+  'stale-set-rejected': { key: string; version: number; fence: number; tier: 'L1' | 'L2' }
+  /** A Redis operation failed; the read degraded to the next tier. */
+  degraded: { operation: string; error: unknown }
+  /** A bus payload failed to parse and was dropped. */
+  malformed: { raw: string; error: string }
+}
+
+/** A typed facade over EventEmitter. Listener errors are the listener's business. */
+export class CacheEventEmitter {
+  readonly #emitter = new EventEmitter()
+
+  on<E extends keyof CacheEvents>(event: E, listener: (payload: CacheEvents[E]) => void): this {
+    this.#emitter.on(event, listener)
+    return this
+  }
+
+  off<E extends keyof CacheEvents>(event: E, listener: (payload: CacheEvents[E]) => void): this {
+    this.#emitter.off(event, listener)
+    return this
+  }
+
+  once<E extends keyof CacheEvents>(event: E, listener: (payload: CacheEvents[E]) => void): this {
+    this.#emitter.once(event, listener)
+    return this
+  }
+
+  /** Emits only when someone listens, so unobserved events cost one lookup. */
+  emit<E extends keyof CacheEvents>(event: E, payload: CacheEvents[E]): void {
+    if (this.#emitter.listenerCount(event) > 0) this.#emitter.emit(event, payload)
+  }
+}

@@ -1,0 +1,212 @@
+import { randomUUID } from 'node:crypto'
+import type { Redis } from 'ioredis'
+import type { Loader } from './entry.js'
+import { InvalidOptionError } from './errors.js'
+import type { L2Store } from './stores/l2-store.js'
+
+/**
+ * Which tiers serve reads.
+ * - `multi`: L1 + L2 + invalidation bus (the default).
+ * - `l2`: Redis only, the single-tier baseline.
+ * - `l1`: L1 + bus, no shared L2.
+ * - `none`: every read runs the loader.
+ */
+export type CacheMode = 'multi' | 'l2' | 'l1' | 'none'
+
+/** The modes, for validation and help texts. */
+export const CACHE_MODES: readonly CacheMode[] = ['multi', 'l2', 'l1', 'none']
+
+/** How values become L2 strings and back. */
+export interface Serializer<T> {
+  serialize(value: T): string
+  deserialize(raw: string): T
+}
+
+/** Options of the in-process L1. */
+export interface L1Options {
+  /**
+   * Most entries L1 holds; the least recently used one is evicted past it.
+   * Misses that are cached count as entries too.
+   * @default 1000
+   */
+  maxEntries?: number
+  /**
+   * Optional bound on the serialized size of what L1 holds, in bytes (UTF-8 length of the
+   * serialized value). Costs one size computation per insert, none per hit.
+   * @default undefined (bounded by entries only)
+   */
+  maxBytes?: number | undefined
+  /**
+   * How long an entry may live in L1, in milliseconds. A promoted L2 entry lives no longer
+   * than L2 still keeps it.
+   * @default 60_000
+   */
+  ttl?: number
+}
+
+/** Options of the shared Redis L2. */
+export interface L2Options {
+  /**
+   * How long an entry lives in L2, in milliseconds.
+   * @default 300_000
+   */
+  ttl?: number
+}
+
+/** Options of `createTieredCache()`. */
+export interface TieredCacheOptions<T> {
+  /** Reads the source of truth. It runs at most once at a time per key on this instance. */
+  loader: Loader<T>
+  /**
+   * Which tiers serve reads. See {@link CacheMode}.
+   * @default 'multi'
+   */
+  mode?: CacheMode
+  /**
+   * Redis for L2 and the bus: a URL, or an ioredis client this cache borrows (it is not closed
+   * by `close()`; its `duplicate()` becomes the subscriber). Required unless `mode` is `none`.
+   */
+  redis?: string | Redis | undefined
+  /**
+   * Prefix of every Redis key and of the bus channel. Instances that share a prefix share L2
+   * and hear each other's invalidations.
+   * @default 'strata'
+   */
+  prefix?: string
+  /**
+   * This instance's name on the bus; it skips messages it sent itself.
+   * @default a random UUID
+   */
+  instanceId?: string
+  /** L1 options. */
+  l1?: L1Options
+  /** L2 options. */
+  l2?: L2Options
+  /**
+   * How long a miss is cached, in milliseconds, in L1 and L2. A write ends it early.
+   * @default 5_000
+   */
+  negativeTtl?: number
+  /**
+   * How long the fence left by an invalidation refuses older versions, in milliseconds.
+   * It must outlast the slowest loader: a load that takes longer than this could install
+   * what it read before the write.
+   * @default 300_000
+   */
+  fenceTtl?: number
+  /**
+   * How many recently invalidated keys this instance remembers, with their version, to refuse
+   * loads older than the invalidation. Bounded so memory stays bounded.
+   * @default 10_000
+   */
+  maxLocalFences?: number
+  /**
+   * Time limit of each Redis command issued by a cache-owned connection, in milliseconds.
+   * A slower Redis counts as down for that read, which then falls through to the loader.
+   * @default 1_000
+   */
+  redisCommandTimeout?: number
+  /**
+   * How often the bus checks its subscriber connection with a PING, in milliseconds, so a
+   * silently dead connection is noticed. 0 turns the check off.
+   * @default 1_000
+   */
+  heartbeatInterval?: number
+  /**
+   * Turns values into L2 strings and back.
+   * @default JSON
+   */
+  serializer?: Serializer<T>
+  /**
+   * Decorates the L2 store, for tracing or for fault injection in tests.
+   * @default identity
+   */
+  wrapL2?: ((store: L2Store) => L2Store) | undefined
+}
+
+/** Options with every default filled in and every value checked. */
+export interface ResolvedOptions<T> {
+  loader: Loader<T>
+  mode: CacheMode
+  redis: string | Redis | undefined
+  prefix: string
+  instanceId: string
+  l1: { maxEntries: number; maxBytes: number | undefined; ttl: number }
+  l2: { ttl: number }
+  negativeTtl: number
+  fenceTtl: number
+  maxLocalFences: number
+  redisCommandTimeout: number
+  heartbeatInterval: number
+  serializer: Serializer<T>
+  wrapL2: (store: L2Store) => L2Store
+}
+
+const json: Serializer<never> = {
+  serialize: (value) => JSON.stringify(value),
+  deserialize: (raw) => JSON.parse(raw) as never,
+}
+
+function positiveInteger(option: string, value: unknown, fallback: number): number {
+  const resolved = value ?? fallback
+  if (typeof resolved !== 'number' || !Number.isSafeInteger(resolved) || resolved <= 0) {
+    throw new InvalidOptionError(option, value, 'a positive integer')
+  }
+  return resolved
+}
+
+function nonNegativeInteger(option: string, value: unknown, fallback: number): number {
+  const resolved = value ?? fallback
+  if (typeof resolved !== 'number' || !Number.isSafeInteger(resolved) || resolved < 0) {
+    throw new InvalidOptionError(option, value, 'an integer ≥ 0')
+  }
+  return resolved
+}
+
+function nonEmptyString(option: string, value: unknown, fallback: string): string {
+  const resolved = value ?? fallback
+  if (typeof resolved !== 'string' || resolved.length === 0) {
+    throw new InvalidOptionError(option, value, 'a non-empty string')
+  }
+  return resolved
+}
+
+/** Fills defaults and checks every option once; throws `InvalidOptionError` naming the option. */
+export function resolveOptions<T>(options: TieredCacheOptions<T>): ResolvedOptions<T> {
+  if (typeof options?.loader !== 'function') {
+    throw new InvalidOptionError('loader', options?.loader, 'a function (key) => Promise<Loaded>')
+  }
+  const mode = options.mode ?? 'multi'
+  if (!CACHE_MODES.includes(mode)) {
+    throw new InvalidOptionError('mode', options.mode, `one of ${CACHE_MODES.join(', ')}`)
+  }
+  const redis = options.redis
+  if (mode !== 'none' && (redis === undefined || redis === '')) {
+    throw new InvalidOptionError(
+      'redis',
+      redis,
+      `a Redis URL or client (mode "${mode}" uses Redis)`,
+    )
+  }
+  const maxBytes = options.l1?.maxBytes
+  return {
+    loader: options.loader,
+    mode,
+    redis,
+    prefix: nonEmptyString('prefix', options.prefix, 'strata'),
+    instanceId: nonEmptyString('instanceId', options.instanceId, randomUUID()),
+    l1: {
+      maxEntries: positiveInteger('l1.maxEntries', options.l1?.maxEntries, 1000),
+      maxBytes: maxBytes === undefined ? undefined : positiveInteger('l1.maxBytes', maxBytes, 0),
+      ttl: positiveInteger('l1.ttl', options.l1?.ttl, 60_000),
+    },
+    l2: { ttl: positiveInteger('l2.ttl', options.l2?.ttl, 300_000) },
+    negativeTtl: positiveInteger('negativeTtl', options.negativeTtl, 5_000),
+    fenceTtl: positiveInteger('fenceTtl', options.fenceTtl, 300_000),
+    maxLocalFences: positiveInteger('maxLocalFences', options.maxLocalFences, 10_000),
+    redisCommandTimeout: positiveInteger('redisCommandTimeout', options.redisCommandTimeout, 1_000),
+    heartbeatInterval: nonNegativeInteger('heartbeatInterval', options.heartbeatInterval, 1_000),
+    serializer: options.serializer ?? (json as Serializer<T>),
+    wrapL2: options.wrapL2 ?? ((store) => store),
+  }
+}

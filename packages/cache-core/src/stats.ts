@@ -1,0 +1,50 @@
+/** Plain counters, bumped inline. Reading them is `snapshot()`; nothing here does I/O. */
+export class Counters {
+  reads = 0
+  l1Hits = 0
+  l1Misses = 0
+  l2Hits = 0
+  l2Misses = 0
+  /** Loader calls. */
+  dbReads = 0
+  promotions = 0
+  staleSetsRejected = 0
+  invalidationsSent = 0
+  invalidationsReceived = 0
+  clearsReceived = 0
+  malformedMessages = 0
+  /** Redis operations that failed and were degraded around. */
+  redisErrors = 0
+  busDisconnects = 0
+}
+
+/** A point-in-time copy of the counters with the derived rates (percentages, 0–100). */
+export interface CacheStats {
+  reads: number
+  l1Hits: number
+  l1Misses: number
+  l1HitRate: number
+  l2Hits: number
+  l2Misses: number
+  l2HitRate: number
+  /** (L1 hits + L2 hits) / reads. */
+  combinedHitRate: number
+  dbReads: number
+  promotions: number
+  staleSetsRejected: number
+  invalidationsSent: number
+  invalidationsReceived: number
+  clearsReceived: number
+  malformedMessages: number
+  redisErrors: number
+  busDisconnects: number
+  l1Size: number
+  l1MaxSize: number
+  l1Bytes: number
+  busState: 'up' | 'down' | 'off'
+  generation: number
+}
+
+/** `part / whole` as a percentage with two decimals; 0 when nothing was counted. */
+export const percent = (part: number, whole: number): number =>
+  whole === 0 ? 0 : Math.round((part / whole) * 10_000) / 100

@@ -1,0 +1,85 @@
+import type { L2Record } from '../entry.js'
+import type { L2Store } from '../stores/l2-store.js'
+
+/** A promise with its resolve and reject exposed, to order events in tests without sleeps. */
+export interface Deferred<T> {
+  promise: Promise<T>
+  resolve(value: T): void
+  reject(error: unknown): void
+}
+
+/** Creates a {@link Deferred}. */
+export function deferred<T = void>(): Deferred<T> {
+  let resolve!: (value: T) => void
+  let reject!: (error: unknown) => void
+  const promise = new Promise<T>((res, rej) => {
+    resolve = res
+    reject = rej
+  })
+  return { promise, resolve, reject }
+}
+
+/** A held L2 call: `reached` resolves once Redis has answered; the caller sees it after `release()`. */
+export interface HeldCall {
+  reached: Promise<void>
+  release(): void
+}
+
+/**
+ * Wraps an L2 store so a test can hold the next GET between Redis's reply and the cache seeing
+ * it, or make every call fail, to force interleavings and outages deterministically.
+ * @example const l2 = new ControllableL2Store(); createTieredCache({ ..., wrapL2: l2.wrap })
+ */
+export class ControllableL2Store implements L2Store {
+  #inner: L2Store | undefined
+  #heldGet: { reached: () => void; gate: Promise<void> } | undefined
+  /** When set, every call rejects with this error without reaching Redis. */
+  failWith: Error | undefined
+
+  /** Pass as `wrapL2`. */
+  readonly wrap = (store: L2Store): L2Store => {
+    this.#inner = store
+    return this
+  }
+
+  /** Holds the next `get()` after it has read from Redis. */
+  holdNextGet(): HeldCall {
+    const reached = deferred()
+    const gate = deferred()
+    this.#heldGet = { reached: () => reached.resolve(), gate: gate.promise }
+    return { reached: reached.promise, release: () => gate.resolve() }
+  }
+
+  async get(key: string): Promise<L2Record | undefined> {
+    const record = await this.#store().get(key)
+    const held = this.#heldGet
+    if (held) {
+      this.#heldGet = undefined
+      held.reached()
+      await held.gate
+    }
+    return record
+  }
+
+  async set(key: string, record: L2Record, ttlMs: number): Promise<boolean> {
+    return await this.#store().set(key, record, ttlMs)
+  }
+
+  async fence(key: string, version: number, generation: number, ttlMs: number): Promise<void> {
+    await this.#store().fence(key, version, generation, ttlMs)
+  }
+
+  async readGeneration(): Promise<number> {
+    return await this.#store().readGeneration()
+  }
+
+  async bumpGeneration(): Promise<number> {
+    return await this.#store().bumpGeneration()
+  }
+
+  #store(): L2Store {
+    if (this.failWith) throw this.failWith
+    if (!this.#inner) throw new Error('ControllableL2Store: pass `wrap` as the wrapL2 option first')
+    return this.#inner
+  }
+}

@@ -1,0 +1,128 @@
+import { type RedisServer, startRedisServer } from '@strata/test-servers'
+import { Redis } from 'ioredis'
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
+import { ClearError, InvalidationError } from '../src/index.js'
+import { CacheFactory, freshPrefix, nextEvent, VersionedTable } from './helpers.js'
+
+let server: RedisServer
+let admin: Redis
+let prefix = ''
+const caches = new CacheFactory(
+  () => server.url,
+  () => prefix,
+)
+
+beforeAll(async () => {
+  server = await startRedisServer()
+  admin = new Redis(server.url, { retryStrategy: () => 100, maxRetriesPerRequest: null })
+  admin.on('error', () => {})
+})
+afterAll(async () => {
+  admin.disconnect()
+  await server.stop()
+})
+beforeEach(() => {
+  prefix = freshPrefix()
+})
+afterEach(() => caches.closeAll())
+
+describe('bus loss', () => {
+  it('serves nothing from L1 while the subscriber is down and starts empty after resubscribing', async () => {
+    const table = new VersionedTable()
+    table.write('k', 'v1')
+    const a = await caches.create({ loader: table.loader, instanceId: 'a' })
+    const b = await caches.create({ loader: table.loader, instanceId: 'b' })
+    await a.get('k')
+    expect(await a.get('k')).toMatchObject({ level: 'L1' })
+
+    const down = nextEvent(a, 'bus', (e) => e.state === 'down')
+    const up = nextEvent(a, 'bus', (e) => e.state === 'up')
+    await admin.client('KILL', 'TYPE', 'pubsub')
+    await down
+    // While a's subscription is down, b's write would not reach it; a must not use L1 at all.
+    expect(a.health().l1).toBe('bypassed')
+    const duringOutage = await a.get('k')
+    expect(duringOutage.level).not.toBe('L1')
+    await b.invalidate('k', table.write('k', 'v2'))
+
+    await up
+    await a.whenReady()
+    expect(a.stats().l1Size).toBe(0)
+    expect(a.stats().busDisconnects).toBeGreaterThanOrEqual(1)
+    expect(await a.get('k')).toMatchObject({ value: 'v2', version: 2 })
+    expect(await a.get('k')).toMatchObject({ value: 'v2', level: 'L1' })
+  })
+
+  it('behaves the same across a Redis restart, and reads resolve through the loader meanwhile', async () => {
+    const table = new VersionedTable()
+    table.write('k', 'v1')
+    const a = await caches.create({ loader: table.loader })
+    await a.get('k')
+    expect(await a.get('k')).toMatchObject({ level: 'L1' })
+
+    const down = nextEvent(a, 'bus', (e) => e.state === 'down')
+    await server.stop()
+    await down
+    const whileDown = await a.get('k')
+    expect(whileDown).toMatchObject({ value: 'v1', level: 'DB' })
+    expect(a.stats().redisErrors).toBeGreaterThan(0)
+    expect(a.health()).toMatchObject({ l1: 'bypassed', l2: 'down', bus: 'down' })
+
+    // Writes are refused while Redis is away: no replica could be told.
+    await expect(a.invalidate('k', table.write('k', 'v2'))).rejects.toBeInstanceOf(
+      InvalidationError,
+    )
+    await expect(a.clear()).rejects.toBeInstanceOf(ClearError)
+
+    const up = nextEvent(a, 'bus', (e) => e.state === 'up')
+    await server.start()
+    await up
+    expect(await a.whenReady(10_000)).toBe(true)
+    expect(a.stats().l1Size).toBe(0)
+    expect(await a.get('k')).toMatchObject({ value: 'v2', version: 2, level: 'DB' })
+  })
+
+  it('notices a dead subscriber link through its heartbeat', async () => {
+    const table = new VersionedTable()
+    const a = await caches.create({ loader: table.loader, heartbeatInterval: 100 })
+    const down = nextEvent(a, 'bus', (e) => e.state === 'down')
+    // SIGSTOP freezes Redis: sockets stay open, so only a timed-out PING can tell.
+    const pid = Number(
+      ((await admin.info('server')).match(/process_id:(\d+)/) ?? [])[1] ?? Number.NaN,
+    )
+    expect(Number.isInteger(pid)).toBe(true)
+    process.kill(pid, 'SIGSTOP')
+    try {
+      await down
+      expect(a.health().l1).toBe('bypassed')
+    } finally {
+      process.kill(pid, 'SIGCONT')
+    }
+    expect(await a.whenReady(10_000)).toBe(true)
+  })
+})
+
+describe('malformed bus messages', () => {
+  it('counts and drops them without disturbing the instance', async () => {
+    const table = new VersionedTable()
+    table.write('k', 'v1')
+    const a = await caches.create({ loader: table.loader })
+    await a.get('k')
+    const channel = `${prefix}:bus`
+    const dropped = nextEvent(a, 'malformed')
+    await admin.publish(channel, 'not json at all')
+    await dropped
+    const second = nextEvent(a, 'malformed')
+    await admin.publish(
+      channel,
+      JSON.stringify({ v: 1, type: 'invalidate', key: 'k', version: -1 }),
+    )
+    await second
+    const third = nextEvent(a, 'malformed')
+    await admin.publish(channel, JSON.stringify({ v: 2, type: 'explode', origin: 'x' }))
+    await third
+    expect(a.stats().malformedMessages).toBe(3)
+    expect(a.stats().invalidationsReceived).toBe(0)
+    expect(await a.get('k')).toMatchObject({ level: 'L1', value: 'v1' })
+  })
+})

@@ -1,0 +1,187 @@
+import { type RedisServer, startRedisServer } from '@strata/test-servers'
+import { Redis } from 'ioredis'
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
+import { decodeL2Record } from '../src/entry.js'
+import type { Loaded } from '../src/index.js'
+import { ControllableL2Store, deferred } from '../src/testing/index.js'
+import { CacheFactory, freshPrefix, nextEvent, VersionedTable } from './helpers.js'
+
+let server: RedisServer
+let redis: Redis
+let prefix = ''
+const caches = new CacheFactory(
+  () => server.url,
+  () => prefix,
+)
+
+beforeAll(async () => {
+  server = await startRedisServer()
+  redis = new Redis(server.url)
+})
+afterAll(async () => {
+  redis.disconnect()
+  await server.stop()
+})
+beforeEach(() => {
+  prefix = freshPrefix()
+})
+afterEach(() => caches.closeAll())
+
+/** The L2 record for a key, read straight from Redis. */
+const l2Record = async (key: string) => {
+  const raw = await redis.get(`${prefix}:k:${key}`)
+  return raw === null ? undefined : decodeL2Record(raw)
+}
+
+describe('no stale set', () => {
+  it('does not install a row loaded before a newer write (loader delayed)', async () => {
+    const table = new VersionedTable()
+    table.write('k', 'old')
+    const gate = deferred()
+    const loaderStarted = deferred()
+    const slowLoader = async (key: string): Promise<Loaded<string>> => {
+      const row = await table.loader(key) // reads the old row now…
+      loaderStarted.resolve()
+      await gate.promise // …and is held before the cache installs it
+      return row
+    }
+    const reader = await caches.create({ loader: slowLoader, instanceId: 'reader' })
+    const writer = await caches.create({ loader: table.loader, instanceId: 'writer' })
+
+    const pendingRead = reader.get('k')
+    await loaderStarted.promise
+    const heard = nextEvent(reader, 'invalidate', (e) => e.key === 'k')
+    const newVersion = table.write('k', 'new')
+    await writer.invalidate('k', newVersion)
+    await heard
+    gate.resolve()
+
+    // The read began before the write, so answering the old row is allowed…
+    expect(await pendingRead).toMatchObject({ value: 'old', version: 1, level: 'DB' })
+    // …but neither tier may keep it.
+    expect(await l2Record('k')).toMatchObject({ kind: 'fence', version: 2 })
+    expect(reader.stats().staleSetsRejected).toBe(1)
+    const next = await reader.get('k')
+    expect(next).toMatchObject({ value: 'new', version: 2, level: 'DB' })
+  })
+
+  it('does not install a row loaded before a write made on the same instance', async () => {
+    const table = new VersionedTable()
+    table.write('k', 'old')
+    const gate = deferred()
+    const loaderStarted = deferred()
+    const cache = await caches.create({
+      loader: async (key) => {
+        const row = await table.loader(key)
+        loaderStarted.resolve()
+        await gate.promise
+        return row
+      },
+    })
+    const pendingRead = cache.get('k')
+    await loaderStarted.promise
+    await cache.invalidate('k', table.write('k', 'new'))
+    // A read that starts after the write must not join the load that started before it.
+    const readAfterWrite = cache.get('k')
+    gate.resolve()
+    expect(await pendingRead).toMatchObject({ value: 'old', level: 'DB' })
+    expect(await readAfterWrite).toMatchObject({ value: 'new', version: 2 })
+    expect(await cache.get('k')).toMatchObject({ value: 'new', version: 2, level: 'L1' })
+  })
+
+  it('does not promote an L2 read that returns after the invalidation arrived', async () => {
+    const table = new VersionedTable()
+    table.write('k', 'old')
+    const seeder = await caches.create({ loader: table.loader, instanceId: 'seeder' })
+    await seeder.get('k') // L2 now holds version 1
+    const l2 = new ControllableL2Store()
+    const reader = await caches.create({
+      loader: table.loader,
+      instanceId: 'reader',
+      wrapL2: l2.wrap,
+    })
+
+    const held = l2.holdNextGet()
+    const pendingRead = reader.get('k')
+    await held.reached // Redis has answered with version 1; the cache has not seen it yet
+    const heard = nextEvent(reader, 'invalidate', (e) => e.key === 'k')
+    await seeder.invalidate('k', table.write('k', 'new'))
+    await heard
+    held.release()
+
+    expect(await pendingRead).toMatchObject({ value: 'old', version: 1, level: 'L2' })
+    expect(reader.stats()).toMatchObject({ promotions: 0, staleSetsRejected: 1 })
+    expect(await reader.get('k')).toMatchObject({ value: 'new', version: 2, level: 'DB' })
+  })
+
+  it('keeps a newer fence when an older invalidation arrives late', async () => {
+    const table = new VersionedTable()
+    const cache = await caches.create({ loader: table.loader })
+    await cache.invalidate('k', 5)
+    await cache.invalidate('k', 3)
+    expect(await l2Record('k')).toMatchObject({ kind: 'fence', version: 5 })
+  })
+})
+
+describe('cross-instance invalidation', () => {
+  it('evicts the key from every other instance L1 when one instance writes', async () => {
+    const table = new VersionedTable()
+    table.write('k', 'v1')
+    const a = await caches.create({ loader: table.loader, instanceId: 'a' })
+    const b = await caches.create({ loader: table.loader, instanceId: 'b' })
+    await a.get('k')
+    expect(await a.get('k')).toMatchObject({ level: 'L1', version: 1 })
+
+    const heard = nextEvent(a, 'invalidate')
+    await b.invalidate('k', table.write('k', 'v2'))
+    expect(await heard).toEqual({ key: 'k', version: 2, origin: 'b', local: false })
+    expect(await a.get('k')).toMatchObject({ value: 'v2', version: 2 })
+    expect(a.stats().invalidationsReceived).toBe(1)
+    expect(b.stats().invalidationsSent).toBe(1)
+  })
+
+  it('skips its own messages on the bus', async () => {
+    const table = new VersionedTable()
+    const a = await caches.create({ loader: table.loader, instanceId: 'a' })
+    const b = await caches.create({ loader: table.loader, instanceId: 'b' })
+    const heardByB = nextEvent(b, 'invalidate')
+    await a.invalidate('k', 1)
+    await heardByB // b heard it, so a's copy of the same message has been delivered too
+    expect(a.stats().invalidationsReceived).toBe(0)
+  })
+})
+
+describe('clear', () => {
+  it('empties every instance L1 and L2 without scanning Redis', async () => {
+    const table = new VersionedTable()
+    table.write('x', '1')
+    table.write('y', '2')
+    const a = await caches.create({ loader: table.loader, instanceId: 'a' })
+    const b = await caches.create({ loader: table.loader, instanceId: 'b' })
+    for (const key of ['x', 'y']) {
+      await a.get(key)
+      await b.get(key)
+    }
+    expect(b.stats().l1Size).toBe(2)
+
+    const heard = nextEvent(b, 'clear')
+    await a.clear()
+    await heard
+    expect(a.stats().l1Size).toBe(0)
+    expect(b.stats().l1Size).toBe(0)
+    const loadsBefore = table.loads
+    expect(await b.get('x')).toMatchObject({ level: 'DB' })
+    expect(await a.get('y')).toMatchObject({ level: 'DB' })
+    expect(table.loads).toBe(loadsBefore + 2)
+  })
+
+  it('reads the current generation when it starts, so a cleared L2 stays cleared', async () => {
+    const table = new VersionedTable()
+    table.write('x', '1')
+    const a = await caches.create({ loader: table.loader })
+    await a.get('x')
+    await a.clear()
+    const late = await caches.create({ loader: table.loader })
+    expect(await late.get('x')).toMatchObject({ level: 'DB' })
+  })
+})

@@ -1,0 +1,96 @@
+import type { Redis } from 'ioredis'
+import {
+  absent,
+  type CacheEvents,
+  createTieredCache,
+  type Loaded,
+  type TieredCache,
+} from '../src/index.js'
+import type { TieredCacheOptions } from '../src/options.js'
+
+/**
+ * The source of truth for cache-core tests: a versioned key/value table in memory, standing in
+ * for PostgreSQL (cache-core knows nothing of databases). Redis is always the real server.
+ */
+export class VersionedTable {
+  readonly rows = new Map<string, { value: string; version: number }>()
+  loads = 0
+
+  /** Upserts and returns the new version, as `/write` does. */
+  write(key: string, value: string): number {
+    const version = (this.rows.get(key)?.version ?? 0) + 1
+    this.rows.set(key, { value, version })
+    return version
+  }
+
+  /** A loader over this table. */
+  readonly loader = async (key: string): Promise<Loaded<string>> => {
+    this.loads++
+    const row = this.rows.get(key)
+    return row ? { value: row.value, version: row.version } : absent()
+  }
+}
+
+/** Tracks caches so each test closes what it created. */
+export class CacheFactory {
+  readonly #caches: TieredCache<string>[] = []
+
+  constructor(
+    readonly redisUrl: () => string,
+    readonly prefix: () => string,
+  ) {}
+
+  /** Creates a cache on the test Redis and waits until its bus is up. */
+  async create(
+    options: Partial<TieredCacheOptions<string>> & Pick<TieredCacheOptions<string>, 'loader'>,
+  ): Promise<TieredCache<string>> {
+    const cache = createTieredCache<string>({
+      redis: this.redisUrl(),
+      prefix: this.prefix(),
+      heartbeatInterval: 0,
+      ...options,
+    })
+    this.#caches.push(cache)
+    if (options.mode !== 'none') {
+      const ready = await cache.whenReady(10_000)
+      if (!ready) throw new Error('cache did not come online')
+    }
+    return cache
+  }
+
+  async closeAll(): Promise<void> {
+    await Promise.all(this.#caches.splice(0).map((cache) => cache.close()))
+  }
+}
+
+/** Resolves with the next event of that name whose payload matches. */
+export function nextEvent<E extends keyof CacheEvents>(
+  cache: TieredCache<string>,
+  event: E,
+  matches: (payload: CacheEvents[E]) => boolean = () => true,
+): Promise<CacheEvents[E]> {
+  return new Promise((resolve) => {
+    const listener = (payload: CacheEvents[E]) => {
+      if (!matches(payload)) return
+      cache.events.off(event, listener)
+      resolve(payload)
+    }
+    cache.events.on(event, listener)
+  })
+}
+
+/** Every Redis key under a prefix, for assertions (SCAN, never KEYS). */
+export async function keysUnder(redis: Redis, prefix: string): Promise<string[]> {
+  const found: string[] = []
+  let cursor = '0'
+  do {
+    const [next, batch] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000)
+    cursor = next
+    found.push(...batch)
+  } while (cursor !== '0')
+  return found.sort()
+}
+
+let prefixCounter = 0
+/** A fresh key prefix per test, so tests sharing one Redis never see each other's data. */
+export const freshPrefix = (): string => `t${process.pid}x${++prefixCounter}`

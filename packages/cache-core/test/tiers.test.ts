@@ -1,0 +1,233 @@
+import { type RedisServer, startRedisServer } from '@strata/test-servers'
+import { Redis } from 'ioredis'
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest'
+import { decodeL2Record } from '../src/entry.js'
+import { absent } from '../src/index.js'
+import { RedisStore } from '../src/stores/redis-store.js'
+import { deferred } from '../src/testing/index.js'
+import { CacheFactory, freshPrefix, keysUnder, nextEvent, VersionedTable } from './helpers.js'
+
+let server: RedisServer
+let redis: Redis
+let prefix = ''
+const caches = new CacheFactory(
+  () => server.url,
+  () => prefix,
+)
+
+beforeAll(async () => {
+  server = await startRedisServer()
+  redis = new Redis(server.url)
+})
+afterAll(async () => {
+  redis.disconnect()
+  await server.stop()
+})
+beforeEach(() => {
+  prefix = freshPrefix()
+})
+// L1 reads the clock at most once per millisecond and resets that with a timer: fake both.
+const FAKED: ('Date' | 'setTimeout' | 'clearTimeout')[] = ['Date', 'setTimeout', 'clearTimeout']
+
+afterEach(async () => {
+  vi.useRealTimers()
+  await caches.closeAll()
+})
+
+describe('read path', () => {
+  it('walks DB → L1 on one instance, then L2 → L1 on another', async () => {
+    const table = new VersionedTable()
+    table.write('k', 'v')
+    const a = await caches.create({ loader: table.loader })
+    const b = await caches.create({ loader: table.loader })
+    expect(await a.get('k')).toEqual({ found: true, value: 'v', version: 1, level: 'DB' })
+    expect(await a.get('k')).toMatchObject({ level: 'L1' })
+    expect(await b.get('k')).toMatchObject({ value: 'v', level: 'L2' })
+    expect(await b.get('k')).toMatchObject({ value: 'v', level: 'L1' })
+    expect(table.loads).toBe(1)
+    expect(b.stats()).toMatchObject({ l1Hits: 1, l2Hits: 1, promotions: 1, combinedHitRate: 100 })
+  })
+
+  it('runs the loader once for 100 concurrent misses', async () => {
+    const table = new VersionedTable()
+    table.write('hot', 'v')
+    const gate = deferred()
+    let calls = 0
+    const cache = await caches.create({
+      loader: async (key) => {
+        calls++
+        await gate.promise
+        return table.loader(key)
+      },
+    })
+    const reads = Array.from({ length: 100 }, () => cache.get('hot'))
+    gate.resolve()
+    const results = await Promise.all(reads)
+    expect(calls).toBe(1)
+    expect(results.every((r) => r.found && r.value === 'v')).toBe(true)
+  })
+
+  it('caches a miss briefly and a write ends it early', async () => {
+    const table = new VersionedTable()
+    const cache = await caches.create({ loader: table.loader })
+    expect(await cache.get('nope')).toMatchObject({ found: false, level: 'DB' })
+    expect(await cache.get('nope')).toMatchObject({ found: false, level: 'L1' })
+    expect(table.loads).toBe(1)
+    await cache.invalidate('nope', table.write('nope', 'now'))
+    expect(await cache.get('nope')).toMatchObject({ found: true, value: 'now', level: 'DB' })
+  })
+
+  it('expires a cached miss after negativeTtl', async () => {
+    vi.useFakeTimers({ toFake: FAKED })
+    const table = new VersionedTable()
+    const cache = await caches.create({ loader: table.loader, negativeTtl: 2_000 })
+    await cache.get('nope')
+    expect(await cache.get('nope')).toMatchObject({ level: 'L1' })
+    vi.advanceTimersByTime(2_001)
+    expect(await cache.get('nope')).toMatchObject({ found: false, level: 'DB' })
+  })
+
+  it('keeps the version of a deletion in the cached miss', async () => {
+    const cache = await caches.create({ loader: async () => absent(7) })
+    expect(await cache.get('gone')).toMatchObject({ found: false, version: 7 })
+  })
+})
+
+describe('promotion', () => {
+  it('gives a promoted entry the smaller of the L1 TTL and the time L2 has left', async () => {
+    vi.useFakeTimers({ toFake: FAKED })
+    const table = new VersionedTable()
+    table.write('k', 'v')
+    const writer = await caches.create({ loader: table.loader, l2: { ttl: 300_000 } })
+    await writer.get('k') // in L2 until start + 300 s
+
+    const reader = await caches.create({ loader: table.loader, l1: { ttl: 60_000 } })
+    vi.advanceTimersByTime(295_000)
+    const promoted = nextEvent(reader, 'promote')
+    expect(await reader.get('k')).toMatchObject({ level: 'L2' })
+    expect((await promoted).ttl).toBe(5_000)
+    vi.advanceTimersByTime(4_000)
+    expect(await reader.get('k')).toMatchObject({ level: 'L1' })
+    vi.advanceTimersByTime(1_001)
+    expect(await reader.get('k')).toMatchObject({ level: 'DB' })
+  })
+
+  it('caps a promoted entry at the L1 TTL when L2 has longer left', async () => {
+    vi.useFakeTimers({ toFake: FAKED })
+    const table = new VersionedTable()
+    table.write('k', 'v')
+    const writer = await caches.create({ loader: table.loader })
+    await writer.get('k')
+    const reader = await caches.create({ loader: table.loader, l1: { ttl: 60_000 } })
+    const promoted = nextEvent(reader, 'promote')
+    await reader.get('k')
+    expect((await promoted).ttl).toBe(60_000)
+    vi.advanceTimersByTime(60_001)
+    expect(await reader.get('k')).toMatchObject({ level: 'L2' })
+  })
+})
+
+describe('bounds', () => {
+  it('holds at most maxEntries in L1', async () => {
+    const table = new VersionedTable()
+    for (let i = 0; i < 50; i++) table.write(`k${i}`, 'v')
+    const cache = await caches.create({ loader: table.loader, l1: { maxEntries: 10 } })
+    for (let i = 0; i < 50; i++) await cache.get(`k${i}`)
+    expect(cache.stats().l1Size).toBe(10)
+    expect(await cache.get('k49')).toMatchObject({ level: 'L1' })
+    expect(await cache.get('k0')).toMatchObject({ level: 'L2' })
+  })
+
+  it('holds at most maxBytes in L1', async () => {
+    const table = new VersionedTable()
+    const value = 'x'.repeat(98) // 100 bytes once serialized as JSON
+    for (let i = 0; i < 50; i++) table.write(`k${i}`, value)
+    const cache = await caches.create({ loader: table.loader, l1: { maxBytes: 1_000 } })
+    for (let i = 0; i < 50; i++) await cache.get(`k${i}`)
+    const { l1Size, l1Bytes } = cache.stats()
+    expect(l1Bytes).toBeLessThanOrEqual(1_000)
+    expect(l1Size).toBe(10)
+  })
+})
+
+describe('modes', () => {
+  it('none: every read runs the loader and Redis is not used', async () => {
+    const table = new VersionedTable()
+    table.write('k', 'v')
+    const cache = await caches.create({ loader: table.loader, mode: 'none', redis: undefined })
+    await cache.get('k')
+    expect(await cache.get('k')).toMatchObject({ level: 'DB' })
+    expect(table.loads).toBe(2)
+    expect(cache.health()).toEqual({ mode: 'none', l1: 'off', l2: 'off', bus: 'off' })
+  })
+
+  it('l2: serves from Redis and never from L1', async () => {
+    const table = new VersionedTable()
+    table.write('k', 'v')
+    const cache = await caches.create({ loader: table.loader, mode: 'l2' })
+    await cache.get('k')
+    expect(await cache.get('k')).toMatchObject({ level: 'L2' })
+    expect(await cache.get('k')).toMatchObject({ level: 'L2' })
+    expect(cache.stats()).toMatchObject({ l1Hits: 0, l1Size: 0, l2Hits: 2 })
+  })
+
+  it('l1: serves from L1, writes nothing to Redis and still invalidates across instances', async () => {
+    const table = new VersionedTable()
+    table.write('k', 'v1')
+    const a = await caches.create({ loader: table.loader, mode: 'l1' })
+    const b = await caches.create({ loader: table.loader, mode: 'l1' })
+    await a.get('k')
+    expect(await a.get('k')).toMatchObject({ level: 'L1' })
+    expect(await keysUnder(redis, prefix)).toEqual([])
+    const heard = nextEvent(a, 'invalidate')
+    await b.invalidate('k', table.write('k', 'v2'))
+    await heard
+    expect(await a.get('k')).toMatchObject({ value: 'v2', level: 'DB' })
+  })
+})
+
+describe('L2 namespace and fences', () => {
+  it('keeps user keys inside the prefix, away from the metadata keys', async () => {
+    const table = new VersionedTable()
+    table.write('m:generation', 'sneaky')
+    table.write('../other', 'x')
+    const cache = await caches.create({ loader: table.loader })
+    await cache.get('m:generation')
+    await cache.get('../other')
+    await cache.clear()
+    const keys = await keysUnder(redis, prefix)
+    expect(keys).toEqual([
+      `${prefix}:k:../other`,
+      `${prefix}:k:m:generation`,
+      `${prefix}:m:generation`,
+    ])
+    expect(await redis.get(`${prefix}:m:generation`)).toBe('1')
+  })
+
+  it('refuses in Lua a set older than the fence, even from an instance that never heard of it', async () => {
+    const store = new RedisStore({ redis, prefix })
+    await store.fence('k', 5, 0, 60_000)
+    const stale = {
+      kind: 'value',
+      version: 4,
+      expiresAt: Date.now() + 60_000,
+      generation: 0,
+      payload: '"x"',
+    } as const
+    expect(await store.set('k', stale, 60_000)).toBe(false)
+    expect(await store.set('k', { ...stale, version: 5 }, 60_000)).toBe(true)
+    const raw = await redis.get(`${prefix}:k:k`)
+    expect(raw && decodeL2Record(raw)).toMatchObject({ kind: 'value', version: 5 })
+  })
+
+  it('keeps the fence alive when a short-lived miss replaces it', async () => {
+    const store = new RedisStore({ redis, prefix })
+    await store.fence('k', 3, 0, 60_000)
+    await store.set(
+      'k',
+      { kind: 'absent', version: 3, expiresAt: Date.now() + 1_000, generation: 0 },
+      1_000,
+    )
+    expect(await redis.pttl(`${prefix}:k:k`)).toBeGreaterThan(50_000)
+  })
+})
