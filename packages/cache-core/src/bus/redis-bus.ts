@@ -74,7 +74,8 @@ export class RedisBus {
   async close(): Promise<void> {
     this.#closed = true
     clearInterval(this.#heartbeat)
-    this.#setState('down')
+    // A deliberate close is not an outage: no state event.
+    this.#state = 'down'
   }
 
   #subscribe(): void {
@@ -115,7 +116,7 @@ export class RedisBus {
   }
 
   #setState(state: BusState): void {
-    if (this.#closed && state === 'up') return
+    if (this.#closed) return
     if (state === this.#state) return
     this.#state = state
     this.#handlers.onState(state)

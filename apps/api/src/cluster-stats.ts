@@ -1,0 +1,138 @@
+import type { CacheStats } from '@strata/cache-core'
+import type { Redis } from 'ioredis'
+
+/** The per-replica figures shared with the cluster, with the original design's field names. */
+export interface ReplicaStats {
+  replica_id: string
+  cache_mode: string
+  bus_state: string
+  l1_size: number
+  l1_max_size: number
+  reads: number
+  l1_hits: number
+  l1_misses: number
+  l2_hits: number
+  l2_misses: number
+  db_reads: number
+  invalidations_sent: number
+  invalidations_received: number
+  promotions: number
+  stale_sets_rejected: number
+  /** Epoch ms of the replica's last flush. */
+  updated_at: number
+}
+
+const COUNTERS = [
+  'l1_size',
+  'l1_max_size',
+  'reads',
+  'l1_hits',
+  'l1_misses',
+  'l2_hits',
+  'l2_misses',
+  'db_reads',
+  'invalidations_sent',
+  'invalidations_received',
+  'promotions',
+  'stale_sets_rejected',
+] as const
+
+/** Turns cache-core counters into the shared row. */
+export function replicaRow(
+  replicaId: string,
+  mode: string,
+  s: CacheStats,
+  now: number,
+): ReplicaStats {
+  return {
+    replica_id: replicaId,
+    cache_mode: mode,
+    bus_state: s.busState,
+    l1_size: s.l1Size,
+    l1_max_size: s.l1MaxSize,
+    reads: s.reads,
+    l1_hits: s.l1Hits,
+    l1_misses: s.l1Misses,
+    l2_hits: s.l2Hits,
+    l2_misses: s.l2Misses,
+    db_reads: s.dbReads,
+    invalidations_sent: s.invalidationsSent,
+    invalidations_received: s.invalidationsReceived,
+    promotions: s.promotions,
+    stale_sets_rejected: s.staleSetsRejected,
+    updated_at: now,
+  }
+}
+
+const rate = (part: number, whole: number) =>
+  whole === 0 ? 0 : Math.round((part / whole) * 10_000) / 100
+
+/** Sums the rows of every live replica and derives the rates (percentages). */
+export function clusterTotals(rows: ReplicaStats[]) {
+  const sum = Object.fromEntries(
+    COUNTERS.map((name) => [name, rows.reduce((t, r) => t + r[name], 0)]),
+  ) as Record<(typeof COUNTERS)[number], number>
+  return {
+    replicas: rows.length,
+    ...sum,
+    l1_hit_rate: rate(sum.l1_hits, sum.l1_hits + sum.l1_misses),
+    l2_hit_rate: rate(sum.l2_hits, sum.l2_hits + sum.l2_misses),
+    combined_hit_rate: rate(sum.l1_hits + sum.l2_hits, sum.reads),
+  }
+}
+
+/**
+ * Shares this replica's counters through Redis once a second, off the read path.
+ * Each replica owns one hash with a short TTL, so a replica that dies drops out by itself;
+ * a sorted set indexes the live ones (two single-key commands: fine on Redis Cluster).
+ */
+export class ClusterStats {
+  readonly #redis: Redis
+  readonly #hashPrefix: string
+  readonly #indexKey: string
+  readonly #ttlMs: number
+  #timer: NodeJS.Timeout | undefined
+
+  constructor(
+    redis: Redis,
+    prefix: string,
+    readonly row: () => ReplicaStats,
+    readonly intervalMs = 1_000,
+  ) {
+    this.#redis = redis
+    this.#hashPrefix = `${prefix}:m:stats:`
+    this.#indexKey = `${prefix}:m:replicas`
+    this.#ttlMs = intervalMs * 5
+  }
+
+  start(): void {
+    this.#timer = setInterval(() => {
+      // A failed flush only delays the cluster view; the next tick tries again.
+      this.flush().catch(() => {})
+    }, this.intervalMs)
+    this.#timer.unref()
+  }
+
+  stop(): void {
+    clearInterval(this.#timer)
+  }
+
+  /** Writes this replica's row now. */
+  async flush(): Promise<void> {
+    const row = this.row()
+    const key = this.#hashPrefix + row.replica_id
+    await Promise.all([
+      this.#redis.set(key, JSON.stringify(row), 'PX', this.#ttlMs),
+      this.#redis.zadd(this.#indexKey, row.updated_at, row.replica_id),
+    ])
+  }
+
+  /** Rows of every replica that flushed within the TTL. */
+  async rows(now = Date.now()): Promise<ReplicaStats[]> {
+    await this.#redis.zremrangebyscore(this.#indexKey, '-inf', now - this.#ttlMs)
+    const ids = await this.#redis.zrange(this.#indexKey, 0, -1)
+    if (ids.length === 0) return []
+    const raws = await Promise.all(ids.map((id) => this.#redis.get(this.#hashPrefix + id)))
+    return raws.flatMap((raw) => (raw ? [JSON.parse(raw) as ReplicaStats] : []))
+  }
+}

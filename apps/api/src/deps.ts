@@ -1,0 +1,90 @@
+import { createTieredCache, type TieredCache } from '@strata/cache-core'
+import { Redis } from 'ioredis'
+import { ClusterStats, replicaRow } from './cluster-stats.js'
+import { createDatabase, type Database } from './db/client.js'
+import { RecordsRepository, type StoredRecord } from './db/records.js'
+import type { Env } from './env.js'
+import { createLogger, type Logger } from './logger.js'
+import { Metrics } from './metrics.js'
+
+/** Everything the app needs, built once from the configuration and closed once at shutdown. */
+export interface Deps {
+  env: Env
+  logger: Logger
+  db: Database
+  records: RecordsRepository
+  cache: TieredCache<StoredRecord>
+  /** Undefined in mode `none`, which runs without Redis. */
+  redis: Redis | undefined
+  cluster: ClusterStats | undefined
+  metrics: Metrics
+  /** Flipped by the server on SIGTERM: readiness turns false while in-flight requests drain. */
+  lifecycle: { draining: boolean; migrated: boolean }
+  close(): Promise<void>
+}
+
+/** The key prefix of everything Strata keeps in Redis. */
+const PREFIX = 'strata'
+
+/** Builds the dependencies. Connections open lazily; `cache.whenReady()` waits for Redis. */
+export function createDeps(env: Env, logger: Logger = createLogger(env)): Deps {
+  const db = createDatabase(env.DATABASE_URL, env.DB_POOL_MAX_SIZE)
+  const records = new RecordsRepository(db)
+  const redis =
+    env.CACHE_MODE === 'none'
+      ? undefined
+      : new Redis(env.REDIS_URL, {
+          // Fail fast while Redis is away: reads degrade to the database instead of waiting.
+          enableOfflineQueue: false,
+          maxRetriesPerRequest: 1,
+          commandTimeout: 1_000,
+          retryStrategy: (attempt) => Math.min(attempt * 50, 1_000),
+        })
+  let lastRedisError = 0
+  redis?.on('error', (error) => {
+    // Reconnect attempts repeat the same error; one line every 10 s is enough.
+    if (Date.now() - lastRedisError < 10_000) return
+    lastRedisError = Date.now()
+    logger.warn({ err: error.message }, 'redis unavailable')
+  })
+  const cache = createTieredCache<StoredRecord>({
+    mode: env.CACHE_MODE,
+    redis,
+    prefix: PREFIX,
+    instanceId: env.REPLICA_ID,
+    loader: records.load,
+    l1: { maxEntries: env.L1_CACHE_SIZE, ttl: env.L1_CACHE_TTL * 1000 },
+    l2: { ttl: env.L2_CACHE_TTL * 1000 },
+    negativeTtl: env.NEGATIVE_CACHE_TTL * 1000,
+  })
+  cache.events.on('bus', ({ state }) => {
+    if (state === 'up') logger.info('invalidation bus up: L1 serving (started empty)')
+    else logger.warn('invalidation bus down: L1 bypassed until it resubscribes')
+  })
+  cache.events.on('malformed', ({ error }) =>
+    logger.warn({ error }, 'dropped a malformed bus message'),
+  )
+  const cluster = redis
+    ? new ClusterStats(redis, PREFIX, () =>
+        replicaRow(env.REPLICA_ID, env.CACHE_MODE, cache.stats(), Date.now()),
+      )
+    : undefined
+  const metrics = new Metrics(cache as TieredCache<unknown>, db, env.REPLICA_ID)
+  return {
+    env,
+    logger,
+    db,
+    records,
+    cache,
+    redis,
+    cluster,
+    metrics,
+    lifecycle: { draining: false, migrated: false },
+    async close() {
+      cluster?.stop()
+      await cache.close()
+      await redis?.quit().catch(() => redis.disconnect())
+      await db.close()
+    },
+  }
+}

@@ -1,0 +1,79 @@
+import { hostname } from 'node:os'
+import { CACHE_MODES } from '@strata/cache-core'
+import { z } from 'zod'
+
+const seconds = (fallback: number) => z.coerce.number().int().positive().default(fallback)
+const flag = (fallback: boolean) =>
+  z
+    .enum(['true', 'false', '1', '0', 'yes', 'no'])
+    .default(fallback ? 'true' : 'false')
+    .transform((v) => v === 'true' || v === '1' || v === 'yes')
+
+/** Every environment variable the API reads, with its default. Only this file reads process.env. */
+const envSchema = z.object({
+  PORT: z.coerce.number().int().min(1).max(65_535).default(8080),
+  HOST: z.string().min(1).default('0.0.0.0'),
+  REPLICA_ID: z
+    .string()
+    .regex(/^[\w.:-]{1,64}$/, 'letters, digits, _ . : - only, at most 64')
+    .default(hostname()),
+  DATABASE_URL: z
+    .url({ protocol: /^postgres(ql)?$/ })
+    .default('postgres://postgres@127.0.0.1:5436/postgres'),
+  REDIS_URL: z.url({ protocol: /^rediss?$/ }).default('redis://127.0.0.1:6383'),
+  CACHE_MODE: z.enum(CACHE_MODES as ['multi', 'l2', 'l1', 'none']).default('multi'),
+  L1_CACHE_SIZE: z.coerce.number().int().positive().default(1000),
+  L1_CACHE_TTL: seconds(60),
+  L2_CACHE_TTL: seconds(300),
+  NEGATIVE_CACHE_TTL: seconds(5),
+  DB_POOL_MAX_SIZE: z.coerce.number().int().positive().max(1000).default(10),
+  // Accepted for compatibility with the original design; postgres.js opens connections lazily.
+  DB_POOL_MIN_SIZE: z.coerce.number().int().nonnegative().optional(),
+  ADMIN_TOKEN: z.string().min(16, 'at least 16 characters').optional(),
+  MAX_VALUE_BYTES: z.coerce.number().int().positive().default(1_048_576),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  NODE_ENV: z.enum(['production', 'development', 'test']).default('development'),
+  ACCESS_LOG: flag(true),
+  SHUTDOWN_TIMEOUT: seconds(10),
+  // Seconds between readiness turning false and the listener closing, for load balancers to notice.
+  DRAIN_DELAY: z.coerce.number().nonnegative().max(60).default(0),
+})
+
+/** The parsed configuration. Times are converted to milliseconds where the code uses them. */
+export type Env = z.infer<typeof envSchema>
+
+/** Parses an environment; returns every problem at once, each naming its variable. */
+export function parseEnv(
+  source: Record<string, string | undefined>,
+): { ok: true; env: Env } | { ok: false; problems: string[] } {
+  // An empty variable means "not set", as shells and compose files commonly produce.
+  const cleaned = Object.fromEntries(
+    Object.entries(source).filter(([, v]) => v !== undefined && v !== ''),
+  )
+  const parsed = envSchema.safeParse(cleaned)
+  if (parsed.success) {
+    if (
+      parsed.data.DB_POOL_MIN_SIZE !== undefined &&
+      parsed.data.DB_POOL_MIN_SIZE > parsed.data.DB_POOL_MAX_SIZE
+    ) {
+      return { ok: false, problems: ['DB_POOL_MIN_SIZE: must not exceed DB_POOL_MAX_SIZE'] }
+    }
+    return { ok: true, env: parsed.data }
+  }
+  const problems = parsed.error.issues.map((issue) => {
+    const name = String(issue.path[0] ?? '?')
+    const given = cleaned[name]
+    const shown =
+      name === 'ADMIN_TOKEN' || name.endsWith('_URL') ? '(hidden)' : JSON.stringify(given)
+    return `${name}: ${issue.message}${given === undefined ? '' : ` (got ${shown})`}`
+  })
+  return { ok: false, problems }
+}
+
+/** Reads process.env once; on a bad value prints every problem and exits with status 2. */
+export function loadEnv(): Env {
+  const result = parseEnv(process.env)
+  if (result.ok) return result.env
+  console.error(`Invalid configuration:\n${result.problems.map((p) => `  - ${p}`).join('\n')}`)
+  process.exit(2)
+}

@@ -1,0 +1,82 @@
+import { ClearError, InvalidationError } from '@strata/cache-core'
+import type { Context } from 'hono'
+import type { ContentfulStatusCode } from 'hono/utils/http-status'
+
+/** Every error code the API answers with, and its HTTP status. One table, one place. */
+export const ERROR_STATUS = {
+  INVALID_JSON: 400,
+  INVALID_UTF8: 400,
+  VALIDATION_FAILED: 400,
+  UNAUTHORIZED: 401,
+  ADMIN_DISABLED: 403,
+  KEY_NOT_FOUND: 404,
+  NOT_FOUND: 404,
+  METHOD_NOT_ALLOWED: 405,
+  PAYLOAD_TOO_LARGE: 413,
+  UNSUPPORTED_MEDIA_TYPE: 415,
+  CACHE_UNAVAILABLE: 503,
+  DATABASE_UNAVAILABLE: 503,
+  INTERNAL: 500,
+} as const satisfies Record<string, ContentfulStatusCode>
+
+export type ErrorCode = keyof typeof ERROR_STATUS
+
+/** An error with a stable code; the status comes from {@link ERROR_STATUS}. */
+export class ApiError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options)
+    this.name = 'ApiError'
+  }
+
+  get status(): ContentfulStatusCode {
+    return ERROR_STATUS[this.code]
+  }
+}
+
+/** The JSON body of every error. */
+export const errorBody = (code: ErrorCode, message: string) => ({
+  success: false as const,
+  error: { code, message },
+})
+
+/** Answers an error as JSON. */
+export const sendError = (c: Context, code: ErrorCode, message: string) =>
+  c.json(errorBody(code, message), ERROR_STATUS[code])
+
+/** postgres.js and socket errors that mean the database is unreachable or refusing work. */
+function isDatabaseError(error: unknown): boolean {
+  if (!(error instanceof Error)) return false
+  const code = (error as { code?: unknown }).code
+  return (
+    error.name === 'PostgresError' ||
+    code === 'ECONNREFUSED' ||
+    code === 'ECONNRESET' ||
+    code === 'ETIMEDOUT' ||
+    code === 'CONNECT_TIMEOUT' ||
+    code === 'CONNECTION_CLOSED' ||
+    code === 'CONNECTION_ENDED' ||
+    code === 'CONNECTION_DESTROYED' ||
+    code === 'EAI_AGAIN' ||
+    code === 'ENOTFOUND'
+  )
+}
+
+/** Maps anything thrown by a handler to an ApiError: the only place that decides statuses. */
+export function toApiError(error: unknown): ApiError {
+  if (error instanceof ApiError) return error
+  if (error instanceof InvalidationError || error instanceof ClearError) {
+    return new ApiError('CACHE_UNAVAILABLE', `${error.message}; nothing was changed`, {
+      cause: error,
+    })
+  }
+  if (isDatabaseError(error)) {
+    return new ApiError('DATABASE_UNAVAILABLE', 'The database is unavailable; try again shortly', {
+      cause: error,
+    })
+  }
+  return new ApiError('INTERNAL', 'Internal error', { cause: error })
+}

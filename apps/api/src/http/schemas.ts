@@ -1,0 +1,133 @@
+import { z } from '@hono/zod-openapi'
+
+// These schemas validate requests and generate /openapi.json: one definition for both.
+
+/** 1–256 characters (UTF-16 code units), no control characters. */
+export const KeySchema = z
+  .string()
+  .min(1, 'must not be empty')
+  .max(256, 'must be at most 256 characters')
+  .regex(/^[^\p{Cc}]*$/u, 'must not contain control characters')
+  .openapi({ example: 'user:42', description: '1–256 characters, no control characters' })
+
+const Level = z.enum(['L1', 'L2', 'DB']).openapi({ description: 'The tier that answered' })
+
+export const WriteRequest = z
+  .strictObject({
+    key: KeySchema,
+    value: z
+      .string()
+      .openapi({ example: 'hello', description: 'At most MAX_VALUE_BYTES bytes of UTF-8' }),
+  })
+  .openapi('WriteRequest')
+
+export const DeleteRequest = z.strictObject({ key: KeySchema }).openapi('DeleteRequest')
+
+export const WriteResponse = z
+  .object({
+    success: z.literal(true),
+    key: z.string(),
+    version: z.number().int().openapi({ description: 'Grows by one on every write of the key' }),
+    message: z.string(),
+  })
+  .openapi('WriteResponse')
+
+export const ReadResponse = z
+  .object({
+    success: z.literal(true),
+    key: z.string(),
+    value: z.string(),
+    version: z.number().int(),
+    created_at: z.string().openapi({ format: 'date-time' }),
+    updated_at: z.string().openapi({ format: 'date-time' }),
+    cache_level: Level,
+    from_cache: z.boolean(),
+  })
+  .openapi('ReadResponse')
+
+export const ErrorResponse = z
+  .object({
+    success: z.literal(false),
+    error: z.object({
+      code: z.string().openapi({ example: 'VALIDATION_FAILED' }),
+      message: z.string(),
+    }),
+  })
+  .openapi('Error')
+
+export const KeyNotFoundResponse = z
+  .object({
+    success: z.literal(false),
+    key: z.string(),
+    message: z.literal('Key not found'),
+    cache_level: Level,
+    from_cache: z.boolean(),
+    error: z.object({ code: z.literal('KEY_NOT_FOUND'), message: z.string() }),
+  })
+  .openapi('KeyNotFound')
+
+const counters = {
+  l1_size: z.number(),
+  l1_max_size: z.number(),
+  l1_hits: z.number(),
+  l1_misses: z.number(),
+  l2_hits: z.number(),
+  l2_misses: z.number(),
+  db_reads: z.number(),
+  reads: z.number(),
+  invalidations_sent: z.number(),
+  invalidations_received: z.number(),
+  promotions: z.number(),
+  stale_sets_rejected: z.number(),
+}
+const rates = {
+  l1_hit_rate: z.number().openapi({ description: 'Percent' }),
+  l2_hit_rate: z.number().openapi({ description: 'Percent' }),
+  combined_hit_rate: z.number().openapi({ description: 'Percent: (l1_hits + l2_hits) / reads' }),
+}
+
+export const CacheStatsResponse = z
+  .object({
+    replica_id: z.string(),
+    cache_mode: z.string(),
+    ...counters,
+    ...rates,
+    bus_state: z.enum(['up', 'down', 'off']),
+    redis_errors: z.number(),
+    generation: z.number(),
+    cluster: z.object({
+      replicas: z.array(
+        z.object({
+          replica_id: z.string(),
+          cache_mode: z.string(),
+          bus_state: z.string(),
+          updated_at: z.number(),
+          ...counters,
+        }),
+      ),
+      totals: z.object({ replicas: z.number(), ...counters, ...rates }),
+      error: z.string().optional(),
+    }),
+  })
+  .openapi('CacheStats')
+
+export const HealthResponse = z
+  .object({
+    status: z.enum(['healthy', 'degraded']),
+    replica_id: z.string(),
+    cache_mode: z.string(),
+    draining: z.boolean(),
+    checks: z.object({
+      database: z.object({ status: z.enum(['up', 'down']), latency_ms: z.number().optional() }),
+      l1: z.enum(['serving', 'bypassed', 'off']),
+      l2: z.enum(['up', 'down', 'off']),
+      bus: z.enum(['up', 'down', 'off']),
+    }),
+  })
+  .openapi('Health')
+
+export const ProbeResponse = z.object({ status: z.string() }).openapi('Probe')
+
+export const MessageResponse = z
+  .object({ success: z.literal(true), message: z.string() })
+  .openapi('Message')

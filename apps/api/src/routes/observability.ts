@@ -1,0 +1,138 @@
+import { createRoute, type OpenAPIHono } from '@hono/zod-openapi'
+import { clusterTotals, type ReplicaStats, replicaRow } from '../cluster-stats.js'
+import type { Deps } from '../deps.js'
+import { CacheStatsResponse, HealthResponse, ProbeResponse } from '../http/schemas.js'
+
+const json = <T>(schema: T, description: string) => ({
+  content: { 'application/json': { schema } },
+  description,
+})
+
+const statsRoute = createRoute({
+  method: 'get',
+  path: '/cache-stats',
+  summary: "This replica's cache counters, and the cluster's",
+  description:
+    'Counters use the original design field names; rates are percentages. `cluster` has a row ' +
+    'per live replica (each flushes its counters to Redis every second) and their totals.',
+  responses: { 200: json(CacheStatsResponse, 'Counters') },
+})
+
+const healthRoute = createRoute({
+  method: 'get',
+  path: '/health',
+  summary: 'State of the database, L1, L2 and the bus',
+  description:
+    '`degraded` when Redis or the bus is down (reads then come from the database); 503 when the database is down.',
+  responses: {
+    200: json(HealthResponse, 'Healthy or degraded'),
+    503: json(HealthResponse, 'Database down'),
+  },
+})
+
+const liveRoute = createRoute({
+  method: 'get',
+  path: '/health/live',
+  summary: 'Liveness: the process answers',
+  responses: { 200: json(ProbeResponse, 'Alive') },
+})
+
+const readyRoute = createRoute({
+  method: 'get',
+  path: '/health/ready',
+  summary: 'Readiness: migrated and not draining',
+  responses: {
+    200: json(ProbeResponse, 'Ready'),
+    503: json(ProbeResponse, 'Starting or draining'),
+  },
+})
+
+const withTimeout = <T>(work: Promise<T>, ms: number): Promise<T> =>
+  Promise.race([
+    work,
+    new Promise<never>((_, reject) => setTimeout(() => reject(new Error('timeout')), ms).unref()),
+  ])
+
+/** `/cache-stats`, `/health`, `/health/live`, `/health/ready`, `/metrics`. */
+export function registerObservabilityRoutes(app: OpenAPIHono, deps: Deps): void {
+  const { cache, env, cluster, records, lifecycle } = deps
+
+  app.openapi(statsRoute, async (c) => {
+    const s = cache.stats()
+    const own = replicaRow(env.REPLICA_ID, env.CACHE_MODE, s, Date.now())
+    let rows: ReplicaStats[] = [own]
+    let error: string | undefined
+    if (cluster) {
+      try {
+        // This replica's own row is always current; the others are at most a second old.
+        rows = [own, ...(await cluster.rows()).filter((row) => row.replica_id !== own.replica_id)]
+      } catch {
+        error = 'Redis unavailable: the cluster view shows this replica only'
+      }
+    }
+    rows.sort((a, b) => a.replica_id.localeCompare(b.replica_id))
+    return c.json(
+      {
+        replica_id: env.REPLICA_ID,
+        cache_mode: env.CACHE_MODE,
+        l1_size: s.l1Size,
+        l1_max_size: s.l1MaxSize,
+        l1_hits: s.l1Hits,
+        l1_misses: s.l1Misses,
+        l1_hit_rate: s.l1HitRate,
+        l2_hits: s.l2Hits,
+        l2_misses: s.l2Misses,
+        l2_hit_rate: s.l2HitRate,
+        combined_hit_rate: s.combinedHitRate,
+        db_reads: s.dbReads,
+        reads: s.reads,
+        invalidations_sent: s.invalidationsSent,
+        invalidations_received: s.invalidationsReceived,
+        promotions: s.promotions,
+        stale_sets_rejected: s.staleSetsRejected,
+        bus_state: s.busState,
+        redis_errors: s.redisErrors,
+        generation: s.generation,
+        cluster: { replicas: rows, totals: clusterTotals(rows), ...(error ? { error } : {}) },
+      },
+      200,
+    )
+  })
+
+  app.openapi(healthRoute, async (c) => {
+    const started = performance.now()
+    const database = await withTimeout(records.ping(), 2_000).then(
+      () => ({
+        status: 'up' as const,
+        latency_ms: Math.round((performance.now() - started) * 100) / 100,
+      }),
+      () => ({ status: 'down' as const }),
+    )
+    const tiers = cache.health()
+    const redisDown = tiers.l2 === 'down' || tiers.bus === 'down'
+    const healthy = database.status === 'up' && !redisDown && !lifecycle.draining
+    return c.json(
+      {
+        status: healthy ? ('healthy' as const) : ('degraded' as const),
+        replica_id: env.REPLICA_ID,
+        cache_mode: env.CACHE_MODE,
+        draining: lifecycle.draining,
+        checks: { database, l1: tiers.l1, l2: tiers.l2, bus: tiers.bus },
+      },
+      database.status === 'up' ? 200 : 503,
+    )
+  })
+
+  app.openapi(liveRoute, (c) => c.json({ status: 'alive' }, 200))
+
+  app.openapi(readyRoute, (c) => {
+    if (lifecycle.draining) return c.json({ status: 'draining' }, 503)
+    if (!lifecycle.migrated) return c.json({ status: 'starting' }, 503)
+    return c.json({ status: 'ready' }, 200)
+  })
+
+  app.get('/metrics', async (c) => {
+    const body = await deps.metrics.registry.metrics()
+    return c.body(body, 200, { 'Content-Type': deps.metrics.registry.contentType })
+  })
+}

@@ -1,0 +1,129 @@
+import { createRoute, type OpenAPIHono, z } from '@hono/zod-openapi'
+import type { Deps } from '../deps.js'
+import { ApiError } from '../errors.js'
+import { jsonBody } from '../http/json-body.js'
+import {
+  DeleteRequest,
+  ErrorResponse,
+  KeyNotFoundResponse,
+  KeySchema,
+  ReadResponse,
+  WriteRequest,
+  WriteResponse,
+} from '../http/schemas.js'
+
+const json = <T>(schema: T, description: string) => ({
+  content: { 'application/json': { schema } },
+  description,
+})
+const writeErrors = {
+  400: json(ErrorResponse, 'Malformed JSON, invalid UTF-8 or invalid fields'),
+  413: json(ErrorResponse, 'Body or value too large'),
+  415: json(ErrorResponse, 'Content-Type is not application/json'),
+  503: json(ErrorResponse, 'Redis or PostgreSQL unavailable; nothing was changed'),
+}
+
+const writeRoute = createRoute({
+  method: 'post',
+  path: '/write',
+  summary: 'Write a key',
+  description:
+    'Upserts the row (its version grows by one) and invalidates every cached copy before the ' +
+    'commit. The next read loads it from the database. If Redis cannot take the invalidation ' +
+    'the write is refused with 503 and nothing changes.',
+  request: { body: { content: { 'application/json': { schema: WriteRequest } }, required: true } },
+  responses: { 200: json(WriteResponse, 'Committed'), ...writeErrors },
+})
+
+const readRoute = createRoute({
+  method: 'get',
+  path: '/read/{key}',
+  summary: 'Read a key',
+  description: 'Reads through L1 → L2 → PostgreSQL. `X-Cache-Level` says which tier answered.',
+  request: { params: z.object({ key: KeySchema.openapi({ param: { name: 'key', in: 'path' } }) }) },
+  responses: {
+    200: json(ReadResponse, 'Found'),
+    400: json(ErrorResponse, 'Invalid key'),
+    404: json(KeyNotFoundResponse, 'No such key (misses are cached briefly; a write ends that)'),
+    503: json(ErrorResponse, 'PostgreSQL unavailable and the key is not cached'),
+  },
+})
+
+const deleteRoute = createRoute({
+  method: 'post',
+  path: '/delete',
+  summary: 'Delete a key',
+  description: 'Removes the row and invalidates the key on every replica.',
+  request: { body: { content: { 'application/json': { schema: DeleteRequest } }, required: true } },
+  responses: {
+    200: json(WriteResponse, 'Deleted; `version` is the version of the deletion'),
+    404: json(KeyNotFoundResponse, 'No such key'),
+    ...writeErrors,
+  },
+})
+
+/** The 404 body of `/read` and `/delete`: the original design's fields plus the error code. */
+const keyNotFound = (key: string, level: 'L1' | 'L2' | 'DB') => ({
+  success: false as const,
+  key,
+  message: 'Key not found' as const,
+  cache_level: level,
+  from_cache: level !== 'DB',
+  error: { code: 'KEY_NOT_FOUND' as const, message: `No record for key ${JSON.stringify(key)}` },
+})
+
+/** `/write`, `/read/{key}`, `/delete`. */
+export function registerRecordRoutes(app: OpenAPIHono, deps: Deps): void {
+  const { cache, records, metrics, env } = deps
+  const guardBody = jsonBody(env.MAX_VALUE_BYTES + 64 * 1024)
+  app.on('POST', ['/write', '/delete'], guardBody)
+
+  app.openapi(writeRoute, async (c) => {
+    const { key, value } = c.req.valid('json')
+    if (Buffer.byteLength(value) > env.MAX_VALUE_BYTES) {
+      throw new ApiError('PAYLOAD_TOO_LARGE', `The value exceeds ${env.MAX_VALUE_BYTES} bytes`)
+    }
+    // The invalidation runs inside the transaction: if Redis refuses it, the write rolls back.
+    const { version } = await records.upsert(key, value, (v) => cache.invalidate(key, v))
+    return c.json(
+      { success: true as const, key, version, message: 'Data written; cached copies invalidated' },
+      200,
+    )
+  })
+
+  app.openapi(readRoute, async (c) => {
+    const { key } = c.req.valid('param')
+    const hit = await cache.get(key)
+    metrics.countRead(hit.level)
+    c.header('X-Cache-Level', hit.level)
+    if (!hit.found) return c.json(keyNotFound(key, hit.level), 404)
+    return c.json(
+      {
+        success: true as const,
+        key,
+        value: hit.value.value,
+        version: hit.version,
+        created_at: hit.value.createdAt,
+        updated_at: hit.value.updatedAt,
+        cache_level: hit.level,
+        from_cache: hit.level !== 'DB',
+      },
+      200,
+    )
+  })
+
+  app.openapi(deleteRoute, async (c) => {
+    const { key } = c.req.valid('json')
+    const deleted = await records.delete(key, (v) => cache.invalidate(key, v))
+    if (!deleted) return c.json(keyNotFound(key, 'DB'), 404)
+    return c.json(
+      {
+        success: true as const,
+        key,
+        version: deleted.version,
+        message: 'Key deleted; cached copies invalidated',
+      },
+      200,
+    )
+  })
+}

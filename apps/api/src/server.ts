@@ -1,0 +1,50 @@
+import { serve } from '@hono/node-server'
+import { createApp } from './app.js'
+import { migrate } from './db/migrate.js'
+import { createDeps } from './deps.js'
+import { loadEnv } from './env.js'
+
+const env = loadEnv()
+const deps = createDeps(env)
+const { logger } = deps
+
+await migrate(deps.db.sql).catch((error: unknown) => {
+  logger.fatal({ err: error }, 'cannot reach or migrate the database; check DATABASE_URL')
+  process.exit(1)
+})
+deps.lifecycle.migrated = true
+deps.cluster?.start()
+if (env.CACHE_MODE !== 'none' && !(await deps.cache.whenReady(5_000))) {
+  // Not fatal: reads are served from PostgreSQL until Redis is back.
+  logger.warn('Redis is not reachable yet; serving from the database meanwhile')
+}
+
+const app = createApp(deps)
+const server = serve({ fetch: app.fetch, port: env.PORT, hostname: env.HOST }, (info) => {
+  logger.info({ port: info.port, mode: env.CACHE_MODE }, `replica ${env.REPLICA_ID} listening`)
+})
+
+let stopping = false
+async function shutdown(signal: string): Promise<void> {
+  if (stopping) return
+  stopping = true
+  // Readiness fails first, so load balancers stop sending; then in-flight requests finish.
+  deps.lifecycle.draining = true
+  logger.info({ signal }, 'draining')
+  const force = setTimeout(() => {
+    logger.error('drain timed out; exiting')
+    process.exit(1)
+  }, env.SHUTDOWN_TIMEOUT * 1000)
+  force.unref()
+  if (env.DRAIN_DELAY > 0)
+    await new Promise((resolve) => setTimeout(resolve, env.DRAIN_DELAY * 1000))
+  await new Promise<void>((resolve) => {
+    server.close(() => resolve())
+    if ('closeIdleConnections' in server) server.closeIdleConnections()
+  })
+  await deps.close()
+  logger.info('stopped')
+  process.exit(0)
+}
+process.on('SIGTERM', () => void shutdown('SIGTERM'))
+process.on('SIGINT', () => void shutdown('SIGINT'))

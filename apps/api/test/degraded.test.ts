@@ -1,0 +1,141 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import {
+  read,
+  type Servers,
+  startReplica,
+  startServers,
+  type TestReplica,
+  write,
+} from './harness.js'
+
+let servers: Servers
+let a: TestReplica
+let b: TestReplica
+
+beforeAll(async () => {
+  servers = await startServers()
+  a = await startReplica(servers)
+  b = await startReplica(servers)
+})
+afterAll(async () => {
+  await Promise.all([a?.close(), b?.close()])
+  await servers?.stop()
+})
+
+const busState = (replica: TestReplica, state: 'up' | 'down') =>
+  new Promise<void>((resolve) => {
+    if (replica.deps.cache.stats().busState === state) return resolve()
+    const listener = (e: { state: string }) => {
+      if (e.state !== state) return
+      replica.deps.cache.events.off('bus', listener)
+      resolve()
+    }
+    replica.deps.cache.events.on('bus', listener)
+  })
+
+describe('Redis down', () => {
+  it('keeps answering reads from PostgreSQL, refuses writes with 503 and changes nothing', async () => {
+    await write(a, 'k', 'before')
+    await read(a, 'k')
+    await read(b, 'k')
+    expect((await read(b, 'k')).level).toBe('L1')
+
+    await servers.redis.stop()
+    await Promise.all([busState(a, 'down'), busState(b, 'down')])
+
+    for (const replica of [a, b]) {
+      for (let i = 0; i < 5; i++) {
+        const r = await read(replica, 'k')
+        expect(r).toMatchObject({ status: 200, level: 'DB', body: { value: 'before' } })
+      }
+      expect((await read(replica, 'missing')).status).toBe(404)
+    }
+    const refused = await a.request('/write', { json: { key: 'k', value: 'during' } })
+    expect(refused.status).toBe(503)
+    expect(await refused.json()).toMatchObject({
+      success: false,
+      error: { code: 'CACHE_UNAVAILABLE' },
+    })
+    const deleteRefused = await a.request('/delete', { json: { key: 'k' } })
+    expect(deleteRefused.status).toBe(503)
+    const [row] = await a.deps.db.sql<
+      { value: string; version: string }[]
+    >`SELECT value, version FROM records WHERE key = 'k'`
+    expect(row).toEqual({ value: 'before', version: '1' })
+
+    const health = await a.request('/health')
+    expect(health.status).toBe(200)
+    expect(await health.json()).toMatchObject({
+      status: 'degraded',
+      checks: { l1: 'bypassed', l2: 'down', bus: 'down' },
+    })
+    const stats = (await (await a.request('/cache-stats')).json()) as {
+      cluster: { error?: string }
+    }
+    expect(stats.cluster.error).toMatch(/Redis unavailable/)
+
+    await servers.redis.start()
+    await Promise.all([busState(a, 'up'), busState(b, 'up')])
+    expect(await a.deps.cache.whenReady(10_000)).toBe(true)
+    expect(await b.deps.cache.whenReady(10_000)).toBe(true)
+    expect(b.deps.cache.stats().l1Size).toBe(0)
+    const version = await write(a, 'k', 'after')
+    expect((await read(b, 'k')).body).toMatchObject({ value: 'after', version })
+  })
+})
+
+describe('cache modes', () => {
+  it('none: every read comes from PostgreSQL and Redis is never needed', async () => {
+    const none = await startReplica(servers, {
+      CACHE_MODE: 'none',
+      REDIS_URL: 'redis://127.0.0.1:1',
+    })
+    try {
+      await write(none, 'mode-none', 'v')
+      expect((await read(none, 'mode-none')).level).toBe('DB')
+      expect((await read(none, 'mode-none')).level).toBe('DB')
+      expect(await (await none.request('/health')).json()).toMatchObject({
+        status: 'healthy',
+        cache_mode: 'none',
+        checks: { l1: 'off', l2: 'off', bus: 'off' },
+      })
+    } finally {
+      await none.close()
+    }
+  })
+
+  it('l2: reads are served from Redis, never from L1', async () => {
+    const l2 = await startReplica(servers, { CACHE_MODE: 'l2' })
+    try {
+      await write(l2, 'mode-l2', 'v')
+      expect((await read(l2, 'mode-l2')).level).toBe('DB')
+      expect((await read(l2, 'mode-l2')).level).toBe('L2')
+      expect((await read(l2, 'mode-l2')).level).toBe('L2')
+    } finally {
+      await l2.close()
+    }
+  })
+
+  it('l1: reads are served from L1 and invalidated over the bus', async () => {
+    const [x, y] = await Promise.all([
+      startReplica(servers, { CACHE_MODE: 'l1' }),
+      startReplica(servers, { CACHE_MODE: 'l1' }),
+    ])
+    try {
+      await write(x, 'mode-l1', 'v1')
+      await read(y, 'mode-l1')
+      expect((await read(y, 'mode-l1')).level).toBe('L1')
+      const heard = new Promise<void>((resolve) =>
+        y.deps.cache.events.once('invalidate', () => resolve()),
+      )
+      const version = await write(x, 'mode-l1', 'v2')
+      await heard
+      expect(await read(y, 'mode-l1')).toMatchObject({
+        level: 'DB',
+        body: { value: 'v2', version },
+      })
+    } finally {
+      await Promise.all([x.close(), y.close()])
+    }
+  })
+})
