@@ -1,0 +1,22 @@
+/**
+ * One replica of the propagation benchmark, in its own process: a cache on the shared Redis that
+ * reports to its parent, over IPC, the moment each invalidation evicted a key here.
+ */
+import { createTieredCache } from '../src/index.js'
+
+const redis = process.argv[2] ?? ''
+const cache = createTieredCache<string>({
+  redis,
+  prefix: 'bench-propagation',
+  loader: async () => ({ value: 'v', version: 1 }),
+})
+cache.events.on('invalidate', ({ key, version }) => {
+  // Taken right after the eviction; wall-clock based, so comparable across processes.
+  const at = performance.timeOrigin + performance.now()
+  process.send?.({ key, version, at })
+})
+process.on('message', (message) => {
+  if (message === 'stop') void cache.close().then(() => process.exit(0))
+})
+const ready = await cache.whenReady(10_000)
+process.send?.({ ready })
