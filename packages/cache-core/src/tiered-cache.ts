@@ -263,6 +263,7 @@ export class TieredCache<T> {
   async close(): Promise<void> {
     if (this.#closed) return
     this.#closed = true
+    this.#l1Serving = false
     clearTimeout(this.#generationRetry)
     await this.#bus?.close()
     this.#clearLocal()

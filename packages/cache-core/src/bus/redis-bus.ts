@@ -100,7 +100,13 @@ export class RedisBus {
     const { subscriber, heartbeatInterval } = this.#options
     if (this.#state !== 'up' || this.#pingInFlight) return
     this.#pingInFlight = true
-    const timeout = setTimeout(() => subscriber.disconnect(true), heartbeatInterval)
+    // No answer within one interval means the link cannot be trusted: stop serving L1 now,
+    // and reconnect; the next 'ready' resubscribes.
+    const giveUp = () => {
+      this.#setState('down')
+      subscriber.disconnect(true)
+    }
+    const timeout = setTimeout(giveUp, heartbeatInterval)
     subscriber.ping().then(
       () => {
         this.#pingInFlight = false
@@ -109,8 +115,7 @@ export class RedisBus {
       () => {
         this.#pingInFlight = false
         clearTimeout(timeout)
-        // A failed PING means the link is gone even if the socket has not said so: reconnect.
-        subscriber.disconnect(true)
+        if (this.#state === 'up') giveUp()
       },
     )
   }
