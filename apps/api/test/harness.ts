@@ -6,7 +6,7 @@ import {
   startRedisServer,
 } from '@strata/test-servers'
 import { pino } from 'pino'
-import { createApp } from '../src/app.js'
+import { type AppEnv, createApp } from '../src/app.js'
 import { migrate } from '../src/db/migrate.js'
 import { createDeps, type Deps } from '../src/deps.js'
 import { parseEnv } from '../src/env.js'
@@ -31,7 +31,7 @@ export async function startServers(): Promise<Servers> {
 
 /** One replica of the API in-process: the Hono app over real PostgreSQL and Redis. */
 export interface TestReplica {
-  app: OpenAPIHono
+  app: OpenAPIHono<AppEnv>
   deps: Deps
   /** `app.request` with a JSON body when `json` is given. */
   request(path: string, init?: RequestInit & { json?: unknown }): Promise<Response>

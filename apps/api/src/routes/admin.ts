@@ -1,5 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto'
 import { createRoute, type OpenAPIHono } from '@hono/zod-openapi'
+import type { AppEnv } from '../app.js'
 import type { Deps } from '../deps.js'
 import { ApiError } from '../errors.js'
 import { ErrorResponse, MessageResponse } from '../http/schemas.js'
@@ -28,7 +29,7 @@ const clearRoute = createRoute({
 const digest = (text: string) => createHash('sha256').update(text).digest()
 
 /** `/clear-cache`. */
-export function registerAdminRoutes(app: OpenAPIHono, deps: Deps): void {
+export function registerAdminRoutes(app: OpenAPIHono<AppEnv>, deps: Deps): void {
   const expected = deps.env.ADMIN_TOKEN === undefined ? undefined : digest(deps.env.ADMIN_TOKEN)
 
   app.openapi(clearRoute, async (c) => {

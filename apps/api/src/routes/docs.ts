@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { OpenAPIHono } from '@hono/zod-openapi'
 import { getAbsoluteFSPath } from 'swagger-ui-dist'
+import type { AppEnv } from '../app.js'
 
 const PAGE = `<!doctype html>
 <html lang="en">
@@ -24,7 +25,7 @@ const INIT = `window.ui = SwaggerUIBundle({ url: '/openapi.json', dom_id: '#swag
  * `/openapi.json` (generated from the route schemas) and `/docs`, an interactive reference
  * served from the installed swagger-ui-dist package: nothing is fetched from a CDN.
  */
-export function registerDocsRoutes(app: OpenAPIHono): void {
+export function registerDocsRoutes(app: OpenAPIHono<AppEnv>): void {
   app.openAPIRegistry.registerComponent('securitySchemes', 'adminToken', {
     type: 'http',
     scheme: 'bearer',

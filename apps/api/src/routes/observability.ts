@@ -1,4 +1,5 @@
 import { createRoute, type OpenAPIHono } from '@hono/zod-openapi'
+import type { AppEnv } from '../app.js'
 import { clusterTotals, type ReplicaStats, replicaRow } from '../cluster-stats.js'
 import type { Deps } from '../deps.js'
 import { CacheStatsResponse, HealthResponse, ProbeResponse } from '../http/schemas.js'
@@ -54,7 +55,7 @@ const withTimeout = <T>(work: Promise<T>, ms: number): Promise<T> =>
   ])
 
 /** `/cache-stats`, `/health`, `/health/live`, `/health/ready`, `/metrics`. */
-export function registerObservabilityRoutes(app: OpenAPIHono, deps: Deps): void {
+export function registerObservabilityRoutes(app: OpenAPIHono<AppEnv>, deps: Deps): void {
   const { cache, env, cluster, records, lifecycle } = deps
 
   app.openapi(statsRoute, async (c) => {

@@ -1,4 +1,5 @@
 import { createRoute, type OpenAPIHono, z } from '@hono/zod-openapi'
+import type { AppEnv } from '../app.js'
 import type { Deps } from '../deps.js'
 import { ApiError } from '../errors.js'
 import { jsonBody } from '../http/json-body.js'
@@ -73,7 +74,7 @@ const keyNotFound = (key: string, level: 'L1' | 'L2' | 'DB') => ({
 })
 
 /** `/write`, `/read/{key}`, `/delete`. */
-export function registerRecordRoutes(app: OpenAPIHono, deps: Deps): void {
+export function registerRecordRoutes(app: OpenAPIHono<AppEnv>, deps: Deps): void {
   const { cache, records, metrics, env } = deps
   const guardBody = jsonBody(env.MAX_VALUE_BYTES + 64 * 1024)
   app.on('POST', ['/write', '/delete'], guardBody)
@@ -96,6 +97,7 @@ export function registerRecordRoutes(app: OpenAPIHono, deps: Deps): void {
     const hit = await cache.get(key)
     metrics.countRead(hit.level)
     c.header('X-Cache-Level', hit.level)
+    c.set('cacheLevel', hit.level)
     if (!hit.found) return c.json(keyNotFound(key, hit.level), 404)
     return c.json(
       {
