@@ -1,0 +1,103 @@
+import type { CacheStats } from '@strata/cache-core'
+import { type RedisServer, startRedisServer } from '@strata/test-servers'
+import { Redis } from 'ioredis'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { ClusterStats, clusterTotals, replicaRow } from '../src/cluster-stats.js'
+
+let server: RedisServer
+let redis: Redis
+
+beforeAll(async () => {
+  server = await startRedisServer()
+  redis = new Redis(server.url)
+})
+afterAll(async () => {
+  redis.disconnect()
+  await server.stop()
+})
+
+const stats = (overrides: Partial<CacheStats>): CacheStats => ({
+  reads: 0,
+  l1Hits: 0,
+  l1Misses: 0,
+  l1HitRate: 0,
+  l2Hits: 0,
+  l2Misses: 0,
+  l2HitRate: 0,
+  combinedHitRate: 0,
+  dbReads: 0,
+  promotions: 0,
+  staleSetsRejected: 0,
+  invalidationsSent: 0,
+  invalidationsReceived: 0,
+  clearsReceived: 0,
+  malformedMessages: 0,
+  redisErrors: 0,
+  busDisconnects: 0,
+  l1Size: 0,
+  l1MaxSize: 1000,
+  l1Bytes: 0,
+  busState: 'up',
+  generation: 0,
+  ...overrides,
+})
+
+describe('cluster stats', () => {
+  it('lists every replica that flushed recently, and drops one that stopped', async () => {
+    const now = Date.now()
+    const alive = new ClusterStats(redis, 'cs', () =>
+      replicaRow(
+        'alive',
+        'multi',
+        stats({ reads: 10, l1Hits: 6, l1Misses: 4, l2Hits: 3, l2Misses: 1 }),
+        now,
+      ),
+    )
+    const dead = new ClusterStats(redis, 'cs', () =>
+      replicaRow('dead', 'multi', stats({ reads: 5, l1Hits: 5 }), now - 60_000),
+    )
+    await alive.flush()
+    await dead.flush()
+    const rows = await alive.rows(now)
+    expect(rows.map((r) => r.replica_id)).toEqual(['alive'])
+    expect(await redis.zrange('cs:m:replicas', 0, -1)).toEqual(['alive'])
+  })
+
+  it('sums counters and recomputes the rates over the cluster', () => {
+    const a = replicaRow(
+      'a',
+      'multi',
+      stats({ reads: 10, l1Hits: 6, l1Misses: 4, l2Hits: 3, l2Misses: 1, dbReads: 1 }),
+      0,
+    )
+    const b = replicaRow(
+      'b',
+      'multi',
+      stats({ reads: 30, l1Hits: 10, l1Misses: 20, l2Hits: 10, l2Misses: 10, dbReads: 10 }),
+      0,
+    )
+    expect(clusterTotals([a, b])).toMatchObject({
+      replicas: 2,
+      reads: 40,
+      l1_hits: 16,
+      l1_misses: 24,
+      db_reads: 11,
+      l1_hit_rate: 40,
+      l2_hit_rate: 54.17,
+      combined_hit_rate: 72.5,
+    })
+  })
+
+  it('lets a replica row expire in Redis once it stops flushing', async () => {
+    const short = new ClusterStats(
+      redis,
+      'ttl',
+      () => replicaRow('r', 'multi', stats({}), Date.now()),
+      20,
+    )
+    await short.flush()
+    const ttl = await redis.pttl('ttl:m:stats:r')
+    expect(ttl).toBeGreaterThan(0)
+    expect(ttl).toBeLessThanOrEqual(100)
+  })
+})
