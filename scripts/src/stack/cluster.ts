@@ -1,0 +1,374 @@
+import type { ChildProcess } from 'node:child_process'
+import { chmodSync, existsSync, mkdirSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { dirname } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { type Binaries, findPsql, locateBinaries } from './binaries.js'
+import {
+  exitReason,
+  isHealthy,
+  type ReplicaBackends,
+  type RunningComponent,
+  START_ORDER,
+  type StartContext,
+  startNginx,
+  startPostgres,
+  startRedis,
+  startReplica,
+  stopComponents,
+} from './components.js'
+import { replicaName, replicaPort, type StackConfig, stackPaths } from './config.js'
+import { isRunning, killDaemon, processStartTime } from './daemons.js'
+import { StackError } from './errors.js'
+import { quietReporter, type Reporter } from './reporter.js'
+import {
+  type ComponentState,
+  readState,
+  removeState,
+  type StackState,
+  writeState,
+} from './state.js'
+
+/** How a cluster is run. */
+export interface ClusterOptions {
+  /** Progress output. @default quietReporter */
+  reporter?: Reporter
+  /** True for `pnpm start`, whose process owns the stack until Ctrl-C. @default false */
+  foreground?: boolean
+  /** Interrupts the start-up; everything started so far is stopped. */
+  signal?: AbortSignal
+}
+
+/**
+ * A running local stack: PostgreSQL, Redis, N replicas and nginx, started by this process.
+ * Tests use it directly to kill and restart replicas; the CLI wraps it.
+ *
+ * @example
+ * const cluster = await startCluster(resolveStackConfig({ dataDir, nginxPort }))
+ * await cluster.killReplica(2)
+ * await cluster.startReplica(2)
+ * await cluster.stop()
+ */
+export class Cluster {
+  readonly config: StackConfig
+  readonly #reporter: Reporter
+  readonly #context: StartContext
+  readonly #backends: ReplicaBackends
+  readonly #state: StackState
+  readonly #running = new Map<string, RunningComponent>()
+  /** Children whose exit we caused, so only the others are reported as crashes. */
+  readonly #expectedExits = new WeakSet<ChildProcess>()
+  #stopped = false
+
+  private constructor(context: StartContext, backends: ReplicaBackends, state: StackState) {
+    this.config = context.config
+    this.#reporter = context.reporter
+    this.#context = context
+    this.#backends = backends
+    this.#state = state
+  }
+
+  /** Starts every component in order and returns once all are healthy. Rolls back on failure. */
+  static async start(config: StackConfig, options: ClusterOptions = {}): Promise<Cluster> {
+    const reporter = options.reporter ?? quietReporter
+    const paths = stackPaths(config)
+    refuseIfRunning(paths.stateFile)
+    await assertPortsFree(config)
+    const binaries: Binaries = locateBinaries(
+      { postgres: !config.databaseUrl, redis: !config.redisUrl },
+      reporter,
+    )
+
+    for (const dir of [paths.dataDir, paths.logsDir]) {
+      const created = !existsSync(dir)
+      mkdirSync(dir, { recursive: true })
+      // The postgres user and nginx's `nobody` workers must be able to enter our directories,
+      // whatever the umask was when they were created.
+      if (created) chmodSync(dir, 0o755)
+    }
+
+    const state: StackState = {
+      version: 1,
+      ownerPid: process.pid,
+      ownerStartTime: processStartTime(process.pid),
+      foreground: options.foreground ?? false,
+      startedAt: new Date().toISOString(),
+      options: {
+        replicas: config.replicas,
+        mode: config.mode,
+        lb: config.lb,
+        nginxPort: config.nginxPort,
+        replicaPortBase: config.replicaPortBase,
+      },
+      external: {
+        ...(config.databaseUrl ? { database: withoutCredentials(config.databaseUrl) } : {}),
+        ...(config.redisUrl ? { redis: withoutCredentials(config.redisUrl) } : {}),
+      },
+      components: [],
+    }
+    const context: StartContext = { config, binaries, reporter, signal: options.signal }
+    context.onSpawned = (component) => cluster.#record(component)
+    // The backends are known only once PostgreSQL and Redis run; replicas start after that.
+    const backends: ReplicaBackends = {
+      databaseUrl: config.databaseUrl ?? '',
+      redisUrl: config.redisUrl ?? '',
+    }
+    const cluster = new Cluster(context, backends, state)
+    try {
+      await cluster.#startAll()
+    } catch (error) {
+      const aborted = error instanceof StackError && error.code === 'E_ABORTED'
+      reporter.step(
+        aborted ? 'Stopping what was started' : 'Start-up failed; stopping what was started',
+      )
+      await cluster.stop()
+      throw error
+    }
+    return cluster
+  }
+
+  async #startAll(): Promise<void> {
+    if (!this.config.databaseUrl) {
+      const postgres = await startPostgres(this.#context)
+      this.#track(postgres)
+      this.#backends.databaseUrl = postgres.databaseUrl
+    }
+    this.#checkAborted()
+    if (!this.config.redisUrl) {
+      const redis = await startRedis(this.#context)
+      this.#track(redis)
+      this.#backends.redisUrl = redis.redisUrl
+    }
+    this.#checkAborted()
+    // Replicas start together: each runs migrations and connects on its own.
+    const indexes = Array.from({ length: this.config.replicas }, (_, i) => i + 1)
+    const results = await Promise.allSettled(
+      indexes.map(async (index) =>
+        this.#track(await startReplica(this.#context, index, this.#backends)),
+      ),
+    )
+    const failure = results.find((result) => result.status === 'rejected')
+    if (failure) throw failure.reason
+    this.#checkAborted()
+    this.#track(await startNginx(this.#context))
+  }
+
+  #checkAborted(): void {
+    if (this.#context.signal?.aborted) throw new StackError('E_ABORTED', 'start-up interrupted')
+  }
+
+  /** Puts a just-spawned component in the state file, replacing an earlier process of the same name. */
+  #record(component: ComponentState): void {
+    this.#state.components = [
+      ...this.#state.components.filter((c) => c.name !== component.name),
+      component,
+    ].sort(byStartOrder)
+    writeState(stackPaths(this.config).stateFile, this.#state)
+  }
+
+  /** Keeps a healthy component's process handle, and reports it if it exits on its own. */
+  #track(component: RunningComponent): void {
+    const { state, child } = component
+    this.#running.set(state.name, component)
+    child.once('exit', () => {
+      if (this.#stopped || this.#expectedExits.has(child)) return
+      const reason = exitReason(child) ?? 'exited'
+      this.#reporter.warn(`${state.name} ${reason} unexpectedly; read ${state.logFile}`)
+    })
+  }
+
+  /** nginx's URL: the cluster's front door. */
+  get url(): string {
+    return `http://127.0.0.1:${this.config.nginxPort}`
+  }
+
+  /** Replica `index`'s own URL (1-based), bypassing nginx. */
+  replicaUrl(index: number): string {
+    return `http://127.0.0.1:${replicaPort(this.config, index)}`
+  }
+
+  /** The database and Redis the replicas use. */
+  get backends(): Readonly<ReplicaBackends> {
+    return this.#backends
+  }
+
+  /** What the stack runs now, as written to the state file. */
+  get components(): readonly ComponentState[] {
+    return this.#state.components
+  }
+
+  /** One component's recorded state by name (`replica-2`, `nginx`, …). */
+  component(name: string): ComponentState | undefined {
+    return this.#state.components.find((component) => component.name === name)
+  }
+
+  /** SIGKILLs replica `index`, as a crash would; resolves once the process is gone. */
+  async killReplica(index: number): Promise<void> {
+    const running = this.#replica(index)
+    this.#expectedExits.add(running.child)
+    await killDaemon(running.state)
+  }
+
+  /** Stops replica `index` gracefully (SIGTERM: it drains first). */
+  async stopReplica(index: number): Promise<void> {
+    const running = this.#replica(index)
+    this.#expectedExits.add(running.child)
+    await stopComponents([running.state], this.#reporter)
+  }
+
+  /** Starts replica `index` again on its port after a kill or stop; resolves once it is ready. */
+  async startReplica(index: number): Promise<void> {
+    const current = this.#replica(index)
+    if (isRunning(current.state)) {
+      throw new StackError(
+        'E_ALREADY_RUNNING',
+        `${current.state.name} is running (pid ${current.state.pid}); stop it first`,
+      )
+    }
+    this.#track(await startReplica(this.#context, index, this.#backends, 'append'))
+  }
+
+  #replica(index: number): RunningComponent {
+    const running = this.#running.get(replicaName(index))
+    if (!running)
+      throw new StackError(
+        'E_BAD_ARGUMENT',
+        `there is no replica ${index} (replicas: ${this.config.replicas})`,
+      )
+    return running
+  }
+
+  /** Stops everything in order (nginx, replicas, Redis, PostgreSQL) and removes the state file. */
+  async stop(): Promise<void> {
+    this.#stopped = true
+    await stopComponents(this.#state.components, this.#reporter)
+    removeState(stackPaths(this.config).stateFile)
+  }
+}
+
+/** Start order, then replica number: the order `status` lists components in. */
+const byStartOrder = (a: ComponentState, b: ComponentState) =>
+  START_ORDER.indexOf(a.kind) - START_ORDER.indexOf(b.kind) ||
+  a.name.localeCompare(b.name, 'en', { numeric: true })
+
+/** Starts a cluster; see `Cluster`. */
+export const startCluster = (config: StackConfig, options?: ClusterOptions): Promise<Cluster> =>
+  Cluster.start(config, options)
+
+/**
+ * Stops the stack recorded in `<data-dir>/stack.json`, from any process (`pnpm stack down`).
+ * A foreground `pnpm start` is asked to stop itself, so it exits cleanly instead of reporting
+ * its components as crashed. Returns false when no stack was recorded.
+ */
+export async function stopStack(
+  config: Pick<StackConfig, 'dataDir' | 'rootDir'>,
+  reporter: Reporter,
+): Promise<boolean> {
+  const stateFile = stackPaths(config).stateFile
+  const state = readState(stateFile)
+  if (!state) return false
+  const owner = { pid: state.ownerPid, startTime: state.ownerStartTime }
+  if (state.foreground && state.ownerPid !== process.pid && isRunning(owner)) {
+    reporter.step(`Asking the foreground stack (pid ${state.ownerPid}) to stop`)
+    process.kill(state.ownerPid, 'SIGTERM')
+    const deadline = Date.now() + 60_000
+    while (isRunning(owner) && Date.now() < deadline) await sleep(50)
+  }
+  // Whatever the owner left behind (or everything, for a background stack) is stopped here.
+  const left = readState(stateFile)
+  if (left) {
+    reporter.step('Stopping the stack: nginx, then the replicas, then Redis and PostgreSQL')
+    await stopComponents(left.components, reporter)
+    removeState(stateFile)
+  }
+  return true
+}
+
+/** One component as `status` shows it. */
+export interface ComponentStatus extends ComponentState {
+  running: boolean
+  healthy: boolean
+}
+
+/** The recorded stack with each component's liveness and health; undefined when none is recorded. */
+export async function stackStatus(
+  config: Pick<StackConfig, 'dataDir' | 'rootDir'>,
+): Promise<{ state: StackState; components: ComponentStatus[] } | undefined> {
+  const state = readState(stackPaths(config).stateFile)
+  if (!state) return undefined
+  const psqlBinary = findPsql()
+  const components = await Promise.all(
+    state.components.map(async (component) => {
+      const running = isRunning(component)
+      return { ...component, running, healthy: running && (await isHealthy(component, psqlBinary)) }
+    }),
+  )
+  return { state, components }
+}
+
+/** Refuses to start a second stack on the same data directory; clears a dead one's state. */
+function refuseIfRunning(stateFile: string): void {
+  const state = readState(stateFile)
+  if (!state) return
+  const alive = state.components.filter((component) => isRunning(component))
+  if (alive.length > 0) {
+    throw new StackError(
+      'E_ALREADY_RUNNING',
+      `a stack is already running from ${dirname(stateFile)} (${alive.map((c) => `${c.name} pid ${c.pid}`).join(', ')}).\n` +
+        'See it with `pnpm stack status`, stop it with `pnpm stack down` (add --data-dir when not the default).',
+    )
+  }
+  // Every process of the recorded stack is gone (a crash, a reboot): the record is stale.
+  removeState(stateFile)
+}
+
+/** Fails early, naming the option to change, when a port the stack would bind is taken. */
+async function assertPortsFree(config: StackConfig): Promise<void> {
+  const wanted: Array<{ port: number; what: string; option: string }> = [
+    { port: config.nginxPort, what: 'nginx', option: '--nginx-port' },
+  ]
+  if (!config.databaseUrl)
+    wanted.push({ port: config.postgresPort, what: 'postgres', option: '--postgres-port' })
+  if (!config.redisUrl)
+    wanted.push({ port: config.redisPort, what: 'redis', option: '--redis-port' })
+  for (let index = 1; index <= config.replicas; index++) {
+    wanted.push({
+      port: replicaPort(config, index),
+      what: replicaName(index),
+      option: '--replica-port-base',
+    })
+  }
+  const taken: string[] = []
+  for (const { port, what, option } of wanted) {
+    if (!(await isPortFree(port))) taken.push(`${port} (${what}; change it with ${option})`)
+  }
+  if (taken.length > 0) {
+    throw new StackError(
+      'E_PORT_IN_USE',
+      `already in use: port ${taken.join(', port ')}.\n` +
+        'Another stack or program listens there: stop it (`pnpm stack status` shows a stack of this checkout) or choose other ports.',
+    )
+  }
+}
+
+/** True when nothing listens on the port (checked on all interfaces, as nginx binds them). */
+export function isPortFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer()
+    server.once('error', () => resolve(false))
+    server.listen({ port, host: '0.0.0.0', exclusive: true }, () =>
+      server.close(() => resolve(true)),
+    )
+  })
+}
+
+/** A URL fit for printing: the password replaced by ***. */
+export function withoutCredentials(url: string): string {
+  try {
+    const parsed = new URL(url)
+    if (parsed.password) parsed.password = '***'
+    return parsed.toString()
+  } catch {
+    return '(unparseable URL)'
+  }
+}

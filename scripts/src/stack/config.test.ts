@@ -1,0 +1,103 @@
+import { describe, expect, it } from 'vitest'
+import { type CliEnvironment, parseCommandLine, REPO_ROOT } from './config.js'
+
+const env = (overrides: Partial<CliEnvironment> = {}): CliEnvironment => ({
+  databaseUrl: undefined,
+  redisUrl: undefined,
+  adminToken: undefined,
+  invocationDir: '/somewhere',
+  all: {},
+  ...overrides,
+})
+
+describe('parseCommandLine', () => {
+  it('uses the documented defaults', () => {
+    const { command, config } = parseCommandLine(['up'], env())
+    expect(command).toBe('up')
+    expect(config).toMatchObject({
+      replicas: 3,
+      mode: 'multi',
+      lb: 'round-robin',
+      nginxPort: 8005,
+      replicaPortBase: 8101,
+      redisPort: 6383,
+      postgresPort: 5436,
+      dataDir: `${REPO_ROOT}/.data`,
+      durable: true,
+    })
+  })
+
+  it('reads every flag, in both --flag value and --flag=value forms', () => {
+    const { config } = parseCommandLine(
+      [
+        'start',
+        '--replicas=5',
+        '--mode',
+        'l2',
+        '--lb=key-affinity',
+        '--nginx-port',
+        '9005',
+        '--replica-port-base=9101',
+        '--redis-port',
+        '7383',
+        '--postgres-port',
+        '6436',
+        '--data-dir',
+        'tmp/stack',
+      ],
+      env(),
+    )
+    expect(config).toMatchObject({
+      replicas: 5,
+      mode: 'l2',
+      lb: 'key-affinity',
+      nginxPort: 9005,
+      replicaPortBase: 9101,
+      redisPort: 7383,
+      postgresPort: 6436,
+      // Relative to where the user ran pnpm, not to the repository root pnpm runs scripts in.
+      dataDir: '/somewhere/tmp/stack',
+    })
+  })
+
+  it('takes external servers and the admin token from the environment', () => {
+    const { config } = parseCommandLine(
+      ['up'],
+      env({ databaseUrl: 'postgres://db/x', redisUrl: 'redis://r:1', adminToken: 't'.repeat(16) }),
+    )
+    expect(config).toMatchObject({
+      databaseUrl: 'postgres://db/x',
+      redisUrl: 'redis://r:1',
+      adminToken: 'tttttttttttttttt',
+    })
+  })
+
+  it('shows help for --help and for no command at all', () => {
+    expect(parseCommandLine(['up', '--help'], env()).command).toBe('help')
+    expect(parseCommandLine([], env()).command).toBe('help')
+  })
+
+  it.each([
+    [['frob'], /unknown command "frob"/],
+    [['up', '--bogus', '1'], /unknown option --bogus/],
+    [['up', '--replicas'], /--replicas needs a value/],
+    [['up', '--replicas', 'three'], /--replicas: expected a whole number/],
+    [['up', '--replicas', '0'], /--replicas: must be a whole number from 1 to 64/],
+    [['up', '--mode', 'l3'], /--mode: must be one of multi, l2, l1, none/],
+    [['up', '--lb', 'random'], /--lb: must be one of round-robin, key-affinity/],
+    [['up', '--nginx-port', '70000'], /--nginx-port: must be a port/],
+    [['up', '--nginx-port', '8102'], /--nginx-port: falls in the replica ports 8101-8103/],
+    [['up', '--redis-port', '5436'], /--postgres-port: .*also given to --redis-port/],
+    [['up', 'down'], /unexpected argument "down"/],
+  ])('rejects %j, naming the problem', (argv, message) => {
+    expect(() => parseCommandLine(argv, env())).toThrow(message)
+  })
+
+  it('lets an external server keep a port the stack no longer binds', () => {
+    const { config } = parseCommandLine(
+      ['up', '--redis-port', '8005'],
+      env({ redisUrl: 'redis://r:1' }),
+    )
+    expect(config.redisUrl).toBe('redis://r:1')
+  })
+})

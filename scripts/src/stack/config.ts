@@ -1,0 +1,334 @@
+import { isAbsolute, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { StackError } from './errors.js'
+
+/** The API's cache modes, passed to every replica as `CACHE_MODE`. */
+export const CACHE_MODES = ['multi', 'l2', 'l1', 'none'] as const
+export type CacheMode = (typeof CACHE_MODES)[number]
+
+/** How nginx spreads reads: in turn, or by key so a key's L1 entry lives on one replica. */
+export const LOAD_BALANCING = ['round-robin', 'key-affinity'] as const
+export type LoadBalancing = (typeof LOAD_BALANCING)[number]
+
+/** The CLI's commands. */
+export const COMMANDS = ['start', 'up', 'down', 'status', 'help'] as const
+export type Command = (typeof COMMANDS)[number]
+
+/** The repository root, found from this file's place in it (scripts/src/stack/). */
+export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url)).replace(/\/$/, '')
+
+/** Everything that decides what the stack starts and where. Built once by `resolveStackConfig`. */
+export interface StackConfig {
+  /** Repository root: where `apps/api` and `deploy/nginx` are. @default the checkout this file is in */
+  rootDir: string
+  /** Data, logs and state of the stack (`postgres/`, `redis/`, `nginx/`, `logs/`, `stack.json`). @default `<rootDir>/.data` */
+  dataDir: string
+  /** Number of API replicas. @default 3 */
+  replicas: number
+  /** `CACHE_MODE` of every replica. @default 'multi' */
+  mode: CacheMode
+  /** nginx's routing of reads. @default 'round-robin' */
+  lb: LoadBalancing
+  /** Port of nginx, the cluster's front door. @default 8005 */
+  nginxPort: number
+  /** Replica i (1-based) listens on `replicaPortBase + i - 1`. @default 8101 */
+  replicaPortBase: number
+  /** Port of the Redis the stack starts (unused with `redisUrl`). @default 6383 */
+  redisPort: number
+  /** Port of the PostgreSQL the stack starts (unused with `databaseUrl`). @default 5436 */
+  postgresPort: number
+  /** An existing PostgreSQL to use instead of starting one (`DATABASE_URL`). @default undefined */
+  databaseUrl: string | undefined
+  /** An existing Redis to use instead of starting one (`REDIS_URL`). @default undefined */
+  redisUrl: string | undefined
+  /** Passed to every replica as `ADMIN_TOKEN`; without it `/clear-cache` is refused. @default undefined */
+  adminToken: string | undefined
+  /**
+   * Keep PostgreSQL crash-safe (fsync on). Tests turn it off: their data is thrown away and
+   * fsync makes `initdb` and every write several times slower on small machines.
+   * @default true
+   */
+  durable: boolean
+  /** How long each component may take to become healthy, in milliseconds. @default 60_000 */
+  startupTimeoutMs: number
+  /**
+   * Environment every replica starts from; the stack then sets its own variables over it.
+   * Lets `LOG_LEVEL`, `L1_CACHE_SIZE` and friends pass through.
+   * @default {}
+   */
+  baseEnv: Readonly<Record<string, string | undefined>>
+}
+
+/** Fills defaults and checks every value once, naming the option and the bad value. */
+export function resolveStackConfig(options: Partial<StackConfig> = {}): StackConfig {
+  const rootDir = options.rootDir ?? REPO_ROOT
+  const config: StackConfig = {
+    rootDir,
+    dataDir: options.dataDir ?? resolve(rootDir, '.data'),
+    replicas: options.replicas ?? 3,
+    mode: options.mode ?? 'multi',
+    lb: options.lb ?? 'round-robin',
+    nginxPort: options.nginxPort ?? 8005,
+    replicaPortBase: options.replicaPortBase ?? 8101,
+    redisPort: options.redisPort ?? 6383,
+    postgresPort: options.postgresPort ?? 5436,
+    databaseUrl: options.databaseUrl,
+    redisUrl: options.redisUrl,
+    adminToken: options.adminToken,
+    durable: options.durable ?? true,
+    startupTimeoutMs: options.startupTimeoutMs ?? 60_000,
+    baseEnv: options.baseEnv ?? {},
+  }
+  validate(config)
+  return config
+}
+
+function validate(config: StackConfig): void {
+  const bad = (option: string, value: unknown, why: string) =>
+    new StackError('E_BAD_ARGUMENT', `${option}: ${why} (got ${JSON.stringify(value)})`)
+
+  if (!isAbsolute(config.dataDir)) throw bad('dataDir', config.dataDir, 'must be an absolute path')
+  if (!Number.isInteger(config.replicas) || config.replicas < 1 || config.replicas > 64) {
+    throw bad('--replicas', config.replicas, 'must be a whole number from 1 to 64')
+  }
+  if (!CACHE_MODES.includes(config.mode))
+    throw bad('--mode', config.mode, `must be one of ${CACHE_MODES.join(', ')}`)
+  if (!LOAD_BALANCING.includes(config.lb))
+    throw bad('--lb', config.lb, `must be one of ${LOAD_BALANCING.join(', ')}`)
+  const ports: Array<[string, number]> = [
+    ['--nginx-port', config.nginxPort],
+    ['--replica-port-base', config.replicaPortBase],
+    ['--redis-port', config.redisPort],
+    ['--postgres-port', config.postgresPort],
+  ]
+  for (const [option, port] of ports) {
+    if (!Number.isInteger(port) || port < 1 || port > 65_535)
+      throw bad(option, port, 'must be a port from 1 to 65535')
+  }
+  const lastReplicaPort = config.replicaPortBase + config.replicas - 1
+  if (lastReplicaPort > 65_535) {
+    throw bad(
+      '--replica-port-base',
+      config.replicaPortBase,
+      `leaves no room for ${config.replicas} replicas`,
+    )
+  }
+  // Only the ports the stack will really bind can clash: an external Redis's port is not ours.
+  const bound: Array<[string, number]> = [['--nginx-port', config.nginxPort]]
+  if (!config.redisUrl) bound.push(['--redis-port', config.redisPort])
+  if (!config.databaseUrl) bound.push(['--postgres-port', config.postgresPort])
+  for (const [option, port] of bound) {
+    if (port >= config.replicaPortBase && port <= lastReplicaPort) {
+      throw bad(
+        option,
+        port,
+        `falls in the replica ports ${config.replicaPortBase}-${lastReplicaPort}`,
+      )
+    }
+  }
+  const seen = new Map<number, string>()
+  for (const [option, port] of bound) {
+    const other = seen.get(port)
+    if (other) throw bad(option, port, `is also given to ${other}`)
+    seen.set(port, option)
+  }
+  if (!Number.isFinite(config.startupTimeoutMs) || config.startupTimeoutMs <= 0) {
+    throw bad(
+      'startupTimeoutMs',
+      config.startupTimeoutMs,
+      'must be a positive number of milliseconds',
+    )
+  }
+}
+
+/** The port replica `index` (1-based) listens on. */
+export const replicaPort = (config: StackConfig, index: number): number =>
+  config.replicaPortBase + index - 1
+
+/** `REPLICA_ID` of replica `index` (1-based). */
+export const replicaName = (index: number): string => `replica-${index}`
+
+/** Where each part of the stack keeps its files, all under `dataDir`. */
+export function stackPaths(config: Pick<StackConfig, 'dataDir' | 'rootDir'>) {
+  const { dataDir, rootDir } = config
+  return {
+    dataDir,
+    /** PostgreSQL's cluster (PGDATA), owned by the `postgres` user when we run as root. */
+    postgresData: resolve(dataDir, 'postgres'),
+    /** redis-server's working directory (no persistence is configured; it stays empty). */
+    redisDir: resolve(dataDir, 'redis'),
+    /** nginx's prefix: the rendered nginx.conf, its pid file and temp directories. */
+    nginxRunDir: resolve(dataDir, 'nginx'),
+    logsDir: resolve(dataDir, 'logs'),
+    stateFile: resolve(dataDir, 'stack.json'),
+    nginxConfDir: resolve(rootDir, 'deploy/nginx'),
+    nginxTemplate: resolve(rootDir, 'deploy/nginx/local.conf.template'),
+    apiEntry: resolve(rootDir, 'apps/api/dist/server.js'),
+  }
+}
+
+/** The log file of a component (`postgres`, `redis`, `replica-2`, `nginx`). */
+export const logFileOf = (
+  config: Pick<StackConfig, 'dataDir' | 'rootDir'>,
+  component: string,
+): string => resolve(stackPaths(config).logsDir, `${component}.log`)
+
+/** The environment variables the CLI reads. Only this function reads `process.env`. */
+export interface CliEnvironment {
+  databaseUrl: string | undefined
+  redisUrl: string | undefined
+  adminToken: string | undefined
+  /** Where the user ran `pnpm …`: pnpm runs root scripts in the root, so relative paths use this. */
+  invocationDir: string
+  /** Handed to the replicas, so `LOG_LEVEL`, `L1_CACHE_SIZE`, … set in the shell reach them. */
+  all: Readonly<Record<string, string | undefined>>
+}
+
+/** Reads the CLI's environment once. Empty variables count as unset, as shells often produce them. */
+export function readCliEnvironment(): CliEnvironment {
+  const get = (name: string) => {
+    const value = process.env[name]
+    return value === undefined || value === '' ? undefined : value
+  }
+  return {
+    databaseUrl: get('DATABASE_URL'),
+    redisUrl: get('REDIS_URL'),
+    adminToken: get('ADMIN_TOKEN'),
+    invocationDir: get('INIT_CWD') ?? process.cwd(),
+    all: { ...process.env },
+  }
+}
+
+/** A parsed command line: the command and the stack it is about. */
+export interface CommandLine {
+  command: Command
+  config: StackConfig
+}
+
+type FlagName =
+  | 'replicas'
+  | 'mode'
+  | 'lb'
+  | 'nginx-port'
+  | 'replica-port-base'
+  | 'redis-port'
+  | 'postgres-port'
+  | 'data-dir'
+const FLAGS: readonly FlagName[] = [
+  'replicas',
+  'mode',
+  'lb',
+  'nginx-port',
+  'replica-port-base',
+  'redis-port',
+  'postgres-port',
+  'data-dir',
+]
+
+/**
+ * Parses `stack <command> [--flag value | --flag=value]…` and the environment into a config.
+ * @example parseCommandLine(['up', '--replicas', '5', '--lb=key-affinity'], readCliEnvironment())
+ */
+export function parseCommandLine(argv: readonly string[], env: CliEnvironment): CommandLine {
+  const flags = new Map<FlagName, string>()
+  let command: Command | undefined
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] as string
+    if (arg === '--help' || arg === '-h') {
+      command = 'help'
+      continue
+    }
+    if (arg.startsWith('--')) {
+      const eq = arg.indexOf('=')
+      const name = (eq === -1 ? arg.slice(2) : arg.slice(2, eq)) as FlagName
+      if (!FLAGS.includes(name)) {
+        throw new StackError('E_BAD_ARGUMENT', `unknown option ${arg} (see --help)`)
+      }
+      const value = eq === -1 ? argv[++i] : arg.slice(eq + 1)
+      if (value === undefined || value === '') {
+        throw new StackError('E_BAD_ARGUMENT', `option --${name} needs a value`)
+      }
+      flags.set(name, value)
+      continue
+    }
+    if (command !== undefined && command !== 'help') {
+      throw new StackError(
+        'E_BAD_ARGUMENT',
+        `unexpected argument ${JSON.stringify(arg)} (see --help)`,
+      )
+    }
+    if (!COMMANDS.includes(arg as Command)) {
+      throw new StackError(
+        'E_BAD_ARGUMENT',
+        `unknown command ${JSON.stringify(arg)}; expected one of ${COMMANDS.join(', ')}`,
+      )
+    }
+    command ??= arg as Command
+  }
+
+  const int = (name: FlagName): number | undefined => {
+    const raw = flags.get(name)
+    if (raw === undefined) return undefined
+    if (!/^\d+$/.test(raw))
+      throw new StackError(
+        'E_BAD_ARGUMENT',
+        `--${name}: expected a whole number (got ${JSON.stringify(raw)})`,
+      )
+    return Number(raw)
+  }
+  const options: Partial<StackConfig> = {
+    databaseUrl: env.databaseUrl,
+    redisUrl: env.redisUrl,
+    adminToken: env.adminToken,
+    baseEnv: env.all,
+  }
+  const replicas = int('replicas')
+  if (replicas !== undefined) options.replicas = replicas
+  const mode = flags.get('mode')
+  if (mode !== undefined) options.mode = mode as CacheMode
+  const lb = flags.get('lb')
+  if (lb !== undefined) options.lb = lb as LoadBalancing
+  const nginxPort = int('nginx-port')
+  if (nginxPort !== undefined) options.nginxPort = nginxPort
+  const replicaPortBase = int('replica-port-base')
+  if (replicaPortBase !== undefined) options.replicaPortBase = replicaPortBase
+  const redisPort = int('redis-port')
+  if (redisPort !== undefined) options.redisPort = redisPort
+  const postgresPort = int('postgres-port')
+  if (postgresPort !== undefined) options.postgresPort = postgresPort
+  const dataDir = flags.get('data-dir')
+  if (dataDir !== undefined) options.dataDir = resolve(env.invocationDir, dataDir)
+
+  return { command: command ?? 'help', config: resolveStackConfig(options) }
+}
+
+/** The text of `--help`. */
+export const HELP = `Strata local stack: PostgreSQL, Redis, N API replicas and nginx on this machine.
+
+Usage:
+  pnpm start [options]            run the stack in the foreground; Ctrl-C stops it
+  pnpm stack up [options]         start it in the background; returns once everything is healthy
+  pnpm stack status [--data-dir]  show each component's pid, port and health
+  pnpm stack down [--data-dir]    stop everything (nginx, replicas, Redis, PostgreSQL, in that order)
+
+Options:
+  --replicas N             API replicas to run (default 3)
+  --mode MODE              cache mode of every replica: multi | l2 | l1 | none (default multi)
+  --lb POLICY              how nginx routes reads: round-robin | key-affinity (default round-robin)
+  --nginx-port PORT        nginx, the cluster's entry point (default 8005)
+  --replica-port-base PORT replica i listens on PORT+i-1 (default 8101)
+  --redis-port PORT        Redis started by the stack (default 6383)
+  --postgres-port PORT     PostgreSQL started by the stack (default 5436)
+  --data-dir DIR           data, logs and state (default .data in the repository)
+  -h, --help               show this help
+
+Environment:
+  DATABASE_URL   use this PostgreSQL instead of starting one
+  REDIS_URL      use this Redis instead of starting one
+  ADMIN_TOKEN    passed to every replica; POST /clear-cache is refused without it
+  Other variables (LOG_LEVEL, L1_CACHE_SIZE, L1_CACHE_TTL, L2_CACHE_TTL, DB_POOL_MAX_SIZE,
+  ACCESS_LOG, ...) pass through to the replicas.
+
+Logs: <data-dir>/logs/<component>.log (postgres, redis, replica-1..N, nginx).
+The API is built first when apps/api/dist is missing or older than its sources.
+`

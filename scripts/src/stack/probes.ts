@@ -1,0 +1,114 @@
+import { execFile } from 'node:child_process'
+import { request } from 'node:http'
+import { createConnection } from 'node:net'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { promisify } from 'node:util'
+import { StackError } from './errors.js'
+
+const execFileAsync = promisify(execFile)
+
+/** The HTTP status of a GET, or undefined when nothing answered within `timeoutMs`. */
+export function httpStatus(url: string, timeoutMs = 2_000): Promise<number | undefined> {
+  return new Promise((resolve) => {
+    // A fresh connection per probe (no agent): a probe must not ride on a socket to a dead process.
+    const req = request(
+      url,
+      { agent: false, timeout: timeoutMs, headers: { connection: 'close' } },
+      (res) => {
+        res.resume()
+        resolve(res.statusCode)
+      },
+    )
+    req.on('timeout', () => req.destroy())
+    req.on('error', () => resolve(undefined))
+    req.end()
+  })
+}
+
+/** True when something accepts TCP connections on 127.0.0.1:`port`. */
+export function acceptsConnections(port: number, timeoutMs = 1_000): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = createConnection({ host: '127.0.0.1', port })
+    const done = (ok: boolean) => {
+      socket.destroy()
+      resolve(ok)
+    }
+    socket.setTimeout(timeoutMs, () => done(false))
+    socket.on('connect', () => done(true))
+    socket.on('error', () => done(false))
+  })
+}
+
+/** True when a Redis server answers PING on 127.0.0.1:`port`. */
+export function redisAnswersPing(port: number, timeoutMs = 1_000): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = createConnection({ host: '127.0.0.1', port })
+    let reply = ''
+    const done = (ok: boolean) => {
+      socket.destroy()
+      resolve(ok)
+    }
+    socket.setTimeout(timeoutMs, () => done(false))
+    socket.on('connect', () => socket.write('PING\r\n'))
+    socket.on('data', (chunk) => {
+      reply += chunk.toString()
+      if (reply.includes('\r\n')) done(reply.startsWith('+PONG'))
+    })
+    socket.on('error', () => done(false))
+  })
+}
+
+/** Runs one SQL statement with psql over TCP (trust auth on loopback); its trimmed output. */
+export async function psql(
+  psqlBinary: string,
+  port: number,
+  database: string,
+  sql: string,
+): Promise<string> {
+  const conninfo = `host=127.0.0.1 port=${port} user=postgres dbname=${database} connect_timeout=2`
+  const { stdout } = await execFileAsync(
+    psqlBinary,
+    ['-X', '-v', 'ON_ERROR_STOP=1', '-tA', '-c', sql, conninfo],
+    {
+      timeout: 10_000,
+    },
+  )
+  return stdout.trim()
+}
+
+/** True when PostgreSQL on 127.0.0.1:`port` runs queries (not merely accepts TCP while starting up). */
+export async function postgresAnswers(psqlBinary: string, port: number): Promise<boolean> {
+  try {
+    return (await psql(psqlBinary, port, 'postgres', 'SELECT 1')) === '1'
+  } catch {
+    return false
+  }
+}
+
+/** What `waitFor` needs to give up early and to explain itself. */
+export interface WaitOptions {
+  timeoutMs: number
+  /** Polling interval in milliseconds. @default 100 */
+  intervalMs?: number
+  /** Stops waiting as soon as this returns a reason (for example "exited with code 1"). */
+  failFast?: () => string | undefined
+  /** Stops waiting when the user interrupts the start-up. */
+  signal?: AbortSignal | undefined
+}
+
+/**
+ * Polls `check` until it returns true. Rejects with a reason when the deadline passes, when
+ * `failFast` reports one (the process died: no point waiting out the deadline), or on abort.
+ */
+export async function waitFor(check: () => Promise<boolean>, options: WaitOptions): Promise<void> {
+  const deadline = Date.now() + options.timeoutMs
+  for (;;) {
+    if (options.signal?.aborted) throw new StackError('E_ABORTED', 'start-up interrupted')
+    const failure = options.failFast?.()
+    if (failure) throw new Error(failure)
+    if (await check()) return
+    if (Date.now() >= deadline)
+      throw new Error(`not healthy after ${Math.round(options.timeoutMs / 1000)} s`)
+    await sleep(options.intervalMs ?? 100)
+  }
+}
