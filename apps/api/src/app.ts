@@ -1,7 +1,9 @@
+import type { IncomingMessage } from 'node:http'
 import { OpenAPIHono } from '@hono/zod-openapi'
-import { requestId } from 'hono/request-id'
 import type { Deps } from './deps.js'
 import { ApiError, sendError, toApiError } from './errors.js'
+import { fastRead } from './http/fast-read.js'
+import { recordRequest, requestIdFor } from './http/observe.js'
 import { registerAdminRoutes } from './routes/admin.js'
 import { registerDocsRoutes } from './routes/docs.js'
 import { registerObservabilityRoutes } from './routes/observability.js'
@@ -42,35 +44,24 @@ export function createApp(deps: Deps): OpenAPIHono<AppEnv> {
     },
   })
 
-  app.use(
-    requestId({
-      headerName: 'X-Request-Id',
-      generator: () => crypto.randomUUID(),
-      limitLength: 128,
-    }),
-  )
   app.use(async (c, next) => {
-    const started = performance.now()
+    const startedAt = performance.now()
+    const requestId = requestIdFor(c.req.header('x-request-id'))
+    c.set('requestId', requestId)
     // Headers are set before the handler runs: touching c.res afterwards would turn the node
-    // adapter's light response into a full Response object, which halves throughput.
+    // adapter's light response into a full Response object, which costs throughput.
+    c.header('X-Request-Id', requestId)
     c.header('X-Replica-Id', env.REPLICA_ID)
     await next()
-    const status = c.res.status
-    const seconds = (performance.now() - started) / 1000
-    metrics.observeRequest(c.req.routePath, c.req.method, status, seconds)
-    if (env.ACCESS_LOG) {
-      logger.info(
-        {
-          req_id: c.get('requestId'),
-          method: c.req.method,
-          path: c.req.path,
-          status,
-          ms: Math.round(seconds * 100_000) / 100,
-          cache_level: c.get('cacheLevel'),
-        },
-        'request',
-      )
-    }
+    recordRequest(metrics, env.ACCESS_LOG ? logger : undefined, {
+      requestId,
+      method: c.req.method,
+      path: c.req.path,
+      route: c.req.routePath,
+      status: c.res.status,
+      startedAt,
+      cacheLevel: c.get('cacheLevel'),
+    })
   })
 
   registerRecordRoutes(app, deps)
@@ -97,4 +88,14 @@ export function createApp(deps: Deps): OpenAPIHono<AppEnv> {
     return sendError(c, apiError.code, apiError.message)
   })
   return app
+}
+
+/** What the node server runs: L1 hits of `GET /read/{key}` answered directly, the app for the rest. */
+export function createHandler(deps: Deps) {
+  const app = createApp(deps)
+  return {
+    app,
+    fetch: (request: Request, env?: { incoming?: Pick<IncomingMessage, 'headers'> }) =>
+      fastRead(deps, request, env?.incoming) ?? app.fetch(request, env),
+  }
 }

@@ -14,7 +14,7 @@ describe('parseEnv', () => {
       L2_CACHE_TTL: 300,
       DB_POOL_MAX_SIZE: 10,
       MAX_VALUE_BYTES: 1_048_576,
-      ACCESS_LOG: true,
+      ACCESS_LOG: false,
       DATABASE_URL: 'postgres://postgres@127.0.0.1:5436/postgres',
       REDIS_URL: 'redis://127.0.0.1:6383',
     })
@@ -49,7 +49,7 @@ describe('parseEnv', () => {
   })
 
   it('parses boolean flags', () => {
-    const result = parseEnv({ ACCESS_LOG: 'false' })
-    expect(result.ok && result.env.ACCESS_LOG).toBe(false)
+    const result = parseEnv({ ACCESS_LOG: 'true' })
+    expect(result.ok && result.env.ACCESS_LOG).toBe(true)
   })
 })

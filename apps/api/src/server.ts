@@ -1,5 +1,5 @@
 import { serve } from '@hono/node-server'
-import { createApp } from './app.js'
+import { createHandler } from './app.js'
 import { migrate } from './db/migrate.js'
 import { createDeps } from './deps.js'
 import { loadEnv } from './env.js'
@@ -19,8 +19,8 @@ if (env.CACHE_MODE !== 'none' && !(await deps.cache.whenReady(5_000))) {
   logger.warn('Redis is not reachable yet; serving from the database meanwhile')
 }
 
-const app = createApp(deps)
-const server = serve({ fetch: app.fetch, port: env.PORT, hostname: env.HOST }, (info) => {
+const handler = createHandler(deps)
+const server = serve({ fetch: handler.fetch, port: env.PORT, hostname: env.HOST }, (info) => {
   logger.info({ port: info.port, mode: env.CACHE_MODE }, `replica ${env.REPLICA_ID} listening`)
 })
 

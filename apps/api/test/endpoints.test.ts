@@ -111,6 +111,55 @@ describe('POST /write and GET /read/{key}', () => {
   })
 })
 
+describe('the L1 fast path', () => {
+  it('answers an L1 hit exactly as the router does', async () => {
+    await write(a, 'fast', 'lane')
+    await read(a, 'fast')
+    const viaFastPath = await a.request('/read/fast', { headers: { 'X-Request-Id': 'same-id' } })
+    const statsBefore = a.deps.cache.stats().l1Hits
+    const viaRouter = await a.app.request('/read/fast', { headers: { 'X-Request-Id': 'same-id' } })
+    expect(a.deps.cache.stats().l1Hits).toBe(statsBefore + 1)
+    expect(viaFastPath.status).toBe(200)
+    expect(await viaFastPath.json()).toEqual(await viaRouter.json())
+    for (const header of ['content-type', 'x-cache-level', 'x-replica-id', 'x-request-id']) {
+      expect(viaFastPath.headers.get(header), header).toBe(viaRouter.headers.get(header))
+    }
+  })
+
+  it('answers a cached miss from L1 with the same 404', async () => {
+    await read(a, 'fast-ghost')
+    const cached = await a.request('/read/fast-ghost')
+    expect(cached.status).toBe(404)
+    expect(cached.headers.get('x-cache-level')).toBe('L1')
+    expect(await cached.json()).toEqual(await (await a.app.request('/read/fast-ghost')).json())
+  })
+
+  it('decodes percent-encoded keys the way the router does', async () => {
+    await write(a, 'a b/ü', 'encoded')
+    await read(a, 'a b/ü')
+    const response = await a.request(`/read/${encodeURIComponent('a b/ü')}`)
+    expect(response.headers.get('x-cache-level')).toBe('L1')
+    expect(await response.json()).toMatchObject({ key: 'a b/ü', value: 'encoded' })
+  })
+
+  it('leaves misses, other methods and malformed paths to the router', async () => {
+    expect((await a.request('/read/not-cached-yet')).headers.get('x-cache-level')).toBe('DB')
+    expect((await a.request('/read/fast', { method: 'DELETE' })).status).toBe(405)
+    expect((await a.request('/read/%E0%A4%A')).status).toBe(404)
+    expect((await a.request('/read/')).status).toBe(404)
+  })
+
+  it('counts fast-path reads in the metrics', async () => {
+    await read(a, 'fast')
+    const before = await (await a.request('/metrics')).text()
+    const count = (text: string) =>
+      Number(/strata_cache_reads_total\{level="L1",replica="replica-a"\} (\d+)/.exec(text)?.[1])
+    await a.request('/read/fast')
+    const after = await (await a.request('/metrics')).text()
+    expect(count(after)).toBe(count(before) + 1)
+  })
+})
+
 describe('POST /delete', () => {
   it('removes the row and invalidates the key everywhere; versions continue after re-creation', async () => {
     await write(a, 'doomed', 'x')
@@ -308,10 +357,42 @@ describe('health, metrics and docs', () => {
     }
   })
 
-  it('echoes a request id, or makes one', async () => {
+  it('writes one access-log line per request when ACCESS_LOG is on, none when off', async () => {
+    const lines: string[] = []
+    const logged = await startReplica(servers, { ACCESS_LOG: 'true', REPLICA_ID: 'logged' }, lines)
+    try {
+      await write(logged, 'logged-key', 'v')
+      await read(logged, 'logged-key')
+      await logged.request('/read/logged-key', { headers: { 'X-Request-Id': 'trace-me' } })
+      const access = lines.map((l) => JSON.parse(l)).filter((l) => l.msg === 'request')
+      expect(access.map((l) => [l.method, l.path, l.status, l.cache_level])).toEqual([
+        ['POST', '/write', 200, undefined],
+        ['GET', '/read/logged-key', 200, 'DB'],
+        ['GET', '/read/logged-key', 200, 'L1'],
+      ])
+      expect(access[2]).toMatchObject({ req_id: 'trace-me', ms: expect.any(Number) })
+    } finally {
+      await logged.close()
+    }
+    const quiet: string[] = []
+    const silent = await startReplica(servers, { REPLICA_ID: 'quiet' }, quiet)
+    try {
+      await read(silent, 'logged-key')
+      await read(silent, 'logged-key')
+      expect(quiet.filter((l) => JSON.parse(l).msg === 'request')).toEqual([])
+    } finally {
+      await silent.close()
+    }
+  })
+
+  it('echoes a well-formed request id, or makes one', async () => {
     const given = await a.request('/health/live', { headers: { 'X-Request-Id': 'abc-123' } })
     expect(given.headers.get('X-Request-Id')).toBe('abc-123')
-    const made = await a.request('/health/live')
-    expect(made.headers.get('X-Request-Id')).toMatch(/^[0-9a-f-]{36}$/)
+    const made = await a.request('/health/live', {
+      headers: { 'X-Request-Id': 'no spaces <allowed>' },
+    })
+    expect(made.headers.get('X-Request-Id')).toMatch(/^[0-9a-f]{8}-[0-9a-z]+$/)
+    const another = await a.request('/health/live')
+    expect(another.headers.get('X-Request-Id')).not.toBe(made.headers.get('X-Request-Id'))
   })
 })

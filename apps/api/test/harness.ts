@@ -6,7 +6,7 @@ import {
   startRedisServer,
 } from '@strata/test-servers'
 import { pino } from 'pino'
-import { type AppEnv, createApp } from '../src/app.js'
+import { type AppEnv, createHandler } from '../src/app.js'
 import { migrate } from '../src/db/migrate.js'
 import { createDeps, type Deps } from '../src/deps.js'
 import { parseEnv } from '../src/env.js'
@@ -44,6 +44,7 @@ export const ADMIN_TOKEN = 'test-admin-token-0123456789'
 export async function startReplica(
   servers: Servers,
   env: Record<string, string> = {},
+  logLines?: string[],
 ): Promise<TestReplica> {
   const parsed = parseEnv({
     DATABASE_URL: servers.postgres.url,
@@ -55,27 +56,31 @@ export async function startReplica(
     ...env,
   })
   if (!parsed.ok) throw new Error(parsed.problems.join('\n'))
-  const deps = createDeps(parsed.env, pino({ level: 'silent' }))
+  const logger = logLines
+    ? pino({ level: 'info' }, { write: (line: string) => logLines.push(line) })
+    : pino({ level: 'silent' })
+  const deps = createDeps(parsed.env, logger)
   await migrate(deps.db.sql)
   deps.lifecycle.migrated = true
   if (parsed.env.CACHE_MODE !== 'none' && !(await deps.cache.whenReady(10_000))) {
     throw new Error('the cache did not come online')
   }
-  const app = createApp(deps)
+  // Requests go through the same entry point the server uses: the L1 fast path, then the app.
+  const { app, fetch } = createHandler(deps)
+  const send = (path: string, init: RequestInit) =>
+    Promise.resolve(fetch(new Request(`http://localhost${path}`, init)))
   return {
     app,
     deps,
     request: (path, init = {}) => {
       const { json, ...rest } = init
-      if (json === undefined) return Promise.resolve(app.request(path, rest))
-      return Promise.resolve(
-        app.request(path, {
-          method: 'POST',
-          ...rest,
-          headers: { 'Content-Type': 'application/json', ...(rest.headers ?? {}) },
-          body: JSON.stringify(json),
-        }),
-      )
+      if (json === undefined) return send(path, rest)
+      return send(path, {
+        method: 'POST',
+        ...rest,
+        headers: { 'Content-Type': 'application/json', ...(rest.headers ?? {}) },
+        body: JSON.stringify(json),
+      })
     },
     close: () => deps.close(),
   }

@@ -157,6 +157,22 @@ export class TieredCache<T> {
   }
 
   /**
+   * The synchronous half of `get()`: the L1 entry when L1 is serving and holds the key, counted
+   * as a read and an L1 hit; otherwise undefined and nothing is counted (call `get()` then).
+   * For callers whose hot path must not await, such as an HTTP fast path for L1 hits.
+   * @example const hit = cache.peek(key) ?? (await cache.get(key))
+   */
+  peek(key: string): Lookup<T> | undefined {
+    if (!this.#l1Serving) return undefined
+    const hit = this.#l1.get(key)
+    if (hit !== undefined) {
+      this.#counters.reads++
+      this.#counters.l1Hits++
+    }
+    return hit
+  }
+
+  /**
    * Announces that `key` changed to `version` (a write or a delete, committed or about to be).
    * Evicts it here at once, fences L2 against older versions and tells every replica.
    * Rejects with `InvalidationError` when Redis does not take it; the caller must then not

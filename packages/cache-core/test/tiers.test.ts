@@ -48,6 +48,18 @@ describe('read path', () => {
     expect(b.stats()).toMatchObject({ l1Hits: 1, l2Hits: 1, promotions: 1, combinedHitRate: 100 })
   })
 
+  it('peek answers L1 hits synchronously and nothing else', async () => {
+    const table = new VersionedTable()
+    table.write('k', 'v')
+    const cache = await caches.create({ loader: table.loader })
+    expect(cache.peek('k')).toBeUndefined()
+    await cache.get('k')
+    expect(cache.peek('k')).toMatchObject({ found: true, value: 'v', level: 'L1' })
+    expect(cache.stats()).toMatchObject({ reads: 2, l1Hits: 1, l1Misses: 1 })
+    await cache.invalidate('k', table.write('k', 'w'))
+    expect(cache.peek('k')).toBeUndefined()
+  })
+
   it('runs the loader once for 100 concurrent misses', async () => {
     const table = new VersionedTable()
     table.write('hot', 'v')

@@ -1,5 +1,7 @@
 import { createRoute, type OpenAPIHono, z } from '@hono/zod-openapi'
+import type { CacheLevel, Lookup } from '@strata/cache-core'
 import type { AppEnv } from '../app.js'
+import type { StoredRecord } from '../db/records.js'
 import type { Deps } from '../deps.js'
 import { ApiError } from '../errors.js'
 import { jsonBody } from '../http/json-body.js'
@@ -64,7 +66,7 @@ const deleteRoute = createRoute({
 })
 
 /** The 404 body of `/read` and `/delete`: the original design's fields plus the error code. */
-const keyNotFound = (key: string, level: 'L1' | 'L2' | 'DB') => ({
+const keyNotFound = (key: string, level: CacheLevel) => ({
   success: false as const,
   key,
   message: 'Key not found' as const,
@@ -72,6 +74,21 @@ const keyNotFound = (key: string, level: 'L1' | 'L2' | 'DB') => ({
   from_cache: level !== 'DB',
   error: { code: 'KEY_NOT_FOUND' as const, message: `No record for key ${JSON.stringify(key)}` },
 })
+
+/** The body `GET /read/{key}` answers for a lookup: shared by the route and the L1 fast path. */
+export function readBody(key: string, hit: Lookup<StoredRecord>) {
+  if (!hit.found) return keyNotFound(key, hit.level)
+  return {
+    success: true as const,
+    key,
+    value: hit.value.value,
+    version: hit.version,
+    created_at: hit.value.createdAt,
+    updated_at: hit.value.updatedAt,
+    cache_level: hit.level,
+    from_cache: hit.level !== 'DB',
+  }
+}
 
 /** `/write`, `/read/{key}`, `/delete`. */
 export function registerRecordRoutes(app: OpenAPIHono<AppEnv>, deps: Deps): void {
@@ -98,20 +115,8 @@ export function registerRecordRoutes(app: OpenAPIHono<AppEnv>, deps: Deps): void
     metrics.countRead(hit.level)
     c.header('X-Cache-Level', hit.level)
     c.set('cacheLevel', hit.level)
-    if (!hit.found) return c.json(keyNotFound(key, hit.level), 404)
-    return c.json(
-      {
-        success: true as const,
-        key,
-        value: hit.value.value,
-        version: hit.version,
-        created_at: hit.value.createdAt,
-        updated_at: hit.value.updatedAt,
-        cache_level: hit.level,
-        from_cache: hit.level !== 'DB',
-      },
-      200,
-    )
+    const body = readBody(key, hit)
+    return body.success ? c.json(body, 200) : c.json(body, 404)
   })
 
   app.openapi(deleteRoute, async (c) => {
