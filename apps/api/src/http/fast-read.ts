@@ -5,6 +5,19 @@ import { recordRequest, requestIdFor } from './observe.js'
 
 const PREFIX = '/read/'
 
+// L1 entries are frozen and replaced, never mutated, so the JSON of an entry can be kept beside
+// it: a hot key is serialized once per version instead of once per request.
+const bodies = new WeakMap<object, string>()
+
+function bodyFor(key: string, hit: Parameters<typeof readBody>[1]): string {
+  let body = bodies.get(hit)
+  if (body === undefined) {
+    body = JSON.stringify(readBody(key, hit))
+    bodies.set(hit, body)
+  }
+  return body
+}
+
 /**
  * Answers `GET /read/{key}` straight from L1, synchronously, without entering the router.
  *
@@ -51,7 +64,7 @@ export function fastRead(
     startedAt,
     cacheLevel: 'L1',
   })
-  return new Response(JSON.stringify(readBody(key, hit)), {
+  return new Response(bodyFor(key, hit), {
     status,
     headers: {
       'content-type': 'application/json',
