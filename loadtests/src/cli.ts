@@ -1,0 +1,79 @@
+/**
+ * The load tools: `pnpm loadtest`, `pnpm loadtest:compare`, `pnpm loadtest:limit`,
+ * `pnpm loadtest:smoke`. Run with `tsx loadtests/src/cli.ts <command> [options]`.
+ */
+import { readLoadtestEnv } from './env.js'
+
+const HELP = `Strata load tools
+
+  loadtest run [scenario] [options]      one scenario against a running stack
+  loadtest compare [scenario] [options]  the same scenario on fresh stacks in every cache mode
+  loadtest limit [options]               L1-hit throughput of the stack against a bare Hono app
+  loadtest smoke                         CI: 15 s of read-heavy on a throw-away stack
+
+  loadtest <command> --help              the options of a command`
+
+async function main(): Promise<number> {
+  const [command, ...rest] = process.argv.slice(2)
+  const env = readLoadtestEnv()
+  const abort = new AbortController()
+  let interrupted = 0
+  const onSignal = () => {
+    interrupted++
+    if (interrupted > 1) process.exit(130)
+    console.error('\nInterrupted: stopping (press Ctrl-C again to exit at once)')
+    abort.abort()
+  }
+  process.on('SIGINT', onSignal)
+  process.on('SIGTERM', onSignal)
+  const wantsHelp = rest.includes('--help') || rest.includes('-h')
+  switch (command) {
+    case 'run': {
+      const { runCommand, RUN_HELP } = await import('./commands/run.js')
+      if (wantsHelp) return help(RUN_HELP)
+      return runCommand(rest, env, abort.signal)
+    }
+    case 'compare': {
+      const { compareCommand, COMPARE_HELP } = await import('./commands/compare.js')
+      if (wantsHelp) return help(COMPARE_HELP)
+      return compareCommand(rest, env, abort.signal)
+    }
+    case 'limit': {
+      const { limitCommand, LIMIT_HELP } = await import('./commands/limit.js')
+      if (wantsHelp) return help(LIMIT_HELP)
+      return limitCommand(rest, env, abort.signal)
+    }
+    case 'smoke': {
+      const { smokeCommand, SMOKE_HELP } = await import('./commands/smoke.js')
+      if (wantsHelp) return help(SMOKE_HELP)
+      return smokeCommand(rest, env, abort.signal)
+    }
+    default:
+      console.log(HELP)
+      return command === undefined || command === '--help' || command === '-h' ? 0 : 2
+  }
+}
+
+function help(text: string): number {
+  console.log(text)
+  return 0
+}
+
+main().then(
+  (code) => {
+    process.exitCode = code
+  },
+  (error: unknown) => {
+    if (
+      error instanceof RangeError ||
+      (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')
+    ) {
+      console.error(`loadtest: ${(error as Error).message}`)
+      process.exitCode = 2
+      return
+    }
+    console.error('loadtest: failed')
+    console.error(error)
+    process.exitCode = 1
+  },
+)

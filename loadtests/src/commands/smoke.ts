@@ -1,0 +1,93 @@
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join, relative } from 'node:path'
+import { parseArgs } from 'node:util'
+import { scenarioNamed } from '../../scenarios/index.js'
+import { parseDuration } from '../duration.js'
+import type { LoadtestEnv } from '../env.js'
+import { Progress } from '../progress.js'
+import { resultDir, timestamp, writeJson } from '../results.js'
+import { runScenario } from '../run-scenario.js'
+import { freeStackPorts, REPO_ROOT, stackDown, stackUp } from '../stack-client.js'
+import { formatSummary } from '../summary.js'
+import { parseThreshold } from '../thresholds.js'
+import { positiveInt } from './run.js'
+
+export const SMOKE_HELP = `pnpm loadtest:smoke [options]
+  The CI smoke test: brings a throw-away stack up on free ports (its own data directory, never
+  the user's), seeds and primes read-heavy, runs it for 15 s after a 5 s warm-up, tears the
+  stack down, and fails unless there were zero errors and a combined hit rate above 90%.
+
+  --duration D   measured window (default 15s)
+  --vus N        virtual users (default 8: enough to exercise every tier without saturating a
+                 2-core CI machine, where queueing, not the cache, would decide the figures)
+
+  Exit status: 0 passed, 1 failed.`
+
+/** `pnpm loadtest:smoke`. */
+export async function smokeCommand(
+  argv: string[],
+  env: LoadtestEnv,
+  signal: AbortSignal,
+): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      duration: { type: 'string', default: '15s' },
+      vus: { type: 'string', default: '8' },
+    },
+  })
+  const started = Date.now()
+  const progress = new Progress({ interactive: !env.ci && Boolean(process.stderr.isTTY) })
+  const scenario = scenarioNamed('read-heavy')
+  const dataDir = mkdtempSync(join(tmpdir(), 'strata-smoke-'))
+  chmodSync(dataDir, 0o755)
+  const outDir = resultDir(`${timestamp()}-smoke`)
+  const logFile = join(outDir, 'stack.log')
+  const stackEnv = { ...env.all, ACCESS_LOG: 'false' }
+  try {
+    const ports = await freeStackPorts(3)
+    progress.log(
+      `smoke: starting a throw-away stack on ports ${ports.nginx}-${ports.postgres} (log: ${relative(REPO_ROOT, logFile)})`,
+    )
+    const stack = await stackUp({
+      dataDir,
+      mode: 'multi',
+      lb: 'round-robin',
+      replicas: 3,
+      ports,
+      env: stackEnv,
+      logFile,
+    })
+    progress.log(`smoke: stack up in ${((Date.now() - started) / 1000).toFixed(1)} s`)
+    const summary = await runScenario({
+      target: new URL(stack.nginxUrl),
+      scenario,
+      databaseUrl: stack.databaseUrl,
+      vus: positiveInt('--vus', values.vus),
+      warmupMs: 5_000,
+      durationMs: parseDuration(values.duration),
+      prime: true,
+      thresholds: ['errors==0', 'combined_hit_rate>90'].map(parseThreshold),
+      seed: 1,
+      progress,
+      label: 'smoke: ',
+      signal,
+    })
+    const text = formatSummary(summary)
+    writeJson(join(outDir, 'summary.json'), summary)
+    writeFileSync(join(outDir, 'summary.txt'), `${text}\n`)
+    console.log(`\n${text}\n`)
+    if (!summary.passed) console.error(`smoke: FAILED (summary in ${relative(REPO_ROOT, outDir)}/)`)
+    return summary.passed ? 0 : 1
+  } catch (error) {
+    console.error(`smoke: FAILED: ${(error as Error).message}`)
+    return 1
+  } finally {
+    await stackDown(dataDir, stackEnv, logFile).catch((error: unknown) =>
+      console.error(`smoke: could not stop the stack: ${(error as Error).message}`),
+    )
+    rmSync(dataDir, { recursive: true, force: true })
+    progress.log(`smoke: done in ${Math.round((Date.now() - started) / 1000)} s`)
+  }
+}

@@ -1,0 +1,123 @@
+import { Redis } from 'ioredis'
+import { HttpConnection, NetworkError } from './http-connection.js'
+
+/** The counters of `/cache-stats` a comparison uses (the original design's field names). */
+export const COUNTERS = [
+  'reads',
+  'l1_hits',
+  'l1_misses',
+  'l2_hits',
+  'l2_misses',
+  'db_reads',
+  'invalidations_sent',
+  'invalidations_received',
+  'promotions',
+  'stale_sets_rejected',
+] as const
+export type Counters = Record<(typeof COUNTERS)[number], number>
+
+/**
+ * GETs a JSON document on a connection of its own, closed afterwards. Not `fetch`: its pooled
+ * keep-alive sockets outlive a stack, and the first request after a new stack takes the same
+ * port can land on a socket the old one closed. Throws with the status on anything but 200.
+ */
+export async function getJson(url: string, timeoutMs = 5_000): Promise<Record<string, unknown>> {
+  const parsed = new URL(url)
+  const connection = new HttpConnection(parsed)
+  const deadline = setInterval(() => connection.checkDeadline(performance.now()), 100)
+  try {
+    const response = await connection.request('GET', parsed.pathname + parsed.search, undefined, {
+      timeoutMs,
+      keepBody: true,
+    })
+    if (response.status !== 200) throw new Error(`GET ${url} answered ${response.status}`)
+    return JSON.parse(response.body) as Record<string, unknown>
+  } catch (error) {
+    if (error instanceof NetworkError) throw new Error(`GET ${url} failed: ${error.message}`)
+    throw error
+  } finally {
+    clearInterval(deadline)
+    connection.close()
+  }
+}
+
+const pick = (source: Record<string, unknown>): Counters =>
+  Object.fromEntries(COUNTERS.map((name) => [name, Number(source[name] ?? 0)])) as Counters
+
+/**
+ * Every replica's own counters, summed. Asked of each replica directly, because the cluster
+ * view (`cluster.totals`) carries the other replicas' figures up to a second late.
+ */
+export async function replicaCounters(replicaUrls: readonly string[]): Promise<Counters> {
+  const rows = await Promise.all(replicaUrls.map((url) => getJson(`${url}/cache-stats`)))
+  const sum = pick({})
+  for (const row of rows) {
+    const own = pick(row)
+    for (const name of COUNTERS) sum[name] += own[name]
+  }
+  return sum
+}
+
+/** `/cache-stats` → `cluster.totals`, as the cluster reports it through nginx. */
+export async function clusterTotals(nginxUrl: string): Promise<Record<string, unknown>> {
+  const stats = await getJson(`${nginxUrl}/cache-stats`)
+  const cluster = stats.cluster as { totals?: Record<string, unknown> } | undefined
+  return cluster?.totals ?? {}
+}
+
+/** Subtracts counter snapshots. */
+export const counterDelta = (before: Counters, after: Counters): Counters =>
+  Object.fromEntries(COUNTERS.map((name) => [name, after[name] - before[name]])) as Counters
+
+/** Calls per command from `INFO commandstats` (`get`, `evalsha`, `publish`, …). */
+export async function redisCommandStats(redisUrl: string): Promise<Record<string, number>> {
+  const redis = new Redis(redisUrl, {
+    lazyConnect: true,
+    maxRetriesPerRequest: 1,
+    enableReadyCheck: false,
+    connectTimeout: 5_000,
+  })
+  try {
+    await redis.connect()
+    return parseCommandStats(await redis.info('commandstats'))
+  } finally {
+    redis.disconnect()
+  }
+}
+
+/** Parses `cmdstat_get:calls=12,usec=…` lines. */
+export function parseCommandStats(text: string): Record<string, number> {
+  const calls: Record<string, number> = {}
+  for (const match of text.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) {
+    calls[match[1] ?? ''] = Number(match[2])
+  }
+  return calls
+}
+
+/** Commands Strata's Lua scripts run inside Redis: counted by INFO, but not round trips. */
+const SCRIPT_INTERNAL = ['getrange', 'pttl']
+
+/**
+ * Round trips between the replicas and Redis in a window, from two `INFO commandstats`
+ * snapshots. Redis counts the commands a Lua script runs as if clients had sent them; those are
+ * taken out: GETRANGE and PTTL only run in scripts, and every SET but the replicas' once-a-second
+ * stats flush (which pairs each SET with a ZADD) does too. Our own INFO calls are left out.
+ */
+export function redisRoundTrips(
+  before: Record<string, number>,
+  after: Record<string, number>,
+): { total: number; byCommand: Record<string, number> } {
+  const delta: Record<string, number> = {}
+  for (const [name, calls] of Object.entries(after)) {
+    const d = calls - (before[name] ?? 0)
+    if (d > 0) delta[name] = d
+  }
+  const byCommand: Record<string, number> = {}
+  for (const [name, d] of Object.entries(delta)) {
+    if (SCRIPT_INTERNAL.includes(name) || name === 'info') continue
+    // SETs from the stats flush equal its ZADDs; the rest ran inside scripts.
+    byCommand[name] = name === 'set' ? Math.min(d, delta.zadd ?? 0) : d
+  }
+  const total = Object.values(byCommand).reduce((sum, n) => sum + n, 0)
+  return { total, byCommand }
+}

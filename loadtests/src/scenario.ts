@@ -1,0 +1,63 @@
+import type { Random } from './random.js'
+import type { Threshold } from './thresholds.js'
+
+/** One request a virtual user makes. */
+export type Operation =
+  | {
+      kind: 'read'
+      key: string
+      /** Optional label (e.g. the key's popularity class): the summary breaks hit rates down by it. */
+      group?: string
+    }
+  | { kind: 'write'; key: string; value: string }
+
+/** The rows a scenario needs, created with one SQL statement before the run. */
+export interface Dataset {
+  /** Every key is `${prefix}${i}` for i in 0..keys-1; the prefix keeps scenarios apart. */
+  prefix: string
+  /** Number of keys. */
+  keys: number
+  /** Bytes of each value, seeded and written. @default 100 */
+  valueBytes: number
+}
+
+/** What a scenario's user factory gets. */
+export interface UserContext {
+  /** 0-based index of the virtual user. */
+  vu: number
+  /** This user's own seeded stream of numbers. */
+  random: Random
+}
+
+/** A workload: its data set, how each virtual user picks requests, and what a pass looks like. */
+export interface Scenario {
+  name: string
+  /** One line for `--help` and reports. */
+  description: string
+  dataset: Dataset
+  /**
+   * Read every key once before the warm-up, so L2 starts as a long-running cluster's would
+   * (holding the whole working set) instead of empty. Without it a 30 s run measures mostly
+   * first-time misses of the long Zipf tail, not the cache.
+   */
+  prime: boolean
+  /** A 404 on a read is expected (the key may not exist) rather than an error. @default false */
+  expectNotFound?: boolean
+  /** Checked by `pnpm loadtest`; the run fails (exit 1) when one is violated. */
+  thresholds: readonly Threshold[]
+  /** Returns one virtual user's next-operation function. Called once per user. */
+  createUser(context: UserContext): () => Operation
+}
+
+/**
+ * A value of exactly `bytes` ASCII characters that starts with `tag`, so a written value
+ * differs from the previous one and can be told apart in the database.
+ */
+export function makeValue(tag: string, bytes: number): string {
+  return tag.length >= bytes ? tag.slice(0, bytes) : tag + PADDING.slice(0, bytes - tag.length)
+}
+
+const PADDING = 'x'.repeat(4096)
+
+/** Builds the key of index `i` in a data set. */
+export const keyOf = (dataset: Dataset, i: number): string => `${dataset.prefix}${i}`

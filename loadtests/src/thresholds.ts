@@ -1,0 +1,78 @@
+import type { LoadSummary } from './summary.js'
+
+/** Figures of a run that a threshold can test. Rates are percentages, times milliseconds. */
+export const THRESHOLD_METRICS = {
+  errors: (s: LoadSummary) => s.errors,
+  error_rate: (s: LoadSummary) => s.error_rate,
+  rps: (s: LoadSummary) => s.rps,
+  dropped: (s: LoadSummary) => s.dropped,
+  l1_hit_rate: (s: LoadSummary) => s.l1_hit_rate,
+  l2_hit_rate: (s: LoadSummary) => s.l2_hit_rate,
+  combined_hit_rate: (s: LoadSummary) => s.combined_hit_rate,
+  p50_ms: (s: LoadSummary) => s.latency.all.p50_ms,
+  p95_ms: (s: LoadSummary) => s.latency.all.p95_ms,
+  p99_ms: (s: LoadSummary) => s.latency.all.p99_ms,
+  max_ms: (s: LoadSummary) => s.latency.all.max_ms,
+  read_p99_ms: (s: LoadSummary) => s.latency.read.p99_ms,
+  write_p99_ms: (s: LoadSummary) => s.latency.write.p99_ms,
+  l1_p99_ms: (s: LoadSummary) => s.latency.L1.p99_ms,
+} as const
+
+export type ThresholdMetric = keyof typeof THRESHOLD_METRICS
+export type ThresholdOperator = '<' | '<=' | '>' | '>=' | '=='
+
+/** A pass condition on one figure of the summary, e.g. `combined_hit_rate > 90`. */
+export interface Threshold {
+  metric: ThresholdMetric
+  op: ThresholdOperator
+  value: number
+}
+
+/** A threshold with the measured figure and whether it held. */
+export interface ThresholdResult {
+  threshold: string
+  actual: number
+  ok: boolean
+}
+
+const OPERATORS: Record<ThresholdOperator, (a: number, b: number) => boolean> = {
+  '<': (a, b) => a < b,
+  '<=': (a, b) => a <= b,
+  '>': (a, b) => a > b,
+  '>=': (a, b) => a >= b,
+  '==': (a, b) => a === b,
+}
+
+/** `metric op value` as text. */
+export const formatThreshold = (t: Threshold): string => `${t.metric} ${t.op} ${t.value}`
+
+/**
+ * Parses `combined_hit_rate>90`, `errors==0`, `p99_ms < 50` (spaces optional).
+ * @throws RangeError naming the bad part and the known metrics
+ */
+export function parseThreshold(text: string): Threshold {
+  const match = /^\s*([a-z0-9_]+)\s*(<=|>=|==|<|>)\s*(-?\d+(?:\.\d+)?)\s*$/.exec(text)
+  if (!match) {
+    throw new RangeError(
+      `bad threshold ${JSON.stringify(text)}: expected METRIC OP NUMBER, e.g. combined_hit_rate>90`,
+    )
+  }
+  const [, metric = '', op = '', value = ''] = match
+  if (!(metric in THRESHOLD_METRICS)) {
+    throw new RangeError(
+      `bad threshold ${JSON.stringify(text)}: unknown metric ${metric}; known: ${Object.keys(THRESHOLD_METRICS).join(', ')}`,
+    )
+  }
+  return { metric: metric as ThresholdMetric, op: op as ThresholdOperator, value: Number(value) }
+}
+
+/** Checks every threshold against a summary. */
+export function evaluateThresholds(
+  summary: LoadSummary,
+  thresholds: readonly Threshold[],
+): ThresholdResult[] {
+  return thresholds.map((t) => {
+    const actual = THRESHOLD_METRICS[t.metric](summary)
+    return { threshold: formatThreshold(t), actual, ok: OPERATORS[t.op](actual, t.value) }
+  })
+}
