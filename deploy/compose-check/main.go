@@ -75,7 +75,7 @@ func main() {
 		}
 		fmt.Printf("\n== %s with %s\n", composeFile, label)
 
-		// Every profile enabled, so that services outside the default set (k6) are validated too.
+		// Every profile enabled, so that services outside the default set (loadtest) are validated too.
 		all, err := load(composeFile, envFile, []string{"*"})
 		if err != nil {
 			fatal(fmt.Errorf("%s does not load: %w", composeFile, err))
@@ -169,7 +169,7 @@ func (c *checker) service(name string) (types.ServiceConfig, bool) {
 }
 
 func (c *checker) run(plain *types.Project, withDockerfile bool) {
-	for _, name := range []string{"postgres", "redis", "api", "nginx", "k6"} {
+	for _, name := range []string{"postgres", "redis", "api", "nginx", "loadtest"} {
 		c.service(name)
 	}
 
@@ -239,12 +239,12 @@ func (c *checker) run(plain *types.Project, withDockerfile bool) {
 			describeVersionError(version, err))
 	}
 
-	if k6, ok := c.service("k6"); ok {
-		c.check(slices.Contains(k6.Profiles, "loadtest"), "k6 runs only under the loadtest profile",
-			"profiles: ", k6.Profiles)
+	if lt, ok := c.service("loadtest"); ok {
+		c.check(slices.Contains(lt.Profiles, "loadtest"), "the load generator runs only under the loadtest profile",
+			"profiles: ", lt.Profiles)
 	}
-	_, k6InDefault := plain.Services["k6"]
-	c.check(!k6InDefault, "a plain `up` does not start k6")
+	_, ltInDefault := plain.Services["loadtest"]
+	c.check(!ltInDefault, "a plain `up` does not start the load generator")
 
 	// A bind mount whose source is missing is not an error for Docker: it silently creates an
 	// empty directory there, and the container then fails in confusing ways. Check them here.
