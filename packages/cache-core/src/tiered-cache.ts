@@ -199,6 +199,17 @@ export class TieredCache<T> {
   }
 
   /**
+   * Drops `key` from this instance only — L1 and any load in flight — with no Redis round trip.
+   * Call it right after committing a write whose `invalidate()` ran before the commit: a load
+   * that started in between read the old row, and a read that starts after the commit must not
+   * join it.
+   * @example await sql.begin(async (tx) => { …; await cache.invalidate(key, v) }); cache.evictLocal(key, v)
+   */
+  evictLocal(key: string, version: number): void {
+    this.#evict(key, version)
+  }
+
+  /**
    * Empties L1 on every replica and L2 for everyone, by moving to a new L2 generation
    * (no key scan). Rejects with `ClearError` when Redis is down; this instance's L1 is
    * emptied either way.

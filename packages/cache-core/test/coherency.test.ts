@@ -89,6 +89,35 @@ describe('no stale set', () => {
     expect(await cache.get('k')).toMatchObject({ value: 'new', version: 2, level: 'L1' })
   })
 
+  it('does not let a read after the commit join a load that started before it (invalidate before commit)', async () => {
+    const table = new VersionedTable()
+    table.write('k', 'old')
+    const gate = deferred()
+    const loaderStarted = deferred()
+    let held = true
+    const cache = await caches.create({
+      loader: async (key) => {
+        const row = await table.loader(key)
+        if (held) {
+          held = false
+          loaderStarted.resolve()
+          await gate.promise
+        }
+        return row
+      },
+    })
+    // The API's write: invalidate inside the transaction, then COMMIT, then evictLocal.
+    await cache.invalidate('k', 2)
+    const readBeforeCommit = cache.get('k') // reads the old, still committed row
+    await loaderStarted.promise
+    table.write('k', 'new') // COMMIT
+    cache.evictLocal('k', 2)
+    const readAfterCommit = cache.get('k')
+    gate.resolve()
+    expect(await readBeforeCommit).toMatchObject({ value: 'old', version: 1 })
+    expect(await readAfterCommit).toMatchObject({ value: 'new', version: 2 })
+  })
+
   it('does not promote an L2 read that returns after the invalidation arrived', async () => {
     const table = new VersionedTable()
     table.write('k', 'old')

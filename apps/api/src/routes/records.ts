@@ -103,6 +103,9 @@ export function registerRecordRoutes(app: OpenAPIHono<AppEnv>, deps: Deps): void
     }
     // The invalidation runs inside the transaction: if Redis refuses it, the write rolls back.
     const { version } = await records.upsert(key, value, (v) => cache.invalidate(key, v))
+    // Committed: a load that started between the invalidation and the commit read the old row;
+    // reads from now on must not join it (read-your-writes).
+    cache.evictLocal(key, version)
     return c.json(
       { success: true as const, key, version, message: 'Data written; cached copies invalidated' },
       200,
@@ -123,6 +126,7 @@ export function registerRecordRoutes(app: OpenAPIHono<AppEnv>, deps: Deps): void
     const { key } = c.req.valid('json')
     const deleted = await records.delete(key, (v) => cache.invalidate(key, v))
     if (!deleted) return c.json(keyNotFound(key, 'DB'), 404)
+    cache.evictLocal(key, deleted.version)
     return c.json(
       {
         success: true as const,
