@@ -63,6 +63,11 @@ describe('Redis down', () => {
     >`SELECT value, version FROM records WHERE key = 'k'`
     expect(row).toEqual({ value: 'before', version: '1' })
 
+    // The command connection may notice the closed socket a moment after the subscriber.
+    for (const deadline = Date.now() + 10_000; a.deps.cache.health().l2 !== 'down'; ) {
+      if (Date.now() > deadline) throw new Error('L2 still reported up 10 s after Redis stopped')
+      await new Promise((resolve) => setTimeout(resolve, 10))
+    }
     const health = await a.request('/health')
     expect(health.status).toBe(200)
     expect(await health.json()).toMatchObject({

@@ -90,9 +90,10 @@ describe('read path', () => {
   })
 
   it('expires a cached miss after negativeTtl', async () => {
-    vi.useFakeTimers({ toFake: FAKED })
     const table = new VersionedTable()
     const cache = await caches.create({ loader: table.loader, negativeTtl: 2_000 })
+    // Faked only once the connections are up: connecting must not wait on a frozen clock.
+    vi.useFakeTimers({ toFake: FAKED })
     await cache.get('nope')
     expect(await cache.get('nope')).toMatchObject({ level: 'L1' })
     vi.advanceTimersByTime(2_001)
@@ -107,13 +108,13 @@ describe('read path', () => {
 
 describe('promotion', () => {
   it('gives a promoted entry the smaller of the L1 TTL and the time L2 has left', async () => {
-    vi.useFakeTimers({ toFake: FAKED })
     const table = new VersionedTable()
     table.write('k', 'v')
     const writer = await caches.create({ loader: table.loader, l2: { ttl: 300_000 } })
-    await writer.get('k') // in L2 until start + 300 s
-
     const reader = await caches.create({ loader: table.loader, l1: { ttl: 60_000 } })
+    // Faked only once the connections are up: connecting must not wait on a frozen clock.
+    vi.useFakeTimers({ toFake: FAKED })
+    await writer.get('k') // in L2 until now + 300 s
     vi.advanceTimersByTime(295_000)
     const promoted = nextEvent(reader, 'promote')
     expect(await reader.get('k')).toMatchObject({ level: 'L2' })
@@ -125,12 +126,12 @@ describe('promotion', () => {
   })
 
   it('caps a promoted entry at the L1 TTL when L2 has longer left', async () => {
-    vi.useFakeTimers({ toFake: FAKED })
     const table = new VersionedTable()
     table.write('k', 'v')
     const writer = await caches.create({ loader: table.loader })
-    await writer.get('k')
     const reader = await caches.create({ loader: table.loader, l1: { ttl: 60_000 } })
+    vi.useFakeTimers({ toFake: FAKED })
+    await writer.get('k')
     const promoted = nextEvent(reader, 'promote')
     await reader.get('k')
     expect((await promoted).ttl).toBe(60_000)
