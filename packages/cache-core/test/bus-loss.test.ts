@@ -81,7 +81,9 @@ describe('bus loss', () => {
       expect(a.health()).toMatchObject({ l1: 'bypassed', l2: 'down', bus: 'down' })
 
       // Writes are refused while Redis is away: no replica could be told.
-      await expect(a.invalidate('k', table.write('k', 'v2'))).rejects.toBeInstanceOf(InvalidationError)
+      await expect(a.invalidate('k', table.write('k', 'v2'))).rejects.toBeInstanceOf(
+        InvalidationError,
+      )
       await expect(a.clear()).rejects.toBeInstanceOf(ClearError)
     } catch (error) {
       await server.start() // leave a running server for the next tests
