@@ -1,4 +1,4 @@
-import type { CacheStats } from '@strata/cache-core'
+import { type CacheStats, percent } from '@strata/cache-core'
 import type { Redis } from 'ioredis'
 
 /** The per-replica figures shared with the cluster, with the original design's field names. */
@@ -64,9 +64,6 @@ export function replicaRow(
   }
 }
 
-const rate = (part: number, whole: number) =>
-  whole === 0 ? 0 : Math.round((part / whole) * 10_000) / 100
-
 /** Sums the rows of every live replica and derives the rates (percentages). */
 export function clusterTotals(rows: ReplicaStats[]) {
   const sum = Object.fromEntries(
@@ -75,9 +72,9 @@ export function clusterTotals(rows: ReplicaStats[]) {
   return {
     replicas: rows.length,
     ...sum,
-    l1_hit_rate: rate(sum.l1_hits, sum.l1_hits + sum.l1_misses),
-    l2_hit_rate: rate(sum.l2_hits, sum.l2_hits + sum.l2_misses),
-    combined_hit_rate: rate(sum.l1_hits + sum.l2_hits, sum.reads),
+    l1_hit_rate: percent(sum.l1_hits, sum.l1_hits + sum.l1_misses),
+    l2_hit_rate: percent(sum.l2_hits, sum.l2_hits + sum.l2_misses),
+    combined_hit_rate: percent(sum.l1_hits + sum.l2_hits, sum.reads),
   }
 }
 

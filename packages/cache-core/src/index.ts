@@ -29,6 +29,6 @@ export {
   type Serializer,
   type TieredCacheOptions,
 } from './options.js'
-export type { CacheStats } from './stats.js'
+export { type CacheStats, percent } from './stats.js'
 export type { L2Store } from './stores/l2-store.js'
 export { type CacheHealth, createTieredCache, TieredCache } from './tiered-cache.js'

@@ -132,11 +132,6 @@ export class TieredCache<T> {
     return this.#options.instanceId
   }
 
-  /** The mode this cache runs in. */
-  get mode(): string {
-    return this.#options.mode
-  }
-
   /**
    * Reads a key through L1 → L2 → loader. Never rejects because Redis is down; rejects only
    * when the loader does.

@@ -1,30 +1,8 @@
-import { type RedisServer, startRedisServer } from '@strata/test-servers'
-import { Redis } from 'ioredis'
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { ClearError, InvalidationError } from '../src/index.js'
-import { CacheFactory, freshPrefix, nextEvent, VersionedTable } from './helpers.js'
+import { nextEvent, useRedisTestbed, VersionedTable } from './helpers.js'
 
-let server: RedisServer
-let admin: Redis
-let prefix = ''
-const caches = new CacheFactory(
-  () => server.url,
-  () => prefix,
-)
-
-beforeAll(async () => {
-  server = await startRedisServer()
-  admin = new Redis(server.url, { retryStrategy: () => 100, maxRetriesPerRequest: null })
-  admin.on('error', () => {})
-})
-afterAll(async () => {
-  admin.disconnect()
-  await server.stop()
-})
-beforeEach(() => {
-  prefix = freshPrefix()
-})
-afterEach(() => caches.closeAll())
+const bed = useRedisTestbed()
 
 /** Polls a condition every 10 ms until it holds, for at most 10 s. */
 async function until(condition: () => boolean): Promise<void> {
@@ -39,14 +17,14 @@ describe('bus loss', () => {
   it('serves nothing from L1 while the subscriber is down and starts empty after resubscribing', async () => {
     const table = new VersionedTable()
     table.write('k', 'v1')
-    const a = await caches.create({ loader: table.loader, instanceId: 'a' })
-    const b = await caches.create({ loader: table.loader, instanceId: 'b' })
+    const a = await bed.caches.create({ loader: table.loader, instanceId: 'a' })
+    const b = await bed.caches.create({ loader: table.loader, instanceId: 'b' })
     await a.get('k')
     expect(await a.get('k')).toMatchObject({ level: 'L1' })
 
     const down = nextEvent(a, 'bus', (e) => e.state === 'down')
     const up = nextEvent(a, 'bus', (e) => e.state === 'up')
-    await admin.client('KILL', 'TYPE', 'pubsub')
+    await bed.redis.client('KILL', 'TYPE', 'pubsub')
     await down
     // While a's subscription is down, b's write would not reach it; a must not use L1 at all.
     expect(a.health().l1).toBe('bypassed')
@@ -65,12 +43,12 @@ describe('bus loss', () => {
   it('behaves the same across a Redis restart, and reads resolve through the loader meanwhile', async () => {
     const table = new VersionedTable()
     table.write('k', 'v1')
-    const a = await caches.create({ loader: table.loader })
+    const a = await bed.caches.create({ loader: table.loader })
     await a.get('k')
     expect(await a.get('k')).toMatchObject({ level: 'L1' })
 
     const down = nextEvent(a, 'bus', (e) => e.state === 'down')
-    await server.stop()
+    await bed.server.stop()
     try {
       await down
       const whileDown = await a.get('k')
@@ -86,12 +64,12 @@ describe('bus loss', () => {
       )
       await expect(a.clear()).rejects.toBeInstanceOf(ClearError)
     } catch (error) {
-      await server.start() // leave a running server for the next tests
+      await bed.server.start() // leave a running server for the next tests
       throw error
     }
 
     const up = nextEvent(a, 'bus', (e) => e.state === 'up')
-    await server.start()
+    await bed.server.start()
     await up
     expect(await a.whenReady(10_000)).toBe(true)
     expect(a.stats().l1Size).toBe(0)
@@ -100,11 +78,11 @@ describe('bus loss', () => {
 
   it('notices a dead subscriber link through its heartbeat', async () => {
     const table = new VersionedTable()
-    const a = await caches.create({ loader: table.loader, heartbeatInterval: 100 })
+    const a = await bed.caches.create({ loader: table.loader, heartbeatInterval: 100 })
     const down = nextEvent(a, 'bus', (e) => e.state === 'down')
     // SIGSTOP freezes Redis: sockets stay open, so only a timed-out PING can tell.
     const pid = Number(
-      ((await admin.info('server')).match(/process_id:(\d+)/) ?? [])[1] ?? Number.NaN,
+      ((await bed.redis.info('server')).match(/process_id:(\d+)/) ?? [])[1] ?? Number.NaN,
     )
     expect(Number.isInteger(pid)).toBe(true)
     process.kill(pid, 'SIGSTOP')
@@ -122,20 +100,20 @@ describe('malformed bus messages', () => {
   it('counts and drops them without disturbing the instance', async () => {
     const table = new VersionedTable()
     table.write('k', 'v1')
-    const a = await caches.create({ loader: table.loader })
+    const a = await bed.caches.create({ loader: table.loader })
     await a.get('k')
-    const channel = `${prefix}:bus`
+    const channel = `${bed.prefix}:bus`
     const dropped = nextEvent(a, 'malformed')
-    await admin.publish(channel, 'not json at all')
+    await bed.redis.publish(channel, 'not json at all')
     await dropped
     const second = nextEvent(a, 'malformed')
-    await admin.publish(
+    await bed.redis.publish(
       channel,
       JSON.stringify({ v: 1, type: 'invalidate', key: 'k', version: -1 }),
     )
     await second
     const third = nextEvent(a, 'malformed')
-    await admin.publish(channel, JSON.stringify({ v: 2, type: 'explode', origin: 'x' }))
+    await bed.redis.publish(channel, JSON.stringify({ v: 2, type: 'explode', origin: 'x' }))
     await third
     expect(a.stats().malformedMessages).toBe(3)
     expect(a.stats().invalidationsReceived).toBe(0)

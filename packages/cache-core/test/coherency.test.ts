@@ -1,35 +1,14 @@
-import { type RedisServer, startRedisServer } from '@strata/test-servers'
-import { Redis } from 'ioredis'
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { decodeL2Record } from '../src/entry.js'
 import type { Loaded } from '../src/index.js'
 import { ControllableL2Store, deferred } from '../src/testing/index.js'
-import { CacheFactory, freshPrefix, nextEvent, VersionedTable } from './helpers.js'
+import { nextEvent, useRedisTestbed, VersionedTable } from './helpers.js'
 
-let server: RedisServer
-let redis: Redis
-let prefix = ''
-const caches = new CacheFactory(
-  () => server.url,
-  () => prefix,
-)
-
-beforeAll(async () => {
-  server = await startRedisServer()
-  redis = new Redis(server.url)
-})
-afterAll(async () => {
-  redis.disconnect()
-  await server.stop()
-})
-beforeEach(() => {
-  prefix = freshPrefix()
-})
-afterEach(() => caches.closeAll())
+const bed = useRedisTestbed()
 
 /** The L2 record for a key, read straight from Redis. */
 const l2Record = async (key: string) => {
-  const raw = await redis.get(`${prefix}:k:${key}`)
+  const raw = await bed.redis.get(`${bed.prefix}:k:${key}`)
   return raw === null ? undefined : decodeL2Record(raw)
 }
 
@@ -45,8 +24,8 @@ describe('no stale set', () => {
       await gate.promise // …and is held before the cache installs it
       return row
     }
-    const reader = await caches.create({ loader: slowLoader, instanceId: 'reader' })
-    const writer = await caches.create({ loader: table.loader, instanceId: 'writer' })
+    const reader = await bed.caches.create({ loader: slowLoader, instanceId: 'reader' })
+    const writer = await bed.caches.create({ loader: table.loader, instanceId: 'writer' })
 
     const pendingRead = reader.get('k')
     await loaderStarted.promise
@@ -70,7 +49,7 @@ describe('no stale set', () => {
     table.write('k', 'old')
     const gate = deferred()
     const loaderStarted = deferred()
-    const cache = await caches.create({
+    const cache = await bed.caches.create({
       loader: async (key) => {
         const row = await table.loader(key)
         loaderStarted.resolve()
@@ -95,7 +74,7 @@ describe('no stale set', () => {
     const gate = deferred()
     const loaderStarted = deferred()
     let held = true
-    const cache = await caches.create({
+    const cache = await bed.caches.create({
       loader: async (key) => {
         const row = await table.loader(key)
         if (held) {
@@ -121,10 +100,10 @@ describe('no stale set', () => {
   it('does not promote an L2 read that returns after the invalidation arrived', async () => {
     const table = new VersionedTable()
     table.write('k', 'old')
-    const seeder = await caches.create({ loader: table.loader, instanceId: 'seeder' })
+    const seeder = await bed.caches.create({ loader: table.loader, instanceId: 'seeder' })
     await seeder.get('k') // L2 now holds version 1
     const l2 = new ControllableL2Store()
-    const reader = await caches.create({
+    const reader = await bed.caches.create({
       loader: table.loader,
       instanceId: 'reader',
       wrapL2: l2.wrap,
@@ -145,7 +124,7 @@ describe('no stale set', () => {
 
   it('keeps a newer fence when an older invalidation arrives late', async () => {
     const table = new VersionedTable()
-    const cache = await caches.create({ loader: table.loader })
+    const cache = await bed.caches.create({ loader: table.loader })
     await cache.invalidate('k', 5)
     await cache.invalidate('k', 3)
     expect(await l2Record('k')).toMatchObject({ kind: 'fence', version: 5 })
@@ -156,8 +135,8 @@ describe('cross-instance invalidation', () => {
   it('evicts the key from every other instance L1 when one instance writes', async () => {
     const table = new VersionedTable()
     table.write('k', 'v1')
-    const a = await caches.create({ loader: table.loader, instanceId: 'a' })
-    const b = await caches.create({ loader: table.loader, instanceId: 'b' })
+    const a = await bed.caches.create({ loader: table.loader, instanceId: 'a' })
+    const b = await bed.caches.create({ loader: table.loader, instanceId: 'b' })
     await a.get('k')
     expect(await a.get('k')).toMatchObject({ level: 'L1', version: 1 })
 
@@ -171,8 +150,8 @@ describe('cross-instance invalidation', () => {
 
   it('skips its own messages on the bus', async () => {
     const table = new VersionedTable()
-    const a = await caches.create({ loader: table.loader, instanceId: 'a' })
-    const b = await caches.create({ loader: table.loader, instanceId: 'b' })
+    const a = await bed.caches.create({ loader: table.loader, instanceId: 'a' })
+    const b = await bed.caches.create({ loader: table.loader, instanceId: 'b' })
     const heardByB = nextEvent(b, 'invalidate')
     await a.invalidate('k', 1)
     await heardByB // b heard it, so a's copy of the same message has been delivered too
@@ -185,8 +164,8 @@ describe('clear', () => {
     const table = new VersionedTable()
     table.write('x', '1')
     table.write('y', '2')
-    const a = await caches.create({ loader: table.loader, instanceId: 'a' })
-    const b = await caches.create({ loader: table.loader, instanceId: 'b' })
+    const a = await bed.caches.create({ loader: table.loader, instanceId: 'a' })
+    const b = await bed.caches.create({ loader: table.loader, instanceId: 'b' })
     for (const key of ['x', 'y']) {
       await a.get(key)
       await b.get(key)
@@ -207,10 +186,10 @@ describe('clear', () => {
   it('reads the current generation when it starts, so a cleared L2 stays cleared', async () => {
     const table = new VersionedTable()
     table.write('x', '1')
-    const a = await caches.create({ loader: table.loader })
+    const a = await bed.caches.create({ loader: table.loader })
     await a.get('x')
     await a.clear()
-    const late = await caches.create({ loader: table.loader })
+    const late = await bed.caches.create({ loader: table.loader })
     expect(await late.get('x')).toMatchObject({ level: 'DB' })
   })
 })

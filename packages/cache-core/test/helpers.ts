@@ -1,4 +1,6 @@
-import type { Redis } from 'ioredis'
+import { type RedisServer, startRedisServer } from '@strata/test-servers'
+import { Redis } from 'ioredis'
+import { afterAll, afterEach, beforeAll, beforeEach } from 'vitest'
 import {
   absent,
   type CacheEvents,
@@ -94,3 +96,38 @@ export async function keysUnder(redis: Redis, prefix: string): Promise<string[]>
 let prefixCounter = 0
 /** A fresh key prefix per test, so tests sharing one Redis never see each other's data. */
 export const freshPrefix = (): string => `t${process.pid}x${++prefixCounter}`
+
+/** What a test file shares: one redis-server, an admin client on it, a key prefix per test. */
+export interface RedisTestbed {
+  server: RedisServer
+  /** A client for assertions; it survives Redis restarts (retries, no error noise). */
+  redis: Redis
+  prefix: string
+  caches: CacheFactory
+}
+
+/**
+ * Registers the hooks every suite needs: a redis-server for the file, a fresh prefix per test,
+ * and every cache a test created closed after it.
+ */
+export function useRedisTestbed(): RedisTestbed {
+  const bed = { prefix: '' } as RedisTestbed
+  bed.caches = new CacheFactory(
+    () => bed.server.url,
+    () => bed.prefix,
+  )
+  beforeAll(async () => {
+    bed.server = await startRedisServer()
+    bed.redis = new Redis(bed.server.url, { retryStrategy: () => 100, maxRetriesPerRequest: null })
+    bed.redis.on('error', () => {})
+  })
+  afterAll(async () => {
+    bed.redis.disconnect()
+    await bed.server.stop()
+  })
+  beforeEach(() => {
+    bed.prefix = freshPrefix()
+  })
+  afterEach(() => bed.caches.closeAll())
+  return bed
+}

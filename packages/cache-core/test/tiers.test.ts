@@ -1,45 +1,25 @@
-import { type RedisServer, startRedisServer } from '@strata/test-servers'
-import { Redis } from 'ioredis'
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest'
+import { afterEach, describe, expect, it, vi } from 'vitest'
 import { decodeL2Record } from '../src/entry.js'
 import { absent } from '../src/index.js'
 import { RedisStore } from '../src/stores/redis-store.js'
 import { deferred } from '../src/testing/index.js'
-import { CacheFactory, freshPrefix, keysUnder, nextEvent, VersionedTable } from './helpers.js'
+import { keysUnder, nextEvent, useRedisTestbed, VersionedTable } from './helpers.js'
 
-let server: RedisServer
-let redis: Redis
-let prefix = ''
-const caches = new CacheFactory(
-  () => server.url,
-  () => prefix,
-)
+const bed = useRedisTestbed()
 
-beforeAll(async () => {
-  server = await startRedisServer()
-  redis = new Redis(server.url)
-})
-afterAll(async () => {
-  redis.disconnect()
-  await server.stop()
-})
-beforeEach(() => {
-  prefix = freshPrefix()
-})
 // L1 reads the clock at most once per millisecond and resets that with a timer: fake both.
 const FAKED: ('Date' | 'setTimeout' | 'clearTimeout')[] = ['Date', 'setTimeout', 'clearTimeout']
 
-afterEach(async () => {
+afterEach(() => {
   vi.useRealTimers()
-  await caches.closeAll()
 })
 
 describe('read path', () => {
   it('walks DB → L1 on one instance, then L2 → L1 on another', async () => {
     const table = new VersionedTable()
     table.write('k', 'v')
-    const a = await caches.create({ loader: table.loader })
-    const b = await caches.create({ loader: table.loader })
+    const a = await bed.caches.create({ loader: table.loader })
+    const b = await bed.caches.create({ loader: table.loader })
     expect(await a.get('k')).toEqual({ found: true, value: 'v', version: 1, level: 'DB' })
     expect(await a.get('k')).toMatchObject({ level: 'L1' })
     expect(await b.get('k')).toMatchObject({ value: 'v', level: 'L2' })
@@ -51,7 +31,7 @@ describe('read path', () => {
   it('peek answers L1 hits synchronously and nothing else', async () => {
     const table = new VersionedTable()
     table.write('k', 'v')
-    const cache = await caches.create({ loader: table.loader })
+    const cache = await bed.caches.create({ loader: table.loader })
     expect(cache.peek('k')).toBeUndefined()
     await cache.get('k')
     expect(cache.peek('k')).toMatchObject({ found: true, value: 'v', level: 'L1' })
@@ -65,7 +45,7 @@ describe('read path', () => {
     table.write('hot', 'v')
     const gate = deferred()
     let calls = 0
-    const cache = await caches.create({
+    const cache = await bed.caches.create({
       loader: async (key) => {
         calls++
         await gate.promise
@@ -81,7 +61,7 @@ describe('read path', () => {
 
   it('caches a miss briefly and a write ends it early', async () => {
     const table = new VersionedTable()
-    const cache = await caches.create({ loader: table.loader })
+    const cache = await bed.caches.create({ loader: table.loader })
     expect(await cache.get('nope')).toMatchObject({ found: false, level: 'DB' })
     expect(await cache.get('nope')).toMatchObject({ found: false, level: 'L1' })
     expect(table.loads).toBe(1)
@@ -91,7 +71,7 @@ describe('read path', () => {
 
   it('expires a cached miss after negativeTtl', async () => {
     const table = new VersionedTable()
-    const cache = await caches.create({ loader: table.loader, negativeTtl: 2_000 })
+    const cache = await bed.caches.create({ loader: table.loader, negativeTtl: 2_000 })
     // Faked only once the connections are up: connecting must not wait on a frozen clock.
     vi.useFakeTimers({ toFake: FAKED })
     await cache.get('nope')
@@ -101,7 +81,7 @@ describe('read path', () => {
   })
 
   it('keeps the version of a deletion in the cached miss', async () => {
-    const cache = await caches.create({ loader: async () => absent(7) })
+    const cache = await bed.caches.create({ loader: async () => absent(7) })
     expect(await cache.get('gone')).toMatchObject({ found: false, version: 7 })
   })
 })
@@ -110,8 +90,8 @@ describe('promotion', () => {
   it('gives a promoted entry the smaller of the L1 TTL and the time L2 has left', async () => {
     const table = new VersionedTable()
     table.write('k', 'v')
-    const writer = await caches.create({ loader: table.loader, l2: { ttl: 300_000 } })
-    const reader = await caches.create({ loader: table.loader, l1: { ttl: 60_000 } })
+    const writer = await bed.caches.create({ loader: table.loader, l2: { ttl: 300_000 } })
+    const reader = await bed.caches.create({ loader: table.loader, l1: { ttl: 60_000 } })
     // Faked only once the connections are up: connecting must not wait on a frozen clock.
     vi.useFakeTimers({ toFake: FAKED })
     await writer.get('k') // in L2 until now + 300 s
@@ -128,8 +108,8 @@ describe('promotion', () => {
   it('caps a promoted entry at the L1 TTL when L2 has longer left', async () => {
     const table = new VersionedTable()
     table.write('k', 'v')
-    const writer = await caches.create({ loader: table.loader })
-    const reader = await caches.create({ loader: table.loader, l1: { ttl: 60_000 } })
+    const writer = await bed.caches.create({ loader: table.loader })
+    const reader = await bed.caches.create({ loader: table.loader, l1: { ttl: 60_000 } })
     vi.useFakeTimers({ toFake: FAKED })
     await writer.get('k')
     const promoted = nextEvent(reader, 'promote')
@@ -144,7 +124,7 @@ describe('bounds', () => {
   it('holds at most maxEntries in L1', async () => {
     const table = new VersionedTable()
     for (let i = 0; i < 50; i++) table.write(`k${i}`, 'v')
-    const cache = await caches.create({ loader: table.loader, l1: { maxEntries: 10 } })
+    const cache = await bed.caches.create({ loader: table.loader, l1: { maxEntries: 10 } })
     for (let i = 0; i < 50; i++) await cache.get(`k${i}`)
     expect(cache.stats().l1Size).toBe(10)
     expect(await cache.get('k49')).toMatchObject({ level: 'L1' })
@@ -155,7 +135,7 @@ describe('bounds', () => {
     const table = new VersionedTable()
     const value = 'x'.repeat(98) // 100 bytes once serialized as JSON
     for (let i = 0; i < 50; i++) table.write(`k${i}`, value)
-    const cache = await caches.create({ loader: table.loader, l1: { maxBytes: 1_000 } })
+    const cache = await bed.caches.create({ loader: table.loader, l1: { maxBytes: 1_000 } })
     for (let i = 0; i < 50; i++) await cache.get(`k${i}`)
     const { l1Size, l1Bytes } = cache.stats()
     expect(l1Bytes).toBeLessThanOrEqual(1_000)
@@ -167,7 +147,7 @@ describe('modes', () => {
   it('none: every read runs the loader and Redis is not used', async () => {
     const table = new VersionedTable()
     table.write('k', 'v')
-    const cache = await caches.create({ loader: table.loader, mode: 'none', redis: undefined })
+    const cache = await bed.caches.create({ loader: table.loader, mode: 'none', redis: undefined })
     await cache.get('k')
     expect(await cache.get('k')).toMatchObject({ level: 'DB' })
     expect(table.loads).toBe(2)
@@ -177,7 +157,7 @@ describe('modes', () => {
   it('l2: serves from Redis and never from L1', async () => {
     const table = new VersionedTable()
     table.write('k', 'v')
-    const cache = await caches.create({ loader: table.loader, mode: 'l2' })
+    const cache = await bed.caches.create({ loader: table.loader, mode: 'l2' })
     await cache.get('k')
     expect(await cache.get('k')).toMatchObject({ level: 'L2' })
     expect(await cache.get('k')).toMatchObject({ level: 'L2' })
@@ -187,11 +167,11 @@ describe('modes', () => {
   it('l1: serves from L1, writes nothing to Redis and still invalidates across instances', async () => {
     const table = new VersionedTable()
     table.write('k', 'v1')
-    const a = await caches.create({ loader: table.loader, mode: 'l1' })
-    const b = await caches.create({ loader: table.loader, mode: 'l1' })
+    const a = await bed.caches.create({ loader: table.loader, mode: 'l1' })
+    const b = await bed.caches.create({ loader: table.loader, mode: 'l1' })
     await a.get('k')
     expect(await a.get('k')).toMatchObject({ level: 'L1' })
-    expect(await keysUnder(redis, prefix)).toEqual([])
+    expect(await keysUnder(bed.redis, bed.prefix)).toEqual([])
     const heard = nextEvent(a, 'invalidate')
     await b.invalidate('k', table.write('k', 'v2'))
     await heard
@@ -204,21 +184,21 @@ describe('L2 namespace and fences', () => {
     const table = new VersionedTable()
     table.write('m:generation', 'sneaky')
     table.write('../other', 'x')
-    const cache = await caches.create({ loader: table.loader })
+    const cache = await bed.caches.create({ loader: table.loader })
     await cache.get('m:generation')
     await cache.get('../other')
     await cache.clear()
-    const keys = await keysUnder(redis, prefix)
+    const keys = await keysUnder(bed.redis, bed.prefix)
     expect(keys).toEqual([
-      `${prefix}:k:../other`,
-      `${prefix}:k:m:generation`,
-      `${prefix}:m:generation`,
+      `${bed.prefix}:k:../other`,
+      `${bed.prefix}:k:m:generation`,
+      `${bed.prefix}:m:generation`,
     ])
-    expect(await redis.get(`${prefix}:m:generation`)).toBe('1')
+    expect(await bed.redis.get(`${bed.prefix}:m:generation`)).toBe('1')
   })
 
   it('refuses in Lua a set older than the fence, even from an instance that never heard of it', async () => {
-    const store = new RedisStore({ redis, prefix })
+    const store = new RedisStore({ redis: bed.redis, prefix: bed.prefix })
     await store.fence('k', 5, 0, 60_000)
     const stale = {
       kind: 'value',
@@ -229,18 +209,18 @@ describe('L2 namespace and fences', () => {
     } as const
     expect(await store.set('k', stale, 60_000)).toBe(false)
     expect(await store.set('k', { ...stale, version: 5 }, 60_000)).toBe(true)
-    const raw = await redis.get(`${prefix}:k:k`)
+    const raw = await bed.redis.get(`${bed.prefix}:k:k`)
     expect(raw && decodeL2Record(raw)).toMatchObject({ kind: 'value', version: 5 })
   })
 
   it('keeps the fence alive when a short-lived miss replaces it', async () => {
-    const store = new RedisStore({ redis, prefix })
+    const store = new RedisStore({ redis: bed.redis, prefix: bed.prefix })
     await store.fence('k', 3, 0, 60_000)
     await store.set(
       'k',
       { kind: 'absent', version: 3, expiresAt: Date.now() + 1_000, generation: 0 },
       1_000,
     )
-    expect(await redis.pttl(`${prefix}:k:k`)).toBeGreaterThan(50_000)
+    expect(await bed.redis.pttl(`${bed.prefix}:k:k`)).toBeGreaterThan(50_000)
   })
 })

@@ -127,7 +127,3 @@ export class RedisBus {
     this.#handlers.onState(state)
   }
 }
-
-/** Creates the pub/sub invalidation bus. */
-export const redisBus = (options: RedisBusOptions, handlers: BusHandlers): RedisBus =>
-  new RedisBus(options, handlers)

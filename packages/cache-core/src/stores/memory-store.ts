@@ -60,7 +60,3 @@ export class MemoryStore<T> {
     return this.#lru.calculatedSize ?? 0
   }
 }
-
-/** Creates the L1 store. */
-export const memoryStore = <T>(options: MemoryStoreOptions): MemoryStore<T> =>
-  new MemoryStore<T>(options)

@@ -61,11 +61,6 @@ export class RedisStore implements L2Store {
     this.#generationKey = `${options.prefix}:m:generation`
   }
 
-  /** The Redis key that holds a user key. */
-  keyOf(key: string): string {
-    return this.#keyPrefix + key
-  }
-
   async get(key: string): Promise<L2Record | undefined> {
     const raw = await this.#redis.get(this.#keyPrefix + key)
     return raw === null ? undefined : decodeL2Record(raw)
@@ -91,6 +86,3 @@ export class RedisStore implements L2Store {
     return this.#redis.incr(this.#generationKey)
   }
 }
-
-/** Creates the Redis L2 store. */
-export const redisStore = (options: RedisStoreOptions): RedisStore => new RedisStore(options)
