@@ -1,4 +1,8 @@
-export { type PostgresServer, startPostgresServer } from './postgres-server.js'
+export {
+  type PostgresServer,
+  type PostgresServerOptions,
+  startPostgresServer,
+} from './postgres-server.js'
 export {
   findBinary,
   freePort,
@@ -9,4 +13,5 @@ export {
   stopProcess,
   waitForPort,
 } from './processes.js'
-export { type RedisServer, startRedisServer } from './redis-server.js'
+export { type RedisAclUser, redisUrlFor, redisUserDirective } from './redis-acl.js'
+export { type RedisServer, type RedisServerOptions, startRedisServer } from './redis-server.js'

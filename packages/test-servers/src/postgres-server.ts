@@ -1,4 +1,4 @@
-import { chmodSync, chownSync, mkdtempSync, rmSync } from 'node:fs'
+import { chmodSync, chownSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import {
@@ -13,10 +13,22 @@ import {
   waitForPort,
 } from './processes.js'
 
+/** How a test's PostgreSQL authenticates clients. */
+export interface PostgresServerOptions {
+  /**
+   * Password of the `postgres` superuser. When set, every connection must present it
+   * (`scram-sha-256`); otherwise loopback connections are trusted. @default undefined
+   */
+  password?: string
+}
+
 /** A PostgreSQL cluster owned by a test: `initdb` into a temp dir, stopped and removed by `stop()`. */
 export interface PostgresServer {
   readonly port: number
-  /** `postgres://postgres@127.0.0.1:<port>/postgres`, trust authentication on loopback. */
+  /**
+   * `postgres://postgres@127.0.0.1:<port>/postgres` (trust authentication on loopback), or
+   * `postgres://postgres:<password>@…` when a password was set.
+   */
   readonly url: string
   stop(): Promise<void>
 }
@@ -28,7 +40,9 @@ const INSTALL_HINT =
  * Starts a throw-away PostgreSQL on a free loopback port with durability turned off for speed.
  * As root it runs as the `postgres` system user, because PostgreSQL refuses to run as root.
  */
-export async function startPostgresServer(): Promise<PostgresServer> {
+export async function startPostgresServer(
+  options: PostgresServerOptions = {},
+): Promise<PostgresServer> {
   const binDirs = postgresBinDirs()
   const initdb = findBinary('initdb', binDirs)
   const postgres = findBinary('postgres', binDirs)
@@ -39,7 +53,20 @@ export async function startPostgresServer(): Promise<PostgresServer> {
   if (user) chownSync(dir, user.uid, user.gid)
   chmodSync(dir, 0o700)
   const dataDir = join(dir, 'data')
-  runAs(user, initdb, ['-D', dataDir, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--no-sync'])
+  const initdbArgs = ['-D', dataDir, '-U', 'postgres', '-E', 'UTF8', '--no-sync']
+  if (options.password === undefined) initdbArgs.push('--auth=trust')
+  else {
+    // The password goes through a file only the server's user can read, never the command line.
+    const pwfile = join(dir, 'pwfile')
+    writeFileSync(pwfile, `${options.password}\n`, { mode: 0o600 })
+    if (user) chownSync(pwfile, user.uid, user.gid)
+    initdbArgs.push('--auth=scram-sha-256', `--pwfile=${pwfile}`)
+  }
+  try {
+    runAs(user, initdb, initdbArgs)
+  } finally {
+    rmSync(join(dir, 'pwfile'), { force: true })
+  }
 
   const port = await freePort()
   const spawned = spawnAs(user, postgres, [
@@ -69,7 +96,10 @@ export async function startPostgresServer(): Promise<PostgresServer> {
 
   return {
     port,
-    url: `postgres://postgres@127.0.0.1:${port}/postgres`,
+    url:
+      options.password === undefined
+        ? `postgres://postgres@127.0.0.1:${port}/postgres`
+        : `postgres://postgres:${encodeURIComponent(options.password)}@127.0.0.1:${port}/postgres`,
     async stop() {
       // SIGINT is PostgreSQL's "fast shutdown": it disconnects clients instead of waiting for them.
       await stopProcess(spawned.child, 'SIGINT')
