@@ -95,6 +95,9 @@ export class TieredCache<T> {
             maxRetriesPerRequest: 1,
             commandTimeout: o.redisCommandTimeout,
             retryStrategy: (attempt) => Math.min(attempt * 50, 1_000),
+            // The ready check sends INFO, which a least-privilege ACL user should not be allowed;
+            // it only matters while Redis loads a dataset from disk, and reads degrade meanwhile.
+            enableReadyCheck: false,
           })
         : o.redis
     if (this.#ownsRedis) this.#redis.on('error', (error) => this.#degraded('redis', error))
