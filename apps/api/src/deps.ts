@@ -18,10 +18,20 @@ export interface Deps {
   redis: Redis | undefined
   cluster: ClusterStats | undefined
   metrics: Metrics
+  /**
+   * Why Redis refuses this replica (`WRONGPASS …`, `NOAUTH …`, `NOPERM …`), from the last
+   * connection error or a PING; undefined when it does not (it may still be unreachable).
+   */
+  redisRefusal(): Promise<string | undefined>
   /** Flipped by the server on SIGTERM: readiness turns false while in-flight requests drain. */
   lifecycle: { draining: boolean; migrated: boolean }
   close(): Promise<void>
 }
+
+/** Errors with which Redis refuses a client: wrong or missing credentials, or an ACL too narrow. */
+const isRefusal = (error: unknown) =>
+  error instanceof Error &&
+  /^(WRONGPASS|NOAUTH|NOPERM)\b|invalid (username-)?password/i.test(error.message)
 
 /** The key prefix of everything Strata keeps in Redis. */
 const PREFIX = 'strata'
@@ -39,9 +49,16 @@ export function createDeps(env: Env, logger: Logger = createLogger(env)): Deps {
           maxRetriesPerRequest: 1,
           commandTimeout: 1_000,
           retryStrategy: (attempt) => Math.min(attempt * 50, 1_000),
+          // The ready check sends INFO, which a least-privilege ACL user may not run (Strata's
+          // own user cannot). It only matters while Redis loads a dataset from disk; until then
+          // reads degrade to the database like any other Redis error.
+          enableReadyCheck: false,
         })
   let lastRedisError = 0
+  // Not cleared on 'ready': without a ready check ioredis reports ready before AUTH is answered.
+  let refusal: string | undefined
   redis?.on('error', (error) => {
+    refusal = isRefusal(error) ? error.message : undefined
     // Reconnect attempts repeat the same error; one line every 10 s is enough.
     if (Date.now() - lastRedisError < 10_000) return
     lastRedisError = Date.now()
@@ -79,6 +96,15 @@ export function createDeps(env: Env, logger: Logger = createLogger(env)): Deps {
     redis,
     cluster,
     metrics,
+    async redisRefusal() {
+      if (refusal || !redis) return refusal
+      // Without a password Redis does not fail the connection, only each command.
+      const error = await redis.ping().then(
+        () => undefined,
+        (failure: unknown) => failure,
+      )
+      return isRefusal(error) ? (error as Error).message : undefined
+    },
     lifecycle: { draining: false, migrated: false },
     async close() {
       cluster?.stop()

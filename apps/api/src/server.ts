@@ -3,18 +3,30 @@ import { createHandler } from './app.js'
 import { migrate } from './db/migrate.js'
 import { createDeps } from './deps.js'
 import { loadEnv } from './env.js'
+import { redactUrl } from './redact.js'
 
 const env = loadEnv()
 const deps = createDeps(env)
 const { logger } = deps
 
 await migrate(deps.db.sql).catch((error: unknown) => {
-  logger.fatal({ err: error }, 'cannot reach or migrate the database; check DATABASE_URL')
+  logger.fatal(
+    { err: error },
+    `cannot reach or migrate the database at ${redactUrl(env.DATABASE_URL)}; check DATABASE_URL`,
+  )
   process.exit(1)
 })
 deps.lifecycle.migrated = true
 deps.cluster?.start()
 if (env.CACHE_MODE !== 'none' && !(await deps.cache.whenReady(5_000))) {
+  // Wrong credentials are a configuration error, not an outage: waiting would not fix them.
+  const refusal = await deps.redisRefusal()
+  if (refusal) {
+    logger.fatal(
+      `Redis at ${redactUrl(env.REDIS_URL)} refused this replica (${refusal}); check the user name and password in REDIS_URL, and that user's ACL rules`,
+    )
+    process.exit(1)
+  }
   // Not fatal: reads are served from PostgreSQL until Redis is back.
   logger.warn('Redis is not reachable yet; serving from the database meanwhile')
 }

@@ -1,15 +1,20 @@
+import { spawn } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { readFileSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
 import type { OpenAPIHono } from '@hono/zod-openapi'
 import {
   type PostgresServer,
   type RedisServer,
+  type RedisServerOptions,
   startPostgresServer,
   startRedisServer,
 } from '@strata/test-servers'
-import { pino } from 'pino'
 import { type AppEnv, createHandler } from '../src/app.js'
 import { migrate } from '../src/db/migrate.js'
 import { createDeps, type Deps } from '../src/deps.js'
 import { parseEnv } from '../src/env.js'
+import { createLogger } from '../src/logger.js'
 
 /** The real PostgreSQL and Redis a test file runs against, started on free ports. */
 export interface Servers {
@@ -18,8 +23,21 @@ export interface Servers {
   stop(): Promise<void>
 }
 
-export async function startServers(): Promise<Servers> {
-  const [postgres, redis] = await Promise.all([startPostgresServer(), startRedisServer()])
+/** How the test servers authenticate; by default they accept anyone on loopback. */
+export interface ServerOptions {
+  /** Password of PostgreSQL's `postgres` user (scram-sha-256). */
+  postgresPassword?: string
+  /** Password and ACL users of Redis. */
+  redis?: RedisServerOptions
+}
+
+export async function startServers(options: ServerOptions = {}): Promise<Servers> {
+  const [postgres, redis] = await Promise.all([
+    startPostgresServer(
+      options.postgresPassword === undefined ? {} : { password: options.postgresPassword },
+    ),
+    startRedisServer(options.redis),
+  ])
   return {
     postgres,
     redis,
@@ -56,9 +74,14 @@ export async function startReplica(
     ...env,
   })
   if (!parsed.ok) throw new Error(parsed.problems.join('\n'))
-  const logger = logLines
-    ? pino({ level: 'info' }, { write: (line: string) => logLines.push(line) })
-    : pino({ level: 'silent' })
+  // The replica's own logger, writing into `logLines` when the test wants to read them.
+  const logger = createLogger(
+    {
+      ...parsed.env,
+      LOG_LEVEL: !logLines ? 'silent' : env.LOG_LEVEL === undefined ? 'info' : parsed.env.LOG_LEVEL,
+    },
+    { write: (line: string) => logLines?.push(line) },
+  )
   const deps = createDeps(parsed.env, logger)
   await migrate(deps.db.sql)
   deps.lifecycle.migrated = true
@@ -105,4 +128,90 @@ export async function write(replica: TestReplica, key: string, value: string): P
   if (response.status !== 200)
     throw new Error(`write failed: ${response.status} ${JSON.stringify(body)}`)
   return body.version
+}
+
+/** The ACL rules of Strata's API user in Redis, as deploy/redis/api-user.acl writes them. */
+export const API_USER_ACL_RULES = readFileSync(
+  new URL('../../../deploy/redis/api-user.acl', import.meta.url),
+  'utf8',
+)
+  .split('\n')
+  .filter((line) => line.trim() !== '' && !line.trimStart().startsWith('#'))
+  .join(' ')
+
+/** The real server entry point (`src/server.ts`) running in a child process. */
+export interface ServerProcess {
+  /** Everything it printed so far (stdout and stderr). */
+  output(): string
+  /** Resolves with its exit code once it has exited and its output has ended. */
+  exited: Promise<number | null>
+  kill(signal?: NodeJS.Signals): void
+}
+
+/** Starts `src/server.ts` as production runs it, with only the given environment (plus PATH). */
+export function spawnServer(env: Record<string, string>): ServerProcess {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
+    cwd: fileURLToPath(new URL('..', import.meta.url)),
+    env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', NODE_ENV: 'production', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let output = ''
+  const keep = (chunk: Buffer) => {
+    output += chunk.toString()
+  }
+  child.stdout.on('data', keep)
+  child.stderr.on('data', keep)
+  // 'close', not 'exit': it comes after the output streams have ended.
+  const exited = new Promise<number | null>((resolve, reject) => {
+    child.once('error', reject)
+    child.once('close', (code) => resolve(code))
+  })
+  return { output: () => output, exited, kill: (signal = 'SIGTERM') => child.kill(signal) }
+}
+
+/**
+ * Runs the server until it exits on its own, for start-up failures; returns its exit code and
+ * everything it printed. A server still running after `timeoutMs` is killed (code null).
+ */
+export async function runServerUntilExit(
+  env: Record<string, string>,
+  timeoutMs = 30_000,
+): Promise<{ code: number | null; output: string }> {
+  const server = spawnServer(env)
+  const timer = setTimeout(() => server.kill('SIGKILL'), timeoutMs)
+  const code = await server.exited
+  clearTimeout(timer)
+  return { code, output: server.output() }
+}
+
+/** A random secret, labelled so a failure message says which one leaked. */
+export const randomSecret = (label: string): string => `${label}-${randomBytes(12).toString('hex')}`
+
+/** The random credentials of a {@link startSecuredServers} setup. */
+export interface TestSecrets {
+  postgresPassword: string
+  /** Redis's `default` user. */
+  redisAdminPassword: string
+  /** Redis's `strata-api` user, limited by deploy/redis/api-user.acl. */
+  apiPassword: string
+}
+
+/**
+ * PostgreSQL with a password (scram-sha-256), and Redis with a password plus Strata's API user
+ * `strata-api` under the project's ACL rules: the servers as the local stack and compose run them.
+ */
+export async function startSecuredServers(): Promise<{ servers: Servers; secrets: TestSecrets }> {
+  const secrets: TestSecrets = {
+    postgresPassword: randomSecret('pg'),
+    redisAdminPassword: randomSecret('redis-admin'),
+    apiPassword: randomSecret('redis-api'),
+  }
+  const servers = await startServers({
+    postgresPassword: secrets.postgresPassword,
+    redis: {
+      password: secrets.redisAdminPassword,
+      users: [{ name: 'strata-api', password: secrets.apiPassword, rules: API_USER_ACL_RULES }],
+    },
+  })
+  return { servers, secrets }
 }

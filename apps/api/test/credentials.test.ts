@@ -1,0 +1,186 @@
+import { freePort } from '@strata/test-servers'
+import { Redis } from 'ioredis'
+import postgres from 'postgres'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import {
+  randomSecret,
+  read,
+  runServerUntilExit,
+  type Servers,
+  startReplica,
+  startSecuredServers,
+  type TestReplica,
+  type TestSecrets,
+  write,
+} from './harness.js'
+
+let servers: Servers
+let secrets: TestSecrets
+let a: TestReplica
+let b: TestReplica
+let admin: Redis
+
+beforeAll(async () => {
+  ;({ servers, secrets } = await startSecuredServers())
+  const env = { REDIS_URL: servers.redis.urlFor('strata-api') }
+  a = await startReplica(servers, env)
+  b = await startReplica(servers, env)
+  admin = new Redis(servers.redis.url)
+})
+afterAll(async () => {
+  admin?.disconnect()
+  await Promise.all([a?.close(), b?.close()])
+  await servers?.stop()
+})
+
+/** A connection as the API's restricted user, for trying what it must not be able to do. */
+const asApiUser = () =>
+  new Redis(servers.redis.urlFor('strata-api'), {
+    enableReadyCheck: false,
+    maxRetriesPerRequest: 0,
+  })
+
+describe('Redis ACL user and PostgreSQL password', () => {
+  it('serves the whole API through the restricted Redis user and a password-protected PostgreSQL', async () => {
+    expect(servers.postgres.url).toContain(`:${secrets.postgresPassword}@`)
+    await admin.acl('LOG', 'RESET')
+
+    const v1 = await write(a, 'acl:key', 'one')
+    expect((await read(b, 'acl:key')).level).toBe('DB')
+    expect(await read(b, 'acl:key')).toMatchObject({ level: 'L1', body: { version: v1 } })
+    // The invalidation travels over the bus (SUBSCRIBE/PUBLISH as the restricted user).
+    const v2 = await write(a, 'acl:key', 'two')
+    await expect
+      .poll(async () => (await read(b, 'acl:key')).body.version, { timeout: 2_000 })
+      .toBe(v2)
+    // An L2 hit on a replica whose L1 does not hold the key (Lua sets ran as the restricted user).
+    await read(a, 'acl:key')
+    expect(await read(a, 'acl:key')).toMatchObject({ level: 'L1', body: { value: 'two' } })
+    expect((await read(a, 'missing')).status).toBe(404)
+    expect((await a.request('/delete', { json: { key: 'acl:key' } })).status).toBe(200)
+
+    const clear = await a.request('/clear-cache', {
+      method: 'POST',
+      headers: { Authorization: 'Bearer test-admin-token-0123456789' },
+    })
+    expect(clear.status).toBe(200)
+    await a.deps.cluster?.flush()
+    await b.deps.cluster?.flush()
+    const stats = (await (await a.request('/cache-stats')).json()) as {
+      cluster: { replicas: unknown[]; error?: string }
+    }
+    expect(stats.cluster.error).toBeUndefined()
+    expect(stats.cluster.replicas).toHaveLength(2)
+    expect(await (await a.request('/health')).json()).toMatchObject({
+      status: 'healthy',
+      checks: { database: { status: 'up' }, l2: 'up', bus: 'up' },
+    })
+
+    // Redis records every command it refused to a user: none, so the rules cover the API.
+    expect(await admin.acl('LOG')).toEqual([])
+  })
+
+  it('keeps the restricted Redis user off admin commands and off keys and channels outside strata:', async () => {
+    await admin.set('other:secret', 'untouched')
+    const redis = asApiUser()
+    const subscriber = asApiUser()
+    try {
+      const refusals = {
+        FLUSHALL: () => redis.flushall(),
+        FLUSHDB: () => redis.flushdb(),
+        'KEYS *': () => redis.keys('*'),
+        'SCAN 0': () => redis.scan(0),
+        RANDOMKEY: () => redis.randomkey(),
+        'CONFIG GET *': () => redis.config('GET', '*'),
+        INFO: () => redis.info(),
+        'CLIENT LIST': () => redis.client('LIST'),
+        'ACL LIST': () => redis.acl('LIST'),
+        'SCRIPT FLUSH': () => redis.script('FLUSH'),
+        SAVE: () => redis.save(),
+        SHUTDOWN: () => redis.call('SHUTDOWN', 'NOSAVE'),
+        'GET other:secret': () => redis.get('other:secret'),
+        'SET other:secret': () => redis.set('other:secret', 'changed'),
+        'DEL other:secret': () => redis.del('other:secret'),
+        'EVAL on other:secret': () =>
+          redis.eval("return redis.call('GET', KEYS[1])", 1, 'other:secret'),
+        'EVAL on an undeclared key': () =>
+          redis.eval("return redis.call('SET', 'other:secret', 'x')", 0),
+        'PUBLISH other': () => redis.publish('other-channel', 'x'),
+        'SUBSCRIBE other': () => subscriber.subscribe('other-channel'),
+      }
+      for (const [command, attempt] of Object.entries(refusals)) {
+        await expect(attempt(), command).rejects.toThrow(/NOPERM|no permissions|can't access/i)
+      }
+      // What it needs still works.
+      expect(await redis.set('strata:k:probe', 'x')).toBe('OK')
+      expect(await admin.get('other:secret')).toBe('untouched')
+    } finally {
+      redis.disconnect()
+      subscriber.disconnect()
+    }
+  })
+
+  it('refuses PostgreSQL logins without the password or with a wrong one', async () => {
+    const attempt = async (url: string) => {
+      const sql = postgres(url, { max: 1, connect_timeout: 5, onnotice: () => {} })
+      try {
+        await sql`SELECT 1`
+      } finally {
+        await sql.end({ timeout: 1 })
+      }
+    }
+    const base = new URL(servers.postgres.url)
+    base.password = ''
+    await expect(attempt(base.toString())).rejects.toThrow(/password/)
+    base.password = 'wrong-password'
+    await expect(attempt(base.toString())).rejects.toThrow(/password authentication failed/)
+    await expect(attempt(servers.postgres.url)).resolves.toBeUndefined()
+  })
+})
+
+describe('start-up with wrong credentials', () => {
+  const wrong = randomSecret('wrong-password')
+  const env = async () => ({
+    DATABASE_URL: servers.postgres.url,
+    REDIS_URL: servers.redis.urlFor('strata-api'),
+    PORT: String(await freePort()),
+    LOG_LEVEL: 'info',
+  })
+
+  it('stops with a clear error naming REDIS_URL when Redis refuses the password, and never prints it', async () => {
+    const url = new URL(servers.redis.urlFor('strata-api'))
+    url.password = wrong
+    const { code, output } = await runServerUntilExit({
+      ...(await env()),
+      REDIS_URL: url.toString(),
+    })
+    expect(code, output).toBe(1)
+    expect(output).toContain('refused this replica (WRONGPASS')
+    expect(output).toContain(`redis://strata-api:***@127.0.0.1:${servers.redis.port}`)
+    expect(output).toContain('check the user name and password in REDIS_URL')
+    expect(output).not.toContain(wrong)
+    expect(output).not.toContain(secrets.apiPassword)
+  })
+
+  it('stops with a clear error when REDIS_URL carries no password for a Redis that needs one', async () => {
+    const url = `redis://127.0.0.1:${servers.redis.port}`
+    const { code, output } = await runServerUntilExit({ ...(await env()), REDIS_URL: url })
+    expect(code, output).toBe(1)
+    expect(output).toContain(`Redis at ${url} refused this replica (NOAUTH`)
+  })
+
+  it('stops with a clear error naming DATABASE_URL when PostgreSQL refuses the password, and never prints it', async () => {
+    const url = new URL(servers.postgres.url)
+    url.password = wrong
+    const { code, output } = await runServerUntilExit({
+      ...(await env()),
+      DATABASE_URL: url.toString(),
+    })
+    expect(code, output).toBe(1)
+    expect(output).toContain('password authentication failed for user')
+    expect(output).toContain(`postgres://postgres:***@127.0.0.1:${servers.postgres.port}/postgres`)
+    expect(output).toContain('check DATABASE_URL')
+    expect(output).not.toContain(wrong)
+    expect(output).not.toContain(secrets.postgresPassword)
+  })
+})
