@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
 import { parseEnv } from './env.js'
 
@@ -36,6 +37,41 @@ describe('parseEnv', () => {
     }
     expect(text).toContain('"turbo"')
     expect(text).not.toContain('short')
+  })
+
+  it('has no default secret: no token, and no password in the default URLs', () => {
+    const result = parseEnv({})
+    if (!result.ok) throw new Error(result.problems.join('\n'))
+    expect(result.env.ADMIN_TOKEN).toBeUndefined()
+    expect(new URL(result.env.DATABASE_URL).password).toBe('')
+    expect(new URL(result.env.REDIS_URL).password).toBe('')
+  })
+
+  it('ships an .env.example that sets no secret', () => {
+    const example = readFileSync(new URL('../.env.example', import.meta.url), 'utf8')
+    const assignments = example
+      .split('\n')
+      .filter((line) => /^[A-Z_]+=/.test(line))
+      .map((line) => line.split('=', 2) as [string, string])
+    expect(Object.fromEntries(assignments)).toMatchObject({ ADMIN_TOKEN: '' })
+    for (const [name, value] of assignments) {
+      if (name.endsWith('_URL')) expect(new URL(value).password, name).toBe('')
+    }
+    // Every variable the example documents parses as it is written.
+    expect(parseEnv(Object.fromEntries(assignments)).ok).toBe(true)
+  })
+
+  it('hides passwords of bad URLs in its messages', () => {
+    const result = parseEnv({
+      DATABASE_URL: 'postgres://strata:pg-s3cret@127.0.0.1:99999/strata',
+      REDIS_URL: 'http://strata-api:redis-s3cret@127.0.0.1:6379',
+    })
+    expect(result.ok).toBe(false)
+    if (result.ok) return
+    const text = result.problems.join('\n')
+    expect(text).toContain('DATABASE_URL:')
+    expect(text).toContain('REDIS_URL:')
+    expect(text).not.toContain('s3cret')
   })
 
   it('treats empty variables as unset', () => {
