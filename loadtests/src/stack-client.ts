@@ -14,6 +14,8 @@ export type LoadBalancing = 'round-robin' | 'key-affinity'
 
 /** The database the stack runner creates in the PostgreSQL it starts (scripts/src/stack/components.ts). */
 const STACK_DATABASE = 'strata'
+/** The role the replicas use in that database, which owns its tables (scripts/src/stack/credentials.ts). */
+const STACK_DATABASE_USER = 'strata'
 
 /** Ports of a stack, all on 127.0.0.1. */
 export interface StackPorts {
@@ -46,9 +48,20 @@ export interface RunningStack {
   replicas: Array<{ name: string; url: string; pid: number }>
   /** Pids of the processes the stack runs, by kind (`postgres`, `redis`, `replica`, `nginx`). */
   pids: Record<string, number[]>
+  /**
+   * Redis's `default` user, which may run INFO (the replicas' own user may not); undefined for
+   * an external Redis whose URL was recorded without its password.
+   */
   redisUrl: string | undefined
-  /** undefined when the stack uses an external PostgreSQL (its URL is stored without credentials). */
+  /** The replicas' PostgreSQL role; undefined when the stack uses an external PostgreSQL. */
   databaseUrl: string | undefined
+}
+
+/** The part of `<data-dir>/credentials.json` (mode 600) this package relies on. */
+interface StackCredentialsFile {
+  version: number
+  postgres: { apiPassword: string }
+  redis: { adminPassword: string }
 }
 
 /** The part of the stack runner's state file this package relies on. */
@@ -70,6 +83,17 @@ export function readStack(dataDir: string): RunningStack | undefined {
   const component = (kind: string) => state.components.find((c) => c.kind === kind)
   const postgres = component('postgres')
   const redis = component('redis')
+  // The stack's passwords; this process runs as the user who started it, who may read the file.
+  let credentials: StackCredentialsFile | undefined
+  try {
+    credentials = JSON.parse(
+      readFileSync(resolve(dataDir, 'credentials.json'), 'utf8'),
+    ) as StackCredentialsFile
+  } catch {
+    credentials = undefined
+  }
+  const password = (secret: string | undefined) => encodeURIComponent(secret ?? '')
+  const external = state.external?.redis
   return {
     dataDir,
     mode: state.options.mode,
@@ -82,9 +106,13 @@ export function readStack(dataDir: string): RunningStack | undefined {
       by[c.kind] = [...(by[c.kind] ?? []), c.pid]
       return by
     }, {}),
-    redisUrl: redis?.url ?? state.external?.redis,
+    redisUrl: redis
+      ? `redis://default:${password(credentials?.redis.adminPassword)}@127.0.0.1:${redis.port}`
+      : external && !external.includes(':***@')
+        ? external
+        : undefined,
     databaseUrl: postgres
-      ? `postgres://postgres@127.0.0.1:${postgres.port}/${STACK_DATABASE}`
+      ? `postgres://${STACK_DATABASE_USER}:${password(credentials?.postgres.apiPassword)}@127.0.0.1:${postgres.port}/${STACK_DATABASE}`
       : undefined,
   }
 }

@@ -1,14 +1,18 @@
-import { execFile } from 'node:child_process'
-import { readFileSync, rmSync } from 'node:fs'
+import { execFile, execFileSync } from 'node:child_process'
+import { readFileSync, rmSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { findPsql } from '../src/stack/binaries.js'
 import { REPO_ROOT } from '../src/stack/config.js'
+import type { StackCredentials } from '../src/stack/credentials.js'
 import type { StackState } from '../src/stack/state.js'
 import {
+  commandLines,
   freeStackPorts,
   liveGroupMembers,
   makeDataDir,
   processRuns,
+  redisReply,
   type StackPorts,
   testEnvironment,
 } from './helpers.js'
@@ -75,9 +79,23 @@ describe('pnpm stack up | status | down', () => {
     for (const name of ['postgres', 'redis', 'replica-1', 'replica-2', 'replica-3', 'nginx']) {
       expect(status.output).toMatch(new RegExp(`^${name}\\s+\\d+\\s+\\d+\\s+healthy`, 'm'))
     }
+    // The URLs the replicas use, shown with the password hidden.
+    expect(status.output).toContain(`postgres://strata:***@127.0.0.1:${ports.postgresPort}/strata`)
+    expect(status.output).toContain(`redis://strata-api:***@127.0.0.1:${ports.redisPort}`)
 
     const state = JSON.parse(readFileSync(join(dataDir, 'stack.json'), 'utf8')) as StackState
     const pids = state.components.map((component) => component.pid)
+    const secrets = passwords()
+    for (const [where, text] of [
+      ['stack up', up.output],
+      ['stack status', status.output],
+      ['stack.json', JSON.stringify(state)],
+      ['the command lines', commandLines(pids).join('\n')],
+      ['the logs', logs()],
+    ] as const) {
+      for (const secret of secrets)
+        expect(text.includes(secret), `${where} shows a password`).toBe(false)
+    }
     expect(pids).toHaveLength(6)
     expect(pids.every(processRuns)).toBe(true)
     // PostgreSQL's backends and nginx's workers run in their leader's process group.
@@ -92,4 +110,95 @@ describe('pnpm stack up | status | down', () => {
     expect(after.code).toBe(3)
     expect(after.output).toContain('Not running')
   })
+
+  it('keeps its generated passwords in a 600 file, reuses them, and gives the API only what it needs', async () => {
+    const credentialsFile = join(dataDir, 'credentials.json')
+    const before = readFileSync(credentialsFile, 'utf8')
+    const up = await stackCli(['up', ...flags])
+    expect(up.code, up.output).toBe(0)
+    expect(up.output).not.toContain('Generated passwords')
+    // Same passwords as the first start, still readable by this user only.
+    expect(readFileSync(credentialsFile, 'utf8')).toBe(before)
+    expect(statSync(credentialsFile).mode & 0o777).toBe(0o600)
+    expect(statSync(join(dataDir, 'redis/redis.conf')).mode & 0o777).toBe(0o600)
+    const credentials = JSON.parse(before) as StackCredentials
+
+    // Redis: the API's user is held to Strata's keys, channel and commands; `default` is not.
+    const api = { user: 'strata-api', password: credentials.redis.apiPassword }
+    const admin = { user: 'default', password: credentials.redis.adminPassword }
+    for (const command of [['FLUSHALL'], ['KEYS', '*'], ['CONFIG', 'GET', '*'], ['GET', 'other']]) {
+      expect(await redisReply(ports.redisPort, api, ...command), command.join(' ')).toMatch(
+        /^-NOPERM/,
+      )
+    }
+    expect(await redisReply(ports.redisPort, api, 'GET', 'strata:m:generation')).toMatch(/^\$/)
+    expect(await redisReply(ports.redisPort, admin, 'CONFIG', 'GET', 'port')).toBe('*2')
+    expect(await redisReply(ports.redisPort, { ...api, password: 'wrong' }, 'PING')).toMatch(
+      /^-WRONGPASS/,
+    )
+    expect(await redisReply(ports.redisPort, { user: 'default', password: '' }, 'PING')).toMatch(
+      /^-WRONGPASS/,
+    )
+
+    // PostgreSQL: a password for every login; the API's role owns its database and is no superuser.
+    const psql = findPsql() as string
+    const query = (user: string, password: string, sql: string) =>
+      execFileSync(
+        psql,
+        [
+          '-X',
+          '-tA',
+          '-c',
+          sql,
+          `host=127.0.0.1 port=${ports.postgresPort} dbname=strata user=${user}`,
+        ],
+        {
+          env: { PGPASSWORD: password },
+          encoding: 'utf8',
+          stdio: ['ignore', 'pipe', 'pipe'],
+        },
+      ).trim()
+    expect(() => query('postgres', 'wrong', 'SELECT 1')).toThrow(/password authentication failed/)
+    expect(() => query('strata', '', 'SELECT 1')).toThrow(/password/)
+    expect(
+      query(
+        'strata',
+        credentials.postgres.apiPassword,
+        "SELECT rolsuper FROM pg_roles WHERE rolname = 'strata'",
+      ),
+    ).toBe('f')
+    expect(
+      query(
+        'postgres',
+        credentials.postgres.superuserPassword,
+        "SELECT tableowner FROM pg_tables WHERE tablename = 'records'",
+      ),
+    ).toBe('strata')
+
+    const down = await stackCli(['down', '--data-dir', dataDir])
+    expect(down.code, down.output).toBe(0)
+  })
+
+  /** Every password in the stack's credentials file. */
+  function passwords(): string[] {
+    const credentials = JSON.parse(
+      readFileSync(join(dataDir, 'credentials.json'), 'utf8'),
+    ) as StackCredentials
+    return [...Object.values(credentials.postgres), ...Object.values(credentials.redis)]
+  }
+
+  /** Every log the stack wrote. */
+  function logs(): string {
+    return execFileSync(
+      'cat',
+      [
+        ...['postgres', 'redis', 'replica-1', 'replica-2', 'replica-3', 'nginx'].map((name) =>
+          join(dataDir, 'logs', `${name}.log`),
+        ),
+        join(dataDir, 'logs/nginx/access.log'),
+        join(dataDir, 'logs/nginx/error.log'),
+      ],
+      { encoding: 'utf8' },
+    )
+  }
 })

@@ -1,4 +1,5 @@
 import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
+import { createConnection } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -216,4 +217,50 @@ export function liveGroupMembers(pgid: number): number[] {
         return false
       }
     })
+}
+
+/**
+ * Sends one command to Redis on 127.0.0.1:`port` as `user`, and returns Redis's first reply line
+ * to it (`+OK`, `-NOPERM …`, `$5`, …); the AUTH reply comes first and is returned when it fails.
+ */
+export function redisReply(
+  port: number,
+  auth: { user: string; password: string },
+  ...command: string[]
+): Promise<string> {
+  const resp = (...args: string[]) =>
+    `*${args.length}\r\n${args.map((arg) => `$${Buffer.byteLength(arg)}\r\n${arg}\r\n`).join('')}`
+  return new Promise((resolve, reject) => {
+    const socket = createConnection({ host: '127.0.0.1', port })
+    let text = ''
+    socket.setTimeout(5_000, () => socket.destroy(new Error('no reply from Redis')))
+    socket.on('connect', () =>
+      socket.write(resp('AUTH', auth.user, auth.password) + resp(...command)),
+    )
+    socket.on('data', (chunk) => {
+      text += chunk.toString()
+      const lines = text.split('\r\n')
+      if (lines[0] !== undefined && lines[0] !== '+OK' && lines.length > 1) {
+        socket.destroy()
+        resolve(lines[0])
+      } else if (lines.length > 2) {
+        socket.destroy()
+        resolve(lines[1] as string)
+      }
+    })
+    socket.on('error', reject)
+  })
+}
+
+/** The command lines of a process and every live member of its group, for secrets in `ps`. */
+export function commandLines(pids: readonly number[]): string[] {
+  const lines: string[] = []
+  for (const pid of new Set(pids.flatMap((leader) => [leader, ...liveGroupMembers(leader)]))) {
+    try {
+      lines.push(readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' '))
+    } catch {
+      // Gone since listed.
+    }
+  }
+  return lines
 }

@@ -5,6 +5,7 @@ import { dirname } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { type Binaries, findPsql, locateBinaries } from './binaries.js'
 import {
+  DATABASE_NAME,
   exitReason,
   isHealthy,
   type ReplicaBackends,
@@ -18,6 +19,13 @@ import {
   stopComponents,
 } from './components.js'
 import { replicaName, replicaPort, type StackConfig, stackPaths } from './config.js'
+import {
+  connectionUrls,
+  loadOrCreateCredentials,
+  readCredentials,
+  type StackConnectionUrls,
+  withoutCredentials,
+} from './credentials.js'
 import { isRunning, killDaemon, processStartTime } from './daemons.js'
 import { StackError } from './errors.js'
 import { quietReporter, type Reporter } from './reporter.js'
@@ -53,14 +61,14 @@ export class Cluster {
   readonly config: StackConfig
   readonly #reporter: Reporter
   readonly #context: StartContext
-  readonly #backends: ReplicaBackends
+  readonly #backends: StackBackends
   readonly #state: StackState
   readonly #running = new Map<string, RunningComponent>()
   /** Children whose exit we caused, so only the others are reported as crashes. */
   readonly #expectedExits = new WeakSet<ChildProcess>()
   #stopped = false
 
-  private constructor(context: StartContext, backends: ReplicaBackends, state: StackState) {
+  private constructor(context: StartContext, backends: StackBackends, state: StackState) {
     this.config = context.config
     this.#reporter = context.reporter
     this.#context = context
@@ -106,12 +114,34 @@ export class Cluster {
       },
       components: [],
     }
-    const context: StartContext = { config, binaries, reporter, signal: options.signal }
+    // Passwords of the PostgreSQL and Redis the stack runs: random on the first start, then kept.
+    const { credentials, created } = loadOrCreateCredentials(paths.credentialsFile, (message) =>
+      reporter.warn(message),
+    )
+    if (created)
+      reporter.step(
+        `Generated passwords for PostgreSQL and Redis in ${paths.credentialsFile} (mode 600)`,
+      )
+    const urls = connectionUrls(
+      credentials,
+      { postgres: config.postgresPort, redis: config.redisPort },
+      DATABASE_NAME,
+    )
+    const context: StartContext = {
+      config,
+      binaries,
+      reporter,
+      credentials,
+      urls,
+      signal: options.signal,
+    }
     context.onSpawned = (component) => cluster.#record(component)
-    // The backends are known only once PostgreSQL and Redis run; replicas start after that.
-    const backends: ReplicaBackends = {
-      databaseUrl: config.databaseUrl ?? '',
-      redisUrl: config.redisUrl ?? '',
+    // An external server's URL is used as given, for the replicas and for admin work alike.
+    const backends: StackBackends = {
+      databaseUrl: config.databaseUrl ?? urls.databaseUrl,
+      redisUrl: config.redisUrl ?? urls.redisUrl,
+      adminDatabaseUrl: config.databaseUrl ?? urls.adminDatabaseUrl,
+      adminRedisUrl: config.redisUrl ?? urls.adminRedisUrl,
     }
     const cluster = new Cluster(context, backends, state)
     try {
@@ -128,17 +158,9 @@ export class Cluster {
   }
 
   async #startAll(): Promise<void> {
-    if (!this.config.databaseUrl) {
-      const postgres = await startPostgres(this.#context)
-      this.#track(postgres)
-      this.#backends.databaseUrl = postgres.databaseUrl
-    }
+    if (!this.config.databaseUrl) this.#track(await startPostgres(this.#context))
     this.#checkAborted()
-    if (!this.config.redisUrl) {
-      const redis = await startRedis(this.#context)
-      this.#track(redis)
-      this.#backends.redisUrl = redis.redisUrl
-    }
+    if (!this.config.redisUrl) this.#track(await startRedis(this.#context))
     this.#checkAborted()
     // Replicas start together: each runs migrations and connects on its own.
     const indexes = Array.from({ length: this.config.replicas }, (_, i) => i + 1)
@@ -187,8 +209,12 @@ export class Cluster {
     return `http://127.0.0.1:${replicaPort(this.config, index)}`
   }
 
-  /** The database and Redis the replicas use. */
-  get backends(): Readonly<ReplicaBackends> {
+  /**
+   * Every connection URL of the stack, credentials included: what the replicas use, and the
+   * administrative ones (PostgreSQL superuser, Redis `default` user) for tools and tests that
+   * inspect or disturb the servers. Never print them; `withoutCredentials()` makes one printable.
+   */
+  get backends(): Readonly<StackBackends> {
     return this.#backends
   }
 
@@ -246,6 +272,9 @@ export class Cluster {
   }
 }
 
+/** Where the replicas find their database and Redis, and the administrative URLs of both. */
+export interface StackBackends extends ReplicaBackends, StackConnectionUrls {}
+
 /** Start order, then replica number: the order `status` lists components in. */
 const byStartOrder = (a: ComponentState, b: ComponentState) =>
   START_ORDER.indexOf(a.kind) - START_ORDER.indexOf(b.kind) ||
@@ -294,13 +323,16 @@ export interface ComponentStatus extends ComponentState {
 export async function stackStatus(
   config: Pick<StackConfig, 'dataDir' | 'rootDir'>,
 ): Promise<{ state: StackState; components: ComponentStatus[] } | undefined> {
-  const state = readState(stackPaths(config).stateFile)
+  const paths = stackPaths(config)
+  const state = readState(paths.stateFile)
   if (!state) return undefined
   const psqlBinary = findPsql()
+  const credentials = readCredentials(paths.credentialsFile)
   const components = await Promise.all(
     state.components.map(async (component) => {
       const running = isRunning(component)
-      return { ...component, running, healthy: running && (await isHealthy(component, psqlBinary)) }
+      const healthy = running && (await isHealthy(component, psqlBinary, credentials))
+      return { ...component, running, healthy }
     }),
   )
   return { state, components }
@@ -360,15 +392,4 @@ export function isPortFree(port: number): Promise<boolean> {
       server.close(() => resolve(true)),
     )
   })
-}
-
-/** A URL fit for printing: the password replaced by ***. */
-export function withoutCredentials(url: string): string {
-  try {
-    const parsed = new URL(url)
-    if (parsed.password) parsed.password = '***'
-    return parsed.toString()
-  } catch {
-    return '(unparseable URL)'
-  }
 }

@@ -5,9 +5,9 @@ import {
   stackStatus,
   startCluster,
   stopStack,
-  withoutCredentials,
 } from './cluster.js'
 import { type StackConfig, stackPaths } from './config.js'
+import { withoutCredentials } from './credentials.js'
 import { killDaemon } from './daemons.js'
 import { StackError } from './errors.js'
 import type { Reporter } from './reporter.js'
@@ -180,6 +180,13 @@ function printSummary(cluster: Cluster): void {
     withoutCredentials(cluster.backends.redisUrl),
     config.redisUrl ? 'from REDIS_URL' : '',
   ])
+  if (!config.databaseUrl || !config.redisUrl) {
+    rows.push([
+      'Credentials',
+      relativeToCwd(paths.credentialsFile),
+      'mode 600; shown above with *** for the password',
+    ])
+  }
   rows.push(['Logs', `${relativeToCwd(paths.logsDir)}/`, '<component>.log, nginx/access.log'])
   console.log(
     `\nStrata is up: ${config.replicas} ${config.replicas === 1 ? 'replica' : 'replicas'}, cache mode ${config.mode}, ${config.lb} reads through nginx\n`,

@@ -1,9 +1,25 @@
 import { type ChildProcess, spawnSync } from 'node:child_process'
-import { chmodSync, chownSync, closeSync, existsSync, mkdirSync, statSync } from 'node:fs'
+import {
+  chmodSync,
+  chownSync,
+  closeSync,
+  existsSync,
+  mkdirSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs'
 import { dirname, join } from 'node:path'
-import { isRoot, lookupUser, type RunAs } from '@strata/test-servers'
+import { isRoot, lookupUser, type RunAs, redisUserDirective } from '@strata/test-servers'
 import type { Binaries } from './binaries.js'
 import { logFileOf, replicaName, replicaPort, type StackConfig, stackPaths } from './config.js'
+import {
+  API_DATABASE_USER,
+  API_REDIS_USER,
+  apiUserAclRules,
+  type StackConnectionUrls,
+  type StackCredentials,
+  withoutCredentials,
+} from './credentials.js'
 import {
   type StartedDaemon,
   type StopOptions,
@@ -30,6 +46,10 @@ export interface StartContext {
   config: StackConfig
   binaries: Binaries
   reporter: Reporter
+  /** Passwords of the PostgreSQL and Redis the stack starts (unused for external ones). */
+  credentials: StackCredentials
+  /** Their URLs, credentials included. */
+  urls: StackConnectionUrls
   /** Aborts a start-up that is waiting for a component (Ctrl-C during `pnpm start`). */
   signal?: AbortSignal | undefined
   /**
@@ -64,12 +84,12 @@ const STOP: Record<ComponentKind, StopOptions> = {
 
 /**
  * Starts PostgreSQL on `postgresPort` with its cluster in `<data-dir>/postgres`, running `initdb`
- * the first time, and creates the `strata` database. Returns the component and its URL.
+ * the first time. Logins need a password (scram-sha-256, loopback TCP only): the `postgres`
+ * superuser's is set before every start, and the replicas log in as the `strata` role, which
+ * owns the `strata` database and nothing else.
  */
-export async function startPostgres(
-  ctx: StartContext,
-): Promise<RunningComponent & { databaseUrl: string }> {
-  const { config, reporter } = ctx
+export async function startPostgres(ctx: StartContext): Promise<RunningComponent> {
+  const { config, reporter, credentials } = ctx
   const bin = ctx.binaries.postgres
   if (!bin) throw new Error('startPostgres called without PostgreSQL binaries')
   const name = 'postgres'
@@ -85,11 +105,16 @@ export async function startPostgres(
     mkdirSync(dataDir, { recursive: true })
     if (user) chownSync(dataDir, user.uid, user.gid)
     chmodSync(dataDir, 0o700)
-    const initdbArgs = ['-D', dataDir, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--locale=C']
+    const initdbArgs = ['-D', dataDir, '-U', 'postgres', '-E', 'UTF8', '--locale=C']
     if (!config.durable) initdbArgs.push('--no-sync')
     runToLog(bin.initdb, initdbArgs, logFile, user, name)
     logMode = 'append'
   }
+  // Before every start, so a cluster from an older stack (trust authentication) or a replaced
+  // credentials file is brought in line: pg_hba.conf, then the passwords (single-user mode,
+  // which needs no login and sends nothing over the network).
+  writePgHba(dataDir, user)
+  setPostgresPasswords(bin.postgres, dataDir, credentials, logFile, user)
 
   const args = [
     '-D',
@@ -102,17 +127,20 @@ export async function startPostgres(
     '-c',
     'unix_socket_directories=',
     '-c',
+    'password_encryption=scram-sha-256',
+    '-c',
     `max_connections=${maxConnections(config)}`,
   ]
   if (!config.durable)
     args.push('-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off')
 
   const port = config.postgresPort
+  const password = credentials.postgres.superuserPassword
   const component = await launch(ctx, {
     name,
     kind: 'postgres',
     port,
-    url: `postgres://127.0.0.1:${port}`,
+    url: withoutCredentials(ctx.urls.databaseUrl),
     logFile,
     logMode,
     command: bin.postgres,
@@ -120,26 +148,107 @@ export async function startPostgres(
     cwd: dataDir,
     env: { PATH: '/usr/bin:/bin', LANG: 'C' },
     user,
-    ready: () => postgresAnswers(bin.psql, port),
+    ready: () => postgresAnswers(bin.psql, port, password),
   })
   try {
     const exists = await psql(
       bin.psql,
-      port,
+      { port, password },
       'postgres',
       `SELECT 1 FROM pg_database WHERE datname = '${DATABASE_NAME}'`,
     )
-    if (exists !== '1') await psql(bin.psql, port, 'postgres', `CREATE DATABASE ${DATABASE_NAME}`)
+    await psql(
+      bin.psql,
+      { port, password },
+      'postgres',
+      exists === '1'
+        ? `ALTER DATABASE ${DATABASE_NAME} OWNER TO ${API_DATABASE_USER}`
+        : `CREATE DATABASE ${DATABASE_NAME} OWNER ${API_DATABASE_USER}`,
+    )
+    // Tables an older stack created as the superuser become the API role's.
+    await psql(bin.psql, { port, password }, DATABASE_NAME, TAKE_OVER_TABLES)
   } catch (error) {
     await stopDaemon(component.state, STOP.postgres)
     throw componentFailed(
       name,
-      `could not create database ${DATABASE_NAME}: ${(error as Error).message}`,
+      `could not prepare database ${DATABASE_NAME}: ${(error as Error).message}`,
       logFile,
       error,
     )
   }
-  return { ...component, databaseUrl: `postgres://postgres@127.0.0.1:${port}/${DATABASE_NAME}` }
+  return component
+}
+
+/** Gives the API role every table in `public` that another role owns. */
+const TAKE_OVER_TABLES = `DO $$
+DECLARE t record;
+BEGIN
+  FOR t IN SELECT tablename FROM pg_tables
+           WHERE schemaname = 'public' AND tableowner <> '${API_DATABASE_USER}' LOOP
+    EXECUTE format('ALTER TABLE public.%I OWNER TO ${API_DATABASE_USER}', t.tablename);
+  END LOOP;
+END $$`
+
+/** Password logins over loopback TCP only; there is no Unix socket (see the start arguments). */
+function writePgHba(dataDir: string, user: RunAs | undefined): void {
+  const file = join(dataDir, 'pg_hba.conf')
+  writeFileSync(
+    file,
+    '# Written by the Strata stack runner before every start; edits are overwritten.\n' +
+      '# Every login needs a password (SCRAM), and only loopback TCP is accepted.\n' +
+      'host all all 127.0.0.1/32 scram-sha-256\n' +
+      'host all all ::1/128      scram-sha-256\n',
+    { mode: 0o600 },
+  )
+  if (user) chownSync(file, user.uid, user.gid)
+}
+
+/**
+ * Sets the superuser's password and creates or updates the API role, in PostgreSQL's
+ * single-user mode: the server is not running yet, so nothing has to log in. The statements
+ * go through stdin, never the command line, and nothing is echoed to the log.
+ */
+function setPostgresPasswords(
+  postgresBinary: string,
+  dataDir: string,
+  credentials: StackCredentials,
+  logFile: string,
+  user: RunAs | undefined,
+): void {
+  const { superuserPassword, apiPassword } = credentials.postgres
+  // One statement per line: single-user mode ends a statement at each newline.
+  const statements = [
+    `ALTER ROLE postgres PASSWORD '${superuserPassword}'`,
+    `DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '${API_DATABASE_USER}') THEN CREATE ROLE ${API_DATABASE_USER}; END IF; END $$`,
+    `ALTER ROLE ${API_DATABASE_USER} WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION PASSWORD '${apiPassword}'`,
+  ]
+  const result = spawnSync(
+    postgresBinary,
+    [
+      '--single',
+      '-D',
+      dataDir,
+      '-c',
+      'unix_socket_directories=',
+      '-c',
+      'log_statement=none',
+      'postgres',
+    ],
+    { input: `${statements.join('\n')}\n`, encoding: 'utf8', ...(user ?? {}) },
+  )
+  const output = `${result.stdout ?? ''}${result.stderr ?? ''}`
+  if (result.status !== 0 || /\b(ERROR|FATAL|PANIC):/.test(output)) {
+    // Only PostgreSQL's messages, which never contain the statements.
+    const problem = output
+      .split('\n')
+      .filter((line) => /\b(ERROR|FATAL|PANIC|DETAIL|HINT):/.test(line))
+      .join('\n')
+    throw componentFailed(
+      'postgres',
+      `could not set the passwords in single-user mode (exit ${result.status ?? result.signal}):\n${problem}`,
+      logFile,
+    )
+  }
 }
 
 /**
@@ -151,26 +260,48 @@ function maxConnections(config: StackConfig): number {
   return Math.max(100, config.replicas * (pool + 5) + 20)
 }
 
-/** Starts redis-server on `redisPort`, in memory only (the data is a cache and the bus). */
-export async function startRedis(
-  ctx: StartContext,
-): Promise<RunningComponent & { redisUrl: string }> {
-  const { config } = ctx
+/**
+ * Starts redis-server on `redisPort`, in memory only (the data is a cache and the bus), with two
+ * users: `default` (every command) and `strata-api` (Strata's keys, channel and commands only,
+ * as deploy/redis/api-user.acl says). Their passwords are in redis.conf as SHA-256 hashes.
+ */
+export async function startRedis(ctx: StartContext): Promise<RunningComponent> {
+  const { config, credentials } = ctx
   const binary = ctx.binaries.redisServer
   if (!binary) throw new Error('startRedis called without redis-server')
   const dir = stackPaths(config).redisDir
   mkdirSync(dir, { recursive: true })
+  const confFile = join(dir, 'redis.conf')
+  const directives = [
+    redisUserDirective({
+      name: 'default',
+      password: credentials.redis.adminPassword,
+      rules: '~* &* +@all',
+    }),
+    redisUserDirective({
+      name: API_REDIS_USER,
+      password: credentials.redis.apiPassword,
+      rules: apiUserAclRules(config.rootDir),
+    }),
+  ]
+  writeFileSync(
+    confFile,
+    `# Written by the Strata stack runner before every start; edits are overwritten.\n${directives.join('\n')}\n`,
+    { mode: 0o600 },
+  )
+  chmodSync(confFile, 0o600)
   const port = config.redisPort
-  const url = `redis://127.0.0.1:${port}`
-  const component = await launch(ctx, {
+  const auth = { user: 'default', password: credentials.redis.adminPassword }
+  return launch(ctx, {
     name: 'redis',
     kind: 'redis',
     port,
-    url,
+    url: withoutCredentials(ctx.urls.redisUrl),
     logFile: logFileOf(config, 'redis'),
     logMode: 'truncate',
     command: binary,
     args: [
+      confFile,
       '--port',
       String(port),
       '--bind',
@@ -184,9 +315,8 @@ export async function startRedis(
     ],
     cwd: dir,
     env: { PATH: '/usr/bin:/bin' },
-    ready: () => redisAnswersPing(port),
+    ready: () => redisAnswersPing(port, auth),
   })
-  return { ...component, redisUrl: url }
 }
 
 /** Where the replicas find their database and Redis. */
@@ -314,19 +444,28 @@ export async function stopComponents(
   }
 }
 
-/** Whether a running component answers like a healthy one, for `status`. */
+/**
+ * Whether a running component answers like a healthy one, for `status`. Without the stack's
+ * credentials (the file was removed), accepting connections is the best evidence left.
+ */
 export async function isHealthy(
   component: ComponentState,
   psqlBinary: string | undefined,
+  credentials: StackCredentials | undefined,
 ): Promise<boolean> {
   switch (component.kind) {
     case 'postgres':
-      // Without psql (removed since start-up), accepting connections is the best evidence left.
-      return psqlBinary
-        ? postgresAnswers(psqlBinary, component.port)
+      // Without psql (removed since start-up), the same fallback.
+      return psqlBinary && credentials
+        ? postgresAnswers(psqlBinary, component.port, credentials.postgres.superuserPassword)
         : acceptsConnections(component.port)
     case 'redis':
-      return redisAnswersPing(component.port)
+      return credentials
+        ? redisAnswersPing(component.port, {
+            user: 'default',
+            password: credentials.redis.adminPassword,
+          })
+        : acceptsConnections(component.port)
     case 'replica':
       return (await httpStatus(`${component.url}/health/ready`)) === 200
     case 'nginx':

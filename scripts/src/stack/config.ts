@@ -161,6 +161,8 @@ export function stackPaths(config: Pick<StackConfig, 'dataDir' | 'rootDir'>) {
     nginxRunDir: resolve(dataDir, 'nginx'),
     logsDir: resolve(dataDir, 'logs'),
     stateFile: resolve(dataDir, 'stack.json'),
+    /** Passwords of the stack's PostgreSQL and Redis (mode 600); see credentials.ts. */
+    credentialsFile: resolve(dataDir, 'credentials.json'),
     nginxConfDir: resolve(rootDir, 'deploy/nginx'),
     nginxTemplate: resolve(rootDir, 'deploy/nginx/local.conf.template'),
     apiEntry: resolve(rootDir, 'apps/api/dist/server.js'),

@@ -2,10 +2,7 @@ import { execFile } from 'node:child_process'
 import { request } from 'node:http'
 import { createConnection } from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { promisify } from 'node:util'
 import { StackError } from './errors.js'
-
-const execFileAsync = promisify(execFile)
 
 /** The HTTP status of a GET, or undefined when nothing answered within `timeoutMs`. */
 export function httpStatus(url: string, timeoutMs = 2_000): Promise<number | undefined> {
@@ -39,8 +36,22 @@ export function acceptsConnections(port: number, timeoutMs = 1_000): Promise<boo
   })
 }
 
-/** True when a Redis server answers PING on 127.0.0.1:`port`. */
-export function redisAnswersPing(port: number, timeoutMs = 1_000): Promise<boolean> {
+/** A Redis user and password, for probes of a Redis that requires them. */
+export interface RedisAuth {
+  user: string
+  password: string
+}
+
+/** One command in Redis's protocol (RESP), so arguments may hold any character. */
+const respCommand = (...args: string[]) =>
+  `*${args.length}\r\n${args.map((arg) => `$${Buffer.byteLength(arg)}\r\n${arg}\r\n`).join('')}`
+
+/** True when a Redis server on 127.0.0.1:`port` answers PING, after AUTH when `auth` is given. */
+export function redisAnswersPing(
+  port: number,
+  auth?: RedisAuth,
+  timeoutMs = 1_000,
+): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = createConnection({ host: '127.0.0.1', port })
     let reply = ''
@@ -49,37 +60,64 @@ export function redisAnswersPing(port: number, timeoutMs = 1_000): Promise<boole
       resolve(ok)
     }
     socket.setTimeout(timeoutMs, () => done(false))
-    socket.on('connect', () => socket.write('PING\r\n'))
+    socket.on('connect', () =>
+      socket.write(
+        (auth ? respCommand('AUTH', auth.user, auth.password) : '') + respCommand('PING'),
+      ),
+    )
     socket.on('data', (chunk) => {
       reply += chunk.toString()
-      if (reply.includes('\r\n')) done(reply.startsWith('+PONG'))
+      const lines = reply.split('\r\n')
+      const expected = auth ? 2 : 1
+      if (lines.length <= expected) return
+      done(lines.slice(0, expected).join(' ') === (auth ? '+OK +PONG' : '+PONG'))
     })
     socket.on('error', () => done(false))
   })
 }
 
-/** Runs one SQL statement with psql over TCP (trust auth on loopback); its trimmed output. */
-export async function psql(
+/** Where psql connects: 127.0.0.1 and the `postgres` superuser. */
+export interface PsqlTarget {
+  port: number
+  password: string
+}
+
+/**
+ * Runs SQL with psql over TCP as the `postgres` superuser; its trimmed output. The SQL goes
+ * through stdin and the password through PGPASSWORD, so neither shows in the process list.
+ */
+export function psql(
   psqlBinary: string,
-  port: number,
+  target: PsqlTarget,
   database: string,
   sql: string,
 ): Promise<string> {
-  const conninfo = `host=127.0.0.1 port=${port} user=postgres dbname=${database} connect_timeout=2`
-  const { stdout } = await execFileAsync(
-    psqlBinary,
-    ['-X', '-v', 'ON_ERROR_STOP=1', '-tA', '-c', sql, conninfo],
-    {
-      timeout: 10_000,
-    },
-  )
-  return stdout.trim()
+  const conninfo = `host=127.0.0.1 port=${target.port} user=postgres dbname=${database} connect_timeout=2`
+  return new Promise((resolve, reject) => {
+    const child = execFile(
+      psqlBinary,
+      ['-X', '-v', 'ON_ERROR_STOP=1', '-tA', '-f', '-', conninfo],
+      {
+        timeout: 10_000,
+        env: { PGPASSWORD: target.password, PGCONNECT_TIMEOUT: '2' },
+      },
+      (error, stdout, stderr) => {
+        if (error) reject(new Error(stderr.trim() || error.message))
+        else resolve(stdout.trim())
+      },
+    )
+    child.stdin?.end(sql)
+  })
 }
 
 /** True when PostgreSQL on 127.0.0.1:`port` runs queries (not merely accepts TCP while starting up). */
-export async function postgresAnswers(psqlBinary: string, port: number): Promise<boolean> {
+export async function postgresAnswers(
+  psqlBinary: string,
+  port: number,
+  password: string,
+): Promise<boolean> {
   try {
-    return (await psql(psqlBinary, port, 'postgres', 'SELECT 1')) === '1'
+    return (await psql(psqlBinary, { port, password }, 'postgres', 'SELECT 1')) === '1'
   } catch {
     return false
   }

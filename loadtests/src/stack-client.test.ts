@@ -1,0 +1,77 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterEach, describe, expect, it } from 'vitest'
+import { readStack } from './stack-client.js'
+
+const dirs: string[] = []
+afterEach(() => {
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true })
+})
+
+/** A data directory as `pnpm stack up` leaves it: state file, and the credentials file. */
+function dataDir(external: Record<string, string> = {}, withCredentials = true): string {
+  const dir = mkdtempSync(join(tmpdir(), 'strata-stack-client-'))
+  dirs.push(dir)
+  const own = Object.keys(external).length === 0
+  writeFileSync(
+    join(dir, 'stack.json'),
+    JSON.stringify({
+      version: 1,
+      options: { mode: 'multi', lb: 'round-robin', nginxPort: 8005 },
+      external,
+      components: [
+        ...(own
+          ? [
+              {
+                name: 'postgres',
+                kind: 'postgres',
+                pid: 10,
+                port: 5436,
+                url: 'postgres://strata:***@127.0.0.1:5436/strata',
+              },
+              {
+                name: 'redis',
+                kind: 'redis',
+                pid: 11,
+                port: 6383,
+                url: 'redis://strata-api:***@127.0.0.1:6383',
+              },
+            ]
+          : []),
+        { name: 'replica-1', kind: 'replica', pid: 12, port: 8101, url: 'http://127.0.0.1:8101' },
+        { name: 'nginx', kind: 'nginx', pid: 13, port: 8005, url: 'http://127.0.0.1:8005' },
+      ],
+    }),
+  )
+  if (withCredentials) {
+    writeFileSync(
+      join(dir, 'credentials.json'),
+      JSON.stringify({
+        version: 1,
+        postgres: { superuserPassword: 'su-pw', apiPassword: 'api/pw' },
+        redis: { adminPassword: 'admin-pw', apiPassword: 'redis-api-pw' },
+      }),
+    )
+  }
+  return dir
+}
+
+describe('readStack', () => {
+  it('builds full URLs from the credentials file: the API role for seeding, Redis admin for INFO', () => {
+    const stack = readStack(dataDir())
+    expect(stack).toMatchObject({
+      nginxUrl: 'http://127.0.0.1:8005',
+      databaseUrl: 'postgres://strata:api%2Fpw@127.0.0.1:5436/strata',
+      redisUrl: 'redis://default:admin-pw@127.0.0.1:6383',
+    })
+  })
+
+  it('uses an external Redis URL only when it was recorded with nothing hidden', () => {
+    expect(readStack(dataDir({ redis: 'redis://10.0.0.5:6379' }))?.redisUrl).toBe(
+      'redis://10.0.0.5:6379',
+    )
+    expect(readStack(dataDir({ redis: 'redis://u:***@10.0.0.5:6379' }))?.redisUrl).toBeUndefined()
+    expect(readStack(dataDir({ database: 'postgres://db/x' }))?.databaseUrl).toBeUndefined()
+  })
+})
