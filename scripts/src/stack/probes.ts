@@ -106,6 +106,8 @@ export function psql(
         else resolve(stdout.trim())
       },
     )
+    // psql may exit before reading (PostgreSQL still starting): its exit status tells, not EPIPE.
+    child.stdin?.on('error', () => {})
     child.stdin?.end(sql)
   })
 }
