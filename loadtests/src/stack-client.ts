@@ -154,7 +154,8 @@ function runStackCli(
 /**
  * Starts a stack with the stack runner (`pnpm stack up`) and returns it once every component is
  * healthy. `DATABASE_URL` and `REDIS_URL` are removed from its environment, so it always starts
- * its own PostgreSQL and Redis and never touches the user's.
+ * its own PostgreSQL and Redis and never touches the user's. nginx's rate limits are off: every
+ * request of the generator comes from one address and must be measured, not throttled.
  */
 export async function stackUp(spec: StackSpec): Promise<RunningStack> {
   const env = { ...spec.env }
@@ -179,6 +180,9 @@ export async function stackUp(spec: StackSpec): Promise<RunningStack> {
       String(spec.ports.redis),
       '--postgres-port',
       String(spec.ports.postgres),
+      // Measurements, not clients to protect against: nginx's per-address limits are off.
+      '--rate-limit',
+      'off',
     ],
     env,
     spec.logFile,

@@ -4,7 +4,12 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { type Cluster, isPortFree, startCluster } from '../src/stack/cluster.js'
-import { type LoadBalancing, resolveStackConfig, type StackConfig } from '../src/stack/config.js'
+import {
+  type LoadBalancing,
+  type NginxLimits,
+  resolveStackConfig,
+  type StackConfig,
+} from '../src/stack/config.js'
 
 /** The ports a test stack binds, all free when chosen. */
 export interface StackPorts {
@@ -79,9 +84,13 @@ export function testEnvironment(): Record<string, string | undefined> {
   return env
 }
 
-/** Starts PostgreSQL, Redis, `replicas` API replicas and nginx on free ports in a temp directory. */
+/**
+ * Starts PostgreSQL, Redis, `replicas` API replicas and nginx on free ports in a temp directory.
+ * nginx's rate limits are off unless `nginx` turns them on: these tests drive load from one
+ * address, and must not be throttled.
+ */
 export async function startTestStack(
-  options: { lb?: LoadBalancing; replicas?: number } = {},
+  options: { lb?: LoadBalancing; replicas?: number; nginx?: Partial<NginxLimits> } = {},
 ): Promise<TestStack> {
   const replicas = options.replicas ?? 3
   const dataDir = makeDataDir()
@@ -92,6 +101,7 @@ export async function startTestStack(
     ...(await freeStackPorts(replicas)),
     durable: false,
     baseEnv: testEnvironment(),
+    nginx: { rateLimit: false, ...options.nginx },
   })
   let cluster: Cluster
   try {

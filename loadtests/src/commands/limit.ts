@@ -1,8 +1,10 @@
 import {
   chmodSync,
+  copyFileSync,
   existsSync,
   mkdirSync,
   mkdtempSync,
+  readdirSync,
   readFileSync,
   rmSync,
   writeFileSync,
@@ -198,6 +200,12 @@ export async function limitCommand(
     }
     const conf = bareNginxConfig(reference, barePorts, base, bareRun, bareLogs)
     writeFileSync(join(bareRun, 'nginx.conf'), conf)
+    // The files nginx.conf includes from its own directory (rate limits, timeouts), as rendered.
+    const stackRun = join(reference.dataDir, 'nginx')
+    for (const file of readdirSync(stackRun)) {
+      if (file.endsWith('.conf') && file !== 'nginx.conf')
+        copyFileSync(join(stackRun, file), join(bareRun, file))
+    }
     children.push(
       startChild(
         'bare-nginx',

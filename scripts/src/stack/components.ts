@@ -382,6 +382,8 @@ export async function startNginx(ctx: StartContext): Promise<RunningComponent> {
   const replicaPorts = Array.from({ length: config.replicas }, (_, i) => replicaPort(config, i + 1))
   const confFile = writeNginxConfig({
     template: paths.nginxTemplate,
+    templatesDir: paths.nginxTemplatesDir,
+    limits: config.nginx,
     listenPort: config.nginxPort,
     runDir: paths.nginxRunDir,
     logDir,

@@ -1,10 +1,11 @@
 import { describe, expect, it } from 'vitest'
-import { type CliEnvironment, parseCommandLine, REPO_ROOT } from './config.js'
+import { type CliEnvironment, NGINX_DEFAULTS, parseCommandLine, REPO_ROOT } from './config.js'
 
 const env = (overrides: Partial<CliEnvironment> = {}): CliEnvironment => ({
   databaseUrl: undefined,
   redisUrl: undefined,
   adminToken: undefined,
+  nginx: {},
   invocationDir: '/somewhere',
   all: {},
   ...overrides,
@@ -99,5 +100,40 @@ describe('parseCommandLine', () => {
       env({ redisUrl: 'redis://r:1' }),
     )
     expect(config.redisUrl).toBe('redis://r:1')
+  })
+
+  it('takes the nginx limits from --rate-limit and the STRATA_* variables, defaulting the rest', () => {
+    const { config } = parseCommandLine(
+      ['up', '--rate-limit', 'off'],
+      env({
+        nginx: {
+          STRATA_RATE_LIMIT: 'on',
+          STRATA_WRITE_RATE: '5',
+          STRATA_CLIENT_HEADER_TIMEOUT: '3',
+        },
+      }),
+    )
+    expect(config.nginx).toEqual({
+      ...NGINX_DEFAULTS,
+      rateLimit: false,
+      writeRate: 5,
+      clientHeaderTimeout: 3,
+    })
+    expect(
+      parseCommandLine(['up'], env({ nginx: { STRATA_RATE_LIMIT: 'off' } })).config.nginx.rateLimit,
+    ).toBe(false)
+    expect(parseCommandLine(['up'], env()).config.nginx).toEqual(NGINX_DEFAULTS)
+  })
+
+  it('names the option or variable of a bad nginx setting', () => {
+    expect(() => parseCommandLine(['up', '--rate-limit', 'maybe'], env())).toThrow(
+      /--rate-limit: expected on or off/,
+    )
+    expect(() => parseCommandLine(['up'], env({ nginx: { STRATA_WRITE_RATE: '1.5' } }))).toThrow(
+      /STRATA_WRITE_RATE: expected a whole number \(got "1.5"\)/,
+    )
+    expect(() => parseCommandLine(['up'], env({ nginx: { STRATA_SEND_TIMEOUT: '0' } }))).toThrow(
+      /STRATA_SEND_TIMEOUT: must be a whole number from 1/,
+    )
   })
 })

@@ -10,6 +10,69 @@ export type CacheMode = (typeof CACHE_MODES)[number]
 export const LOAD_BALANCING = ['round-robin', 'key-affinity'] as const
 export type LoadBalancing = (typeof LOAD_BALANCING)[number]
 
+/**
+ * What nginx enforces in front of the replicas: rate limits per client address on writes and
+ * `/clear-cache`, and the timeouts that cut off slow clients. The same settings are the
+ * `STRATA_*` variables of the nginx service in deploy/docker-compose.yml.
+ */
+export interface NginxLimits {
+  /** Rate-limit writes and `/clear-cache` per client address (`--rate-limit`, `STRATA_RATE_LIMIT`). @default true */
+  rateLimit: boolean
+  /**
+   * Sustained `POST /write` + `/delete` per second and client address (`STRATA_WRITE_RATE`).
+   * Each write is a PostgreSQL transaction plus a fence and a publish every replica receives.
+   * @default 100
+   */
+  writeRate: number
+  /** Writes beyond the rate a client may send at once before getting 429 (`STRATA_WRITE_BURST`). @default 200 */
+  writeBurst: number
+  /**
+   * `POST /clear-cache` per minute and client address (`STRATA_ADMIN_RATE`): every clear sends
+   * all reads to PostgreSQL until the caches refill, and wrong tokens should not be tried at speed.
+   * @default 10
+   */
+  adminRate: number
+  /** Clears beyond that rate accepted at once (`STRATA_ADMIN_BURST`). @default 5 */
+  adminBurst: number
+  /** Seconds a client has to send its whole request header (`STRATA_CLIENT_HEADER_TIMEOUT`). @default 10 */
+  clientHeaderTimeout: number
+  /** Longest pause, in seconds, while a client sends the body (`STRATA_CLIENT_BODY_TIMEOUT`). @default 10 */
+  clientBodyTimeout: number
+  /** Longest pause, in seconds, while a client reads the response (`STRATA_SEND_TIMEOUT`). @default 10 */
+  sendTimeout: number
+  /** Seconds an idle keep-alive client connection stays open (`STRATA_KEEPALIVE_TIMEOUT`). @default 15 */
+  keepaliveTimeout: number
+  /** Longest pause, in seconds, while nginx waits on a replica (`STRATA_PROXY_TIMEOUT`). @default 30 */
+  proxyTimeout: number
+}
+
+/** Production defaults; README.md (Security) gives the reason for each. */
+export const NGINX_DEFAULTS: Readonly<NginxLimits> = {
+  rateLimit: true,
+  writeRate: 100,
+  writeBurst: 200,
+  adminRate: 10,
+  adminBurst: 5,
+  clientHeaderTimeout: 10,
+  clientBodyTimeout: 10,
+  sendTimeout: 10,
+  keepaliveTimeout: 15,
+  proxyTimeout: 30,
+}
+
+/** The environment variable of each numeric nginx setting (also the compose file's names). */
+export const NGINX_ENV: Readonly<Record<Exclude<keyof NginxLimits, 'rateLimit'>, string>> = {
+  writeRate: 'STRATA_WRITE_RATE',
+  writeBurst: 'STRATA_WRITE_BURST',
+  adminRate: 'STRATA_ADMIN_RATE',
+  adminBurst: 'STRATA_ADMIN_BURST',
+  clientHeaderTimeout: 'STRATA_CLIENT_HEADER_TIMEOUT',
+  clientBodyTimeout: 'STRATA_CLIENT_BODY_TIMEOUT',
+  sendTimeout: 'STRATA_SEND_TIMEOUT',
+  keepaliveTimeout: 'STRATA_KEEPALIVE_TIMEOUT',
+  proxyTimeout: 'STRATA_PROXY_TIMEOUT',
+}
+
 /** The CLI's commands. */
 export const COMMANDS = ['start', 'up', 'down', 'status', 'help'] as const
 export type Command = (typeof COMMANDS)[number]
@@ -51,6 +114,8 @@ export interface StackConfig {
   durable: boolean
   /** How long each component may take to become healthy, in milliseconds. @default 60_000 */
   startupTimeoutMs: number
+  /** Rate limits and client timeouts of nginx. @default NGINX_DEFAULTS */
+  nginx: NginxLimits
   /**
    * Environment every replica starts from; the stack then sets its own variables over it.
    * Lets `LOG_LEVEL`, `L1_CACHE_SIZE` and friends pass through.
@@ -60,7 +125,9 @@ export interface StackConfig {
 }
 
 /** Fills defaults and checks every value once, naming the option and the bad value. */
-export function resolveStackConfig(options: Partial<StackConfig> = {}): StackConfig {
+export function resolveStackConfig(
+  options: Partial<Omit<StackConfig, 'nginx'>> & { nginx?: Partial<NginxLimits> } = {},
+): StackConfig {
   const rootDir = options.rootDir ?? REPO_ROOT
   const config: StackConfig = {
     rootDir,
@@ -78,6 +145,7 @@ export function resolveStackConfig(options: Partial<StackConfig> = {}): StackCon
     durable: options.durable ?? true,
     startupTimeoutMs: options.startupTimeoutMs ?? 60_000,
     baseEnv: options.baseEnv ?? {},
+    nginx: { ...NGINX_DEFAULTS, ...options.nginx },
   }
   validate(config)
   return config
@@ -132,6 +200,11 @@ function validate(config: StackConfig): void {
     if (other) throw bad(option, port, `is also given to ${other}`)
     seen.set(port, option)
   }
+  for (const [setting, variable] of Object.entries(NGINX_ENV)) {
+    const value = config.nginx[setting as keyof typeof NGINX_ENV]
+    if (!Number.isInteger(value) || value < 1 || value > 1_000_000)
+      throw bad(variable, value, 'must be a whole number from 1 to 1000000')
+  }
   if (!Number.isFinite(config.startupTimeoutMs) || config.startupTimeoutMs <= 0) {
     throw bad(
       'startupTimeoutMs',
@@ -165,6 +238,8 @@ export function stackPaths(config: Pick<StackConfig, 'dataDir' | 'rootDir'>) {
     credentialsFile: resolve(dataDir, 'credentials.json'),
     nginxConfDir: resolve(rootDir, 'deploy/nginx'),
     nginxTemplate: resolve(rootDir, 'deploy/nginx/local.conf.template'),
+    /** The `${STRATA_*}` templates both deployments render (rate limits, client timeouts). */
+    nginxTemplatesDir: resolve(rootDir, 'deploy/nginx/templates'),
     apiEntry: resolve(rootDir, 'apps/api/dist/server.js'),
   }
 }
@@ -180,6 +255,8 @@ export interface CliEnvironment {
   databaseUrl: string | undefined
   redisUrl: string | undefined
   adminToken: string | undefined
+  /** `STRATA_RATE_LIMIT` and the numeric nginx settings (`STRATA_WRITE_RATE`, …), as given. */
+  nginx: Readonly<Record<string, string | undefined>>
   /** Where the user ran `pnpm …`: pnpm runs root scripts in the root, so relative paths use this. */
   invocationDir: string
   /** Handed to the replicas, so `LOG_LEVEL`, `L1_CACHE_SIZE`, … set in the shell reach them. */
@@ -196,6 +273,9 @@ export function readCliEnvironment(): CliEnvironment {
     databaseUrl: get('DATABASE_URL'),
     redisUrl: get('REDIS_URL'),
     adminToken: get('ADMIN_TOKEN'),
+    nginx: Object.fromEntries(
+      ['STRATA_RATE_LIMIT', ...Object.values(NGINX_ENV)].map((name) => [name, get(name)]),
+    ),
     invocationDir: get('INIT_CWD') ?? process.cwd(),
     all: { ...process.env },
   }
@@ -216,6 +296,7 @@ type FlagName =
   | 'redis-port'
   | 'postgres-port'
   | 'data-dir'
+  | 'rate-limit'
 const FLAGS: readonly FlagName[] = [
   'replicas',
   'mode',
@@ -225,6 +306,7 @@ const FLAGS: readonly FlagName[] = [
   'redis-port',
   'postgres-port',
   'data-dir',
+  'rate-limit',
 ]
 
 /**
@@ -278,11 +360,12 @@ export function parseCommandLine(argv: readonly string[], env: CliEnvironment): 
       )
     return Number(raw)
   }
-  const options: Partial<StackConfig> = {
+  const options: Parameters<typeof resolveStackConfig>[0] = {
     databaseUrl: env.databaseUrl,
     redisUrl: env.redisUrl,
     adminToken: env.adminToken,
     baseEnv: env.all,
+    nginx: nginxLimitsFrom(flags.get('rate-limit'), env.nginx),
   }
   const replicas = int('replicas')
   if (replicas !== undefined) options.replicas = replicas
@@ -304,6 +387,35 @@ export function parseCommandLine(argv: readonly string[], env: CliEnvironment): 
   return { command: command ?? 'help', config: resolveStackConfig(options) }
 }
 
+/** The nginx settings given by `--rate-limit` and the `STRATA_*` variables; the rest default. */
+function nginxLimitsFrom(
+  flag: string | undefined,
+  variables: Readonly<Record<string, string | undefined>>,
+): Partial<NginxLimits> {
+  const limits: Partial<NginxLimits> = {}
+  const [option, onOff] =
+    flag !== undefined ? ['--rate-limit', flag] : ['STRATA_RATE_LIMIT', variables.STRATA_RATE_LIMIT]
+  if (onOff !== undefined) {
+    if (onOff !== 'on' && onOff !== 'off')
+      throw new StackError(
+        'E_BAD_ARGUMENT',
+        `${option}: expected on or off (got ${JSON.stringify(onOff)})`,
+      )
+    limits.rateLimit = onOff === 'on'
+  }
+  for (const [setting, variable] of Object.entries(NGINX_ENV)) {
+    const raw = variables[variable]
+    if (raw === undefined) continue
+    if (!/^\d+$/.test(raw))
+      throw new StackError(
+        'E_BAD_ARGUMENT',
+        `${variable}: expected a whole number (got ${JSON.stringify(raw)})`,
+      )
+    limits[setting as keyof typeof NGINX_ENV] = Number(raw)
+  }
+  return limits
+}
+
 /** The text of `--help`. */
 export const HELP = `Strata local stack: PostgreSQL, Redis, N API replicas and nginx on this machine.
 
@@ -321,7 +433,9 @@ Options:
   --replica-port-base PORT replica i listens on PORT+i-1 (default 8101)
   --redis-port PORT        Redis started by the stack (default 6383)
   --postgres-port PORT     PostgreSQL started by the stack (default 5436)
-  --data-dir DIR           data, logs and state (default .data in the repository)
+  --data-dir DIR           data, logs, state and generated passwords (default .data in the repository)
+  --rate-limit on|off      nginx rate limits on writes and /clear-cache per client address
+                           (default on; off for load tests)
   -h, --help               show this help
 
 Environment:
@@ -330,6 +444,23 @@ Environment:
   ADMIN_TOKEN    passed to every replica; POST /clear-cache is refused without it
   Other variables (LOG_LEVEL, L1_CACHE_SIZE, L1_CACHE_TTL, L2_CACHE_TTL, DB_POOL_MAX_SIZE,
   ACCESS_LOG, ...) pass through to the replicas.
+
+nginx limits (environment; whole numbers; the defaults suit production, see README Security):
+  STRATA_RATE_LIMIT             on | off, as --rate-limit (default on)
+  STRATA_WRITE_RATE             POST /write + /delete per second and client address (default 100)
+  STRATA_WRITE_BURST            writes accepted at once above that rate (default 200)
+  STRATA_ADMIN_RATE             POST /clear-cache per minute and client address (default 10)
+  STRATA_ADMIN_BURST            clears accepted at once above that rate (default 5)
+  STRATA_CLIENT_HEADER_TIMEOUT  seconds to send the whole request header (default 10)
+  STRATA_CLIENT_BODY_TIMEOUT    longest pause in seconds while sending a body (default 10)
+  STRATA_SEND_TIMEOUT           longest pause in seconds while reading a response (default 10)
+  STRATA_KEEPALIVE_TIMEOUT      seconds an idle client connection stays open (default 15)
+  STRATA_PROXY_TIMEOUT          longest pause in seconds waiting on a replica (default 30)
+  Over the limit: 429 {"success":false,"error":{"code":"RATE_LIMITED",...}} with Retry-After.
+
+Credentials: the PostgreSQL and Redis the stack starts take passwords, generated on the first
+start into <data-dir>/credentials.json (mode 600) and never printed; the replicas log in as
+PostgreSQL role "strata" and Redis ACL user "strata-api" (deploy/redis/api-user.acl).
 
 Logs: <data-dir>/logs/<component>.log (postgres, redis, replica-1..N, nginx).
 The API is built first when apps/api/dist is missing or older than its sources.

@@ -1,11 +1,10 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import type { LoadBalancing } from './config.js'
+import { type LoadBalancing, NGINX_ENV, type NginxLimits } from './config.js'
 import { StackError } from './errors.js'
 
 /** What goes into deploy/nginx/local.conf.template. */
 export interface NginxConfigInput {
-  template: string
   listenPort: number
   /** nginx's prefix: pid file and temp directories. */
   runDir: string
@@ -17,27 +16,66 @@ export interface NginxConfigInput {
   lb: LoadBalancing
 }
 
+/** The `${STRATA_*}` templates the runner renders into `runDir` (as nginx's image does in Docker). */
+export const NGINX_TEMPLATES = ['strata-limits.conf', 'strata-limited-locations.conf'] as const
+
+/** What the local stack renders nginx's configuration from. */
+export interface NginxFilesInput extends NginxConfigInput {
+  /** deploy/nginx/local.conf.template. */
+  template: string
+  /** deploy/nginx/templates, holding the `${STRATA_*}` templates. */
+  templatesDir: string
+  limits: NginxLimits
+}
+
 const READ_UPSTREAM: Record<LoadBalancing, string> = {
   'round-robin': 'strata_rr',
   'key-affinity': 'strata_affinity',
 }
 
-/** Renders the template into `<runDir>/nginx.conf`, returning that path. */
-export function writeNginxConfig(input: NginxConfigInput): string {
-  if (!existsSync(input.template)) {
-    throw new StackError('E_COMPONENT_FAILED', `nginx: template ${input.template} is missing`)
+/**
+ * Renders `<runDir>/nginx.conf` from the local template, and the shared `${STRATA_*}` templates
+ * it includes, into `runDir`; returns the path of nginx.conf.
+ */
+export function writeNginxConfig(input: NginxFilesInput): string {
+  const read = (file: string) => {
+    if (!existsSync(file))
+      throw new StackError('E_COMPONENT_FAILED', `nginx: template ${file} is missing`)
+    return readFileSync(file, 'utf8')
   }
-  const rendered = renderNginxConfig(readFileSync(input.template, 'utf8'), input)
+  const values = nginxTemplateValues(input.limits)
+  for (const name of NGINX_TEMPLATES) {
+    const template = read(join(input.templatesDir, `${name}.template`))
+    writeFileSync(join(input.runDir, name), renderNginxTemplate(template, values))
+  }
   const path = join(input.runDir, 'nginx.conf')
-  writeFileSync(path, rendered)
+  writeFileSync(path, renderNginxConfig(read(input.template), input))
   return path
 }
 
+/** The value of every `${STRATA_*}` variable of the templates, for these limits. */
+export function nginxTemplateValues(limits: NginxLimits): Record<string, string> {
+  const values: Record<string, string> = {
+    STRATA_RATE_LIMIT: limits.rateLimit ? 'on' : 'off',
+    // When a /clear-cache slot frees again: one every 60 / rate seconds.
+    STRATA_ADMIN_RETRY_AFTER: String(Math.ceil(60 / limits.adminRate)),
+  }
+  for (const [setting, variable] of Object.entries(NGINX_ENV)) {
+    values[variable] = String(limits[setting as keyof typeof NGINX_ENV])
+  }
+  return values
+}
+
+/**
+ * Replaces every `${STRATA_NAME}` as the nginx image's entrypoint does with envsubst, and fails
+ * on a name it has no value for: envsubst would leave it, and nginx would refuse the file.
+ */
+export function renderNginxTemplate(template: string, values: Record<string, string>): string {
+  return substitute(template, /\$\{(STRATA_[A-Z0-9_]+)\}/g, values)
+}
+
 /** Replaces every `{{PLACEHOLDER}}` verbatim, and fails on one it does not know (a template newer than this code). */
-export function renderNginxConfig(
-  template: string,
-  input: Omit<NginxConfigInput, 'template'>,
-): string {
+export function renderNginxConfig(template: string, input: NginxConfigInput): string {
   const values: Record<string, string> = {
     LISTEN_PORT: String(input.listenPort),
     RUN_DIR: input.runDir,
@@ -50,12 +88,17 @@ export function renderNginxConfig(
       .join('\n        '),
     READ_UPSTREAM: READ_UPSTREAM[input.lb],
   }
-  return template.replace(/\{\{([A-Z_]+)\}\}/g, (placeholder, name: string) => {
+  return substitute(template, /\{\{([A-Z_]+)\}\}/g, values)
+}
+
+/** Replaces each match of `pattern` (group 1: the name) by its value; an unknown name fails. */
+function substitute(template: string, pattern: RegExp, values: Record<string, string>): string {
+  return template.replace(pattern, (placeholder, name: string) => {
     const value = values[name]
     if (value === undefined) {
       throw new StackError(
         'E_COMPONENT_FAILED',
-        `nginx: the template uses ${placeholder}, which the stack does not know`,
+        `nginx: a template uses ${placeholder}, which the stack does not set`,
       )
     }
     return value
