@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
 # Validates the deployment files with real parsers, without a Docker engine:
 #   1. deploy/docker-compose.yml with compose-go (the parser `docker compose` uses), plus the
-#      properties the deployment relies on; the Dockerfile it builds, with BuildKit's parser.
+#      properties the deployment relies on (no default secrets, no root user, …); the Dockerfile
+#      it builds, with BuildKit's parser; the checker's own tests (`go test`), which show that a
+#      Dockerfile without a non-root USER, or a compose file with a default password, fails.
 #   2. deploy/nginx/local.conf.template, rendered as the stack runner renders it, with `nginx -t`
 #      (both read-routing variants).
 #   3. deploy/nginx/docker.conf with `nginx -t` (both read-routing variants), on a temporary copy
-#      adapted to this machine; every adaptation is printed.
+#      adapted to this machine; every adaptation is printed. Both nginx checks include the
+#      ${STRATA_*} templates (rate limits, timeouts) rendered with the compose file's defaults.
+#   4. deploy/redis/start.sh, run against this machine's redis-server: its two ACL users work,
+#      and the API's user is refused what it must not do.
 # Needs: go >= 1.24 and nginx (Debian: apt-get install -y nginx). Exits non-zero on any failure.
 #
 # The compose checker is built once into ${XDG_CACHE_HOME:-$HOME/.cache}/strata/ and rebuilt only
@@ -57,7 +62,34 @@ else
 fi
 
 step "docker-compose.yml (compose-go) and the Dockerfile it builds (BuildKit parser)"
-"$checker" -env-file "$here/.env.example" "$here/docker-compose.yml" || fail "compose checks failed (see above)"
+"$checker" -secrets "$src/testdata/secrets.env" -env-file "$here/.env.example" "$here/docker-compose.yml" ||
+  fail "compose checks failed (see above)"
+
+step "The checker's own tests: a root USER and a default password are caught (go test)"
+(cd "$src" && GOFLAGS=-mod=readonly go test -count=1 ./... >"$work/go-test.log" 2>&1) || {
+  cat "$work/go-test.log" >&2
+  fail "go test in deploy/compose-check failed"
+}
+tail -n 1 "$work/go-test.log"
+
+# ---- nginx templates, shared by both configurations -----------------------------------------------
+# The defaults of the ${STRATA_*} variables, read from the nginx service of the compose file
+# (`STRATA_X: ${STRATA_X:-default}`), which is what the nginx image's envsubst renders with.
+declare -A strata_defaults=()
+while IFS='=' read -r name value; do strata_defaults[$name]=$value; done < <(
+  sed -n 's/^[[:space:]]*\(STRATA_[A-Z0-9_]*\): \${STRATA_[A-Z0-9_]*:-\([^}]*\)}[[:space:]]*$/\1=\2/p' "$here/docker-compose.yml"
+)
+# render_templates DIR: every templates/*.template with its ${STRATA_*} replaced, into DIR.
+render_templates() {
+  local dir=$1 file text name
+  mkdir -p "$dir"
+  for file in "$nginx_dir"/templates/*.template; do
+    text=$(<"$file")
+    for name in "${!strata_defaults[@]}"; do text=${text//"\${$name}"/"${strata_defaults[$name]}"}; done
+    if grep -nE '\$\{STRATA_[A-Z0-9_]+\}' <<<"$text" >&2; then fail "$(basename "$file"): a variable above has no default in docker-compose.yml"; fi
+    printf '%s\n' "$text" >"$dir/$(basename "$file" .template)"
+  done
+}
 
 # ---- 2. local nginx template ---------------------------------------------------------------------
 # render_local OUT READ_UPSTREAM: replaces every placeholder verbatim, as the stack runner does.
@@ -91,6 +123,9 @@ nginx_test() {
 
 step "local.conf.template: placeholders and nginx -t (nginx $nginx_version)"
 mkdir -p "$work/run" "$work/logs"
+# The stack runner renders the shared templates into RUN_DIR, where the local config includes them.
+render_templates "$work/run"
+ok "templates rendered with the compose defaults: ${#strata_defaults[@]} STRATA_* variables"
 for p in LISTEN_PORT RUN_DIR LOG_DIR CONF_DIR UPSTREAM_SERVERS READ_UPSTREAM; do
   grep -q "{{$p}}" "$nginx_dir/local.conf.template" || fail "local.conf.template does not use {{$p}}"
 done
@@ -144,6 +179,8 @@ for read_upstream in strata_rr strata_affinity; do
   cp "$docker_conf" "$conf"
   adapt '/etc/nginx/strata/' "$nginx_dir/" "$conf"
   adapt '/etc/nginx/conf.d/strata-read-location.conf' "$location" "$conf"
+  adapt '/etc/nginx/conf.d/strata-limits.conf' "$work/run/strata-limits.conf" "$conf"
+  adapt '/etc/nginx/conf.d/strata-limited-locations.conf' "$work/run/strata-limited-locations.conf" "$conf"
   # The image has an `nginx` user; Debian does not (its nginx runs workers as www-data).
   adapt 'user nginx;' '' "$conf"
   adapt 'pid /run/nginx.pid;' "pid $work/run/docker.pid;" "$conf"
@@ -169,9 +206,42 @@ if ! version_ge "$nginx_version" 1.27.3; then
   echo "    pinned image version were checked by reading the files instead (above)."
 fi
 
+# ---- 4. Redis start script ------------------------------------------------------------------------
+step "deploy/redis/start.sh against this machine's redis-server"
+redis_bin=$(command -v redis-server || true)
+if [ -z "$redis_bin" ] && [ -x /usr/bin/redis-server ]; then redis_bin=/usr/bin/redis-server; fi
+if [ -z "$redis_bin" ] || ! command -v redis-cli >/dev/null; then
+  printf '\033[33mNOT CHECKED\033[0m redis-server or redis-cli missing (apt-get install -y redis-server)\n'
+else
+  # The image's entrypoint is replaced by one that runs its arguments as they are.
+  mkdir -p "$work/bin"
+  printf '#!/bin/sh\nexec "$@"\n' >"$work/bin/docker-entrypoint.sh"
+  chmod +x "$work/bin/docker-entrypoint.sh"
+  redis_port=$(node -e "const s = require('net').createServer().listen(0, '127.0.0.1', () => { console.log(s.address().port); s.close() })")
+  api_pw=validate-api-$RANDOM$RANDOM admin_pw=validate-admin-$RANDOM$RANDOM
+  PATH="$work/bin:$(dirname "$redis_bin"):$PATH" REDIS_PASSWORD=$api_pw REDIS_ADMIN_PASSWORD=$admin_pw \
+    STRATA_ACL_RULES="$here/redis/api-user.acl" STRATA_ACL_FILE="$work/users.acl" \
+    sh "$here/redis/start.sh" --port "$redis_port" --bind 127.0.0.1 --daemonize yes \
+    --pidfile "$work/redis.pid" --logfile "$work/redis.log" --dir "$work" || fail "start.sh did not start Redis"
+  trap 'kill "$(cat "$work/redis.pid" 2>/dev/null)" 2>/dev/null; rm -rf "$work"' EXIT
+  cli() { redis-cli --no-auth-warning -p "$redis_port" "$@" 2>&1; }
+  for _ in $(seq 50); do [ "$(cli --user default --pass "$admin_pw" ping)" = PONG ] && break; sleep 0.1; done
+  [ "$(cli --user default --pass "$admin_pw" ping)" = PONG ] || { cat "$work/redis.log" >&2; fail "the default user cannot log in"; }
+  [ "$(cli --user strata-api --pass "$api_pw" set strata:k:validate 1)" = OK ] || fail "strata-api cannot write under strata:"
+  [[ $(cli --user strata-api --pass "$api_pw" flushall) == *NOPERM* ]] || fail "strata-api may run FLUSHALL"
+  [[ $(cli --user strata-api --pass "$api_pw" get other) == *NOPERM* ]] || fail "strata-api may read keys outside strata:"
+  [[ $(cli ping) == *NOAUTH* ]] || fail "Redis answers without a password"
+  if grep -q -e "$api_pw" -e "$admin_pw" "$work/users.acl"; then fail "the ACL file holds a clear-text password"; fi
+  [ "$(stat -c %a "$work/users.acl")" = 600 ] || fail "the ACL file is readable by others"
+  ok "default and strata-api log in; strata-api is refused FLUSHALL and keys outside strata:; no password, no access"
+  ok "the ACL file (mode 600) holds password hashes only"
+  cli --user default --pass "$admin_pw" shutdown nosave >/dev/null || true
+fi
+
 step "Summary"
 echo "validated: docker-compose.yml (compose-go: schema, interpolation with defaults and with .env.example,"
-echo "           consistency, the deployment assertions), deploy/Dockerfile (BuildKit parser + lint +"
-echo "           assertions), local.conf.template x2 and docker.conf x2 (nginx -t $nginx_version)"
+echo "           required secrets, consistency, the deployment assertions), deploy/Dockerfile (BuildKit"
+echo "           parser + lint + assertions, non-root USER), local.conf.template x2 and docker.conf x2 with"
+echo "           the rendered templates (nginx -t $nginx_version), deploy/redis/start.sh (real redis-server)"
 echo "not run:   no image was built and no container started (no Docker engine here)"
 echo "deploy/validate.sh: all checks passed in $(($(date +%s) - started)) s"

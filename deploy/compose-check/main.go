@@ -11,12 +11,15 @@
 //
 // Usage:
 //
-//	compose-check [-env-file FILE]... [-print] COMPOSE_FILE
+//	compose-check -secrets FILE [-env-file FILE]... [-print] COMPOSE_FILE
 //
-// The file is checked once with an empty environment (every ${VAR:-default} takes its default)
-// and once per -env-file. The process environment and any .env next to the file are ignored on
-// purpose, so the result does not depend on the machine it runs on. Exit status: 0 when every
-// check passes, 1 when an assertion fails, 2 when the file does not load.
+// Secrets have no default in the compose file: it must not load without them. So the file is
+// first loaded once per variable of the -secrets file with that one left out, and each load must
+// fail naming it. Then it is checked with the secrets alone (every ${VAR:-default} takes its
+// default) and with each -env-file plus the secrets. The process environment and any .env next
+// to the file are ignored on purpose, so the result does not depend on the machine it runs on.
+// Exit status: 0 when every check passes, 1 when an assertion fails, 2 when the file does not
+// load (with the secrets given).
 package main
 
 import (
@@ -47,13 +50,14 @@ func (e *envFiles) Set(v string) error { *e = append(*e, v); return nil }
 func main() {
 	var files envFiles
 	flag.Var(&files, "env-file", "also check with the variables of this env file (repeatable)")
+	secretsFile := flag.String("secrets", "", "env file with a placeholder value for every secret the compose file requires")
 	printYAML := flag.Bool("print", false, "print the normalised configuration, as `docker compose config` would")
 	flag.Usage = func() {
-		fmt.Fprintf(os.Stderr, "usage: %s [-env-file FILE]... [-print] COMPOSE_FILE\n", filepath.Base(os.Args[0]))
+		fmt.Fprintf(os.Stderr, "usage: %s -secrets FILE [-env-file FILE]... [-print] COMPOSE_FILE\n", filepath.Base(os.Args[0]))
 		flag.PrintDefaults()
 	}
 	flag.Parse()
-	if flag.NArg() != 1 {
+	if flag.NArg() != 1 || *secretsFile == "" {
 		flag.Usage()
 		os.Exit(2)
 	}
@@ -67,21 +71,26 @@ func main() {
 	fmt.Printf("Dockerfile parser: github.com/moby/buildkit %s (what `docker build` uses)\n",
 		moduleVersion("github.com/moby/buildkit"))
 
-	failed := false
+	fmt.Printf("\n== %s: no default secrets\n", composeFile)
+	failed := !checkSecretsRequired(composeFile, *secretsFile)
+
 	for _, envFile := range append([]string{""}, files...) {
-		label := "defaults (empty environment)"
+		label := "defaults and the secrets of " + *secretsFile
+		envs := []string{*secretsFile}
 		if envFile != "" {
-			label = "env file " + envFile
+			label = "env file " + envFile + " and the secrets of " + *secretsFile
+			// The secrets come last: an example file leaves them empty, on purpose.
+			envs = []string{envFile, *secretsFile}
 		}
 		fmt.Printf("\n== %s with %s\n", composeFile, label)
 
 		// Every profile enabled, so that services outside the default set (loadtest) are validated too.
-		all, err := load(composeFile, envFile, []string{"*"})
+		all, err := load(composeFile, envs, []string{"*"})
 		if err != nil {
 			fatal(fmt.Errorf("%s does not load: %w", composeFile, err))
 		}
 		// No profile, as a plain `docker compose up` sees it.
-		plain, err := load(composeFile, envFile, nil)
+		plain, err := load(composeFile, envs, nil)
 		if err != nil {
 			fatal(fmt.Errorf("%s does not load without profiles: %w", composeFile, err))
 		}
@@ -116,8 +125,8 @@ func main() {
 
 // load parses the compose file the way `docker compose` does (interpolation, normalisation,
 // schema validation, consistency checks, paths resolved against the file's directory), with
-// only the variables of envFile.
-func load(composeFile, envFile string, profiles []string) (*types.Project, error) {
+// only the variables of envFiles (later files win).
+func load(composeFile string, envFiles []string, profiles []string) (*types.Project, error) {
 	fns := []cli.ProjectOptionsFn{
 		cli.WithWorkingDirectory(filepath.Dir(composeFile)),
 		cli.WithInterpolation(true),
@@ -126,8 +135,8 @@ func load(composeFile, envFile string, profiles []string) (*types.Project, error
 		cli.WithResolvedPaths(true),
 		cli.WithProfiles(profiles),
 	}
-	if envFile != "" {
-		fns = append(fns, cli.WithEnvFiles(envFile), cli.WithDotEnv)
+	if len(envFiles) > 0 {
+		fns = append(fns, cli.WithEnvFiles(envFiles...), cli.WithDotEnv)
 	}
 	opts, err := cli.NewProjectOptions([]string{composeFile}, fns...)
 	if err != nil {
@@ -137,10 +146,11 @@ func load(composeFile, envFile string, profiles []string) (*types.Project, error
 }
 
 type checker struct {
-	project *types.Project
-	quiet   bool // print failures only
-	failed  bool
-	passed  int
+	project  *types.Project
+	quiet    bool // print failures only
+	failed   bool
+	passed   int
+	failures []string // what failed, for tests
 }
 
 func (c *checker) check(ok bool, what string, why ...any) {
@@ -152,6 +162,7 @@ func (c *checker) check(ok bool, what string, why ...any) {
 		return
 	}
 	c.failed = true
+	c.failures = append(c.failures, what)
 	if len(why) > 0 {
 		fmt.Printf("FAIL %s: %s\n", what, fmt.Sprint(why...))
 	} else {
@@ -200,10 +211,18 @@ func (c *checker) run(plain *types.Project, withDockerfile bool) {
 			c.check(value != nil && *value != "", "api sets "+v)
 		}
 		if v := api.Environment["DATABASE_URL"]; v != nil {
-			c.check(strings.Contains(*v, "@postgres:"), "api DATABASE_URL points at the postgres service", *v)
+			c.check(strings.Contains(*v, "@postgres:"), "api DATABASE_URL points at the postgres service", redactPlaceholders(*v))
 		}
 		if v := api.Environment["REDIS_URL"]; v != nil {
-			c.check(strings.Contains(*v, "//redis:"), "api REDIS_URL points at the redis service", *v)
+			c.check(strings.Contains(*v, "@redis:"), "api REDIS_URL points at the redis service", redactPlaceholders(*v))
+		}
+		if v := api.Environment["DATABASE_URL"]; v != nil {
+			c.check(strings.Contains(*v, "strata:"+secretPlaceholder("POSTGRES_PASSWORD")+"@"),
+				"api DATABASE_URL carries POSTGRES_PASSWORD", redactPlaceholders(*v))
+		}
+		if v := api.Environment["REDIS_URL"]; v != nil {
+			c.check(strings.Contains(*v, "//strata-api:"+secretPlaceholder("REDIS_PASSWORD")+"@"),
+				"api REDIS_URL logs in as strata-api with REDIS_PASSWORD", redactPlaceholders(*v))
 		}
 		_, pinned := api.Environment["REPLICA_ID"]
 		c.check(!pinned, "api leaves REPLICA_ID unset (each replica uses its hostname)",
@@ -224,7 +243,36 @@ func (c *checker) run(plain *types.Project, withDockerfile bool) {
 		}
 	}
 
+	// The images run as non-root users (the api and loadtest images: USER in the Dockerfile,
+	// asserted below); a `user:` in the compose file would override that.
+	for _, name := range c.project.ServiceNames() {
+		s, _ := c.project.GetService(name)
+		c.check(!isRootUser(s.User), name+" does not override its image's user with root", "user: ", s.User)
+	}
+	for _, name := range []string{"api", "loadtest"} {
+		if s, ok := c.service(name); ok {
+			c.check(s.User == "", name+" keeps the non-root USER of its Dockerfile (no user: override)", "user: ", s.User)
+		}
+	}
+
+	if redis, ok := c.service("redis"); ok {
+		c.check(slices.Contains(redis.Command, "/etc/strata/redis/start.sh"),
+			"redis starts through deploy/redis/start.sh (its two ACL users)", redis.Command)
+		for _, v := range []string{"REDIS_PASSWORD", "REDIS_ADMIN_PASSWORD", "REDISCLI_AUTH"} {
+			value := redis.Environment[v]
+			c.check(value != nil && *value != "", "redis gets "+v)
+		}
+	}
+
 	if nginx, ok := c.service("nginx"); ok {
+		// The image's envsubst replaces only variables that are set: one missing here would reach
+		// nginx as a literal ${...} and stop it.
+		used, err := templateVariables(filepath.Join(filepath.Dir(c.project.ComposeFiles[0]), "nginx", "templates"))
+		c.check(err == nil, "nginx templates are readable", err)
+		for _, v := range used {
+			value := nginx.Environment[v]
+			c.check(value != nil && *value != "", "nginx sets "+v+", which its templates use")
+		}
 		published := slices.ContainsFunc(nginx.Ports, func(p types.ServicePortConfig) bool {
 			return p.Target == 80 && p.Published != ""
 		})
@@ -258,6 +306,115 @@ func (c *checker) run(plain *types.Project, withDockerfile bool) {
 			c.check(err == nil, fmt.Sprintf("%s bind mount source exists: %s", name, v.Source), err)
 		}
 	}
+}
+
+// isRootUser: a compose `user:` value that means root ("root", "0", "root:…", "0:…").
+func isRootUser(user string) bool {
+	name := strings.SplitN(user, ":", 2)[0]
+	return name == "root" || name == "0"
+}
+
+var templateVariable = regexp.MustCompile(`\$\{(STRATA_[A-Z0-9_]+)\}`)
+
+// templateVariables lists the ${STRATA_*} variables the nginx templates in dir use.
+func templateVariables(dir string) ([]string, error) {
+	files, err := filepath.Glob(filepath.Join(dir, "*.template"))
+	if err != nil || len(files) == 0 {
+		return nil, fmt.Errorf("no templates in %s (%v)", dir, err)
+	}
+	var names []string
+	for _, file := range files {
+		text, err := os.ReadFile(file)
+		if err != nil {
+			return nil, err
+		}
+		for _, m := range templateVariable.FindAllStringSubmatch(string(text), -1) {
+			if !slices.Contains(names, m[1]) {
+				names = append(names, m[1])
+			}
+		}
+	}
+	slices.Sort(names)
+	return names, nil
+}
+
+// The -secrets file holds placeholders of this form, so checks can see which secret went where
+// and print URLs without them.
+func secretPlaceholder(name string) string { return "placeholder-" + strings.ToLower(name) }
+
+var placeholder = regexp.MustCompile(`placeholder-[a-z_]+`)
+
+func redactPlaceholders(s string) string { return placeholder.ReplaceAllString(s, "***") }
+
+// checkSecretsRequired loads the compose file with every secret of secretsFile but one, for each
+// one in turn, and with none: every load must fail, naming the missing secret. A file that loads
+// without a secret has a default for it, which is a shared, published password.
+func checkSecretsRequired(composeFile, secretsFile string) bool {
+	values, err := readEnvFile(secretsFile)
+	if err != nil || len(values) == 0 {
+		fmt.Printf("FAIL the secrets file %s lists the secrets: %v\n", secretsFile, err)
+		return false
+	}
+	ok := true
+	dir, err := os.MkdirTemp("", "compose-check-")
+	if err != nil {
+		fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	for name := range values {
+		if values[name] != secretPlaceholder(name) {
+			fmt.Printf("FAIL %s in %s is %q, not the placeholder %q\n", name, secretsFile, values[name], secretPlaceholder(name))
+			ok = false
+		}
+		var lines []string
+		for other, value := range values {
+			if other != name {
+				lines = append(lines, other+"="+value)
+			}
+		}
+		partial := filepath.Join(dir, "without-"+name+".env")
+		if err := os.WriteFile(partial, []byte(strings.Join(lines, "\n")+"\n"), 0o600); err != nil {
+			fatal(err)
+		}
+		_, err := load(composeFile, []string{partial}, []string{"*"})
+		if err != nil && strings.Contains(err.Error(), name) {
+			fmt.Printf("ok   does not load without %s (%s)\n", name, firstLine(err.Error()))
+		} else {
+			fmt.Printf("FAIL loads without %s: the compose file must require it (${%s:?...}), not default it\n", name, name)
+			ok = false
+		}
+	}
+	_, err = load(composeFile, nil, []string{"*"})
+	if err != nil {
+		fmt.Printf("ok   does not load with no secret at all\n")
+	} else {
+		fmt.Printf("FAIL loads with no secret at all\n")
+		ok = false
+	}
+	return ok
+}
+
+// readEnvFile reads NAME=value lines, skipping comments and blank lines.
+func readEnvFile(path string) (map[string]string, error) {
+	text, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	values := map[string]string{}
+	for _, line := range strings.Split(string(text), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		name, value, _ := strings.Cut(line, "=")
+		values[name] = value
+	}
+	return values, nil
+}
+
+func firstLine(s string) string {
+	line, _, _ := strings.Cut(s, "\n")
+	return line
 }
 
 var nginxTag = regexp.MustCompile(`^(\d+)\.(\d+)(?:\.(\d+))?(?:-|$)`)
