@@ -49,7 +49,7 @@ function dataDir(external: Record<string, string> = {}, withCredentials = true):
       join(dir, 'credentials.json'),
       JSON.stringify({
         version: 1,
-        postgres: { superuserPassword: 'su-pw', apiPassword: 'api/pw' },
+        postgres: { superuserPassword: 'su/pw', apiPassword: 'api-pw' },
         redis: { adminPassword: 'admin-pw', apiPassword: 'redis-api-pw' },
       }),
     )
@@ -58,11 +58,11 @@ function dataDir(external: Record<string, string> = {}, withCredentials = true):
 }
 
 describe('readStack', () => {
-  it('builds full URLs from the credentials file: the API role for seeding, Redis admin for INFO', () => {
+  it('builds full URLs from the credentials file: the superuser for seeding, Redis admin for INFO', () => {
     const stack = readStack(dataDir())
     expect(stack).toMatchObject({
       nginxUrl: 'http://127.0.0.1:8005',
-      databaseUrl: 'postgres://strata:api%2Fpw@127.0.0.1:5436/strata',
+      databaseUrl: 'postgres://postgres:su%2Fpw@127.0.0.1:5436/strata',
       redisUrl: 'redis://default:admin-pw@127.0.0.1:6383',
     })
   })

@@ -14,8 +14,6 @@ export type LoadBalancing = 'round-robin' | 'key-affinity'
 
 /** The database the stack runner creates in the PostgreSQL it starts (scripts/src/stack/components.ts). */
 const STACK_DATABASE = 'strata'
-/** The role the replicas use in that database, which owns its tables (scripts/src/stack/credentials.ts). */
-const STACK_DATABASE_USER = 'strata'
 
 /** Ports of a stack, all on 127.0.0.1. */
 export interface StackPorts {
@@ -53,14 +51,17 @@ export interface RunningStack {
    * an external Redis whose URL was recorded without its password.
    */
   redisUrl: string | undefined
-  /** The replicas' PostgreSQL role; undefined when the stack uses an external PostgreSQL. */
+  /**
+   * The stack's database as the `postgres` superuser, which seeding needs for CHECKPOINT;
+   * undefined when the stack uses an external PostgreSQL.
+   */
   databaseUrl: string | undefined
 }
 
 /** The part of `<data-dir>/credentials.json` (mode 600) this package relies on. */
 interface StackCredentialsFile {
   version: number
-  postgres: { apiPassword: string }
+  postgres: { superuserPassword: string }
   redis: { adminPassword: string }
 }
 
@@ -112,7 +113,7 @@ export function readStack(dataDir: string): RunningStack | undefined {
         ? external
         : undefined,
     databaseUrl: postgres
-      ? `postgres://${STACK_DATABASE_USER}:${password(credentials?.postgres.apiPassword)}@127.0.0.1:${postgres.port}/${STACK_DATABASE}`
+      ? `postgres://postgres:${password(credentials?.postgres.superuserPassword)}@127.0.0.1:${postgres.port}/${STACK_DATABASE}`
       : undefined,
   }
 }

@@ -16,7 +16,7 @@ export const API_REDIS_USER = 'strata-api'
 export interface StackCredentials {
   version: 1
   postgres: {
-    /** Of the `postgres` superuser: the stack's own set-up and health checks. */
+    /** Of the `postgres` superuser: the stack's own set-up, health checks, load-test seeding. */
     superuserPassword: string
     /** Of {@link API_DATABASE_USER}. */
     apiPassword: string
