@@ -18,7 +18,7 @@ function dataDir(external: Record<string, string> = {}, withCredentials = true):
     join(dir, 'stack.json'),
     JSON.stringify({
       version: 1,
-      options: { mode: 'multi', lb: 'round-robin', nginxPort: 8005 },
+      options: { mode: 'multi', lb: 'round-robin', nginxPort: 8005, rateLimit: own },
       external,
       components: [
         ...(own
@@ -62,6 +62,7 @@ describe('readStack', () => {
     const stack = readStack(dataDir())
     expect(stack).toMatchObject({
       nginxUrl: 'http://127.0.0.1:8005',
+      rateLimited: true,
       databaseUrl: 'postgres://postgres:su%2Fpw@127.0.0.1:5436/strata',
       redisUrl: 'redis://default:admin-pw@127.0.0.1:6383',
     })
@@ -73,5 +74,6 @@ describe('readStack', () => {
     )
     expect(readStack(dataDir({ redis: 'redis://u:***@10.0.0.5:6379' }))?.redisUrl).toBeUndefined()
     expect(readStack(dataDir({ database: 'postgres://db/x' }))?.databaseUrl).toBeUndefined()
+    expect(readStack(dataDir({ database: 'postgres://db/x' }))?.rateLimited).toBe(false)
   })
 })

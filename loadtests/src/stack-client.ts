@@ -43,6 +43,8 @@ export interface RunningStack {
   mode: CacheMode
   lb: LoadBalancing
   nginxUrl: string
+  /** True when nginx rate-limits writes per client address, which throttles a load generator. */
+  rateLimited: boolean
   replicas: Array<{ name: string; url: string; pid: number }>
   /** Pids of the processes the stack runs, by kind (`postgres`, `redis`, `replica`, `nginx`). */
   pids: Record<string, number[]>
@@ -68,7 +70,7 @@ interface StackCredentialsFile {
 /** The part of the stack runner's state file this package relies on. */
 interface StackStateFile {
   version: number
-  options: { mode: CacheMode; lb: LoadBalancing; nginxPort: number }
+  options: { mode: CacheMode; lb: LoadBalancing; nginxPort: number; rateLimit?: boolean }
   external?: { database?: string; redis?: string }
   components: Array<{ name: string; kind: string; pid: number; port: number; url: string }>
 }
@@ -100,6 +102,7 @@ export function readStack(dataDir: string): RunningStack | undefined {
     mode: state.options.mode,
     lb: state.options.lb,
     nginxUrl: component('nginx')?.url ?? `http://127.0.0.1:${state.options.nginxPort}`,
+    rateLimited: state.options.rateLimit === true,
     replicas: state.components
       .filter((c) => c.kind === 'replica')
       .map((c) => ({ name: c.name, url: c.url, pid: c.pid })),

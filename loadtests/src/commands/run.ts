@@ -71,6 +71,13 @@ export async function runCommand(
       env.databaseUrl ??
       stack?.databaseUrl ??
       'postgres://postgres@127.0.0.1:5436/strata')
+  if (stack?.rateLimited) {
+    console.error(
+      'warning: nginx rate-limits writes per client address on this stack, and every request of\n' +
+        'the generator comes from one address: writes beyond the limit get 429 and count as errors.\n' +
+        'Restart it with `pnpm stack down && pnpm stack up --rate-limit off` to measure the cache.',
+    )
+  }
   const thresholds = values.threshold?.map(parseThreshold) ?? scenario.thresholds
   const vus = positiveInt('--vus', values.vus)
 

@@ -107,6 +107,7 @@ export class Cluster {
         lb: config.lb,
         nginxPort: config.nginxPort,
         replicaPortBase: config.replicaPortBase,
+        rateLimit: config.nginx.rateLimit,
       },
       external: {
         ...(config.databaseUrl ? { database: withoutCredentials(config.databaseUrl) } : {}),

@@ -32,6 +32,8 @@ export interface StackState {
     lb: LoadBalancing
     nginxPort: number
     replicaPortBase: number
+    /** Whether nginx rate-limits writes and /clear-cache (absent in files of older versions). */
+    rateLimit?: boolean
   }
   /** Servers given by DATABASE_URL / REDIS_URL (credentials removed), which the stack does not own. */
   external: { database?: string; redis?: string }
