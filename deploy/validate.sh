@@ -223,7 +223,7 @@ else
     STRATA_ACL_RULES="$here/redis/api-user.acl" STRATA_ACL_FILE="$work/users.acl" \
     sh "$here/redis/start.sh" --port "$redis_port" --bind 127.0.0.1 --daemonize yes \
     --pidfile "$work/redis.pid" --logfile "$work/redis.log" --dir "$work" || fail "start.sh did not start Redis"
-  trap 'kill "$(cat "$work/redis.pid" 2>/dev/null)" 2>/dev/null; rm -rf "$work"' EXIT
+  trap 'kill "$(cat "$work/redis.pid" 2>/dev/null)" 2>/dev/null || true; rm -rf "$work"' EXIT
   cli() { redis-cli --no-auth-warning -p "$redis_port" "$@" 2>&1; }
   for _ in $(seq 50); do [ "$(cli --user default --pass "$admin_pw" ping)" = PONG ] && break; sleep 0.1; done
   [ "$(cli --user default --pass "$admin_pw" ping)" = PONG ] || { cat "$work/redis.log" >&2; fail "the default user cannot log in"; }
