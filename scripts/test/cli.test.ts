@@ -1,5 +1,5 @@
 import { execFile, execFileSync } from 'node:child_process'
-import { readFileSync, rmSync, statSync } from 'node:fs'
+import { readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { findPsql } from '../src/stack/binaries.js'
@@ -141,23 +141,6 @@ describe('pnpm stack up | status | down', () => {
     )
 
     // PostgreSQL: a password for every login; the API's role owns its database and is no superuser.
-    const psql = findPsql() as string
-    const query = (user: string, password: string, sql: string) =>
-      execFileSync(
-        psql,
-        [
-          '-X',
-          '-tA',
-          '-c',
-          sql,
-          `host=127.0.0.1 port=${ports.postgresPort} dbname=strata user=${user}`,
-        ],
-        {
-          env: { PGPASSWORD: password },
-          encoding: 'utf8',
-          stdio: ['ignore', 'pipe', 'pipe'],
-        },
-      ).trim()
     expect(() => query('postgres', 'wrong', 'SELECT 1')).toThrow(/password authentication failed/)
     expect(() => query('strata', '', 'SELECT 1')).toThrow(/password/)
     expect(
@@ -178,6 +161,62 @@ describe('pnpm stack up | status | down', () => {
     const down = await stackCli(['down', '--data-dir', dataDir])
     expect(down.code, down.output).toBe(0)
   })
+
+  it('brings the data directory of an older version (trust logins, superuser tables) in line', async () => {
+    const up = await stackCli(['up', ...flags])
+    expect(up.code, up.output).toBe(0)
+    const old = JSON.parse(
+      readFileSync(join(dataDir, 'credentials.json'), 'utf8'),
+    ) as StackCredentials
+    const write = await fetch(`http://127.0.0.1:${ports.nginxPort}/write`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ key: 'survivor', value: 'kept' }),
+    })
+    expect(write.status).toBe(200)
+    // What an older stack left: tables owned by the superuser, trust logins, no credentials file.
+    query('postgres', old.postgres.superuserPassword, 'ALTER TABLE records OWNER TO postgres')
+    expect((await stackCli(['down', '--data-dir', dataDir])).code).toBe(0)
+    writeFileSync(join(dataDir, 'postgres/pg_hba.conf'), 'host all all 127.0.0.1/32 trust\n')
+    rmSync(join(dataDir, 'credentials.json'))
+
+    const again = await stackCli(['up', ...flags])
+    expect(again.code, again.output).toBe(0)
+    expect(again.output).toContain('Generated passwords')
+    const fresh = JSON.parse(
+      readFileSync(join(dataDir, 'credentials.json'), 'utf8'),
+    ) as StackCredentials
+    expect(fresh.postgres.superuserPassword).not.toBe(old.postgres.superuserPassword)
+    // Logins need the new passwords now, the data is there, and the API's role owns the tables.
+    expect(() => query('postgres', old.postgres.superuserPassword, 'SELECT 1')).toThrow(
+      /password authentication failed/,
+    )
+    const read = await fetch(`http://127.0.0.1:${ports.nginxPort}/read/survivor`)
+    expect(await read.json()).toMatchObject({ value: 'kept' })
+    expect(
+      query(
+        'postgres',
+        fresh.postgres.superuserPassword,
+        "SELECT tableowner FROM pg_tables WHERE tablename = 'records'",
+      ),
+    ).toBe('strata')
+    expect((await stackCli(['down', '--data-dir', dataDir])).code).toBe(0)
+  })
+
+  /** One SQL statement through psql as `user`; throws with psql's message when refused. */
+  function query(user: string, password: string, sql: string): string {
+    return execFileSync(
+      findPsql() as string,
+      [
+        '-X',
+        '-tA',
+        '-c',
+        sql,
+        `host=127.0.0.1 port=${ports.postgresPort} dbname=strata user=${user}`,
+      ],
+      { env: { PGPASSWORD: password }, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] },
+    ).trim()
+  }
 
   /** Every password in the stack's credentials file. */
   function passwords(): string[] {
