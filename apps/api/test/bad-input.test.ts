@@ -70,6 +70,32 @@ const cases: [name: string, send: () => Promise<Response>, status: number, code:
     'VALIDATION_FAILED',
   ],
   [
+    'a key with a lone surrogate',
+    () => post('/write', '{"key":"a\\ud800","value":"a"}'),
+    400,
+    'VALIDATION_FAILED',
+  ],
+  ['the key "."', () => post('/write', '{"key":".","value":"a"}'), 400, 'VALIDATION_FAILED'],
+  ['the key ".."', () => post('/write', '{"key":"..","value":"a"}'), 400, 'VALIDATION_FAILED'],
+  [
+    'a value with a NUL',
+    () => post('/write', '{"key":"existing","value":"a\\u0000b"}'),
+    400,
+    'VALIDATION_FAILED',
+  ],
+  [
+    'a value with a lone surrogate',
+    () => post('/write', '{"key":"existing","value":"\\udfff"}'),
+    400,
+    'VALIDATION_FAILED',
+  ],
+  [
+    'a delete of a key with a lone surrogate',
+    () => post('/delete', '{"key":"\\ud800"}'),
+    400,
+    'VALIDATION_FAILED',
+  ],
+  [
     'a __proto__ field',
     () => post('/write', '{"key":"a","value":"b","__proto__":{"polluted":true}}'),
     400,
