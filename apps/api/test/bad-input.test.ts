@@ -139,6 +139,18 @@ const cases: [name: string, send: () => Promise<Response>, status: number, code:
     'UNSUPPORTED_MEDIA_TYPE',
   ],
   [
+    'a space before the content type parameters',
+    () => post('/write', '{"key":"a","value":"b"}', 'application/json ; charset=utf-8'),
+    415,
+    'UNSUPPORTED_MEDIA_TYPE',
+  ],
+  [
+    'a content type with an empty parameter',
+    () => post('/write', '{"key":"a","value":"b"}', 'application/json;'),
+    415,
+    'UNSUPPORTED_MEDIA_TYPE',
+  ],
+  [
     'no content type',
     () => api.request('/write', { method: 'POST', body: '{"key":"a","value":"b"}' }),
     415,
@@ -215,6 +227,13 @@ const cases: [name: string, send: () => Promise<Response>, status: number, code:
 ]
 
 describe('bad input', () => {
+  it('accepts a JSON content type with parameters', async () => {
+    for (const type of ['application/json; charset=utf-8', 'APPLICATION/JSON;charset=UTF-8']) {
+      const response = await post('/write', '{"key":"typed","value":"b"}', type)
+      expect(response.status, type).toBe(200)
+    }
+  })
+
   it.each(cases)(
     'answers %s with the right 4xx as JSON and changes nothing',
     async (_name, send, status, code) => {
