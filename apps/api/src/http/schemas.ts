@@ -10,7 +10,7 @@ const LONE_SURROGATE = /[\uD800-\uDFFF]/u
 const storable = <T extends z.ZodString>(schema: T) =>
   schema.refine((s) => !LONE_SURROGATE.test(s), 'must be well-formed Unicode (no lone surrogates)')
 
-/** 1–256 characters (UTF-16 code units), no control characters, addressable in a URL path. */
+/** 1–256 characters (code points, as zod and JSON Schema count), no control characters. */
 export const KeySchema = storable(
   z
     .string()
