@@ -5,6 +5,7 @@ import type { ContentfulStatusCode } from 'hono/utils/http-status'
 
 /** Every error code the API answers with, and its HTTP status. One table, one place. */
 export const ERROR_STATUS = {
+  BAD_REQUEST: 400,
   INVALID_JSON: 400,
   INVALID_UTF8: 400,
   VALIDATION_FAILED: 400,

@@ -187,6 +187,24 @@ const cases: [name: string, send: () => Promise<Response>, status: number, code:
     413,
     'PAYLOAD_TOO_LARGE',
   ],
+  [
+    'a body the client cuts off midway',
+    () =>
+      api.request('/write', {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: new ReadableStream({
+          start(controller) {
+            controller.enqueue(new TextEncoder().encode('{"key":"cut","value":"'))
+            // What node's server reports when the client's connection closes mid-body.
+            controller.error(Object.assign(new Error('aborted'), { code: 'ECONNRESET' }))
+          },
+        }),
+        duplex: 'half',
+      } as RequestInit),
+    400,
+    'BAD_REQUEST',
+  ],
   ['delete with malformed JSON', () => post('/delete', '{'), 400, 'INVALID_JSON'],
   ['delete with an empty key', () => post('/delete', '{"key":""}'), 400, 'VALIDATION_FAILED'],
   [

@@ -15,7 +15,10 @@ async function readLimited(
   let size = 0
   const reader = body.getReader()
   for (;;) {
-    const { done, value } = await reader.read()
+    const { done, value } = await reader.read().catch((cause: unknown) => {
+      // The client closed the connection mid-body (or the stream broke): its request, not us.
+      throw new ApiError('BAD_REQUEST', 'The request body ended before it was complete', { cause })
+    })
     if (done) break
     size += value.byteLength
     if (size > maxBytes) {
