@@ -35,6 +35,8 @@ export interface TestReplica {
   deps: Deps
   /** `app.request` with a JSON body when `json` is given. */
   request(path: string, init?: RequestInit & { json?: unknown }): Promise<Response>
+  /** Sends a ready-made `Request` through the same entry point. */
+  send(request: Request): Promise<Response>
   close(): Promise<void>
 }
 
@@ -67,11 +69,13 @@ export async function startReplica(
   }
   // Requests go through the same entry point the server uses: the L1 fast path, then the app.
   const { app, fetch } = createHandler(deps)
+  const dispatch = (request: Request) => Promise.resolve(fetch(request))
   const send = (path: string, init: RequestInit) =>
-    Promise.resolve(fetch(new Request(`http://localhost${path}`, init)))
+    dispatch(new Request(`http://localhost${path}`, init))
   return {
     app,
     deps,
+    send: dispatch,
     request: (path, init = {}) => {
       const { json, ...rest } = init
       if (json === undefined) return send(path, rest)
