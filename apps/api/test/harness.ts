@@ -1,9 +1,13 @@
+import { type ChildProcess, spawn } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
 import type { OpenAPIHono } from '@hono/zod-openapi'
 import {
+  freePort,
   type PostgresServer,
   type RedisServer,
   startPostgresServer,
   startRedisServer,
+  stopProcess,
 } from '@strata/test-servers'
 import { pino } from 'pino'
 import { type AppEnv, createHandler } from '../src/app.js'
@@ -109,4 +113,59 @@ export async function write(replica: TestReplica, key: string, value: string): P
   if (response.status !== 200)
     throw new Error(`write failed: ${response.status} ${JSON.stringify(body)}`)
   return body.version
+}
+
+/** A replica as deployed: `src/server.ts` in its own process, listening on a free port. */
+export interface ApiProcess {
+  child: ChildProcess
+  port: number
+  /** `http://127.0.0.1:<port>` */
+  base: string
+  /** Everything the process printed, in order. */
+  output: string[]
+  /** Resolves with the exit code once the process ended. */
+  exited: Promise<number | null>
+  /** SIGKILLs the process if it is still running. */
+  kill(): Promise<void>
+}
+
+/** Starts a replica process over the test servers and resolves once `/health/ready` says 200. */
+export async function startApiProcess(
+  servers: Servers,
+  env: Record<string, string> = {},
+): Promise<ApiProcess> {
+  const port = await freePort()
+  const base = `http://127.0.0.1:${port}`
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
+    cwd: fileURLToPath(new URL('..', import.meta.url)),
+    env: {
+      ...process.env,
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      DATABASE_URL: servers.postgres.url,
+      REDIS_URL: servers.redis.url,
+      LOG_LEVEL: 'warn',
+      NODE_ENV: 'production',
+      ...env,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  const output: string[] = []
+  child.stdout?.on('data', (chunk: Buffer) => output.push(chunk.toString()))
+  child.stderr?.on('data', (chunk: Buffer) => output.push(chunk.toString()))
+  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve))
+  const deadline = Date.now() + 30_000
+  for (;;) {
+    const ready = await fetch(`${base}/health/ready`).then(
+      (r) => r.status === 200,
+      () => false,
+    )
+    if (ready) break
+    if (Date.now() > deadline || child.exitCode !== null) {
+      await stopProcess(child, 'SIGKILL')
+      throw new Error(`the API process did not become ready:\n${output.join('')}`)
+    }
+    await new Promise((resolve) => setTimeout(resolve, 25))
+  }
+  return { child, port, base, output, exited, kill: () => stopProcess(child, 'SIGKILL') }
 }

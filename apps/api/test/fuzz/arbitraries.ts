@@ -326,15 +326,18 @@ export const methodArb: fc.Arbitrary<string> = fc.constantFrom(
 /** Methods that may carry a body in a `Request`. */
 export const bodyAllowed = (method: string) => !['GET', 'HEAD'].includes(method.toUpperCase())
 
+/** A key as a client puts it in a path: percent-encoded, or raw when it cannot be (lone surrogates). */
+export function pathSegment(key: string): string {
+  try {
+    return encodeURIComponent(key)
+  } catch {
+    return key
+  }
+}
+
 /** A path segment for a key: percent-encoded properly, raw, or hand-made encodings. */
 export const keyInPathArb: fc.Arbitrary<string> = fc.oneof(
-  keyArb.map((key) => {
-    try {
-      return encodeURIComponent(key)
-    } catch {
-      return key // lone surrogates cannot be percent-encoded
-    }
-  }),
+  keyArb.map(pathSegment),
   keyArb,
   fc.constantFrom(
     '%',
