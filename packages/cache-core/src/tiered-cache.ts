@@ -1,6 +1,6 @@
 import { Redis } from 'ioredis'
 import { LRUCache } from 'lru-cache'
-import type { BusMessage } from './bus/messages.js'
+import { type BusMessage, invalidationProblem } from './bus/messages.js'
 import { type BusState, RedisBus } from './bus/redis-bus.js'
 import type { CacheLevel, L2Record, Lookup } from './entry.js'
 import { ClearError, ClosedError, InvalidationError } from './errors.js'
@@ -29,6 +29,9 @@ export interface CacheHealth {
   l2: 'up' | 'down' | 'off'
   bus: 'up' | 'down' | 'off'
 }
+
+/** How much of a malformed bus payload the `malformed` event carries. */
+const MALFORMED_RAW_SHOWN = 1024
 
 const found = <T>(value: T, version: number, level: CacheLevel): Lookup<T> =>
   Object.freeze({ found: true as const, value, version, level })
@@ -120,7 +123,8 @@ export class TieredCache<T> {
         onState: (state) => this.#onBusState(state),
         onMalformed: (raw, error) => {
           this.#counters.malformedMessages++
-          this.events.emit('malformed', { raw, error })
+          // Listeners get a prefix: a forged payload can be megabytes long.
+          this.events.emit('malformed', { raw: raw.slice(0, MALFORMED_RAW_SHOWN), error })
         },
       },
     )
@@ -170,11 +174,18 @@ export class TieredCache<T> {
   /**
    * Announces that `key` changed to `version` (a write or a delete, committed or about to be).
    * Evicts it here at once, fences L2 against older versions and tells every replica.
-   * Rejects with `InvalidationError` when Redis does not take it; the caller must then not
-   * acknowledge the write, because other replicas may keep serving the old value.
+   * Rejects with `InvalidationError` when Redis does not take it, or when the bus cannot carry
+   * it (a key longer than `MAX_KEY_LENGTH` code points, a version that is not a safe
+   * non-negative integer); the caller must then not acknowledge the write, because other
+   * replicas may keep serving the old value.
    */
   async invalidate(key: string, version: number): Promise<void> {
     if (this.#closed) throw new ClosedError()
+    // Peers drop what they cannot parse: an invalidation they would drop must not be sent, or
+    // they would keep serving the old value. Refused before anything changes.
+    const problem = invalidationProblem(key, version)
+    if (problem)
+      throw new InvalidationError(key, version, undefined, `it cannot be sent: ${problem}`)
     this.#evict(key, version)
     const pending: Promise<void>[] = []
     if (this.#l2)
