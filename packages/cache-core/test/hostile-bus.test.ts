@@ -165,6 +165,23 @@ describe('hostile bus messages', () => {
     expect(b.peek('key-1')).toBeUndefined()
   })
 
+  it('lets a forged clear empty L1, but takes the generation from Redis, not from the message', async () => {
+    const { a, b } = await primedReplica()
+    const generationKey = `${bed.prefix}:m:generation`
+    const cleared = nextEvent(a, 'clear')
+    await publish(a, message({ type: 'clear', generation: Number.MAX_SAFE_INTEGER }))
+    await cleared
+    expect(inL1(a)).toEqual([])
+    expect(a.stats().generation).toBe(Number((await bed.redis.get(generationKey)) ?? 0))
+    // L2 still serves what it held: the forged generation did not orphan it.
+    expect(await a.get('key-2')).toMatchObject({ value: 'value of key-2', level: 'L2' })
+    // And a real clear still empties L2 for this replica too.
+    const realClear = nextEvent(a, 'clear')
+    await b.clear()
+    await realClear
+    expect(await a.get('key-4')).toMatchObject({ level: 'DB' })
+  })
+
   it('survives a flood of forged messages with its L1 intact', async () => {
     const { a } = await primedReplica()
     const flood = Array.from({ length: 2_000 }, (_, i) =>

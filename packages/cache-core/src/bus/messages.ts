@@ -24,7 +24,10 @@ const invalidateMessage = z.object({
   origin,
 })
 
-/** The cache was cleared: drop all of L1 and read L2 under `generation` from now on. */
+/**
+ * The cache was cleared: drop all of L1. `generation` is what the sender's clear moved L2 to;
+ * receivers read the generation from Redis instead of trusting it.
+ */
 const clearMessage = z.object({
   v: z.literal(1),
   type: z.literal('clear'),
