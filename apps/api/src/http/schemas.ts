@@ -16,13 +16,17 @@ export const KeySchema = storable(
     .string()
     .min(1, 'must not be empty')
     .max(256, 'must be at most 256 characters')
-    .regex(/^[^\p{Cc}]*$/u, 'must not contain control characters'),
+    // The control characters (\p{Cc}) spelled as ranges: the spec publishes this pattern, and
+    // a `u` flag does not survive into JSON Schema (it came out as a literal "/u" suffix).
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: matching them is the point
+    .regex(/^[^\u0000-\u001f\u007f-\u009f]*$/, 'must not contain control characters'),
 )
   // URLs resolve "." and ".." (and %2E%2E) as path segments: GET /read/.. could never reach them.
   .refine((s) => s !== '.' && s !== '..', 'must not be "." or ".."')
   .openapi({
     example: 'user:42',
     description: '1–256 characters, no control characters, not "." or ".."',
+    not: { enum: ['.', '..'] },
   })
 
 const Level = z.enum(['L1', 'L2', 'DB']).openapi({ description: 'The tier that answered' })
@@ -30,9 +34,9 @@ const Level = z.enum(['L1', 'L2', 'DB']).openapi({ description: 'The tier that a
 export const WriteRequest = z
   .strictObject({
     key: KeySchema,
-    value: storable(
-      z.string().refine((s) => !s.includes('\u0000'), 'must not contain NUL'),
-    ).openapi({
+    // A pattern rather than a refinement, so that the published spec states it too.
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: matching NUL is the point
+    value: storable(z.string().regex(/^[^\u0000]*$/, 'must not contain NUL')).openapi({
       example: 'hello',
       description: 'At most MAX_VALUE_BYTES bytes of UTF-8; no NUL characters',
     }),
