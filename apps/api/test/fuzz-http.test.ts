@@ -9,7 +9,7 @@ import {
   toRequest,
   valueArb,
 } from './fuzz/arbitraries.js'
-import { checkProperty } from './fuzz/check.js'
+import { checkProperty, propertyTimeout } from './fuzz/check.js'
 import {
   type Answer,
   changedKeys,
@@ -207,58 +207,67 @@ const EXPECTED_OUTCOMES = [
 ]
 
 const REQUEST_RUNS = 600
+const KEY_RUNS = 300
 
 describe('HTTP API under hostile input (property-based)', () => {
-  it('never answers 5xx, answers every 4xx as JSON with its code, and changes data only through accepted writes', async () => {
-    const seen = new Map<string, number>()
-    const runs = await checkProperty(
-      fc.asyncProperty(requestArb(ADMIN_TOKEN), async (fuzz) => {
-        const request = toRequest(fuzz)
-        fc.pre(request !== undefined) // shapes fetch itself refuses are covered by the socket suite
-        const outcome = await checkExchange(fuzz, request as Request)
-        seen.set(outcome, (seen.get(outcome) ?? 0) + 1)
-      }),
-      REQUEST_RUNS,
-    )
-    // A property that stopped reaching writes or 413s would pass without testing them.
-    if (runs >= REQUEST_RUNS)
-      expect([...seen.keys()]).toEqual(expect.arrayContaining(EXPECTED_OUTCOMES))
-  })
+  it(
+    'never answers 5xx, answers every 4xx as JSON with its code, and changes data only through accepted writes',
+    async () => {
+      const seen = new Map<string, number>()
+      const runs = await checkProperty(
+        fc.asyncProperty(requestArb(ADMIN_TOKEN), async (fuzz) => {
+          const request = toRequest(fuzz)
+          fc.pre(request !== undefined) // shapes fetch itself refuses are covered by the socket suite
+          const outcome = await checkExchange(fuzz, request as Request)
+          seen.set(outcome, (seen.get(outcome) ?? 0) + 1)
+        }),
+        REQUEST_RUNS,
+      )
+      // A property that stopped reaching writes or 413s would pass without testing them.
+      if (runs >= REQUEST_RUNS)
+        expect([...seen.keys()]).toEqual(expect.arrayContaining(EXPECTED_OUTCOMES))
+    },
+    propertyTimeout(REQUEST_RUNS),
+  )
 
-  it('accepts exactly the documented keys on write and read, and reads back what it accepted', async () => {
-    await checkProperty(
-      fc.asyncProperty(keyArb, valueArb, async (key, value) => {
-        const valid = isDocumentedKey(key) && isDocumentedValue(value)
-        const fits = Buffer.byteLength(value) <= FUZZ_MAX_VALUE_BYTES
-        const response = await api.request('/write', { json: { key, value } })
-        const answer = { status: response.status, body: await response.text() }
-        const context = `key ${JSON.stringify(key.slice(0, 300))} value ${JSON.stringify(value.slice(0, 100))}: ${answer.body.slice(0, 300)}`
-        if (!valid) {
-          expect(answer.status, context).toBe(400)
-          expect(JSON.parse(answer.body).error.code, context).toBe('VALIDATION_FAILED')
-          // A bad key is refused on reads too; "", "." and ".." never reach the route (URL resolution).
-          if (!isDocumentedKey(key) && isWellFormed(key)) {
-            const read = await readBack(key)
-            const code = (read.body.error as { code?: string } | undefined)?.code
-            const unroutable = key === '' || key === '.' || key === '..'
-            expect(code, context).toBe(unroutable ? 'NOT_FOUND' : 'VALIDATION_FAILED')
+  it(
+    'accepts exactly the documented keys on write and read, and reads back what it accepted',
+    async () => {
+      await checkProperty(
+        fc.asyncProperty(keyArb, valueArb, async (key, value) => {
+          const valid = isDocumentedKey(key) && isDocumentedValue(value)
+          const fits = Buffer.byteLength(value) <= FUZZ_MAX_VALUE_BYTES
+          const response = await api.request('/write', { json: { key, value } })
+          const answer = { status: response.status, body: await response.text() }
+          const context = `key ${JSON.stringify(key.slice(0, 300))} value ${JSON.stringify(value.slice(0, 100))}: ${answer.body.slice(0, 300)}`
+          if (!valid) {
+            expect(answer.status, context).toBe(400)
+            expect(JSON.parse(answer.body).error.code, context).toBe('VALIDATION_FAILED')
+            // A bad key is refused on reads too; "", "." and ".." never reach the route (URL resolution).
+            if (!isDocumentedKey(key) && isWellFormed(key)) {
+              const read = await readBack(key)
+              const code = (read.body.error as { code?: string } | undefined)?.code
+              const unroutable = key === '' || key === '.' || key === '..'
+              expect(code, context).toBe(unroutable ? 'NOT_FOUND' : 'VALIDATION_FAILED')
+            }
+          } else if (!fits) {
+            expect(answer.status, context).toBe(413)
+          } else {
+            expect(answer.status, context).toBe(200)
+            const back = await readBack(key)
+            expect(back.status, context).toBe(200)
+            expect(back.body, context).toMatchObject({
+              key,
+              value,
+              version: JSON.parse(answer.body).version,
+            })
           }
-        } else if (!fits) {
-          expect(answer.status, context).toBe(413)
-        } else {
-          expect(answer.status, context).toBe(200)
-          const back = await readBack(key)
-          expect(back.status, context).toBe(200)
-          expect(back.body, context).toMatchObject({
-            key,
-            value,
-            version: JSON.parse(answer.body).version,
-          })
-        }
-      }),
-      300,
-    )
-  })
+        }),
+        KEY_RUNS,
+      )
+    },
+    propertyTimeout(KEY_RUNS),
+  )
 })
 
 const isWellFormed = (s: string) => (s as unknown as { isWellFormed(): boolean }).isWellFormed()

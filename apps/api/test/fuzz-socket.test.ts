@@ -2,7 +2,7 @@ import fc from 'fast-check'
 import postgres, { type Sql } from 'postgres'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { FUZZ_MAX_VALUE_BYTES } from './fuzz/arbitraries.js'
-import { checkProperty } from './fuzz/check.js'
+import { checkProperty, propertyTimeout } from './fuzz/check.js'
 import { changedKeys, expectErrorAnswer, snapshotData } from './fuzz/oracle.js'
 import { exchange, type RawExchange } from './fuzz/raw-client.js'
 import { RAW_CASES, type RawRequest, rawRequestArb } from './fuzz/raw-requests.js'
@@ -97,6 +97,8 @@ const errorOutput = () =>
     .split('\n')
     .filter((line) => /"level":(5\d|60)/.test(line) || /^\s*at |Error:/.test(line))
 
+const RAW_RUNS = 300
+
 describe('a real server under hostile bytes', () => {
   it.each(RAW_CASES)(
     'answers %s with no 5xx and a JSON error',
@@ -105,9 +107,13 @@ describe('a real server under hostile bytes', () => {
     },
   )
 
-  it('never answers 5xx, answers every 4xx as JSON, and changes data only through accepted writes', async () => {
-    await checkProperty(fc.asyncProperty(rawRequestArb, checkRaw), 300)
-  })
+  it(
+    'never answers 5xx, answers every 4xx as JSON, and changes data only through accepted writes',
+    async () => {
+      await checkProperty(fc.asyncProperty(rawRequestArb, checkRaw), RAW_RUNS)
+    },
+    propertyTimeout(RAW_RUNS),
+  )
 
   it('still serves, and logged no error, after all of it', async () => {
     const response = await fetch(`${api.base}/health/live`)

@@ -23,3 +23,10 @@ export async function checkProperty<Ts extends [unknown, ...unknown[]]>(
     throw new Error(`${replay}\n${String(error)}`)
   }
 }
+
+/**
+ * The vitest timeout for a property of `defaultRuns` runs. A run is a few milliseconds here,
+ * but ten times that on a loaded 2-core CI machine: allow 250 ms a run, and 3 minutes at least.
+ */
+export const propertyTimeout = (defaultRuns: number): number =>
+  Math.max(180_000, (fuzzConfig.runs ?? defaultRuns) * 250)
