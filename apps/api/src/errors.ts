@@ -1,9 +1,11 @@
 import { ClearError, InvalidationError } from '@strata/cache-core'
 import type { Context } from 'hono'
+import { HTTPException } from 'hono/http-exception'
 import type { ContentfulStatusCode } from 'hono/utils/http-status'
 
 /** Every error code the API answers with, and its HTTP status. One table, one place. */
 export const ERROR_STATUS = {
+  BAD_REQUEST: 400,
   INVALID_JSON: 400,
   INVALID_UTF8: 400,
   VALIDATION_FAILED: 400,
@@ -12,8 +14,11 @@ export const ERROR_STATUS = {
   KEY_NOT_FOUND: 404,
   NOT_FOUND: 404,
   METHOD_NOT_ALLOWED: 405,
+  REQUEST_TIMEOUT: 408,
   PAYLOAD_TOO_LARGE: 413,
   UNSUPPORTED_MEDIA_TYPE: 415,
+  EXPECTATION_FAILED: 417,
+  REQUEST_HEADER_TOO_LARGE: 431,
   CACHE_UNAVAILABLE: 503,
   DATABASE_UNAVAILABLE: 503,
   INTERNAL: 500,
@@ -65,9 +70,25 @@ function isDatabaseError(error: unknown): boolean {
   )
 }
 
+// What a status thrown by Hono or a middleware (an HTTPException) means in the API's codes.
+const CODE_FOR_STATUS: Partial<Record<number, ErrorCode>> = {
+  400: 'VALIDATION_FAILED',
+  401: 'UNAUTHORIZED',
+  404: 'NOT_FOUND',
+  405: 'METHOD_NOT_ALLOWED',
+  413: 'PAYLOAD_TOO_LARGE',
+  415: 'UNSUPPORTED_MEDIA_TYPE',
+}
+
 /** Maps anything thrown by a handler to an ApiError: the only place that decides statuses. */
 export function toApiError(error: unknown): ApiError {
   if (error instanceof ApiError) return error
+  if (error instanceof HTTPException) {
+    // A refusal by the framework is still a refusal: its status, with the API's code and shape.
+    const code = CODE_FOR_STATUS[error.status]
+    if (code)
+      return new ApiError(code, error.message || `Refused with ${error.status}`, { cause: error })
+  }
   if (error instanceof InvalidationError || error instanceof ClearError) {
     return new ApiError('CACHE_UNAVAILABLE', `${error.message}; nothing was changed`, {
       cause: error,

@@ -145,6 +145,11 @@ export class Metrics {
     )
     fromStats('strata_l1_promotions_total', 'L2 hits copied into L1', (s) => s.promotions)
     fromStats(
+      'strata_bus_malformed_messages_total',
+      'Bus messages that did not parse and were dropped',
+      (s) => s.malformedMessages,
+    )
+    fromStats(
       'strata_redis_errors_total',
       'Redis operations that failed and were degraded around',
       (s) => s.redisErrors,

@@ -1,8 +1,10 @@
-import { serve } from '@hono/node-server'
+import { createServer } from 'node:http'
+import { getRequestListener } from '@hono/node-server'
 import { createHandler } from './app.js'
 import { migrate } from './db/migrate.js'
 import { createDeps } from './deps.js'
 import { loadEnv } from './env.js'
+import { answerMalformedRequests, unparsableRequestHandler } from './http/malformed-request.js'
 import { redactUrl } from './redact.js'
 
 const env = loadEnv()
@@ -32,8 +34,17 @@ if (env.CACHE_MODE !== 'none' && !(await deps.cache.whenReady(5_000))) {
 }
 
 const handler = createHandler(deps)
-const server = serve({ fetch: handler.fetch, port: env.PORT, hostname: env.HOST }, (info) => {
-  logger.info({ port: info.port, mode: env.CACHE_MODE }, `replica ${env.REPLICA_ID} listening`)
+// The adapter's listener on a plain node server (what `serve()` builds), plus JSON answers for
+// requests that never reach the app: unparsable bytes, a missing or bad Host, CONNECT. Node's own
+// Host check answers a bare 400, so the adapter makes it instead (no default host given).
+const errorHandler = unparsableRequestHandler(logger, env.REPLICA_ID)
+const server = createServer(
+  { requireHostHeader: false },
+  getRequestListener(handler.fetch, { errorHandler }),
+)
+answerMalformedRequests(server, env.REPLICA_ID)
+server.listen(env.PORT, env.HOST, () => {
+  logger.info({ port: env.PORT, mode: env.CACHE_MODE }, `replica ${env.REPLICA_ID} listening`)
 })
 
 let stopping = false

@@ -70,6 +70,32 @@ const cases: [name: string, send: () => Promise<Response>, status: number, code:
     'VALIDATION_FAILED',
   ],
   [
+    'a key with a lone surrogate',
+    () => post('/write', '{"key":"a\\ud800","value":"a"}'),
+    400,
+    'VALIDATION_FAILED',
+  ],
+  ['the key "."', () => post('/write', '{"key":".","value":"a"}'), 400, 'VALIDATION_FAILED'],
+  ['the key ".."', () => post('/write', '{"key":"..","value":"a"}'), 400, 'VALIDATION_FAILED'],
+  [
+    'a value with a NUL',
+    () => post('/write', '{"key":"existing","value":"a\\u0000b"}'),
+    400,
+    'VALIDATION_FAILED',
+  ],
+  [
+    'a value with a lone surrogate',
+    () => post('/write', '{"key":"existing","value":"\\udfff"}'),
+    400,
+    'VALIDATION_FAILED',
+  ],
+  [
+    'a delete of a key with a lone surrogate',
+    () => post('/delete', '{"key":"\\ud800"}'),
+    400,
+    'VALIDATION_FAILED',
+  ],
+  [
     'a __proto__ field',
     () => post('/write', '{"key":"a","value":"b","__proto__":{"polluted":true}}'),
     400,
@@ -113,6 +139,18 @@ const cases: [name: string, send: () => Promise<Response>, status: number, code:
     'UNSUPPORTED_MEDIA_TYPE',
   ],
   [
+    'a space before the content type parameters',
+    () => post('/write', '{"key":"a","value":"b"}', 'application/json ; charset=utf-8'),
+    415,
+    'UNSUPPORTED_MEDIA_TYPE',
+  ],
+  [
+    'a content type with an empty parameter',
+    () => post('/write', '{"key":"a","value":"b"}', 'application/json;'),
+    415,
+    'UNSUPPORTED_MEDIA_TYPE',
+  ],
+  [
     'no content type',
     () => api.request('/write', { method: 'POST', body: '{"key":"a","value":"b"}' }),
     415,
@@ -148,6 +186,24 @@ const cases: [name: string, send: () => Promise<Response>, status: number, code:
       } as RequestInit),
     413,
     'PAYLOAD_TOO_LARGE',
+  ],
+  [
+    'a body the client cuts off midway',
+    () =>
+      api.request('/write', {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: new ReadableStream({
+          start(controller) {
+            controller.enqueue(new TextEncoder().encode('{"key":"cut","value":"'))
+            // What node's server reports when the client's connection closes mid-body.
+            controller.error(Object.assign(new Error('aborted'), { code: 'ECONNRESET' }))
+          },
+        }),
+        duplex: 'half',
+      } as RequestInit),
+    400,
+    'BAD_REQUEST',
   ],
   ['delete with malformed JSON', () => post('/delete', '{'), 400, 'INVALID_JSON'],
   ['delete with an empty key', () => post('/delete', '{"key":""}'), 400, 'VALIDATION_FAILED'],
@@ -189,6 +245,13 @@ const cases: [name: string, send: () => Promise<Response>, status: number, code:
 ]
 
 describe('bad input', () => {
+  it('accepts a JSON content type with parameters', async () => {
+    for (const type of ['application/json; charset=utf-8', 'APPLICATION/JSON;charset=UTF-8']) {
+      const response = await post('/write', '{"key":"typed","value":"b"}', type)
+      expect(response.status, type).toBe(200)
+    }
+  })
+
   it.each(cases)(
     'answers %s with the right 4xx as JSON and changes nothing',
     async (_name, send, status, code) => {

@@ -1,14 +1,16 @@
-import { spawn } from 'node:child_process'
+import { type ChildProcess, spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import type { OpenAPIHono } from '@hono/zod-openapi'
 import {
+  freePort,
   type PostgresServer,
   type RedisServer,
   type RedisServerOptions,
   startPostgresServer,
   startRedisServer,
+  stopProcess,
 } from '@strata/test-servers'
 import { type AppEnv, createHandler } from '../src/app.js'
 import { migrate } from '../src/db/migrate.js'
@@ -53,6 +55,8 @@ export interface TestReplica {
   deps: Deps
   /** `app.request` with a JSON body when `json` is given. */
   request(path: string, init?: RequestInit & { json?: unknown }): Promise<Response>
+  /** Sends a ready-made `Request` through the same entry point. */
+  send(request: Request): Promise<Response>
   close(): Promise<void>
 }
 
@@ -90,11 +94,13 @@ export async function startReplica(
   }
   // Requests go through the same entry point the server uses: the L1 fast path, then the app.
   const { app, fetch } = createHandler(deps)
+  const dispatch = (request: Request) => Promise.resolve(fetch(request))
   const send = (path: string, init: RequestInit) =>
-    Promise.resolve(fetch(new Request(`http://localhost${path}`, init)))
+    dispatch(new Request(`http://localhost${path}`, init))
   return {
     app,
     deps,
+    send: dispatch,
     request: (path, init = {}) => {
       const { json, ...rest } = init
       if (json === undefined) return send(path, rest)
@@ -141,6 +147,7 @@ export const API_USER_ACL_RULES = readFileSync(
 
 /** The real server entry point (`src/server.ts`) running in a child process. */
 export interface ServerProcess {
+  child: ChildProcess
   /** Everything it printed so far (stdout and stderr). */
   output(): string
   /** Resolves with its exit code once it has exited and its output has ended. */
@@ -166,7 +173,7 @@ export function spawnServer(env: Record<string, string>): ServerProcess {
     child.once('error', reject)
     child.once('close', (code) => resolve(code))
   })
-  return { output: () => output, exited, kill: (signal = 'SIGTERM') => child.kill(signal) }
+  return { child, output: () => output, exited, kill: (signal = 'SIGTERM') => child.kill(signal) }
 }
 
 /**
@@ -214,4 +221,43 @@ export async function startSecuredServers(): Promise<{ servers: Servers; secrets
     },
   })
   return { servers, secrets }
+}
+
+/** A replica as deployed: `src/server.ts` in its own process, listening on a free port. */
+export interface ApiProcess extends ServerProcess {
+  port: number
+  /** `http://127.0.0.1:<port>` */
+  base: string
+  /** SIGKILLs the process if it is still running. */
+  stop(): Promise<void>
+}
+
+/** Starts a replica process over the test servers and resolves once `/health/ready` says 200. */
+export async function startApiProcess(
+  servers: Servers,
+  env: Record<string, string> = {},
+): Promise<ApiProcess> {
+  const port = await freePort()
+  const base = `http://127.0.0.1:${port}`
+  const server = spawnServer({
+    PORT: String(port),
+    DATABASE_URL: servers.postgres.url,
+    REDIS_URL: servers.redis.url,
+    LOG_LEVEL: 'warn',
+    ...env,
+  })
+  const deadline = Date.now() + 30_000
+  for (;;) {
+    const ready = await fetch(`${base}/health/ready`).then(
+      (r) => r.status === 200,
+      () => false,
+    )
+    if (ready) break
+    if (Date.now() > deadline || server.child.exitCode !== null) {
+      await stopProcess(server.child, 'SIGKILL')
+      throw new Error(`the API process did not become ready:\n${server.output()}`)
+    }
+    await new Promise((resolve) => setTimeout(resolve, 25))
+  }
+  return { ...server, port, base, stop: () => stopProcess(server.child, 'SIGKILL') }
 }

@@ -1,20 +1,16 @@
-import { type ChildProcess, spawn } from 'node:child_process'
 import { request } from 'node:http'
-import { fileURLToPath } from 'node:url'
-import { freePort, stopProcess } from '@strata/test-servers'
 import postgres from 'postgres'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { type Servers, startServers } from './harness.js'
+import { type ApiProcess, type Servers, startApiProcess, startServers } from './harness.js'
 
 let servers: Servers
-let child: ChildProcess | undefined
-const apiDir = fileURLToPath(new URL('..', import.meta.url))
+let replica: ApiProcess | undefined
 
 beforeAll(async () => {
   servers = await startServers()
 })
 afterAll(async () => {
-  if (child) await stopProcess(child, 'SIGKILL')
+  await replica?.stop()
   await servers?.stop()
 })
 
@@ -34,29 +30,8 @@ async function poll<T>(
 
 describe('graceful shutdown', () => {
   it('turns readiness false first, lets an in-flight request finish, then exits 0', async () => {
-    const port = await freePort()
-    const base = `http://127.0.0.1:${port}`
-    child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
-      cwd: apiDir,
-      env: {
-        ...process.env,
-        PORT: String(port),
-        HOST: '127.0.0.1',
-        DATABASE_URL: servers.postgres.url,
-        REDIS_URL: servers.redis.url,
-        REPLICA_ID: 'drainer',
-        LOG_LEVEL: 'warn',
-        NODE_ENV: 'production',
-        DRAIN_DELAY: '1',
-      },
-      stdio: ['ignore', 'inherit', 'inherit'],
-    })
-    const exited = new Promise<number | null>((resolve) =>
-      child?.once('exit', (code) => resolve(code)),
-    )
-    await poll('readiness', async () =>
-      (await fetch(`${base}/health/ready`)).status === 200 ? true : undefined,
-    )
+    replica = await startApiProcess(servers, { REPLICA_ID: 'drainer', DRAIN_DELAY: '1' })
+    const { base, child, exited } = replica
 
     // An in-flight write: headers and half the body now, the rest after SIGTERM.
     const body = JSON.stringify({ key: 'in-flight', value: 'made it' })
@@ -85,7 +60,7 @@ describe('graceful shutdown', () => {
       req.on('error', reject)
       req.write(body.slice(0, 10))
       setImmediate(() => {
-        child?.kill('SIGTERM')
+        child.kill('SIGTERM')
         poll('readiness to turn false', async () => {
           const status = (await fetch(`${base}/health/ready`)).status
           return status === 503 ? true : undefined
@@ -101,7 +76,6 @@ describe('graceful shutdown', () => {
     expect(JSON.parse(answered.text)).toMatchObject({ success: true, key: 'in-flight', version: 1 })
     expect(events).toEqual(['readiness false', 'in-flight request answered'])
     expect(await exited).toBe(0)
-    child = undefined
 
     const sql = postgres(servers.postgres.url, { max: 1 })
     const rows = await sql`SELECT value FROM records WHERE key = 'in-flight'`

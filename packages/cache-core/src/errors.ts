@@ -34,8 +34,10 @@ export class InvalidationError extends StrataError {
     readonly key: string,
     readonly version: number,
     cause: unknown,
+    reason = 'Redis is unavailable',
   ) {
-    super(`Could not invalidate "${key}" at version ${version}: Redis is unavailable`, { cause })
+    const shown = key.length > 100 ? `${key.slice(0, 100)}…` : key
+    super(`Could not invalidate "${shown}" at version ${version}: ${reason}`, { cause })
   }
 }
 

@@ -15,7 +15,7 @@ export interface CacheEvents {
   'stale-set-rejected': { key: string; version: number; fence: number; tier: 'L1' | 'L2' }
   /** A Redis operation failed; the read degraded to the next tier. */
   degraded: { operation: string; error: unknown }
-  /** A bus payload failed to parse and was dropped. */
+  /** A bus payload failed to parse and was dropped; `raw` is its first 1,024 characters. */
   malformed: { raw: string; error: string }
 }
 

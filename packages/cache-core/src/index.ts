@@ -1,5 +1,10 @@
 export type { BusMessage, ClearMessage, InvalidateMessage } from './bus/messages.js'
-export { parseBusMessage } from './bus/messages.js'
+export {
+  MAX_BUS_MESSAGE_LENGTH,
+  MAX_KEY_LENGTH,
+  MAX_ORIGIN_LENGTH,
+  parseBusMessage,
+} from './bus/messages.js'
 export type { BusState } from './bus/redis-bus.js'
 export {
   type Absent,

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import type { Redis } from 'ioredis'
+import { MAX_ORIGIN_LENGTH } from './bus/messages.js'
 import type { Loader } from './entry.js'
 import { InvalidOptionError } from './errors.js'
 import type { L2Store } from './stores/l2-store.js'
@@ -74,7 +75,8 @@ export interface TieredCacheOptions<T> {
    */
   prefix?: string
   /**
-   * This instance's name on the bus; it skips messages it sent itself.
+   * This instance's name on the bus; it skips messages it sent itself. At most 256 characters,
+   * so that it fits in every message.
    * @default a random UUID
    */
   instanceId?: string
@@ -171,6 +173,15 @@ function nonEmptyString(option: string, value: unknown, fallback: string): strin
   return resolved
 }
 
+/** The instance id: non-empty and short enough to travel in every bus message. */
+function instanceId(value: unknown): string {
+  const resolved = nonEmptyString('instanceId', value, randomUUID())
+  if ([...resolved].length > MAX_ORIGIN_LENGTH) {
+    throw new InvalidOptionError('instanceId', value, `at most ${MAX_ORIGIN_LENGTH} characters`)
+  }
+  return resolved
+}
+
 /** Fills defaults and checks every option once; throws `InvalidOptionError` naming the option. */
 export function resolveOptions<T>(options: TieredCacheOptions<T>): ResolvedOptions<T> {
   if (typeof options?.loader !== 'function') {
@@ -194,7 +205,7 @@ export function resolveOptions<T>(options: TieredCacheOptions<T>): ResolvedOptio
     mode,
     redis,
     prefix: nonEmptyString('prefix', options.prefix, 'strata'),
-    instanceId: nonEmptyString('instanceId', options.instanceId, randomUUID()),
+    instanceId: instanceId(options.instanceId),
     l1: {
       maxEntries: positiveInteger('l1.maxEntries', options.l1?.maxEntries, 1000),
       maxBytes: maxBytes === undefined ? undefined : positiveInteger('l1.maxBytes', maxBytes, 0),

@@ -1,6 +1,6 @@
 import { Redis } from 'ioredis'
 import { LRUCache } from 'lru-cache'
-import type { BusMessage } from './bus/messages.js'
+import { type BusMessage, invalidationProblem } from './bus/messages.js'
 import { type BusState, RedisBus } from './bus/redis-bus.js'
 import type { CacheLevel, L2Record, Lookup } from './entry.js'
 import { ClearError, ClosedError, InvalidationError } from './errors.js'
@@ -29,6 +29,9 @@ export interface CacheHealth {
   l2: 'up' | 'down' | 'off'
   bus: 'up' | 'down' | 'off'
 }
+
+/** How much of a malformed bus payload the `malformed` event carries. */
+const MALFORMED_RAW_SHOWN = 1024
 
 const found = <T>(value: T, version: number, level: CacheLevel): Lookup<T> =>
   Object.freeze({ found: true as const, value, version, level })
@@ -65,14 +68,21 @@ export class TieredCache<T> {
   readonly #fences: LRUCache<string, number>
   readonly #waiters = new Set<() => void>()
   #l1Serving = false
-  /** True once this instance knows L2's generation; until then L2 is not read. */
+  /**
+   * True while this instance knows L2's generation, and no clear heard on the bus awaits its
+   * confirmation; otherwise L2 is not read.
+   */
   #online = false
   /** True between a (re)subscribe whose generation is known and the next bus loss. */
   #synced = false
   #epoch = 0
   #generation = 0
+  /** Clears heard on the bus, and how many of them are confirmed by reading the generation. */
+  #clearsHeard = 0
+  #clearsConfirmed = 0
   #closed = false
   #generationRetry: NodeJS.Timeout | undefined
+  #clearRetry: NodeJS.Timeout | undefined
 
   constructor(options: TieredCacheOptions<T>) {
     const o = resolveOptions(options)
@@ -123,7 +133,8 @@ export class TieredCache<T> {
         onState: (state) => this.#onBusState(state),
         onMalformed: (raw, error) => {
           this.#counters.malformedMessages++
-          this.events.emit('malformed', { raw, error })
+          // Listeners get a prefix: a forged payload can be megabytes long.
+          this.events.emit('malformed', { raw: raw.slice(0, MALFORMED_RAW_SHOWN), error })
         },
       },
     )
@@ -173,11 +184,18 @@ export class TieredCache<T> {
   /**
    * Announces that `key` changed to `version` (a write or a delete, committed or about to be).
    * Evicts it here at once, fences L2 against older versions and tells every replica.
-   * Rejects with `InvalidationError` when Redis does not take it; the caller must then not
-   * acknowledge the write, because other replicas may keep serving the old value.
+   * Rejects with `InvalidationError` when Redis does not take it, or when the bus cannot carry
+   * it (a key longer than `MAX_KEY_LENGTH` code points, a version that is not a safe
+   * non-negative integer); the caller must then not acknowledge the write, because other
+   * replicas may keep serving the old value.
    */
   async invalidate(key: string, version: number): Promise<void> {
     if (this.#closed) throw new ClosedError()
+    // Peers drop what they cannot parse: an invalidation they would drop must not be sent, or
+    // they would keep serving the old value. Refused before anything changes.
+    const problem = invalidationProblem(key, version)
+    if (problem)
+      throw new InvalidationError(key, version, undefined, `it cannot be sent: ${problem}`)
     this.#evict(key, version)
     const pending: Promise<void>[] = []
     if (this.#l2)
@@ -290,6 +308,7 @@ export class TieredCache<T> {
     this.#closed = true
     this.#l1Serving = false
     clearTimeout(this.#generationRetry)
+    clearTimeout(this.#clearRetry)
     await this.#bus?.close()
     this.#clearLocal()
     const quit = async (redis: Redis | undefined) => {
@@ -455,14 +474,49 @@ export class TieredCache<T> {
       })
       return
     }
-    this.#generation = Math.max(this.#generation, message.generation)
+    // A clear empties L1 at once. The new generation is then read from Redis, never taken from
+    // the message, so a forged one cannot move it (a forged high generation would orphan L2 and
+    // let entries outlive every later clear). Until it is read, L2 is not read: its entries from
+    // before the clear must not be served.
     this.#clearLocal()
     this.#counters.clearsReceived++
-    this.events.emit('clear', {
-      generation: message.generation,
-      origin: message.origin,
-      local: false,
-    })
+    if (!this.#l2) {
+      this.events.emit('clear', {
+        generation: message.generation,
+        origin: message.origin,
+        local: false,
+      })
+      return
+    }
+    this.#clearsHeard++
+    this.#online = false
+    this.#confirmClear(this.#l2, message.origin)
+  }
+
+  /** Reads L2's generation; every clear heard before the read was sent is then confirmed. */
+  async #refreshGeneration(l2: L2Store): Promise<void> {
+    const heard = this.#clearsHeard
+    const generation = await l2.readGeneration()
+    this.#generation = Math.max(this.#generation, generation)
+    this.#clearsConfirmed = Math.max(this.#clearsConfirmed, heard)
+  }
+
+  /** After a clear heard on the bus: read L2 again once the generation is confirmed. */
+  #confirmClear(l2: L2Store, origin: string): void {
+    clearTimeout(this.#clearRetry)
+    this.#refreshGeneration(l2).then(
+      () => {
+        if (this.#closed) return
+        this.#online = this.#clearsConfirmed === this.#clearsHeard
+        this.events.emit('clear', { generation: this.#generation, origin, local: false })
+      },
+      (error: unknown) => {
+        this.#degraded('l2.generation', error)
+        if (this.#closed) return
+        this.#clearRetry = setTimeout(() => this.#confirmClear(l2, origin), 250)
+        this.#clearRetry.unref()
+      },
+    )
   }
 
   #onBusState(state: BusState): void {
@@ -485,10 +539,9 @@ export class TieredCache<T> {
       this.#setOnline()
       return
     }
-    this.#l2.readGeneration().then(
-      (generation) => {
+    this.#refreshGeneration(this.#l2).then(
+      () => {
         if (this.#closed || this.#bus?.state !== 'up') return
-        this.#generation = Math.max(this.#generation, generation)
         this.#setOnline()
       },
       (error: unknown) => {
@@ -501,7 +554,8 @@ export class TieredCache<T> {
   }
 
   #setOnline(): void {
-    this.#online = true
+    // A clear heard after the generation was read is still being confirmed; it turns L2 on.
+    this.#online = this.#clearsConfirmed === this.#clearsHeard
     this.#synced = true
     this.#clearLocal()
     this.#l1Serving = this.#l1Enabled

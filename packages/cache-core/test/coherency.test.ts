@@ -183,6 +183,26 @@ describe('clear', () => {
     expect(table.loads).toBe(loadsBefore + 2)
   })
 
+  it('reads nothing from L2 between hearing a clear and reading the new generation from Redis', async () => {
+    const table = new VersionedTable()
+    table.write('x', '1')
+    const l2 = new ControllableL2Store()
+    const a = await bed.caches.create({ loader: table.loader, instanceId: 'a' })
+    const b = await bed.caches.create({ loader: table.loader, instanceId: 'b', wrapL2: l2.wrap })
+    await a.get('x') // L2 now holds x under the old generation
+
+    const held = l2.holdNextReadGeneration()
+    const heard = nextEvent(b, 'clear')
+    await a.clear()
+    await held.reached // b heard the clear; the new generation is read but not yet seen
+    const loads = table.loads
+    expect(await b.get('x')).toMatchObject({ value: '1', level: 'DB' })
+    expect(table.loads).toBe(loads + 1)
+    held.release()
+    expect(await heard).toMatchObject({ generation: 1, origin: 'a', local: false })
+    expect(b.stats().generation).toBe(1)
+  })
+
   it('reads the current generation when it starts, so a cleared L2 stays cleared', async () => {
     const table = new VersionedTable()
     table.write('x', '1')

@@ -1,7 +1,9 @@
 import type { MiddlewareHandler } from 'hono'
 import { ApiError } from '../errors.js'
 
-const JSON_TYPE = /^application\/json\s*(;|$)/i
+// Exactly what the OpenAPI route's own media-type gate accepts (parameters as `;name=value`), so
+// a type this guard lets through is never refused after it by a framework error.
+const JSON_TYPE = /^application\/json(;\s*[a-zA-Z0-9-]+=[^;]+)*$/i
 const utf8 = new TextDecoder('utf-8', { fatal: true })
 
 /** Reads a request body into memory, refusing it as soon as it passes `maxBytes`. */
@@ -13,7 +15,10 @@ async function readLimited(
   let size = 0
   const reader = body.getReader()
   for (;;) {
-    const { done, value } = await reader.read()
+    const { done, value } = await reader.read().catch((cause: unknown) => {
+      // The client closed the connection mid-body (or the stream broke): its request, not us.
+      throw new ApiError('BAD_REQUEST', 'The request body ended before it was complete', { cause })
+    })
     if (done) break
     size += value.byteLength
     if (size > maxBytes) {

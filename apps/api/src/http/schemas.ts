@@ -2,22 +2,44 @@ import { z } from '@hono/zod-openapi'
 
 // These schemas validate requests and generate /openapi.json: one definition for both.
 
-/** 1–256 characters (UTF-16 code units), no control characters. */
-export const KeySchema = z
-  .string()
-  .min(1, 'must not be empty')
-  .max(256, 'must be at most 256 characters')
-  .regex(/^[^\p{Cc}]*$/u, 'must not contain control characters')
-  .openapi({ example: 'user:42', description: '1–256 characters, no control characters' })
+// In a `u` regex a surrogate pair is one code point, so this matches only unpaired halves.
+const LONE_SURROGATE = /[\uD800-\uDFFF]/u
+
+// Text PostgreSQL would not store as sent: it refuses NUL, and UTF-8 has no lone surrogates
+// (they would come back as U+FFFD, and two different keys would share one row).
+const storable = <T extends z.ZodString>(schema: T) =>
+  schema.refine((s) => !LONE_SURROGATE.test(s), 'must be well-formed Unicode (no lone surrogates)')
+
+/** 1–256 characters (code points, as zod and JSON Schema count), no control characters. */
+export const KeySchema = storable(
+  z
+    .string()
+    .min(1, 'must not be empty')
+    .max(256, 'must be at most 256 characters')
+    // The control characters (\p{Cc}) spelled as ranges: the spec publishes this pattern, and
+    // a `u` flag does not survive into JSON Schema (it came out as a literal "/u" suffix).
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: matching them is the point
+    .regex(/^[^\u0000-\u001f\u007f-\u009f]*$/, 'must not contain control characters'),
+)
+  // URLs resolve "." and ".." (and %2E%2E) as path segments: GET /read/.. could never reach them.
+  .refine((s) => s !== '.' && s !== '..', 'must not be "." or ".."')
+  .openapi({
+    example: 'user:42',
+    description: '1–256 characters, no control characters, not "." or ".."',
+    not: { enum: ['.', '..'] },
+  })
 
 const Level = z.enum(['L1', 'L2', 'DB']).openapi({ description: 'The tier that answered' })
 
 export const WriteRequest = z
   .strictObject({
     key: KeySchema,
-    value: z
-      .string()
-      .openapi({ example: 'hello', description: 'At most MAX_VALUE_BYTES bytes of UTF-8' }),
+    // A pattern rather than a refinement, so that the published spec states it too.
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: matching NUL is the point
+    value: storable(z.string().regex(/^[^\u0000]*$/, 'must not contain NUL')).openapi({
+      example: 'hello',
+      description: 'At most MAX_VALUE_BYTES bytes of UTF-8; no NUL characters',
+    }),
   })
   .openapi('WriteRequest')
 

@@ -1,21 +1,37 @@
 import { z } from 'zod'
 
-const origin = z.string().min(1)
+// Bounds of the format, the same for every instance: what one sends, the others accept.
+// They keep a forged message cheap: no payload is parsed past MAX_BUS_MESSAGE_LENGTH, and the
+// keys a replica remembers from the bus (its local fences) are each at most MAX_KEY_LENGTH.
+
+/** The longest key an invalidation can carry, in code points; `invalidate()` refuses longer. */
+export const MAX_KEY_LENGTH = 1024
+/** The longest instance id, in code points. */
+export const MAX_ORIGIN_LENGTH = 256
+/** The longest payload parsed, in UTF-16 code units: room for both, even fully JSON-escaped. */
+export const MAX_BUS_MESSAGE_LENGTH = 16 * 1024
+
+const key = z.string().min(1).max(MAX_KEY_LENGTH)
+const origin = z.string().min(1).max(MAX_ORIGIN_LENGTH)
+const counter = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER)
 
 /** A key was written or deleted at `version`: drop it from L1 and refuse older loads. */
 const invalidateMessage = z.object({
   v: z.literal(1),
   type: z.literal('invalidate'),
-  key: z.string().min(1),
-  version: z.number().int().nonnegative(),
+  key,
+  version: counter,
   origin,
 })
 
-/** The cache was cleared: drop all of L1 and read L2 under `generation` from now on. */
+/**
+ * The cache was cleared: drop all of L1. `generation` is what the sender's clear moved L2 to;
+ * receivers read the generation from Redis instead of trusting it.
+ */
 const clearMessage = z.object({
   v: z.literal(1),
   type: z.literal('clear'),
-  generation: z.number().int().nonnegative(),
+  generation: counter,
   origin,
 })
 
@@ -30,6 +46,10 @@ export type ClearMessage = z.infer<typeof clearMessage>
 export function parseBusMessage(
   raw: string,
 ): { ok: true; message: BusMessage } | { ok: false; error: string } {
+  // Checked before parsing: a forged 10 MB payload costs a length check, not a JSON parse.
+  if (raw.length > MAX_BUS_MESSAGE_LENGTH) {
+    return { ok: false, error: `longer than ${MAX_BUS_MESSAGE_LENGTH} characters` }
+  }
   let data: unknown
   try {
     data = JSON.parse(raw)
@@ -40,4 +60,16 @@ export function parseBusMessage(
   if (!parsed.success)
     return { ok: false, error: parsed.error.issues[0]?.message ?? 'invalid message' }
   return { ok: true, message: parsed.data }
+}
+
+/**
+ * Why an invalidation of `key` at `version` could not travel on the bus (its peers would drop
+ * it as malformed), or undefined when it can. Checked with the schema the peers parse with.
+ */
+export function invalidationProblem(k: string, version: number): string | undefined {
+  const keyCheck = key.safeParse(k)
+  if (!keyCheck.success) return `key: ${keyCheck.error.issues[0]?.message}`
+  const versionCheck = counter.safeParse(version)
+  if (!versionCheck.success) return `version: ${versionCheck.error.issues[0]?.message}`
+  return undefined
 }

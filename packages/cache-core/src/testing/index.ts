@@ -25,14 +25,17 @@ export interface HeldCall {
   release(): void
 }
 
+type Holdable = 'get' | 'readGeneration'
+
 /**
- * Wraps an L2 store so a test can hold the next GET between Redis's reply and the cache seeing
- * it, or make every call fail, to force interleavings and outages deterministically.
+ * Wraps an L2 store so a test can hold the next GET (or generation read) between Redis's reply
+ * and the cache seeing it, or make every call fail, to force interleavings and outages
+ * deterministically.
  * @example const l2 = new ControllableL2Store(); createTieredCache({ ..., wrapL2: l2.wrap })
  */
 export class ControllableL2Store implements L2Store {
   #inner: L2Store | undefined
-  #heldGet: { reached: () => void; gate: Promise<void> } | undefined
+  readonly #held = new Map<Holdable, { reached: () => void; gate: Promise<void> }>()
   /** When set, every call rejects with this error without reaching Redis. */
   failWith: Error | undefined
 
@@ -44,20 +47,17 @@ export class ControllableL2Store implements L2Store {
 
   /** Holds the next `get()` after it has read from Redis. */
   holdNextGet(): HeldCall {
-    const reached = deferred()
-    const gate = deferred()
-    this.#heldGet = { reached: () => reached.resolve(), gate: gate.promise }
-    return { reached: reached.promise, release: () => gate.resolve() }
+    return this.#holdNext('get')
+  }
+
+  /** Holds the next `readGeneration()` after it has read from Redis. */
+  holdNextReadGeneration(): HeldCall {
+    return this.#holdNext('readGeneration')
   }
 
   async get(key: string): Promise<L2Record | undefined> {
     const record = await this.#store().get(key)
-    const held = this.#heldGet
-    if (held) {
-      this.#heldGet = undefined
-      held.reached()
-      await held.gate
-    }
+    await this.#pass('get')
     return record
   }
 
@@ -70,11 +70,28 @@ export class ControllableL2Store implements L2Store {
   }
 
   async readGeneration(): Promise<number> {
-    return await this.#store().readGeneration()
+    const generation = await this.#store().readGeneration()
+    await this.#pass('readGeneration')
+    return generation
   }
 
   async bumpGeneration(): Promise<number> {
     return await this.#store().bumpGeneration()
+  }
+
+  #holdNext(call: Holdable): HeldCall {
+    const reached = deferred()
+    const gate = deferred()
+    this.#held.set(call, { reached: () => reached.resolve(), gate: gate.promise })
+    return { reached: reached.promise, release: () => gate.resolve() }
+  }
+
+  async #pass(call: Holdable): Promise<void> {
+    const held = this.#held.get(call)
+    if (!held) return
+    this.#held.delete(call)
+    held.reached()
+    await held.gate
   }
 
   #store(): L2Store {
