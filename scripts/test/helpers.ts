@@ -2,7 +2,12 @@ import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { type Cluster, isPortFree, startCluster } from '../src/stack/cluster.js'
+import {
+  type Cluster,
+  type ClusterOptions,
+  isPortFree,
+  startCluster,
+} from '../src/stack/cluster.js'
 import { type LoadBalancing, resolveStackConfig, type StackConfig } from '../src/stack/config.js'
 
 /** The ports a test stack binds, all free when chosen. */
@@ -78,10 +83,20 @@ export function testEnvironment(): Record<string, string | undefined> {
   return env
 }
 
+/** Options of {@link startTestStack}. */
+export interface TestStackOptions {
+  /** @default 'round-robin' */
+  lb?: LoadBalancing
+  /** @default 3 */
+  replicas?: number
+  /** Variables added to the replicas' environment (after {@link testEnvironment}). */
+  env?: Readonly<Record<string, string>>
+  /** Passed to the cluster: a reporter, a hook routing replicas through a proxy, … */
+  cluster?: ClusterOptions
+}
+
 /** Starts PostgreSQL, Redis, `replicas` API replicas and nginx on free ports in a temp directory. */
-export async function startTestStack(
-  options: { lb?: LoadBalancing; replicas?: number } = {},
-): Promise<TestStack> {
+export async function startTestStack(options: TestStackOptions = {}): Promise<TestStack> {
   const replicas = options.replicas ?? 3
   const dataDir = makeDataDir()
   const config = resolveStackConfig({
@@ -90,11 +105,11 @@ export async function startTestStack(
     lb: options.lb ?? 'round-robin',
     ...(await freeStackPorts(replicas)),
     durable: false,
-    baseEnv: testEnvironment(),
+    baseEnv: { ...testEnvironment(), ...options.env },
   })
   let cluster: Cluster
   try {
-    cluster = await startCluster(config)
+    cluster = await startCluster(config, options.cluster)
   } catch (error) {
     rmSync(dataDir, { recursive: true, force: true })
     throw error

@@ -65,9 +65,11 @@ const STOP: Record<ComponentKind, StopOptions> = {
 /**
  * Starts PostgreSQL on `postgresPort` with its cluster in `<data-dir>/postgres`, running `initdb`
  * the first time, and creates the `strata` database. Returns the component and its URL.
+ * A restart passes `logMode: 'append'`, so the log keeps what came before.
  */
 export async function startPostgres(
   ctx: StartContext,
+  startLogMode: 'truncate' | 'append' = 'truncate',
 ): Promise<RunningComponent & { databaseUrl: string }> {
   const { config, reporter } = ctx
   const bin = ctx.binaries.postgres
@@ -79,7 +81,7 @@ export async function startPostgres(
   const user = isRoot() ? lookupUser('postgres') : undefined
   if (user) assertReachable(dirname(dataDir), user)
 
-  let logMode: 'truncate' | 'append' = 'truncate'
+  let logMode = startLogMode
   if (!existsSync(join(dataDir, 'PG_VERSION'))) {
     reporter.step(`PostgreSQL: creating a cluster in ${dataDir} (initdb, first run only)`)
     mkdirSync(dataDir, { recursive: true })
@@ -151,9 +153,13 @@ function maxConnections(config: StackConfig): number {
   return Math.max(100, config.replicas * (pool + 5) + 20)
 }
 
-/** Starts redis-server on `redisPort`, in memory only (the data is a cache and the bus). */
+/**
+ * Starts redis-server on `redisPort`, in memory only (the data is a cache and the bus).
+ * A restart passes `logMode: 'append'`, so the log keeps what came before.
+ */
 export async function startRedis(
   ctx: StartContext,
+  logMode: 'truncate' | 'append' = 'truncate',
 ): Promise<RunningComponent & { redisUrl: string }> {
   const { config } = ctx
   const binary = ctx.binaries.redisServer
@@ -168,7 +174,7 @@ export async function startRedis(
     port,
     url,
     logFile: logFileOf(config, 'redis'),
-    logMode: 'truncate',
+    logMode,
     command: binary,
     args: [
       '--port',
