@@ -61,6 +61,10 @@ export function createDeps(env: Env, logger: Logger = createLogger(env)): Deps {
     if (state === 'up') logger.info('invalidation bus up: L1 serving (started empty)')
     else logger.warn('invalidation bus down: L1 bypassed until it resubscribes')
   })
+  cache.events.on('redis', ({ state }) => {
+    if (state === 'up') logger.info('redis answers again: L2 and writes back')
+    else logger.warn('redis not answering: L2 skipped and writes refused until a PING gets through')
+  })
   cache.events.on('malformed', ({ error }) =>
     logger.warn({ error }, 'dropped a malformed bus message'),
   )

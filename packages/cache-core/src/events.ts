@@ -13,6 +13,11 @@ export interface CacheEvents {
   promote: { key: string; version: number; ttl: number }
   /** A load or an L2 read older than a known write was refused by a tier. */
   'stale-set-rejected': { key: string; version: number; fence: number; tier: 'L1' | 'L2' }
+  /**
+   * Redis stopped answering commands (`down`: L2 is skipped and invalidations are refused at
+   * once) or answered a probe again (`up`).
+   */
+  redis: { state: 'up' | 'down' }
   /** A Redis operation failed; the read degraded to the next tier. */
   degraded: { operation: string; error: unknown }
   /** A bus payload failed to parse and was dropped. */

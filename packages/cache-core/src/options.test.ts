@@ -16,6 +16,7 @@ describe('resolveOptions', () => {
       fenceTtl: 300_000,
       maxLocalFences: 10_000,
       redisCommandTimeout: 1_000,
+      redisProbeInterval: 100,
       heartbeatInterval: 1_000,
     })
     expect(o.instanceId).toMatch(/^[0-9a-f-]{36}$/)

@@ -107,6 +107,14 @@ export interface TieredCacheOptions<T> {
    */
   redisCommandTimeout?: number
   /**
+   * After a Redis command fails without an answer (a timeout, a lost connection), the cache
+   * skips L2 and refuses invalidations at once instead of letting every call wait for its own
+   * timeout; meanwhile it sends one PING at a time, this many milliseconds apart, and goes back
+   * to Redis on the first answer.
+   * @default 100
+   */
+  redisProbeInterval?: number
+  /**
    * How often the bus checks its subscriber connection with a PING, in milliseconds, so a
    * silently dead connection is noticed. 0 turns the check off.
    * @default 1_000
@@ -137,6 +145,7 @@ export interface ResolvedOptions<T> {
   fenceTtl: number
   maxLocalFences: number
   redisCommandTimeout: number
+  redisProbeInterval: number
   heartbeatInterval: number
   serializer: Serializer<T>
   wrapL2: (store: L2Store) => L2Store
@@ -205,6 +214,7 @@ export function resolveOptions<T>(options: TieredCacheOptions<T>): ResolvedOptio
     fenceTtl: positiveInteger('fenceTtl', options.fenceTtl, 300_000),
     maxLocalFences: positiveInteger('maxLocalFences', options.maxLocalFences, 10_000),
     redisCommandTimeout: positiveInteger('redisCommandTimeout', options.redisCommandTimeout, 1_000),
+    redisProbeInterval: positiveInteger('redisProbeInterval', options.redisProbeInterval, 100),
     heartbeatInterval: nonNegativeInteger('heartbeatInterval', options.heartbeatInterval, 1_000),
     serializer: options.serializer ?? (json as Serializer<T>),
     wrapL2: options.wrapL2 ?? ((store) => store),

@@ -6,6 +6,7 @@ import type { CacheLevel, L2Record, Lookup } from './entry.js'
 import { ClearError, ClosedError, InvalidationError } from './errors.js'
 import { CacheEventEmitter } from './events.js'
 import { type ResolvedOptions, resolveOptions, type TieredCacheOptions } from './options.js'
+import { RedisBreaker } from './redis-breaker.js'
 import { type CacheStats, Counters, percent } from './stats.js'
 import type { L2Store } from './stores/l2-store.js'
 import { MemoryStore } from './stores/memory-store.js'
@@ -29,6 +30,11 @@ export interface CacheHealth {
   l2: 'up' | 'down' | 'off'
   bus: 'up' | 'down' | 'off'
 }
+
+/** Why an invalidation or a clear is refused without being sent. */
+const REDIS_NOT_ANSWERING = new Error(
+  'Redis is not answering (a recent command got no answer); refused until a PING gets through',
+)
 
 const found = <T>(value: T, version: number, level: CacheLevel): Lookup<T> =>
   Object.freeze({ found: true as const, value, version, level })
@@ -59,6 +65,7 @@ export class TieredCache<T> {
   readonly #bus: RedisBus | undefined
   readonly #redis: Redis | undefined
   readonly #subscriber: Redis | undefined
+  readonly #breaker: RedisBreaker | undefined
   readonly #ownsRedis: boolean
   readonly #flights = new Map<string, Flight<T>>()
   /** Key → highest version this instance has seen invalidated, for loads that start afterwards. */
@@ -98,6 +105,9 @@ export class TieredCache<T> {
           })
         : o.redis
     if (this.#ownsRedis) this.#redis.on('error', (error) => this.#degraded('redis', error))
+    this.#breaker = new RedisBreaker(this.#redis, o.redisProbeInterval, (open) =>
+      this.events.emit('redis', { state: open ? 'down' : 'up' }),
+    )
     if (o.mode === 'multi' || o.mode === 'l2') {
       this.#l2 = o.wrapL2(new RedisStore({ redis: this.#redis, prefix: o.prefix }))
     }
@@ -176,6 +186,8 @@ export class TieredCache<T> {
   async invalidate(key: string, version: number): Promise<void> {
     if (this.#closed) throw new ClosedError()
     this.#evict(key, version)
+    // Redis stopped answering: refuse now rather than after a timeout.
+    if (this.#breaker?.open) throw new InvalidationError(key, version, REDIS_NOT_ANSWERING)
     const pending: Promise<void>[] = []
     if (this.#l2)
       pending.push(this.#l2.fence(key, version, this.#generation, this.#options.fenceTtl))
@@ -187,6 +199,7 @@ export class TieredCache<T> {
       // Both commands leave on the same connection before either reply: one round trip.
       await Promise.all(pending)
     } catch (error) {
+      this.#breaker?.failed(error)
       throw new InvalidationError(key, version, error)
     }
     this.#counters.invalidationsSent++
@@ -213,11 +226,13 @@ export class TieredCache<T> {
     if (this.#closed) throw new ClosedError()
     let generation = this.#generation
     try {
+      if (this.#breaker?.open) throw REDIS_NOT_ANSWERING
       if (this.#l2) generation = await this.#l2.bumpGeneration()
       const origin = this.#options.instanceId
       if (this.#bus) await this.#bus.publish({ v: 1, type: 'clear', generation, origin })
     } catch (error) {
       this.#clearLocal()
+      if (error !== REDIS_NOT_ANSWERING) this.#breaker?.failed(error)
       throw new ClearError(error)
     }
     this.#generation = Math.max(this.#generation, generation)
@@ -276,7 +291,11 @@ export class TieredCache<T> {
     return {
       mode: this.#options.mode,
       l1: !this.#l1Enabled ? 'off' : this.#l1Serving ? 'serving' : 'bypassed',
-      l2: !this.#l2 ? 'off' : this.#redis?.status === 'ready' ? 'up' : 'down',
+      l2: !this.#l2
+        ? 'off'
+        : this.#redis?.status === 'ready' && !this.#breaker?.open
+          ? 'up'
+          : 'down',
       bus: this.#bus ? this.#bus.state : 'off',
     }
   }
@@ -287,6 +306,7 @@ export class TieredCache<T> {
     this.#closed = true
     this.#l1Serving = false
     clearTimeout(this.#generationRetry)
+    this.#breaker?.stop()
     await this.#bus?.close()
     this.#clearLocal()
     const quit = async (redis: Redis | undefined) => {
@@ -312,7 +332,7 @@ export class TieredCache<T> {
   }
 
   async #fill(key: string, flight: Flight<T>): Promise<Lookup<T>> {
-    if (this.#l2 && this.#online) {
+    if (this.#l2 && this.#online && !this.#breaker?.open) {
       const hit = await this.#readL2(key, flight)
       if (hit) return hit
     }
@@ -324,7 +344,7 @@ export class TieredCache<T> {
     try {
       record = await this.#l2?.get(key)
     } catch (error) {
-      this.#degraded('l2.get', error)
+      this.#redisFailed('l2.get', error)
     }
     if (record === undefined) {
       this.#counters.l2Misses++
@@ -378,6 +398,8 @@ export class TieredCache<T> {
       needsPayload && !isAbsent ? this.#options.serializer.serialize(loaded.value) : ''
 
     if (this.#l2) {
+      // Without L2's verdict this instance cannot know whether a newer write exists: skip L1.
+      if (this.#breaker?.open) return lookup
       const fence = Math.max(flight.fence, this.#fences.get(key) ?? 0)
       if (version < fence) {
         this.#rejectStale(key, version, fence, 'L2')
@@ -392,8 +414,7 @@ export class TieredCache<T> {
       try {
         accepted = await this.#l2.set(key, record, ttl)
       } catch (error) {
-        // Without L2's verdict this instance cannot know whether a newer write exists: skip L1.
-        this.#degraded('l2.set', error)
+        this.#redisFailed('l2.set', error)
         return lookup
       }
       if (!accepted) {
@@ -489,7 +510,7 @@ export class TieredCache<T> {
         this.#setOnline()
       },
       (error: unknown) => {
-        this.#degraded('l2.generation', error)
+        this.#redisFailed('l2.generation', error)
         if (this.#closed || this.#bus?.state !== 'up') return
         this.#generationRetry = setTimeout(() => this.#comeOnline(), 250)
         this.#generationRetry.unref()
@@ -508,6 +529,12 @@ export class TieredCache<T> {
   #degraded(operation: string, error: unknown): void {
     this.#counters.redisErrors++
     this.events.emit('degraded', { operation, error })
+  }
+
+  /** A command on the command connection failed: degrade, and stop waiting on Redis if it hangs. */
+  #redisFailed(operation: string, error: unknown): void {
+    this.#degraded(operation, error)
+    this.#breaker?.failed(error)
   }
 }
 

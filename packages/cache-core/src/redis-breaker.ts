@@ -1,0 +1,61 @@
+import { type Redis, ReplyError } from 'ioredis'
+
+/**
+ * Stops the cache from sending commands to a Redis that has stopped answering.
+ *
+ * Why: a Redis that hangs (frozen, or a silent network) keeps its connection open, so every
+ * command waits for the full command timeout before failing. Under load that piles requests
+ * up: each L2 read would cost a timeout, each write another. After the first command fails
+ * without an answer (a timeout or a lost connection; an error *reply* proves Redis is alive),
+ * the breaker opens: L2 is skipped and invalidations are refused at once. One PING at a time
+ * probes Redis; the first answer closes the breaker.
+ */
+export class RedisBreaker {
+  readonly #redis: Redis
+  readonly #probeInterval: number
+  readonly #onChange: (open: boolean) => void
+  #open = false
+  #stopped = false
+  #retry: NodeJS.Timeout | undefined
+
+  constructor(redis: Redis, probeInterval: number, onChange: (open: boolean) => void) {
+    this.#redis = redis
+    this.#probeInterval = probeInterval
+    this.#onChange = onChange
+  }
+
+  /** True while Redis is skipped. */
+  get open(): boolean {
+    return this.#open
+  }
+
+  /** Reports a failed command; anything but an error reply opens the breaker. */
+  failed(error: unknown): void {
+    if (error instanceof ReplyError || this.#open || this.#stopped) return
+    this.#open = true
+    this.#onChange(true)
+    this.#probe()
+  }
+
+  /** Stops probing (the cache is closing). */
+  stop(): void {
+    this.#stopped = true
+    clearTimeout(this.#retry)
+  }
+
+  #probe(): void {
+    if (this.#stopped) return
+    this.#redis.ping().then(
+      () => {
+        if (this.#stopped) return
+        this.#open = false
+        this.#onChange(false)
+      },
+      () => {
+        if (this.#stopped) return
+        this.#retry = setTimeout(() => this.#probe(), this.#probeInterval)
+        this.#retry.unref()
+      },
+    )
+  }
+}
