@@ -37,6 +37,21 @@ export class RedisBreaker {
     this.#probe()
   }
 
+  /** Reports a command that Redis answered: it is back, whatever the probe says. */
+  succeeded(): void {
+    if (!this.#open || this.#stopped) return
+    clearTimeout(this.#retry)
+    this.#open = false
+    this.#onChange(false)
+  }
+
+  /** The connection is ready again: probe now instead of at the next retry. */
+  reconnected(): void {
+    if (!this.#open || this.#stopped) return
+    clearTimeout(this.#retry)
+    this.#probe()
+  }
+
   /** Stops probing (the cache is closing). */
   stop(): void {
     this.#stopped = true
@@ -46,11 +61,7 @@ export class RedisBreaker {
   #probe(): void {
     if (this.#stopped) return
     this.#redis.ping().then(
-      () => {
-        if (this.#stopped) return
-        this.#open = false
-        this.#onChange(false)
-      },
+      () => this.succeeded(),
       () => {
         if (this.#stopped) return
         this.#retry = setTimeout(() => this.#probe(), this.#probeInterval)

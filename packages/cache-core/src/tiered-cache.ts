@@ -105,9 +105,11 @@ export class TieredCache<T> {
           })
         : o.redis
     if (this.#ownsRedis) this.#redis.on('error', (error) => this.#degraded('redis', error))
-    this.#breaker = new RedisBreaker(this.#redis, o.redisProbeInterval, (open) =>
+    const breaker = new RedisBreaker(this.#redis, o.redisProbeInterval, (open) =>
       this.events.emit('redis', { state: open ? 'down' : 'up' }),
     )
+    this.#breaker = breaker
+    this.#redis.on('ready', () => breaker.reconnected())
     if (o.mode === 'multi' || o.mode === 'l2') {
       this.#l2 = o.wrapL2(new RedisStore({ redis: this.#redis, prefix: o.prefix }))
     }
@@ -505,6 +507,7 @@ export class TieredCache<T> {
     }
     this.#l2.readGeneration().then(
       (generation) => {
+        this.#breaker?.succeeded()
         if (this.#closed || this.#bus?.state !== 'up') return
         this.#generation = Math.max(this.#generation, generation)
         this.#setOnline()
