@@ -9,6 +9,11 @@ export interface CacheEvents {
   clear: { generation: number; origin: string; local: boolean }
   /** The bus subscription went up or down. While down, L1 serves nothing. */
   bus: { state: BusState }
+  /**
+   * The bus lease lapsed (`held: false`: no PING on the subscriber was answered in time, so
+   * invalidations may be held up; L1 serves nothing but keeps its entries) or was renewed.
+   */
+  lease: { held: boolean }
   /** An L2 entry was copied into L1. */
   promote: { key: string; version: number; ttl: number }
   /** A load or an L2 read older than a known write was refused by a tier. */

@@ -17,6 +17,7 @@ describe('resolveOptions', () => {
       maxLocalFences: 10_000,
       redisCommandTimeout: 1_000,
       redisProbeInterval: 100,
+      busLease: 60,
       heartbeatInterval: 1_000,
     })
     expect(o.instanceId).toMatch(/^[0-9a-f-]{36}$/)
@@ -30,6 +31,7 @@ describe('resolveOptions', () => {
     ['mode', { mode: 'turbo' }, 'one of multi, l2, l1, none, got "turbo"'],
     ['prefix', { prefix: '' }, 'a non-empty string'],
     ['heartbeatInterval', { heartbeatInterval: -5 }, 'an integer ≥ 0'],
+    ['busLease', { busLease: 2.5 }, 'an integer ≥ 0'],
   ])('names %s and the bad value', (option, partial, message) => {
     const attempt = () => resolveOptions({ loader, redis: 'redis://x', ...(partial as object) })
     expect(attempt).toThrow(InvalidOptionError)

@@ -115,8 +115,19 @@ export interface TieredCacheOptions<T> {
    */
   redisProbeInterval?: number
   /**
-   * How often the bus checks its subscriber connection with a PING, in milliseconds, so a
-   * silently dead connection is noticed. 0 turns the check off.
+   * How long a PING on the subscriber connection, once answered, lets L1 serve, in
+   * milliseconds from when it was sent. Redis answers it only after delivering every message
+   * published before it, so this bounds how stale L1 can get when the link goes silent without
+   * closing (a partition, a frozen Redis): L1 pauses until a PING is answered again. PINGs go
+   * out every quarter of it; a round trip (plus event-loop delay) above three quarters pauses
+   * L1 briefly, to L2. Staleness stays under about 1.25 × this. 0 turns it off: a silent link
+   * is then noticed only by the heartbeat.
+   * @default 60
+   */
+  busLease?: number
+  /**
+   * How long a PING on the subscriber connection may go unanswered, in milliseconds, before the
+   * link is declared dead: the bus goes down (L1 empties) and reconnects. 0 turns it off.
    * @default 1_000
    */
   heartbeatInterval?: number
@@ -146,6 +157,7 @@ export interface ResolvedOptions<T> {
   maxLocalFences: number
   redisCommandTimeout: number
   redisProbeInterval: number
+  busLease: number
   heartbeatInterval: number
   serializer: Serializer<T>
   wrapL2: (store: L2Store) => L2Store
@@ -215,6 +227,7 @@ export function resolveOptions<T>(options: TieredCacheOptions<T>): ResolvedOptio
     maxLocalFences: positiveInteger('maxLocalFences', options.maxLocalFences, 10_000),
     redisCommandTimeout: positiveInteger('redisCommandTimeout', options.redisCommandTimeout, 1_000),
     redisProbeInterval: positiveInteger('redisProbeInterval', options.redisProbeInterval, 100),
+    busLease: nonNegativeInteger('busLease', options.busLease, 60),
     heartbeatInterval: nonNegativeInteger('heartbeatInterval', options.heartbeatInterval, 1_000),
     serializer: options.serializer ?? (json as Serializer<T>),
     wrapL2: options.wrapL2 ?? ((store) => store),

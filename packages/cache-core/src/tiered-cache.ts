@@ -126,6 +126,8 @@ export class TieredCache<T> {
         channel: `${o.prefix}:bus`,
         origin: o.instanceId,
         heartbeatInterval: o.heartbeatInterval,
+        // Without L1 nothing could be stale, so nothing needs a lease.
+        lease: this.#l1Enabled ? o.busLease : 0,
       },
       {
         onMessage: (message) => this.#receive(message),
@@ -134,6 +136,7 @@ export class TieredCache<T> {
           this.#counters.malformedMessages++
           this.events.emit('malformed', { raw, error })
         },
+        onLease: (held) => this.#onLease(held),
       },
     )
     this.#bus.start()
@@ -280,6 +283,7 @@ export class TieredCache<T> {
       malformedMessages: c.malformedMessages,
       redisErrors: c.redisErrors,
       busDisconnects: c.busDisconnects,
+      leaseLapses: c.leaseLapses,
       l1Size: this.#l1Enabled ? this.#l1.size : 0,
       l1MaxSize: this.#l1Enabled ? this.#l1.maxEntries : 0,
       l1Bytes: this.#l1.bytes,
@@ -521,11 +525,26 @@ export class TieredCache<T> {
     )
   }
 
+  /**
+   * The bus's lease lapsed or came back. L1 keeps its entries either way: a lapse means messages
+   * may be late, not lost (a lost connection takes the bus down instead), and the PONG that
+   * renews the lease arrives after every message sent before it.
+   */
+  #onLease(held: boolean): void {
+    if (!held) {
+      this.#l1Serving = false
+      this.#counters.leaseLapses++
+    } else if (this.#synced && !this.#closed) {
+      this.#l1Serving = this.#l1Enabled
+    }
+    this.events.emit('lease', { held })
+  }
+
   #setOnline(): void {
     this.#online = true
     this.#synced = true
     this.#clearLocal()
-    this.#l1Serving = this.#l1Enabled
+    this.#l1Serving = this.#l1Enabled && (this.#bus?.leaseHeld ?? true)
     for (const waiter of [...this.#waiters]) waiter()
   }
 
