@@ -18,7 +18,12 @@ export interface PostgresServer {
   readonly port: number
   /** `postgres://postgres@127.0.0.1:<port>/postgres`, trust authentication on loopback. */
   readonly url: string
+  /** Stops the server and removes its data. */
   stop(): Promise<void>
+  /** Shuts the server down (fast shutdown: clients are disconnected), keeping its data. */
+  halt(): Promise<void>
+  /** Starts the server again after `halt()`: same port, same data. */
+  start(): Promise<void>
 }
 
 const INSTALL_HINT =
@@ -42,37 +47,48 @@ export async function startPostgresServer(): Promise<PostgresServer> {
   runAs(user, initdb, ['-D', dataDir, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--no-sync'])
 
   const port = await freePort()
-  const spawned = spawnAs(user, postgres, [
-    '-D',
-    dataDir,
-    '-p',
-    String(port),
-    '-k',
-    dir,
-    '-c',
-    'listen_addresses=127.0.0.1',
-    '-c',
-    'fsync=off',
-    '-c',
-    'synchronous_commit=off',
-    '-c',
-    'full_page_writes=off',
-    '-c',
-    'max_connections=200',
-  ])
-  try {
-    await waitForPort(port, 30_000, 'postgres')
-  } catch (error) {
-    await stopProcess(spawned.child, 'SIGKILL')
-    throw new Error(`${(error as Error).message}\n${spawned.output()}`)
+  let current: ReturnType<typeof spawnAs> | undefined
+  const start = async () => {
+    const spawned = spawnAs(user, postgres, [
+      '-D',
+      dataDir,
+      '-p',
+      String(port),
+      '-k',
+      dir,
+      '-c',
+      'listen_addresses=127.0.0.1',
+      '-c',
+      'fsync=off',
+      '-c',
+      'synchronous_commit=off',
+      '-c',
+      'full_page_writes=off',
+      '-c',
+      'max_connections=200',
+    ])
+    current = spawned
+    try {
+      await waitForPort(port, 30_000, 'postgres')
+    } catch (error) {
+      await stopProcess(spawned.child, 'SIGKILL')
+      throw new Error(`${(error as Error).message}\n${spawned.output()}`)
+    }
+  }
+  // SIGINT is PostgreSQL's "fast shutdown": it disconnects clients instead of waiting for them.
+  const halt = async () => {
+    if (current) await stopProcess(current.child, 'SIGINT')
+    current = undefined
   }
 
+  await start()
   return {
     port,
     url: `postgres://postgres@127.0.0.1:${port}/postgres`,
+    halt,
+    start,
     async stop() {
-      // SIGINT is PostgreSQL's "fast shutdown": it disconnects clients instead of waiting for them.
-      await stopProcess(spawned.child, 'SIGINT')
+      await halt()
       rmSync(dir, { recursive: true, force: true })
     },
   }
