@@ -5,10 +5,10 @@ import { type Redis, ReplyError } from 'ioredis'
  *
  * Why: a Redis that hangs (frozen, or a silent network) keeps its connection open, so every
  * command waits for the full command timeout before failing. Under load that piles requests
- * up: each L2 read would cost a timeout, each write another. After the first command fails
- * without an answer (a timeout or a lost connection; an error *reply* proves Redis is alive),
- * the breaker opens: L2 is skipped and invalidations are refused at once. One PING at a time
- * probes Redis; the first answer closes the breaker.
+ * up: each L2 read would cost a timeout, each write another. After the first command on a
+ * ready connection fails without an answer, the breaker opens: L2 is skipped and
+ * invalidations are refused at once. One PING at a time probes Redis; the first answer (or
+ * any answered command) closes the breaker.
  */
 export class RedisBreaker {
   readonly #redis: Redis
@@ -29,9 +29,14 @@ export class RedisBreaker {
     return this.#open
   }
 
-  /** Reports a failed command; anything but an error reply opens the breaker. */
+  /**
+   * Reports a failed command. It opens the breaker when the connection looked ready and yet
+   * got no answer (a timeout): a hang. An error reply proves Redis alive, and a connection that
+   * is not ready fails every command at once anyway (no offline queue), so neither opens it.
+   */
   failed(error: unknown): void {
     if (error instanceof ReplyError || this.#open || this.#stopped) return
+    if (this.#redis.status !== 'ready') return
     this.#open = true
     this.#onChange(true)
     this.#probe()
