@@ -151,7 +151,7 @@ export const FAULTS: Record<FaultName, Fault> = {
     name: 'redis-freeze',
     title: 'SIGSTOP Redis, SIGCONT',
     proxies: false,
-    expect: { failedReads: 'none', writes: ['acked', 'refused'], medianReadMs: 100 },
+    expect: { failedReads: 'none', writes: ['acked', 'refused'], medianReadMs: 250 },
     inject: ({ stack }) => {
       stack.cluster.pauseRedis()
       return 'Redis frozen (SIGSTOP)'

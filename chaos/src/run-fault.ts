@@ -13,7 +13,7 @@ import { Redis } from 'ioredis'
 import type { Fault, FaultName, FaultWindow } from './faults.js'
 import { type PhaseStats, phaseStats, recoveryTime } from './measure.js'
 import { type Progress, seconds } from './progress.js'
-import { REPLICAS, startChaosStack } from './stack.js'
+import { crashRecorder, REPLICAS, startChaosStack } from './stack.js'
 import { KeySpace, Load, seedKeys, type WorkloadOptions } from './workload.js'
 
 /** How each fault is run. */
@@ -66,7 +66,9 @@ export async function runFault(fault: Fault, options: FaultRunOptions): Promise<
   progress.log(
     `${prefix}: starting a throw-away stack${fault.proxies ? ' (Redis via proxies)' : ''}`,
   )
-  const stack = await startChaosStack({ proxies: fault.proxies })
+  // A component that exits on its own (a crashed replica) is reported here and fails the run.
+  const { reporter, crashes } = crashRecorder((message) => progress.log(`${prefix}: ! ${message}`))
+  const stack = await startChaosStack({ proxies: fault.proxies, reporter })
   const evidence = options.evidenceDir && join(options.evidenceDir, fault.name)
   const history = new History()
   const client = new StrataClient({ baseUrl: stack.url, history, timeoutMs: 15_000 })
@@ -149,7 +151,7 @@ export async function runFault(fault: Fault, options: FaultRunOptions): Promise<
       },
       notes,
     }
-    result.failures = judge(fault, result, history.writes, window)
+    result.failures = [...crashes, ...judge(fault, result, history.writes, window)]
     result.passed = result.failures.length === 0
     return result
   } finally {

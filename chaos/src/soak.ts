@@ -9,7 +9,7 @@ import {
   StrataClient,
 } from '@strata/testkit'
 import { type Progress, seconds } from './progress.js'
-import { type ChaosStack, REPLICAS, startChaosStack } from './stack.js'
+import { type ChaosStack, crashRecorder, REPLICAS, startChaosStack } from './stack.js'
 import { KeySpace, Load, seedKeys, type WorkloadOptions } from './workload.js'
 
 /** The soak's load: steady and mixed, over more keys than an L1 holds, so eviction runs too. */
@@ -102,7 +102,8 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
   const warmupMs = options.warmupMs ?? Math.round(options.durationMs * 0.2)
   const sampleEveryMs = options.sampleEveryMs ?? 5_000
   progress.log('soak: starting a throw-away stack')
-  const stack = await startChaosStack({ proxies: false })
+  const { reporter, crashes } = crashRecorder((message) => progress.log(`soak: ! ${message}`))
+  const stack = await startChaosStack({ proxies: false, reporter })
   const history = new History()
   const client = new StrataClient({ baseUrl: stack.url, history, timeoutMs: 15_000 })
   const names = Array.from({ length: REPLICAS }, (_, i) => `replica-${i + 1}`)
@@ -143,7 +144,10 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
       initialVersions: new Map(),
       finalVersions,
     })
-    return judgeSoak(options, warmupMs, history, check, samples, load.skipped)
+    const result = judgeSoak(options, warmupMs, history, check, samples, load.skipped)
+    result.failures.unshift(...crashes)
+    result.passed = result.failures.length === 0
+    return result
   } finally {
     client.close()
     progress.log('soak: stopping the stack')

@@ -46,6 +46,26 @@ export interface ChaosStack {
   stop(options?: { keepLogsIn?: string | undefined }): Promise<void>
 }
 
+/**
+ * A reporter that keeps the stack's warnings — a component exiting on its own, such as a
+ * crashed replica — so the run can fail on them, and shows each as it happens.
+ */
+export function crashRecorder(show: (message: string) => void): {
+  reporter: Reporter
+  crashes: string[]
+} {
+  const crashes: string[] = []
+  const reporter: Reporter = {
+    step: () => {},
+    info: () => {},
+    warn: (message) => {
+      crashes.push(message)
+      show(message)
+    },
+  }
+  return { reporter, crashes }
+}
+
 /** `url` with its host and port replaced, credentials and database number kept. */
 function viaProxy(url: string, port: number): string {
   const parsed = new URL(url)
