@@ -1,32 +1,12 @@
-import type { ReadOp, WriteOp } from '@strata/testkit'
+import { readOp, writeOp } from '@strata/testkit'
 import { describe, expect, it } from 'vitest'
 import { phaseStats, recoveryTime } from './measure.js'
 import { KeySpace } from './workload.js'
 
-let id = 1
-const read = (fields: Partial<ReadOp> & Pick<ReadOp, 'start' | 'end'>): ReadOp => ({
-  type: 'read',
-  id: id++,
-  key: 'chaos:w:0',
-  status: 200,
-  outcome: 'found',
-  version: 1,
-  cacheLevel: 'L1',
-  replica: 'replica-1',
-  code: undefined,
-  ...fields,
-})
-const write = (fields: Partial<WriteOp> & Pick<WriteOp, 'start' | 'end'>): WriteOp => ({
-  type: 'write',
-  id: id++,
-  key: 'chaos:w:0',
-  status: 200,
-  outcome: 'acked',
-  version: 2,
-  replica: 'replica-1',
-  code: undefined,
-  ...fields,
-})
+const read = (fields: Parameters<typeof readOp>[0]) =>
+  readOp({ key: 'chaos:w:0', version: 1, ...fields })
+const write = (fields: Parameters<typeof writeOp>[0]) =>
+  writeOp({ key: 'chaos:w:0', version: 2, ...fields })
 
 describe('recoveryTime', () => {
   const replicas = ['replica-1', 'replica-2']

@@ -1,22 +1,11 @@
-import { checkHistory, type HistoryLog, type WriteOp } from '@strata/testkit'
+import { checkHistory, type HistoryLog, writeOp } from '@strata/testkit'
 import { describe, expect, it } from 'vitest'
 import { FAULTS } from './faults.js'
 import { phaseStats } from './measure.js'
 import { judge } from './run-fault.js'
 import { KeySpace } from './workload.js'
 
-let id = 1
-const write = (fields: Partial<WriteOp> & Pick<WriteOp, 'start' | 'end'>): WriteOp => ({
-  type: 'write',
-  id: id++,
-  key: 'chaos:w:0',
-  status: 200,
-  outcome: 'acked',
-  version: undefined,
-  replica: 'replica-1',
-  code: undefined,
-  ...fields,
-})
+const write = (fields: Parameters<typeof writeOp>[0]) => writeOp({ key: 'chaos:w:0', ...fields })
 
 /** Judges a history of writes as if `fault` had been injected at 100 and ended at 200. */
 function verdict(name: keyof typeof FAULTS, history: HistoryLog): string[] {

@@ -1,41 +1,9 @@
 import { describe, expect, it } from 'vitest'
 import { checkHistory } from './checker.js'
-import type { ReadOp, WriteOp } from './history.js'
+import { readOp, writeOp } from './ops.js'
 
-let nextId = 1
-
-/** A write of `k` by default, acknowledged by replica-1 unless told otherwise. */
-function write(fields: Partial<WriteOp> & Pick<WriteOp, 'start' | 'end'>): WriteOp {
-  const outcome = fields.outcome ?? 'acked'
-  return {
-    type: 'write',
-    id: nextId++,
-    key: 'k',
-    status: outcome === 'acked' ? 200 : outcome === 'refused' ? 503 : 502,
-    outcome,
-    version: undefined,
-    replica: 'replica-1',
-    code: undefined,
-    ...fields,
-  }
-}
-
-/** A read of `k` by default that found a row. */
-function read(fields: Partial<ReadOp> & Pick<ReadOp, 'start' | 'end'>): ReadOp {
-  const outcome = fields.outcome ?? 'found'
-  return {
-    type: 'read',
-    id: nextId++,
-    key: 'k',
-    status: outcome === 'found' ? 200 : outcome === 'not-found' ? 404 : 502,
-    outcome,
-    version: undefined,
-    cacheLevel: 'L1',
-    replica: 'replica-1',
-    code: undefined,
-    ...fields,
-  }
-}
+const write = writeOp
+const read = readOp
 
 describe('checkHistory', () => {
   it('finds nothing in a history where every read sees the latest acknowledged write', () => {

@@ -21,6 +21,7 @@ export {
   type WriteOutcome,
   writeOutcomeOf,
 } from './history.js'
+export { readOp, writeOp } from './ops.js'
 export { percentile } from './percentile.js'
 export { StrataClient, type StrataClientOptions } from './strata-client.js'
 export { startTcpProxy, TcpProxy, type TcpProxyOptions } from './tcp-proxy.js'
