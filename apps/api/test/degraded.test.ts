@@ -137,6 +137,44 @@ describe('PostgreSQL down', () => {
   })
 })
 
+describe('PostgreSQL going away mid-transaction', () => {
+  it('fails the write with 503 instead of crashing the replica when the backend dies before COMMIT', async () => {
+    await write(a, 'mid', 'v1')
+    const redisPid = Number(
+      /process_id:(\d+)/.exec((await a.deps.redis?.info('server')) ?? '')?.[1] ?? Number.NaN,
+    )
+    expect(Number.isInteger(redisPid)).toBe(true)
+    // Holds the write between its upsert and its COMMIT: the invalidation waits on Redis.
+    process.kill(redisPid, 'SIGSTOP')
+    const pending = a.request('/write', { json: { key: 'mid', value: 'v2' } })
+    try {
+      await until('the write to be inside its transaction', 10_000, async () => {
+        const [row] = await b.deps.db.sql<{ count: string }[]>`
+          SELECT count(*) AS count FROM pg_stat_activity WHERE state = 'idle in transaction'`
+        return row?.count === '1'
+      })
+      // The backend holding the transaction dies; the connection is gone before COMMIT is sent.
+      await servers.postgres.halt()
+    } finally {
+      process.kill(redisPid, 'SIGCONT')
+    }
+    // The driver used to write the COMMIT to the closed socket from a setImmediate and crash
+    // the process with an uncaught TypeError; now the write fails like any database error.
+    const response = await pending
+    expect(response.status).toBe(503)
+    // DATABASE_UNAVAILABLE from the COMMIT; CACHE_UNAVAILABLE if a slow shutdown let the
+    // invalidation time out first (then the ROLLBACK met the closed connection). Nothing changed.
+    const { error } = (await response.json()) as { error: { code: string } }
+    expect(['DATABASE_UNAVAILABLE', 'CACHE_UNAVAILABLE']).toContain(error.code)
+    await servers.postgres.start()
+    await until('PostgreSQL to be back for the replica', 10_000, async () => {
+      const health = await a.request('/health')
+      return health.status === 200
+    })
+    expect((await read(a, 'mid')).body).toMatchObject({ value: 'v1', version: 1 })
+  })
+})
+
 describe('cache modes', () => {
   it('none: every read comes from PostgreSQL and Redis is never needed', async () => {
     const none = await startReplica(servers, {
