@@ -96,6 +96,8 @@ async function runSoakCommand(
     progress,
     signal,
   })
+  // Interrupted: the figures cover less than was asked for; keep no results.
+  if (signal.aborted) return 130
   console.log(`\n${report.textTable(report.soakTable(result))}\n`)
   console.log(
     `${result.requests} requests at ${result.rate}/s over ${(result.durationMs / 1000).toFixed(0)} s ` +

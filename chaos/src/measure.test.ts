@@ -78,5 +78,6 @@ describe('phaseStats', () => {
       writeFailureCauses: { '503 CACHE_UNAVAILABLE': 1 },
       maxInFlight: 7,
     })
+    expect(stats.maxInFlightPerSecond).toEqual([7])
   })
 })

@@ -24,6 +24,8 @@ export interface PhaseStats {
   writeFailureCauses: Record<string, number>
   /** Most requests in flight at once (sampled every 50 ms). */
   maxInFlight: number
+  /** The same, for each second of the phase: shows whether requests keep piling up. */
+  maxInFlightPerSecond: number[]
 }
 
 const round = (value: number, digits = 1) => Math.round(value * 10 ** digits) / 10 ** digits
@@ -77,6 +79,11 @@ export function phaseStats(
     writes: writeCounts,
     writeFailureCauses,
     maxInFlight: inFlight.reduce((most, sample) => Math.max(most, sample.inFlight), 0),
+    maxInFlightPerSecond: inFlight.reduce<number[]>((perSecond, sample) => {
+      const second = Math.floor((sample.at - from) / 1000)
+      perSecond[second] = Math.max(perSecond[second] ?? 0, sample.inFlight)
+      return perSecond
+    }, []),
   }
 }
 

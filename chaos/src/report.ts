@@ -149,6 +149,10 @@ export function faultMarkdown(results: readonly FaultResult[], command: string):
         ]),
       ]),
     )
+    lines.push(
+      '',
+      `Most requests in flight, per second of the fault: ${result.phases[1].maxInFlightPerSecond.join(', ')}.`,
+    )
     const causes = result.phases.flatMap((p) => [
       ...Object.entries(p.failedReadCauses).map(([cause, n]) => `${p.phase}: ${n} reads ${cause}`),
       ...Object.entries(p.writeFailureCauses).map(

@@ -92,10 +92,11 @@ export async function runFault(fault: Fault, options: FaultRunOptions): Promise<
     phaseStart = history.now()
     phaseLength = lengthMs
   }
+  let load: Load | undefined
   try {
     const keys = new KeySpace(options.workload)
     await seedKeys(client, keys)
-    const load = new Load(client, history, keys, options.workload)
+    load = new Load(client, history, keys, options.workload)
     load.start()
     const loadStart = history.now()
     enter('before', options.phaseMs)
@@ -156,6 +157,8 @@ export async function runFault(fault: Fault, options: FaultRunOptions): Promise<
     return result
   } finally {
     clearInterval(ticker)
+    // Interrupted mid-run: stop sending before the stack goes away.
+    await load?.stop()
     client.close()
     admin.disconnect()
     progress.log(`${prefix}: stopping the stack`)
