@@ -173,6 +173,15 @@ export function soakMarkdown(result: SoakResult, command: string): string {
     '',
     markdownTable(soakTable(result)),
     '',
+    `${result.requests} requests at ${result.rate}/s over ${result.durationMs / 1000} s (RSS ` +
+      `baseline: the ${result.warmupMs / 1000} s warm-up excluded): ${result.failedReads} failed ` +
+      `reads, ${result.unackedWrites} unacknowledged writes, ${result.check.totalViolations} ` +
+      `checker violations, ${result.check.staleness.stale} stale reads; read p50 ` +
+      `${result.readLatency.p50.toFixed(2)} ms, p99 ${result.readLatency.p99.toFixed(2)} ms, max ` +
+      `${result.readLatency.max.toFixed(1)} ms. RSS is read from /proc every 5 s and compared as ` +
+      "means over a window after warm-up and at the end; the event-loop delay is prom-client's " +
+      '`nodejs_eventloop_lag_max_seconds`, the largest delay since the previous scrape.',
+    '',
     `Result: **${result.passed ? 'pass' : 'FAIL'}**`,
     ...result.failures.map((failure) => `- ${failure}`),
     '',
