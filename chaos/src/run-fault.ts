@@ -20,6 +20,8 @@ import { KeySpace, Load, seedKeys, type WorkloadOptions } from './workload.js'
 export interface FaultRunOptions {
   /** Length of the phases before and after the fault, ms. */
   phaseMs: number
+  /** Length of the phase after the fault, when it differs: the time it has to recover, ms. */
+  afterMs?: number
   /** How long a fault that is undone is held, ms. */
   holdMs: number
   /** Delay of `redis-latency`, each way, ms. */
@@ -114,8 +116,9 @@ export async function runFault(fault: Fault, options: FaultRunOptions): Promise<
       },
       signal: options.signal,
     })
-    enter('after', options.phaseMs)
-    await sleep(options.phaseMs, undefined, { signal: options.signal })
+    const afterMs = options.afterMs ?? options.phaseMs
+    enter('after', afterMs)
+    await sleep(afterMs, undefined, { signal: options.signal })
     enter('draining')
     await load.stop()
     const loadEnd = history.now()

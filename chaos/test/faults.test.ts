@@ -6,13 +6,15 @@ import { DEFAULT_WORKLOAD } from '../src/workload.js'
 
 /**
  * The short chaos run of `pnpm test`: every fault once, briefly, on its own stack. The phases
- * are short but the margins are not: the recovery must happen within 4 s, and the assertions
+ * are short but the margins are not: the recovery must happen within 6 s, and the assertions
  * are about what the guarantees promise (no violation, no failed read, the documented write
  * outcomes), never about how fast a loaded machine happens to be.
  */
 const run = (name: FaultName, holdMs = 3_000): Promise<FaultResult> =>
   runFault(FAULTS[name], {
-    phaseMs: 4_000,
+    phaseMs: 3_000,
+    // Recovery is asserted to happen within this; it takes 0.2–2.6 s on a loaded 2-core machine.
+    afterMs: 6_000,
     holdMs,
     latencyMs: 25,
     stalenessBoundMs: 100,
