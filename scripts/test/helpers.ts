@@ -3,7 +3,12 @@ import { createConnection } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { type Cluster, isPortFree, startCluster } from '../src/stack/cluster.js'
+import {
+  type Cluster,
+  type ClusterOptions,
+  isPortFree,
+  startCluster,
+} from '../src/stack/cluster.js'
 import {
   type LoadBalancing,
   type NginxLimits,
@@ -84,14 +89,26 @@ export function testEnvironment(): Record<string, string | undefined> {
   return env
 }
 
+/** Options of {@link startTestStack}. */
+export interface TestStackOptions {
+  /** @default 'round-robin' */
+  lb?: LoadBalancing
+  /** @default 3 */
+  replicas?: number
+  /** Variables added to the replicas' environment (after {@link testEnvironment}). */
+  env?: Readonly<Record<string, string>>
+  /** Passed to the cluster: a reporter, a hook routing replicas through a proxy, … */
+  cluster?: ClusterOptions
+  /** nginx's limits; rate limits are off unless turned on here. */
+  nginx?: Partial<NginxLimits>
+}
+
 /**
  * Starts PostgreSQL, Redis, `replicas` API replicas and nginx on free ports in a temp directory.
  * nginx's rate limits are off unless `nginx` turns them on: these tests drive load from one
  * address, and must not be throttled.
  */
-export async function startTestStack(
-  options: { lb?: LoadBalancing; replicas?: number; nginx?: Partial<NginxLimits> } = {},
-): Promise<TestStack> {
+export async function startTestStack(options: TestStackOptions = {}): Promise<TestStack> {
   const replicas = options.replicas ?? 3
   const dataDir = makeDataDir()
   const config = resolveStackConfig({
@@ -100,12 +117,12 @@ export async function startTestStack(
     lb: options.lb ?? 'round-robin',
     ...(await freeStackPorts(replicas)),
     durable: false,
-    baseEnv: testEnvironment(),
+    baseEnv: { ...testEnvironment(), ...options.env },
     nginx: { rateLimit: false, ...options.nginx },
   })
   let cluster: Cluster
   try {
-    cluster = await startCluster(config)
+    cluster = await startCluster(config, options.cluster)
   } catch (error) {
     rmSync(dataDir, { recursive: true, force: true })
     throw error

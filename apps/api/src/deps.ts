@@ -78,6 +78,10 @@ export function createDeps(env: Env, logger: Logger = createLogger(env)): Deps {
     if (state === 'up') logger.info('invalidation bus up: L1 serving (started empty)')
     else logger.warn('invalidation bus down: L1 bypassed until it resubscribes')
   })
+  cache.events.on('redis', ({ state }) => {
+    if (state === 'up') logger.info('redis answers again: L2 and writes back')
+    else logger.warn('redis not answering: L2 skipped and writes refused until a PING gets through')
+  })
   // Anyone who can publish on the bus can send thousands of these a second: one line per 10 s,
   // with how many were dropped (the exact count is strata_bus_malformed_messages_total).
   let malformedLoggedAt = Number.NEGATIVE_INFINITY

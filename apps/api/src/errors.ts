@@ -2,6 +2,7 @@ import { ClearError, InvalidationError } from '@strata/cache-core'
 import type { Context } from 'hono'
 import { HTTPException } from 'hono/http-exception'
 import type { ContentfulStatusCode } from 'hono/utils/http-status'
+import { DatabaseUnavailableError } from './db/client.js'
 
 /** Every error code the API answers with, and its HTTP status. One table, one place. */
 export const ERROR_STATUS = {
@@ -94,7 +95,7 @@ export function toApiError(error: unknown): ApiError {
       cause: error,
     })
   }
-  if (isDatabaseError(error)) {
+  if (isDatabaseError(error) || error instanceof DatabaseUnavailableError) {
     return new ApiError('DATABASE_UNAVAILABLE', 'The database is unavailable; try again shortly', {
       cause: error,
     })

@@ -34,6 +34,7 @@ const stats = (overrides: Partial<CacheStats>): CacheStats => ({
   malformedMessages: 0,
   redisErrors: 0,
   busDisconnects: 0,
+  leaseLapses: 0,
   l1Size: 0,
   l1MaxSize: 1000,
   l1Bytes: 0,

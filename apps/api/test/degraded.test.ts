@@ -89,6 +89,92 @@ describe('Redis down', () => {
   })
 })
 
+/** Polls `attempt` every 50 ms until it returns true; fails after `timeoutMs`. */
+async function until(what: string, timeoutMs: number, attempt: () => Promise<boolean>) {
+  const deadline = Date.now() + timeoutMs
+  while (!(await attempt())) {
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`)
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+}
+
+describe('PostgreSQL down', () => {
+  it('serves cached reads, refuses the rest with 503 at once, and is back as soon as PostgreSQL is', async () => {
+    await write(a, 'cached', 'v1')
+    await read(a, 'cached')
+    expect((await read(a, 'cached')).level).toBe('L1')
+
+    await servers.postgres.halt()
+    try {
+      expect(await read(a, 'cached')).toMatchObject({ status: 200, level: 'L1' })
+      // A burst of reads and writes that need the database: every one is answered with 503 while
+      // PostgreSQL stays down; none is left waiting in the driver's queue for a reconnection.
+      const burst = await Promise.all(
+        Array.from({ length: 60 }, (_, i) =>
+          i % 2 === 0
+            ? a.request(`/read/uncached-${i}`)
+            : a.request('/write', { json: { key: `outage-${i}`, value: 'x' } }),
+        ),
+      )
+      for (const response of burst) {
+        expect(response.status).toBe(503)
+        expect(await response.json()).toMatchObject({ error: { code: 'DATABASE_UNAVAILABLE' } })
+      }
+      expect((await a.request('/health')).status).toBe(503)
+    } finally {
+      await servers.postgres.start()
+    }
+
+    // Back within a few probes, not after the driver's reconnect backoff (up to 20 s).
+    await until('a write acknowledged after PostgreSQL is back', 5_000, async () => {
+      const response = await a.request('/write', { json: { key: 'after', value: 'v' } })
+      return response.status === 200
+    })
+    // Nothing refused during the outage was written.
+    const [row] = await a.deps.db.sql<{ count: string }[]>`
+      SELECT count(*) AS count FROM records WHERE key LIKE 'outage-%'`
+    expect(row?.count).toBe('0')
+  })
+})
+
+describe('PostgreSQL going away mid-transaction', () => {
+  it('fails the write with 503 instead of crashing the replica when the backend dies before COMMIT', async () => {
+    await write(a, 'mid', 'v1')
+    const redisPid = Number(
+      /process_id:(\d+)/.exec((await a.deps.redis?.info('server')) ?? '')?.[1] ?? Number.NaN,
+    )
+    expect(Number.isInteger(redisPid)).toBe(true)
+    // Holds the write between its upsert and its COMMIT: the invalidation waits on Redis.
+    process.kill(redisPid, 'SIGSTOP')
+    const pending = a.request('/write', { json: { key: 'mid', value: 'v2' } })
+    try {
+      await until('the write to be inside its transaction', 10_000, async () => {
+        const [row] = await b.deps.db.sql<{ count: string }[]>`
+          SELECT count(*) AS count FROM pg_stat_activity WHERE state = 'idle in transaction'`
+        return row?.count === '1'
+      })
+      // The backend holding the transaction dies; the connection is gone before COMMIT is sent.
+      await servers.postgres.halt()
+    } finally {
+      process.kill(redisPid, 'SIGCONT')
+    }
+    // The driver used to write the COMMIT to the closed socket from a setImmediate and crash
+    // the process with an uncaught TypeError; now the write fails like any database error.
+    const response = await pending
+    expect(response.status).toBe(503)
+    // DATABASE_UNAVAILABLE from the COMMIT; CACHE_UNAVAILABLE if a slow shutdown let the
+    // invalidation time out first (then the ROLLBACK met the closed connection). Nothing changed.
+    const { error } = (await response.json()) as { error: { code: string } }
+    expect(['DATABASE_UNAVAILABLE', 'CACHE_UNAVAILABLE']).toContain(error.code)
+    await servers.postgres.start()
+    await until('PostgreSQL to be back for the replica', 10_000, async () => {
+      const health = await a.request('/health')
+      return health.status === 200
+    })
+    expect((await read(a, 'mid')).body).toMatchObject({ value: 'v1', version: 1 })
+  })
+})
+
 describe('cache modes', () => {
   it('none: every read comes from PostgreSQL and Redis is never needed', async () => {
     const none = await startReplica(servers, {

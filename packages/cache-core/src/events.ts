@@ -9,10 +9,20 @@ export interface CacheEvents {
   clear: { generation: number; origin: string; local: boolean }
   /** The bus subscription went up or down. While down, L1 serves nothing. */
   bus: { state: BusState }
+  /**
+   * The bus lease lapsed (`held: false`: no PING on the subscriber was answered in time, so
+   * invalidations may be held up; L1 serves nothing but keeps its entries) or was renewed.
+   */
+  lease: { held: boolean }
   /** An L2 entry was copied into L1. */
   promote: { key: string; version: number; ttl: number }
   /** A load or an L2 read older than a known write was refused by a tier. */
   'stale-set-rejected': { key: string; version: number; fence: number; tier: 'L1' | 'L2' }
+  /**
+   * Redis stopped answering commands (`down`: L2 is skipped and invalidations are refused at
+   * once) or answered a probe again (`up`).
+   */
+  redis: { state: 'up' | 'down' }
   /** A Redis operation failed; the read degraded to the next tier. */
   degraded: { operation: string; error: unknown }
   /** A bus payload failed to parse and was dropped; `raw` is its first 1,024 characters. */

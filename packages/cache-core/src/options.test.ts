@@ -16,6 +16,8 @@ describe('resolveOptions', () => {
       fenceTtl: 300_000,
       maxLocalFences: 10_000,
       redisCommandTimeout: 1_000,
+      redisProbeInterval: 100,
+      busLease: 60,
       heartbeatInterval: 1_000,
     })
     expect(o.instanceId).toMatch(/^[0-9a-f-]{36}$/)
@@ -30,6 +32,7 @@ describe('resolveOptions', () => {
     ['prefix', { prefix: '' }, 'a non-empty string'],
     ['heartbeatInterval', { heartbeatInterval: -5 }, 'an integer ≥ 0'],
     ['instanceId', { instanceId: 'i'.repeat(257) }, 'at most 256 characters'],
+    ['busLease', { busLease: 2.5 }, 'an integer ≥ 0'],
   ])('names %s and the bad value', (option, partial, message) => {
     const attempt = () => resolveOptions({ loader, redis: 'redis://x', ...(partial as object) })
     expect(attempt).toThrow(InvalidOptionError)

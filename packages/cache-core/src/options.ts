@@ -109,8 +109,27 @@ export interface TieredCacheOptions<T> {
    */
   redisCommandTimeout?: number
   /**
-   * How often the bus checks its subscriber connection with a PING, in milliseconds, so a
-   * silently dead connection is noticed. 0 turns the check off.
+   * After a Redis command fails without an answer (a timeout, a lost connection), the cache
+   * skips L2 and refuses invalidations at once instead of letting every call wait for its own
+   * timeout; meanwhile it sends one PING at a time, this many milliseconds apart, and goes back
+   * to Redis on the first answer.
+   * @default 100
+   */
+  redisProbeInterval?: number
+  /**
+   * How long a PING on the subscriber connection, once answered, lets L1 serve, in
+   * milliseconds from when it was sent. Redis answers it only after delivering every message
+   * published before it, so this bounds how stale L1 can get when the link goes silent without
+   * closing (a partition, a frozen Redis): L1 pauses until a PING is answered again. PINGs go
+   * out every quarter of it; a round trip (plus event-loop delay) above three quarters pauses
+   * L1 briefly, to L2. Staleness stays under about 1.25 × this. 0 turns it off: a silent link
+   * is then noticed only by the heartbeat.
+   * @default 60
+   */
+  busLease?: number
+  /**
+   * How long a PING on the subscriber connection may go unanswered, in milliseconds, before the
+   * link is declared dead: the bus goes down (L1 empties) and reconnects. 0 turns it off.
    * @default 1_000
    */
   heartbeatInterval?: number
@@ -139,6 +158,8 @@ export interface ResolvedOptions<T> {
   fenceTtl: number
   maxLocalFences: number
   redisCommandTimeout: number
+  redisProbeInterval: number
+  busLease: number
   heartbeatInterval: number
   serializer: Serializer<T>
   wrapL2: (store: L2Store) => L2Store
@@ -216,6 +237,8 @@ export function resolveOptions<T>(options: TieredCacheOptions<T>): ResolvedOptio
     fenceTtl: positiveInteger('fenceTtl', options.fenceTtl, 300_000),
     maxLocalFences: positiveInteger('maxLocalFences', options.maxLocalFences, 10_000),
     redisCommandTimeout: positiveInteger('redisCommandTimeout', options.redisCommandTimeout, 1_000),
+    redisProbeInterval: positiveInteger('redisProbeInterval', options.redisProbeInterval, 100),
+    busLease: nonNegativeInteger('busLease', options.busLease, 60),
     heartbeatInterval: nonNegativeInteger('heartbeatInterval', options.heartbeatInterval, 1_000),
     serializer: options.serializer ?? (json as Serializer<T>),
     wrapL2: options.wrapL2 ?? ((store) => store),

@@ -16,6 +16,8 @@ export class Counters {
   /** Redis operations that failed and were degraded around. */
   redisErrors = 0
   busDisconnects = 0
+  /** Times the bus lease lapsed (L1 paused until a PING was answered). */
+  leaseLapses = 0
 }
 
 /** A point-in-time copy of the counters with the derived rates (percentages, 0–100). */
@@ -38,6 +40,7 @@ export interface CacheStats {
   malformedMessages: number
   redisErrors: number
   busDisconnects: number
+  leaseLapses: number
   l1Size: number
   l1MaxSize: number
   l1Bytes: number

@@ -6,6 +6,7 @@ import type { CacheLevel, L2Record, Lookup } from './entry.js'
 import { ClearError, ClosedError, InvalidationError } from './errors.js'
 import { CacheEventEmitter } from './events.js'
 import { type ResolvedOptions, resolveOptions, type TieredCacheOptions } from './options.js'
+import { RedisBreaker } from './redis-breaker.js'
 import { type CacheStats, Counters, percent } from './stats.js'
 import type { L2Store } from './stores/l2-store.js'
 import { MemoryStore } from './stores/memory-store.js'
@@ -32,6 +33,11 @@ export interface CacheHealth {
 
 /** How much of a malformed bus payload the `malformed` event carries. */
 const MALFORMED_RAW_SHOWN = 1024
+
+/** Why an invalidation or a clear is refused without being sent. */
+const REDIS_NOT_ANSWERING = new Error(
+  'Redis is not answering (a recent command got no answer); refused until a PING gets through',
+)
 
 const found = <T>(value: T, version: number, level: CacheLevel): Lookup<T> =>
   Object.freeze({ found: true as const, value, version, level })
@@ -62,6 +68,7 @@ export class TieredCache<T> {
   readonly #bus: RedisBus | undefined
   readonly #redis: Redis | undefined
   readonly #subscriber: Redis | undefined
+  readonly #breaker: RedisBreaker | undefined
   readonly #ownsRedis: boolean
   readonly #flights = new Map<string, Flight<T>>()
   /** Key → highest version this instance has seen invalidated, for loads that start afterwards. */
@@ -111,6 +118,11 @@ export class TieredCache<T> {
           })
         : o.redis
     if (this.#ownsRedis) this.#redis.on('error', (error) => this.#degraded('redis', error))
+    const breaker = new RedisBreaker(this.#redis, o.redisProbeInterval, (open) =>
+      this.events.emit('redis', { state: open ? 'down' : 'up' }),
+    )
+    this.#breaker = breaker
+    this.#redis.on('ready', () => breaker.reconnected())
     if (o.mode === 'multi' || o.mode === 'l2') {
       this.#l2 = o.wrapL2(new RedisStore({ redis: this.#redis, prefix: o.prefix }))
     }
@@ -127,6 +139,8 @@ export class TieredCache<T> {
         channel: `${o.prefix}:bus`,
         origin: o.instanceId,
         heartbeatInterval: o.heartbeatInterval,
+        // Without L1 nothing could be stale, so nothing needs a lease.
+        lease: this.#l1Enabled ? o.busLease : 0,
       },
       {
         onMessage: (message) => this.#receive(message),
@@ -136,6 +150,7 @@ export class TieredCache<T> {
           // Listeners get a prefix: a forged payload can be megabytes long.
           this.events.emit('malformed', { raw: raw.slice(0, MALFORMED_RAW_SHOWN), error })
         },
+        onLease: (held) => this.#onLease(held),
       },
     )
     this.#bus.start()
@@ -197,6 +212,8 @@ export class TieredCache<T> {
     if (problem)
       throw new InvalidationError(key, version, undefined, `it cannot be sent: ${problem}`)
     this.#evict(key, version)
+    // Redis stopped answering: refuse now rather than after a timeout.
+    if (this.#breaker?.open) throw new InvalidationError(key, version, REDIS_NOT_ANSWERING)
     const pending: Promise<void>[] = []
     if (this.#l2)
       pending.push(this.#l2.fence(key, version, this.#generation, this.#options.fenceTtl))
@@ -208,6 +225,7 @@ export class TieredCache<T> {
       // Both commands leave on the same connection before either reply: one round trip.
       await Promise.all(pending)
     } catch (error) {
+      this.#breaker?.failed(error)
       throw new InvalidationError(key, version, error)
     }
     this.#counters.invalidationsSent++
@@ -234,11 +252,13 @@ export class TieredCache<T> {
     if (this.#closed) throw new ClosedError()
     let generation = this.#generation
     try {
+      if (this.#breaker?.open) throw REDIS_NOT_ANSWERING
       if (this.#l2) generation = await this.#l2.bumpGeneration()
       const origin = this.#options.instanceId
       if (this.#bus) await this.#bus.publish({ v: 1, type: 'clear', generation, origin })
     } catch (error) {
       this.#clearLocal()
+      if (error !== REDIS_NOT_ANSWERING) this.#breaker?.failed(error)
       throw new ClearError(error)
     }
     this.#generation = Math.max(this.#generation, generation)
@@ -284,6 +304,7 @@ export class TieredCache<T> {
       malformedMessages: c.malformedMessages,
       redisErrors: c.redisErrors,
       busDisconnects: c.busDisconnects,
+      leaseLapses: c.leaseLapses,
       l1Size: this.#l1Enabled ? this.#l1.size : 0,
       l1MaxSize: this.#l1Enabled ? this.#l1.maxEntries : 0,
       l1Bytes: this.#l1.bytes,
@@ -297,7 +318,11 @@ export class TieredCache<T> {
     return {
       mode: this.#options.mode,
       l1: !this.#l1Enabled ? 'off' : this.#l1Serving ? 'serving' : 'bypassed',
-      l2: !this.#l2 ? 'off' : this.#redis?.status === 'ready' ? 'up' : 'down',
+      l2: !this.#l2
+        ? 'off'
+        : this.#redis?.status === 'ready' && !this.#breaker?.open
+          ? 'up'
+          : 'down',
       bus: this.#bus ? this.#bus.state : 'off',
     }
   }
@@ -309,6 +334,7 @@ export class TieredCache<T> {
     this.#l1Serving = false
     clearTimeout(this.#generationRetry)
     clearTimeout(this.#clearRetry)
+    this.#breaker?.stop()
     await this.#bus?.close()
     this.#clearLocal()
     const quit = async (redis: Redis | undefined) => {
@@ -334,7 +360,7 @@ export class TieredCache<T> {
   }
 
   async #fill(key: string, flight: Flight<T>): Promise<Lookup<T>> {
-    if (this.#l2 && this.#online) {
+    if (this.#l2 && this.#online && !this.#breaker?.open) {
       const hit = await this.#readL2(key, flight)
       if (hit) return hit
     }
@@ -346,7 +372,7 @@ export class TieredCache<T> {
     try {
       record = await this.#l2?.get(key)
     } catch (error) {
-      this.#degraded('l2.get', error)
+      this.#redisFailed('l2.get', error)
     }
     if (record === undefined) {
       this.#counters.l2Misses++
@@ -400,6 +426,8 @@ export class TieredCache<T> {
       needsPayload && !isAbsent ? this.#options.serializer.serialize(loaded.value) : ''
 
     if (this.#l2) {
+      // Without L2's verdict this instance cannot know whether a newer write exists: skip L1.
+      if (this.#breaker?.open) return lookup
       const fence = Math.max(flight.fence, this.#fences.get(key) ?? 0)
       if (version < fence) {
         this.#rejectStale(key, version, fence, 'L2')
@@ -414,8 +442,7 @@ export class TieredCache<T> {
       try {
         accepted = await this.#l2.set(key, record, ttl)
       } catch (error) {
-        // Without L2's verdict this instance cannot know whether a newer write exists: skip L1.
-        this.#degraded('l2.set', error)
+        this.#redisFailed('l2.set', error)
         return lookup
       }
       if (!accepted) {
@@ -541,11 +568,12 @@ export class TieredCache<T> {
     }
     this.#refreshGeneration(this.#l2).then(
       () => {
+        this.#breaker?.succeeded()
         if (this.#closed || this.#bus?.state !== 'up') return
         this.#setOnline()
       },
       (error: unknown) => {
-        this.#degraded('l2.generation', error)
+        this.#redisFailed('l2.generation', error)
         if (this.#closed || this.#bus?.state !== 'up') return
         this.#generationRetry = setTimeout(() => this.#comeOnline(), 250)
         this.#generationRetry.unref()
@@ -553,18 +581,39 @@ export class TieredCache<T> {
     )
   }
 
+  /**
+   * The bus's lease lapsed or came back. L1 keeps its entries either way: a lapse means messages
+   * may be late, not lost (a lost connection takes the bus down instead), and the PONG that
+   * renews the lease arrives after every message sent before it.
+   */
+  #onLease(held: boolean): void {
+    if (!held) {
+      this.#l1Serving = false
+      this.#counters.leaseLapses++
+    } else if (this.#synced && !this.#closed) {
+      this.#l1Serving = this.#l1Enabled
+    }
+    this.events.emit('lease', { held })
+  }
+
   #setOnline(): void {
     // A clear heard after the generation was read is still being confirmed; it turns L2 on.
     this.#online = this.#clearsConfirmed === this.#clearsHeard
     this.#synced = true
     this.#clearLocal()
-    this.#l1Serving = this.#l1Enabled
+    this.#l1Serving = this.#l1Enabled && (this.#bus?.leaseHeld ?? true)
     for (const waiter of [...this.#waiters]) waiter()
   }
 
   #degraded(operation: string, error: unknown): void {
     this.#counters.redisErrors++
     this.events.emit('degraded', { operation, error })
+  }
+
+  /** A command on the command connection failed: degrade, and stop waiting on Redis if it hangs. */
+  #redisFailed(operation: string, error: unknown): void {
+    this.#degraded(operation, error)
+    this.#breaker?.failed(error)
   }
 }
 

@@ -1,3 +1,4 @@
+import { startTcpProxy } from '@strata/testkit'
 import { describe, expect, it } from 'vitest'
 import { ClearError, InvalidationError } from '../src/index.js'
 import { nextEvent, useRedisTestbed, VersionedTable } from './helpers.js'
@@ -93,6 +94,51 @@ describe('bus loss', () => {
       process.kill(pid, 'SIGCONT')
     }
     expect(await a.whenReady(10_000)).toBe(true)
+  })
+})
+
+describe('a silent subscriber link', () => {
+  it('stops L1 within the lease, keeps its entries, and resumes once a PING is answered', async () => {
+    const table = new VersionedTable()
+    table.write('k', 'v1')
+    table.write('other', 'o1')
+    const proxy = await startTcpProxy({ target: { host: '127.0.0.1', port: bed.server.port } })
+    try {
+      const a = await bed.caches.create({ loader: table.loader, instanceId: 'a' })
+      // The heartbeat is off and no command times out: only the lease can notice the silence.
+      // A long lease keeps a loaded machine's event-loop delays from lapsing it on their own.
+      const b = await bed.caches.create({
+        loader: table.loader,
+        instanceId: 'b',
+        redis: `redis://127.0.0.1:${proxy.port}`,
+        busLease: 1_000,
+        redisCommandTimeout: 30_000,
+      })
+      for (const key of ['k', 'other']) await b.get(key)
+      expect(b.peek('k')).toMatchObject({ value: 'v1', level: 'L1' })
+
+      const lapsed = nextEvent(b, 'lease', (event) => !event.held)
+      proxy.stall()
+      // Acknowledged: Redis took the fence and the message, which is held up on its way to b.
+      await a.invalidate('k', table.write('k', 'v2'))
+      await lapsed
+      expect(b.health().l1).toBe('bypassed')
+      expect(b.peek('k')).toBeUndefined()
+      expect(b.stats().l1Size).toBe(2)
+
+      const renewed = nextEvent(b, 'lease', (event) => event.held)
+      proxy.resume()
+      await renewed
+      expect(b.health().l1).toBe('serving')
+      // Nothing was lost, so L1 kept its entries and the bus never went down; the held-up
+      // message evicted `k` before the PONG that renewed the lease arrived.
+      expect(b.stats().busDisconnects).toBe(0)
+      expect(b.peek('other')).toMatchObject({ value: 'o1', level: 'L1' })
+      expect(b.peek('k')).toBeUndefined()
+      expect(await b.get('k')).toMatchObject({ value: 'v2', version: 2 })
+    } finally {
+      await proxy.close()
+    }
   })
 })
 

@@ -49,7 +49,9 @@ export class CacheFactory {
     const cache = createTieredCache<string>({
       redis: this.redisUrl(),
       prefix: this.prefix(),
+      // Timers that ping Redis on their own are turned on by the tests about them.
       heartbeatInterval: 0,
+      busLease: 0,
       ...options,
     })
     this.#caches.push(cache)

@@ -30,7 +30,12 @@ export interface PostgresServer {
    * `postgres://postgres:<password>@…` when a password was set.
    */
   readonly url: string
+  /** Stops the server and removes its data. */
   stop(): Promise<void>
+  /** Shuts the server down (fast shutdown: clients are disconnected), keeping its data. */
+  halt(): Promise<void>
+  /** Starts the server again after `halt()`: same port, same data. */
+  start(): Promise<void>
 }
 
 const INSTALL_HINT =
@@ -69,40 +74,51 @@ export async function startPostgresServer(
   }
 
   const port = await freePort()
-  const spawned = spawnAs(user, postgres, [
-    '-D',
-    dataDir,
-    '-p',
-    String(port),
-    '-k',
-    dir,
-    '-c',
-    'listen_addresses=127.0.0.1',
-    '-c',
-    'fsync=off',
-    '-c',
-    'synchronous_commit=off',
-    '-c',
-    'full_page_writes=off',
-    '-c',
-    'max_connections=200',
-  ])
-  try {
-    await waitForPort(port, 30_000, 'postgres')
-  } catch (error) {
-    await stopProcess(spawned.child, 'SIGKILL')
-    throw new Error(`${(error as Error).message}\n${spawned.output()}`)
+  let current: ReturnType<typeof spawnAs> | undefined
+  const start = async () => {
+    const spawned = spawnAs(user, postgres, [
+      '-D',
+      dataDir,
+      '-p',
+      String(port),
+      '-k',
+      dir,
+      '-c',
+      'listen_addresses=127.0.0.1',
+      '-c',
+      'fsync=off',
+      '-c',
+      'synchronous_commit=off',
+      '-c',
+      'full_page_writes=off',
+      '-c',
+      'max_connections=200',
+    ])
+    current = spawned
+    try {
+      await waitForPort(port, 30_000, 'postgres')
+    } catch (error) {
+      await stopProcess(spawned.child, 'SIGKILL')
+      throw new Error(`${(error as Error).message}\n${spawned.output()}`)
+    }
+  }
+  // SIGINT is PostgreSQL's "fast shutdown": it disconnects clients instead of waiting for them.
+  const halt = async () => {
+    if (current) await stopProcess(current.child, 'SIGINT')
+    current = undefined
   }
 
+  await start()
   return {
     port,
     url:
       options.password === undefined
         ? `postgres://postgres@127.0.0.1:${port}/postgres`
         : `postgres://postgres:${encodeURIComponent(options.password)}@127.0.0.1:${port}/postgres`,
+    halt,
+    start,
     async stop() {
-      // SIGINT is PostgreSQL's "fast shutdown": it disconnects clients instead of waiting for them.
-      await stopProcess(spawned.child, 'SIGINT')
+      await halt()
       rmSync(dir, { recursive: true, force: true })
     },
   }

@@ -45,6 +45,16 @@ export interface ClusterOptions {
   foreground?: boolean
   /** Interrupts the start-up; everything started so far is stopped. */
   signal?: AbortSignal
+  /**
+   * Where replica `index` (1-based) finds PostgreSQL and Redis, given the stack's own URLs; for
+   * putting a fault-injecting proxy between a replica and a backend. Called before every start
+   * of the replica, restarts included.
+   * @default the stack's URLs, unchanged
+   */
+  replicaBackends?: (
+    backends: Readonly<ReplicaBackends>,
+    index: number,
+  ) => ReplicaBackends | Promise<ReplicaBackends>
 }
 
 /**
@@ -66,14 +76,23 @@ export class Cluster {
   readonly #running = new Map<string, RunningComponent>()
   /** Children whose exit we caused, so only the others are reported as crashes. */
   readonly #expectedExits = new WeakSet<ChildProcess>()
+  readonly #replicaBackends: NonNullable<ClusterOptions['replicaBackends']>
+  /** Components frozen with SIGSTOP, to thaw before stopping them. */
+  readonly #paused = new Set<string>()
   #stopped = false
 
-  private constructor(context: StartContext, backends: StackBackends, state: StackState) {
+  private constructor(
+    context: StartContext,
+    backends: StackBackends,
+    state: StackState,
+    options: ClusterOptions,
+  ) {
     this.config = context.config
     this.#reporter = context.reporter
     this.#context = context
     this.#backends = backends
     this.#state = state
+    this.#replicaBackends = options.replicaBackends ?? ((own) => ({ ...own }))
   }
 
   /** Starts every component in order and returns once all are healthy. Rolls back on failure. */
@@ -144,7 +163,7 @@ export class Cluster {
       adminDatabaseUrl: config.databaseUrl ?? urls.adminDatabaseUrl,
       adminRedisUrl: config.redisUrl ?? urls.adminRedisUrl,
     }
-    const cluster = new Cluster(context, backends, state)
+    const cluster = new Cluster(context, backends, state, options)
     try {
       await cluster.#startAll()
     } catch (error) {
@@ -167,7 +186,13 @@ export class Cluster {
     const indexes = Array.from({ length: this.config.replicas }, (_, i) => i + 1)
     const results = await Promise.allSettled(
       indexes.map(async (index) =>
-        this.#track(await startReplica(this.#context, index, this.#backends)),
+        this.#track(
+          await startReplica(
+            this.#context,
+            index,
+            await this.#replicaBackends(this.#backends, index),
+          ),
+        ),
       ),
     )
     const failure = results.find((result) => result.status === 'rejected')
@@ -231,9 +256,7 @@ export class Cluster {
 
   /** SIGKILLs replica `index`, as a crash would; resolves once the process is gone. */
   async killReplica(index: number): Promise<void> {
-    const running = this.#replica(index)
-    this.#expectedExits.add(running.child)
-    await killDaemon(running.state)
+    await this.#kill(this.#replica(index))
   }
 
   /** Stops replica `index` gracefully (SIGTERM: it drains first). */
@@ -245,14 +268,9 @@ export class Cluster {
 
   /** Starts replica `index` again on its port after a kill or stop; resolves once it is ready. */
   async startReplica(index: number): Promise<void> {
-    const current = this.#replica(index)
-    if (isRunning(current.state)) {
-      throw new StackError(
-        'E_ALREADY_RUNNING',
-        `${current.state.name} is running (pid ${current.state.pid}); stop it first`,
-      )
-    }
-    this.#track(await startReplica(this.#context, index, this.#backends, 'append'))
+    this.#assertStopped(this.#replica(index))
+    const backends = await this.#replicaBackends(this.#backends, index)
+    this.#track(await startReplica(this.#context, index, backends, 'append'))
   }
 
   #replica(index: number): RunningComponent {
@@ -265,9 +283,85 @@ export class Cluster {
     return running
   }
 
+  /** SIGKILLs Redis, as a crash would (its data is gone: it keeps none on disk). */
+  async killRedis(): Promise<void> {
+    await this.#kill(this.#backend('redis'))
+  }
+
+  /** Starts Redis again on its port, empty, after a kill; resolves once it answers PING. */
+  async startRedis(): Promise<void> {
+    this.#assertStopped(this.#backend('redis'))
+    this.#track(await startRedis(this.#context, 'append'))
+  }
+
+  /** Freezes Redis with SIGSTOP: its sockets stay open and nothing answers, as in a hang. */
+  pauseRedis(): void {
+    this.#signal(this.#backend('redis'), 'SIGSTOP')
+    this.#paused.add('redis')
+  }
+
+  /** Thaws Redis after `pauseRedis()` (SIGCONT). */
+  resumeRedis(): void {
+    this.#paused.delete('redis')
+    this.#signal(this.#backend('redis'), 'SIGCONT')
+  }
+
+  /** Stops PostgreSQL (fast shutdown: open transactions are rolled back, clients disconnected). */
+  async stopPostgres(): Promise<void> {
+    const running = this.#backend('postgres')
+    this.#expectedExits.add(running.child)
+    await stopComponents([running.state], this.#reporter)
+  }
+
+  /** Starts PostgreSQL again on its port, with its data, after a stop or kill; resolves once it answers. */
+  async startPostgres(): Promise<void> {
+    this.#assertStopped(this.#backend('postgres'))
+    this.#track(await startPostgres(this.#context, 'append'))
+  }
+
+  /** The Redis or PostgreSQL this cluster started; refuses one given by URL, which it does not own. */
+  #backend(kind: 'redis' | 'postgres'): RunningComponent {
+    const running = this.#running.get(kind)
+    if (!running) {
+      const variable = kind === 'redis' ? 'REDIS_URL' : 'DATABASE_URL'
+      throw new StackError(
+        'E_BAD_ARGUMENT',
+        `this stack did not start ${kind} (${variable} was given), so it cannot stop or start it`,
+      )
+    }
+    return running
+  }
+
+  async #kill(running: RunningComponent): Promise<void> {
+    this.#expectedExits.add(running.child)
+    this.#paused.delete(running.state.name)
+    await killDaemon(running.state)
+  }
+
+  #signal(running: RunningComponent, signal: NodeJS.Signals): void {
+    if (!isRunning(running.state))
+      throw new StackError('E_NOT_RUNNING', `${running.state.name} is not running`)
+    process.kill(running.state.pid, signal)
+  }
+
+  #assertStopped(running: RunningComponent): void {
+    if (isRunning(running.state)) {
+      throw new StackError(
+        'E_ALREADY_RUNNING',
+        `${running.state.name} is running (pid ${running.state.pid}); stop it first`,
+      )
+    }
+  }
+
   /** Stops everything in order (nginx, replicas, Redis, PostgreSQL) and removes the state file. */
   async stop(): Promise<void> {
     this.#stopped = true
+    // A frozen process cannot act on its stop signal; thaw it first.
+    for (const name of this.#paused) {
+      const running = this.#running.get(name)
+      if (running && isRunning(running.state)) process.kill(running.state.pid, 'SIGCONT')
+    }
+    this.#paused.clear()
     await stopComponents(this.#state.components, this.#reporter)
     removeState(stackPaths(this.config).stateFile)
   }

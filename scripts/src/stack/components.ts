@@ -86,9 +86,13 @@ const STOP: Record<ComponentKind, StopOptions> = {
  * Starts PostgreSQL on `postgresPort` with its cluster in `<data-dir>/postgres`, running `initdb`
  * the first time. Logins need a password (scram-sha-256, loopback TCP only): the `postgres`
  * superuser's is set before every start, and the replicas log in as the `strata` role, which
- * owns the `strata` database and nothing else.
+ * owns the `strata` database and nothing else. A restart passes `startLogMode: 'append'`, so
+ * the log keeps what came before.
  */
-export async function startPostgres(ctx: StartContext): Promise<RunningComponent> {
+export async function startPostgres(
+  ctx: StartContext,
+  startLogMode: 'truncate' | 'append' = 'truncate',
+): Promise<RunningComponent> {
   const { config, reporter, credentials } = ctx
   const bin = ctx.binaries.postgres
   if (!bin) throw new Error('startPostgres called without PostgreSQL binaries')
@@ -99,7 +103,7 @@ export async function startPostgres(ctx: StartContext): Promise<RunningComponent
   const user = isRoot() ? lookupUser('postgres') : undefined
   if (user) assertReachable(dirname(dataDir), user)
 
-  let logMode: 'truncate' | 'append' = 'truncate'
+  let logMode = startLogMode
   if (!existsSync(join(dataDir, 'PG_VERSION'))) {
     reporter.step(`PostgreSQL: creating a cluster in ${dataDir} (initdb, first run only)`)
     mkdirSync(dataDir, { recursive: true })
@@ -264,8 +268,12 @@ function maxConnections(config: StackConfig): number {
  * Starts redis-server on `redisPort`, in memory only (the data is a cache and the bus), with two
  * users: `default` (every command) and `strata-api` (Strata's keys, channel and commands only,
  * as deploy/redis/api-user.acl says). Their passwords are in redis.conf as SHA-256 hashes.
+ * A restart passes `logMode: 'append'`, so the log keeps what came before.
  */
-export async function startRedis(ctx: StartContext): Promise<RunningComponent> {
+export async function startRedis(
+  ctx: StartContext,
+  logMode: 'truncate' | 'append' = 'truncate',
+): Promise<RunningComponent> {
   const { config, credentials } = ctx
   const binary = ctx.binaries.redisServer
   if (!binary) throw new Error('startRedis called without redis-server')
@@ -298,7 +306,7 @@ export async function startRedis(ctx: StartContext): Promise<RunningComponent> {
     port,
     url: withoutCredentials(ctx.urls.redisUrl),
     logFile: logFileOf(config, 'redis'),
-    logMode: 'truncate',
+    logMode,
     command: binary,
     args: [
       confFile,

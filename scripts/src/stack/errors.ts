@@ -7,6 +7,7 @@ export type StackErrorCode =
   | 'E_BUILD_FAILED'
   | 'E_PORT_IN_USE'
   | 'E_ALREADY_RUNNING'
+  | 'E_NOT_RUNNING'
   | 'E_COMPONENT_FAILED'
   | 'E_ABORTED'
 

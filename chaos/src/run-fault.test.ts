@@ -1,0 +1,51 @@
+import { checkHistory, type HistoryLog, writeOp } from '@strata/testkit'
+import { describe, expect, it } from 'vitest'
+import { FAULTS } from './faults.js'
+import { phaseStats } from './measure.js'
+import { judge } from './run-fault.js'
+import { KeySpace } from './workload.js'
+
+const write = (fields: Parameters<typeof writeOp>[0]) => writeOp({ key: 'chaos:w:0', ...fields })
+
+/** Judges a history of writes as if `fault` had been injected at 100 and ended at 200. */
+function verdict(name: keyof typeof FAULTS, history: HistoryLog): string[] {
+  const keys = new KeySpace({ writtenKeys: 1, readOnlyKeys: 0 })
+  const window = { injectedAt: 100, injectionDoneAt: 110, endedAt: 200 }
+  const phase = (p: 'before' | 'during' | 'after', from: number, to: number) =>
+    phaseStats(p, history, [], keys, from, to)
+  return judge(
+    FAULTS[name],
+    {
+      fault: name,
+      title: '',
+      faultMs: 100,
+      recoveryMs: 10,
+      phases: [phase('before', 0, 100), phase('during', 100, 200), phase('after', 200, 300)],
+      check: checkHistory(history),
+      load: { sent: 10, skipped: 0, lagged: 0, rate: 100 },
+      notes: [],
+    },
+    history.writes,
+    window,
+  )
+}
+
+describe('judge', () => {
+  it('accepts an unknown outcome only for a write in flight when the replica was killed', () => {
+    const inFlight = write({ start: 95, end: 150, status: 502, outcome: 'unknown' })
+    const later = write({ start: 150, end: 160, status: 502, outcome: 'unknown' })
+    const acked = write({ start: 10, end: 20, version: 1 })
+    expect(verdict('replica-kill', { writes: [acked, inFlight], reads: [] })).toEqual([])
+    expect(verdict('replica-kill', { writes: [acked, inFlight, later], reads: [] })).toEqual([
+      '1 writes of unknown outcome were not in flight at the injection',
+    ])
+  })
+
+  it('fails a fault whose writes ended in an outcome it does not allow', () => {
+    const refused = write({ start: 150, end: 160, status: 503, outcome: 'refused' })
+    expect(verdict('redis-kill', { writes: [refused], reads: [] })).toEqual([])
+    expect(verdict('subscriber-kill', { writes: [refused], reads: [] })).toEqual([
+      '1 writes ended refused; expected only acked',
+    ])
+  })
+})

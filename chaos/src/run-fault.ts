@@ -1,0 +1,222 @@
+import { writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
+import {
+  type CheckReport,
+  checkHistory,
+  History,
+  readVersions,
+  StrataClient,
+  type WriteOp,
+} from '@strata/testkit'
+import { Redis } from 'ioredis'
+import type { Fault, FaultName, FaultWindow } from './faults.js'
+import { type PhaseStats, phaseStats, recoveryTime } from './measure.js'
+import { type Progress, seconds } from './progress.js'
+import { crashRecorder, REPLICAS, startChaosStack } from './stack.js'
+import { KeySpace, Load, seedKeys, type WorkloadOptions } from './workload.js'
+
+/** How each fault is run. */
+export interface FaultRunOptions {
+  /** Length of the phases before and after the fault, ms. */
+  phaseMs: number
+  /** Length of the phase after the fault, when it differs: the time it has to recover, ms. */
+  afterMs?: number
+  /** How long a fault that is undone is held, ms. */
+  holdMs: number
+  /** Delay of `redis-latency`, each way, ms. */
+  latencyMs: number
+  /** Guarantee 3's bound for the checker, ms. */
+  stalenessBoundMs: number
+  workload: WorkloadOptions
+  progress: Progress
+  signal: AbortSignal
+  /** Prefix of progress lines, e.g. `[2/7]`. */
+  label?: string
+  /**
+   * A directory to keep the run's evidence in: the stack's logs (replicas, nginx's access log,
+   * Redis, PostgreSQL) and the recorded history, under `<dir>/<fault>/`.
+   */
+  evidenceDir?: string
+}
+
+/** Everything measured about one fault. */
+export interface FaultResult {
+  fault: FaultName
+  title: string
+  passed: boolean
+  /** Why it failed: each broken promise in a sentence. Empty when it passed. */
+  failures: string[]
+  /** How long the fault was on (injection to end), ms. */
+  faultMs: number
+  /** See `recoveryTime`; undefined when it did not recover before the run ended. */
+  recoveryMs: number | undefined
+  phases: [PhaseStats, PhaseStats, PhaseStats]
+  check: CheckReport
+  load: { sent: number; skipped: number; lagged: number; rate: number }
+  notes: string[]
+}
+
+/**
+ * Runs one fault on a fresh stack: seed, a phase of load, the fault, a phase after it; then
+ * reads every key's version from PostgreSQL, checks the recorded history and judges the fault
+ * against what the guarantees promise.
+ */
+export async function runFault(fault: Fault, options: FaultRunOptions): Promise<FaultResult> {
+  const { progress, label = '' } = options
+  const prefix = `${label} ${fault.name}`.trim()
+  progress.log(
+    `${prefix}: starting a throw-away stack${fault.proxies ? ' (Redis via proxies)' : ''}`,
+  )
+  // A component that exits on its own (a crashed replica) is reported here and fails the run.
+  const { reporter, crashes } = crashRecorder((message) => progress.log(`${prefix}: ! ${message}`))
+  const stack = await startChaosStack({ proxies: fault.proxies, reporter })
+  const evidence = options.evidenceDir && join(options.evidenceDir, fault.name)
+  const history = new History()
+  const client = new StrataClient({ baseUrl: stack.url, history, timeoutMs: 15_000 })
+  const admin = new Redis(stack.redisUrl, { maxRetriesPerRequest: 1, retryStrategy: () => 200 })
+  admin.on('error', () => {})
+  const notes: string[] = []
+  let phase = 'seeding'
+  let phaseStart = history.now()
+  let phaseLength: number | undefined
+  const ticker = setInterval(() => {
+    const elapsed = history.now() - phaseStart
+    const of = phaseLength === undefined ? '' : ` / ${seconds(phaseLength)}`
+    const failed = history.reads.filter((read) => read.outcome === 'failed').length
+    progress.status(
+      `${prefix}: ${phase.padEnd(7)} ${seconds(elapsed)}${of}  ${history.reads.length + history.writes.length} requests  ` +
+        `${failed} failed reads  ${history.inFlight} in flight`,
+    )
+  }, 250)
+  const enter = (name: string, lengthMs?: number) => {
+    phase = name
+    phaseStart = history.now()
+    phaseLength = lengthMs
+  }
+  let load: Load | undefined
+  try {
+    const keys = new KeySpace(options.workload)
+    await seedKeys(client, keys)
+    load = new Load(client, history, keys, options.workload)
+    load.start()
+    const loadStart = history.now()
+    enter('before', options.phaseMs)
+    await sleep(options.phaseMs, undefined, { signal: options.signal })
+    enter('during')
+    const window: FaultWindow = await fault.run({
+      stack,
+      redis: admin,
+      holdMs: options.holdMs,
+      latencyMs: options.latencyMs,
+      now: () => history.now(),
+      note: (message) => {
+        notes.push(message)
+        progress.log(`${prefix}: ${message}`)
+      },
+      signal: options.signal,
+    })
+    const afterMs = options.afterMs ?? options.phaseMs
+    enter('after', afterMs)
+    await sleep(afterMs, undefined, { signal: options.signal })
+    enter('draining')
+    await load.stop()
+    const loadEnd = history.now()
+
+    enter('checking')
+    const finalVersions = await readVersions(stack.databaseUrl, keys.all)
+    const check = checkHistory(history, {
+      stalenessBoundMs: options.stalenessBoundMs,
+      // A fresh stack: every key began at version 0 (absent) before the seed wrote it.
+      initialVersions: new Map(),
+      finalVersions,
+    })
+    const phases: FaultResult['phases'] = [
+      phaseStats('before', history, load.samples, keys, loadStart, window.injectedAt),
+      phaseStats('during', history, load.samples, keys, window.injectedAt, window.endedAt),
+      phaseStats('after', history, load.samples, keys, window.endedAt, loadEnd),
+    ]
+    const replicas = Array.from({ length: REPLICAS }, (_, i) => `replica-${i + 1}`)
+    const recoveryMs = recoveryTime(history, window.endedAt, replicas)
+    const result: FaultResult = {
+      fault: fault.name,
+      title: fault.title,
+      passed: false,
+      failures: [],
+      faultMs: Math.round(window.endedAt - window.injectedAt),
+      recoveryMs,
+      phases,
+      check,
+      load: {
+        sent: load.sent,
+        skipped: load.skipped,
+        lagged: load.lagged,
+        rate: options.workload.rate,
+      },
+      notes,
+    }
+    result.failures = [...crashes, ...judge(fault, result, history.writes, window)]
+    result.passed = result.failures.length === 0
+    return result
+  } finally {
+    clearInterval(ticker)
+    // Interrupted mid-run: stop sending before the stack goes away.
+    await load?.stop()
+    client.close()
+    admin.disconnect()
+    progress.log(`${prefix}: stopping the stack`)
+    await stack.stop({ keepLogsIn: evidence })
+    if (evidence) writeFileSync(join(evidence, 'history.json'), JSON.stringify(history))
+  }
+}
+
+/** Each promise the fault's expectations make that the run broke, in a sentence. */
+export function judge(
+  fault: Fault,
+  result: Omit<FaultResult, 'failures' | 'passed'>,
+  writes: readonly WriteOp[],
+  window: FaultWindow,
+): string[] {
+  const failures: string[] = []
+  const { check, phases, load } = result
+  if (check.totalViolations > 0) {
+    const kinds = Object.entries(check.violations)
+      .filter(([, count]) => count > 0)
+      .map(([kind, count]) => `${count} ${kind}`)
+    failures.push(`checker: ${kinds.join(', ')}`)
+  }
+  const failedReads = phases.reduce((sum, phase) => sum + phase.failedReads, 0)
+  const failedCachedReads = phases.reduce((sum, phase) => sum + phase.failedCachedReads, 0)
+  if (fault.expect.failedReads === 'none' && failedReads > 0)
+    failures.push(`${failedReads} reads failed; none may`)
+  if (fault.expect.failedReads === 'uncached' && failedCachedReads > 0)
+    failures.push(`${failedCachedReads} reads of cached keys failed; none may`)
+  for (const outcome of ['acked', 'refused', 'unknown'] as const) {
+    const count = phases.reduce((sum, phase) => sum + phase.writes[outcome], 0)
+    if (count > 0 && !fault.expect.writes.includes(outcome))
+      failures.push(
+        `${count} writes ended ${outcome}; expected only ${fault.expect.writes.join(' or ')}`,
+      )
+  }
+  if (fault.expect.unknownOnlyInFlight) {
+    const stray = writes.filter(
+      (write) =>
+        write.outcome === 'unknown' &&
+        !(write.start <= window.injectionDoneAt && write.end >= window.injectedAt),
+    )
+    if (stray.length > 0)
+      failures.push(`${stray.length} writes of unknown outcome were not in flight at the injection`)
+  }
+  const during = phases[1]
+  if (fault.expect.medianReadMs !== undefined && during.readLatency.p50 > fault.expect.medianReadMs)
+    failures.push(
+      `median read took ${during.readLatency.p50} ms during the fault; at most ${fault.expect.medianReadMs} ms allowed`,
+    )
+  if (result.recoveryMs === undefined)
+    failures.push(
+      'did not recover (L1 serving on every replica and a write acked) before the run ended',
+    )
+  if (load.skipped > 0)
+    failures.push(`${load.skipped} requests were not sent: more than the in-flight limit piled up`)
+  return failures
+}

@@ -1,0 +1,132 @@
+import { cpSync, mkdirSync } from 'node:fs'
+import { join } from 'node:path'
+import type { Cluster } from '@strata/scripts/cluster'
+import type { Reporter } from '@strata/scripts/reporter'
+import { startTestStack } from '@strata/scripts/testing'
+import { startTcpProxy, type TcpProxy } from '@strata/testkit'
+
+/** Replicas in every chaos stack: enough for "the writer" and "the others" to both be plural. */
+export const REPLICAS = 3
+
+/**
+ * What the replicas of a chaos stack run with, on top of the test defaults (production logging,
+ * no access log). This is the one place where the chaos runs configure the replicas; nginx's rate
+ * limits, which would throttle a load sent from one address, are off in every test stack.
+ */
+const CHAOS_STACK_ENV: Readonly<Record<string, string>> = {
+  // State changes (bus down/up, Redis unavailable) are worth keeping in the replica logs.
+  LOG_LEVEL: 'info',
+}
+
+/** Options of {@link startChaosStack}. */
+export interface ChaosStackOptions {
+  /**
+   * Put a {@link TcpProxy} between each replica and Redis (one per replica), so latency and
+   * stalls can be injected on every replica's link or on one.
+   */
+  proxies: boolean
+  /** Where the stack reports its start-up. */
+  reporter?: Reporter
+}
+
+/** A throw-away stack on free ports, with handles for injecting faults. */
+export interface ChaosStack {
+  cluster: Cluster
+  /** nginx. */
+  url: string
+  replicaUrl(index: number): string
+  /** Replica `index`'s process id (changes when it is restarted). */
+  replicaPid(index: number): number
+  /** Redis itself (not a proxy), as its admin user: faults need `CLIENT LIST` and `CLIENT KILL`. */
+  redisUrl: string
+  databaseUrl: string
+  /** `proxies[i - 1]` sits between replica `i` and Redis; empty without `proxies`. */
+  proxies: TcpProxy[]
+  /** Stops everything and removes the stack's directory; its logs are copied first if asked. */
+  stop(options?: { keepLogsIn?: string | undefined }): Promise<void>
+}
+
+/**
+ * A reporter that keeps the stack's warnings — a component exiting on its own, such as a
+ * crashed replica — so the run can fail on them, and shows each as it happens.
+ */
+export function crashRecorder(show: (message: string) => void): {
+  reporter: Reporter
+  crashes: string[]
+} {
+  const crashes: string[] = []
+  const reporter: Reporter = {
+    step: () => {},
+    info: () => {},
+    warn: (message) => {
+      crashes.push(message)
+      show(message)
+    },
+  }
+  return { reporter, crashes }
+}
+
+/** `url` with its host and port replaced, credentials and database number kept. */
+function viaProxy(url: string, port: number): string {
+  const parsed = new URL(url)
+  parsed.hostname = '127.0.0.1'
+  parsed.port = String(port)
+  return parsed.toString()
+}
+
+/** Starts PostgreSQL, Redis, 3 replicas and nginx on free ports in a temporary directory. */
+export async function startChaosStack(options: ChaosStackOptions): Promise<ChaosStack> {
+  const proxies: TcpProxy[] = []
+  const stack = await startTestStack({
+    replicas: REPLICAS,
+    env: CHAOS_STACK_ENV,
+    cluster: {
+      ...(options.reporter ? { reporter: options.reporter } : {}),
+      ...(options.proxies
+        ? {
+            replicaBackends: async (backends, index) => {
+              let proxy = proxies[index - 1]
+              if (!proxy) {
+                const target = new URL(backends.redisUrl)
+                proxy = await startTcpProxy({
+                  target: { host: target.hostname, port: Number(target.port || 6379) },
+                })
+                proxies[index - 1] = proxy
+              }
+              return { ...backends, redisUrl: viaProxy(backends.redisUrl, proxy.port) }
+            },
+          }
+        : {}),
+    },
+  }).catch(async (error: unknown) => {
+    await Promise.all(proxies.map((proxy) => proxy.close()))
+    throw error
+  })
+  const { cluster } = stack
+  return {
+    cluster,
+    url: stack.url,
+    replicaUrl: (index) => stack.replicaUrl(index),
+    replicaPid(index) {
+      const pid = cluster.component(`replica-${index}`)?.pid
+      if (pid === undefined) throw new Error(`replica-${index} is not part of this stack`)
+      return pid
+    },
+    redisUrl: cluster.backends.adminRedisUrl,
+    databaseUrl: cluster.backends.databaseUrl,
+    proxies,
+    async stop(options = {}) {
+      // Released first, so nothing held by a stall keeps a replica from shutting down.
+      for (const proxy of proxies) proxy.resume()
+      const logs = join(stack.config.dataDir, 'logs')
+      if (options.keepLogsIn) {
+        // After the stack has stopped, so the logs are complete; before its directory goes.
+        await cluster.stop()
+        mkdirSync(options.keepLogsIn, { recursive: true })
+        cpSync(logs, options.keepLogsIn, { recursive: true })
+      }
+      await stack.stop()
+      await Promise.all(proxies.map((proxy) => proxy.close()))
+    },
+  }
+}

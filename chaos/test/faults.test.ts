@@ -1,0 +1,110 @@
+import { describe, expect, it } from 'vitest'
+import { FAULTS, type FaultName } from '../src/faults.js'
+import { Progress } from '../src/progress.js'
+import { type FaultResult, runFault } from '../src/run-fault.js'
+import { DEFAULT_WORKLOAD } from '../src/workload.js'
+
+/**
+ * The short chaos run of `pnpm test`: every fault once, briefly, on its own stack. The phases
+ * are short but the margins are not: the recovery must happen within 6 s, and the assertions
+ * are about what the guarantees promise (no violation, no failed read, the documented write
+ * outcomes), never about how fast a loaded machine happens to be.
+ */
+const run = (name: FaultName, holdMs = 3_000): Promise<FaultResult> =>
+  runFault(FAULTS[name], {
+    phaseMs: 3_000,
+    // Recovery is asserted to happen within this; it takes 0.2–2.6 s on a loaded 2-core machine.
+    afterMs: 6_000,
+    holdMs,
+    latencyMs: 25,
+    stalenessBoundMs: 100,
+    workload: { ...DEFAULT_WORKLOAD, rate: 150 },
+    progress: new Progress({ interactive: false, plainEveryMs: 10_000 }),
+    signal: new AbortController().signal,
+  })
+
+/** Sums a phase figure over before, during and after. */
+const total = (result: FaultResult, figure: (phase: FaultResult['phases'][number]) => number) =>
+  result.phases.reduce((sum, phase) => sum + figure(phase), 0)
+
+/** What every fault must show: the checker found nothing and every key kept its acked version. */
+function expectCoherent(result: FaultResult): void {
+  expect(result.check.examples).toEqual([])
+  expect(result.check.totalViolations).toBe(0)
+  expect(result.check.checked).toEqual({
+    impossibleReads: true,
+    lostWrites: true,
+    refusedWritesApplied: true,
+  })
+  // The load really ran and really checked something.
+  expect(result.check.writes.acked).toBeGreaterThan(100)
+  expect(result.check.staleness.reads).toBeGreaterThan(500)
+}
+
+describe('faults under load (short run)', () => {
+  it('redis-kill: reads never fail, writes are acked or refused with 503, and it recovers', async () => {
+    const result = await run('redis-kill')
+    expectCoherent(result)
+    expect(result.failures).toEqual([])
+    expect(total(result, (p) => p.failedReads)).toBe(0)
+    // With Redis gone writes are refused, never left in doubt.
+    expect(result.phases[1].writes.refused).toBeGreaterThan(0)
+    expect(total(result, (p) => p.writes.unknown)).toBe(0)
+    expect(result.phases[1].writeFailureCauses).toEqual({
+      '503 CACHE_UNAVAILABLE': result.phases[1].writes.refused,
+    })
+  })
+
+  it('redis-freeze: calls fail fast instead of piling up for the 5 s freeze', async () => {
+    const result = await run('redis-freeze', 5_000)
+    expectCoherent(result)
+    expect(result.failures).toEqual([])
+    expect(total(result, (p) => p.failedReads)).toBe(0)
+    expect(result.phases[1].writes.refused).toBeGreaterThan(0)
+    expect(total(result, (p) => p.writes.unknown)).toBe(0)
+    // Without the breaker every miss waited for two command timeouts (2 s): the median too.
+    expect(result.phases[1].readLatency.p50).toBeLessThan(250)
+  })
+
+  it('subscriber-kill: the replica resubscribes, every write is acked, no read is stale', async () => {
+    const result = await run('subscriber-kill')
+    expectCoherent(result)
+    expect(result.failures).toEqual([])
+    expect(total(result, (p) => p.failedReads)).toBe(0)
+    expect(total(result, (p) => p.writes.refused + p.writes.unknown)).toBe(0)
+  })
+
+  it('replica-kill: nginx moves reads to the others; only writes in flight at the kill are in doubt', async () => {
+    const result = await run('replica-kill')
+    expectCoherent(result)
+    expect(result.failures).toEqual([])
+    expect(total(result, (p) => p.failedReads)).toBe(0)
+    expect(total(result, (p) => p.writes.refused)).toBe(0)
+  })
+
+  it('postgres-restart: cached reads keep being served and writes get 503 until it is back', async () => {
+    const result = await run('postgres-restart')
+    expectCoherent(result)
+    expect(total(result, (p) => p.failedCachedReads)).toBe(0)
+    expect(result.phases[1].writes.refused).toBeGreaterThan(0)
+    expect(total(result, (p) => p.writes.unknown)).toBe(0)
+    expect(result.failures).toEqual([])
+  })
+
+  it('redis-latency: a slow Redis link slows L2, never coherence; every write is acked', async () => {
+    const result = await run('redis-latency')
+    expectCoherent(result)
+    expect(result.failures).toEqual([])
+    expect(total(result, (p) => p.failedReads)).toBe(0)
+    expect(total(result, (p) => p.writes.refused + p.writes.unknown)).toBe(0)
+  })
+
+  it('redis-partition: the cut-off replica stops serving L1 in time and refuses writes', async () => {
+    const result = await run('redis-partition')
+    expectCoherent(result)
+    expect(result.failures).toEqual([])
+    expect(total(result, (p) => p.failedReads)).toBe(0)
+    expect(result.phases[1].writes.refused).toBeGreaterThan(0)
+    expect(total(result, (p) => p.writes.unknown)).toBe(0)
+  })
+})

@@ -1,0 +1,11 @@
+import { ensureBuilt } from '@strata/scripts/build'
+import { REPO_ROOT } from '@strata/scripts/config'
+import { consoleReporter } from '@strata/scripts/reporter'
+
+/**
+ * The chaos stacks run apps/api/dist. `turbo run test` builds only this package's dependencies,
+ * and the API is not one of them, so build it here when it is missing or stale.
+ */
+export default function setup(): void {
+  ensureBuilt(REPO_ROOT, consoleReporter, { api: true })
+}

@@ -1,0 +1,77 @@
+import { type Redis, ReplyError } from 'ioredis'
+
+/**
+ * Stops the cache from sending commands to a Redis that has stopped answering.
+ *
+ * Why: a Redis that hangs (frozen, or a silent network) keeps its connection open, so every
+ * command waits for the full command timeout before failing. Under load that piles requests
+ * up: each L2 read would cost a timeout, each write another. After the first command on a
+ * ready connection fails without an answer, the breaker opens: L2 is skipped and
+ * invalidations are refused at once. One PING at a time probes Redis; the first answer (or
+ * any answered command) closes the breaker.
+ */
+export class RedisBreaker {
+  readonly #redis: Redis
+  readonly #probeInterval: number
+  readonly #onChange: (open: boolean) => void
+  #open = false
+  #stopped = false
+  #retry: NodeJS.Timeout | undefined
+
+  constructor(redis: Redis, probeInterval: number, onChange: (open: boolean) => void) {
+    this.#redis = redis
+    this.#probeInterval = probeInterval
+    this.#onChange = onChange
+  }
+
+  /** True while Redis is skipped. */
+  get open(): boolean {
+    return this.#open
+  }
+
+  /**
+   * Reports a failed command. It opens the breaker when the connection looked ready and yet
+   * got no answer (a timeout): a hang. An error reply proves Redis alive, and a connection that
+   * is not ready fails every command at once anyway (no offline queue), so neither opens it.
+   */
+  failed(error: unknown): void {
+    if (error instanceof ReplyError || this.#open || this.#stopped) return
+    if (this.#redis.status !== 'ready') return
+    this.#open = true
+    this.#onChange(true)
+    this.#probe()
+  }
+
+  /** Reports a command that Redis answered: it is back, whatever the probe says. */
+  succeeded(): void {
+    if (!this.#open || this.#stopped) return
+    clearTimeout(this.#retry)
+    this.#open = false
+    this.#onChange(false)
+  }
+
+  /** The connection is ready again: probe now instead of at the next retry. */
+  reconnected(): void {
+    if (!this.#open || this.#stopped) return
+    clearTimeout(this.#retry)
+    this.#probe()
+  }
+
+  /** Stops probing (the cache is closing). */
+  stop(): void {
+    this.#stopped = true
+    clearTimeout(this.#retry)
+  }
+
+  #probe(): void {
+    if (this.#stopped) return
+    this.#redis.ping().then(
+      () => this.succeeded(),
+      () => {
+        if (this.#stopped) return
+        this.#retry = setTimeout(() => this.#probe(), this.#probeInterval)
+        this.#retry.unref()
+      },
+    )
+  }
+}

@@ -1,0 +1,131 @@
+import { connect, type Socket } from 'node:net'
+import { type RedisServer, startRedisServer } from '@strata/test-servers'
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
+import { startTcpProxy, type TcpProxy } from './tcp-proxy.js'
+
+/** A raw RESP connection: what the proxy forwards is bytes, so the test speaks bytes too. */
+class RawClient {
+  readonly socket: Socket
+  received = ''
+  readonly #waiters: Array<() => void> = []
+
+  constructor(port: number) {
+    this.socket = connect({ host: '127.0.0.1', port })
+    this.socket.setEncoding('utf8')
+    this.socket.on('data', (text: string) => {
+      this.received += text
+      for (const wake of this.#waiters.splice(0)) wake()
+    })
+  }
+
+  send(text: string): void {
+    this.socket.write(text)
+  }
+
+  /** Resolves once `received` contains `text`. */
+  async until(text: string): Promise<void> {
+    while (!this.received.includes(text)) {
+      await new Promise<void>((resolve) => this.#waiters.push(resolve))
+    }
+  }
+
+  /** Resolves when the server side has closed the connection. */
+  closed(): Promise<void> {
+    return new Promise((resolve) => {
+      if (this.socket.closed) resolve()
+      else this.socket.once('close', () => resolve())
+    })
+  }
+}
+
+describe('TcpProxy', () => {
+  let redis: RedisServer
+  let proxy: TcpProxy
+  const clients: RawClient[] = []
+  const open = () => {
+    const client = new RawClient(proxy.port)
+    clients.push(client)
+    return client
+  }
+
+  beforeAll(async () => {
+    redis = await startRedisServer()
+  })
+  afterAll(async () => {
+    await redis.stop()
+  })
+  afterEach(async () => {
+    for (const client of clients.splice(0)) client.socket.destroy()
+    await proxy?.close()
+  })
+
+  const start = async () => {
+    proxy = await startTcpProxy({ target: { host: '127.0.0.1', port: redis.port } })
+  }
+
+  it('forwards both directions unchanged', async () => {
+    await start()
+    const client = open()
+    client.send('PING\r\nECHO hello\r\n')
+    await client.until('$5\r\nhello\r\n')
+    expect(client.received).toBe('+PONG\r\n$5\r\nhello\r\n')
+    expect(proxy.connections).toBe(1)
+  })
+
+  it('adds the delay to each direction', async () => {
+    await start()
+    const client = open()
+    client.send('PING\r\n')
+    await client.until('+PONG')
+    proxy.setDelay(40)
+    const started = performance.now()
+    client.send('PING\r\n')
+    await client.until('+PONG\r\n+PONG')
+    // The proxy can never be early; how late it is depends on the machine, so no upper bound.
+    expect(performance.now() - started).toBeGreaterThanOrEqual(80)
+  })
+
+  it('keeps the byte order when the delay is lowered mid-stream', async () => {
+    await start()
+    const client = open()
+    proxy.setDelay(150)
+    client.send('ECHO first\r\n')
+    proxy.setDelay(0)
+    client.send('ECHO second\r\n')
+    await client.until('second')
+    expect(client.received).toBe('$5\r\nfirst\r\n$6\r\nsecond\r\n')
+  })
+
+  it('holds every byte, on open and new connections, until resumed', async () => {
+    await start()
+    const before = open()
+    before.send('PING\r\n')
+    await before.until('+PONG')
+    proxy.stall()
+    before.send('ECHO held\r\n')
+    const during = open()
+    during.send('PING\r\n')
+    // Nothing may come back while stalled; 300 ms is ample for a loopback Redis to have answered.
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    expect(before.received).toBe('+PONG\r\n')
+    expect(during.received).toBe('')
+    proxy.resume()
+    await before.until('held')
+    await during.until('+PONG')
+    expect(before.received).toBe('+PONG\r\n$4\r\nheld\r\n')
+  })
+
+  it('closes the client side when the server goes away', async () => {
+    await start()
+    const client = open()
+    client.send('PING\r\n')
+    await client.until('+PONG')
+    await redis.kill()
+    try {
+      await client.closed()
+      await vi.waitFor(() => expect(proxy.connections).toBe(0))
+    } finally {
+      await redis.start()
+    }
+  })
+})

@@ -1,0 +1,193 @@
+import { connect, createServer, type Server, type Socket } from 'node:net'
+
+/** Options of {@link startTcpProxy}. */
+export interface TcpProxyOptions {
+  /** Where connections are forwarded, e.g. Redis. */
+  target: { host: string; port: number }
+  /** Interface to listen on. @default '127.0.0.1' */
+  host?: string
+  /** Port to listen on; 0 picks a free one. @default 0 */
+  port?: number
+}
+
+/**
+ * One direction of one connection: bytes are released in order, each no earlier than its
+ * arrival plus the proxy's delay, and not at all while the proxy is stalled.
+ */
+class Lane {
+  readonly #to: Socket
+  readonly #proxy: TcpProxy
+  readonly #queue: Array<{ chunk: Buffer; releaseAt: number }> = []
+  #timer: NodeJS.Timeout | undefined
+  #ending = false
+
+  constructor(to: Socket, proxy: TcpProxy) {
+    this.#to = to
+    this.#proxy = proxy
+  }
+
+  push(chunk: Buffer): void {
+    const delay = this.#proxy.delayMs
+    if (delay === 0 && !this.#proxy.stalled && this.#queue.length === 0) {
+      this.#to.write(chunk)
+      return
+    }
+    const last = this.#queue.at(-1)?.releaseAt ?? 0
+    // Never before an earlier chunk: lowering the delay must not reorder the stream.
+    this.#queue.push({ chunk, releaseAt: Math.max(performance.now() + delay, last) })
+    this.pump()
+  }
+
+  /** The source ended: end the destination once everything queued has gone out. */
+  end(): void {
+    this.#ending = true
+    this.pump()
+  }
+
+  /** Releases what is due and waits for the next chunk's time. */
+  pump(): void {
+    clearTimeout(this.#timer)
+    this.#timer = undefined
+    if (this.#proxy.stalled) return
+    const now = performance.now()
+    while (this.#queue.length > 0 && (this.#queue[0]?.releaseAt ?? 0) <= now) {
+      this.#to.write(this.#queue.shift()?.chunk as Buffer)
+    }
+    const next = this.#queue[0]
+    if (next) this.#timer = setTimeout(() => this.pump(), Math.max(1, next.releaseAt - now))
+    else if (this.#ending) this.#to.end()
+  }
+
+  drop(): void {
+    clearTimeout(this.#timer)
+    this.#queue.length = 0
+  }
+}
+
+/**
+ * A TCP proxy that injects network faults between clients and a server: a delay added to every
+ * chunk in both directions, and stalls that hold every byte (connections stay open, as in a
+ * silent network partition) until resumed.
+ *
+ * @example
+ * const proxy = await startTcpProxy({ target: { host: '127.0.0.1', port: 6379 } })
+ * proxy.setDelay(50)  // 50 ms each way: +100 ms per round trip
+ * proxy.stall()       // nothing passes; nobody is told
+ * proxy.resume()
+ * await proxy.close()
+ */
+export class TcpProxy {
+  readonly #server: Server
+  readonly #target: { host: string; port: number }
+  readonly #lanes = new Set<Lane>()
+  readonly #sockets = new Set<Socket>()
+  readonly #clients = new Set<Socket>()
+  #delayMs = 0
+  #stalled = false
+
+  private constructor(server: Server, target: { host: string; port: number }) {
+    this.#server = server
+    this.#target = target
+    server.on('connection', (client) => this.#accept(client))
+  }
+
+  /** Starts listening; resolves once the port is bound. */
+  static async start(options: TcpProxyOptions): Promise<TcpProxy> {
+    const server = createServer({ noDelay: true })
+    const proxy = new TcpProxy(server, options.target)
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject)
+      server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => {
+        server.off('error', reject)
+        resolve()
+      })
+    })
+    return proxy
+  }
+
+  /** The port clients connect to. */
+  get port(): number {
+    const address = this.#server.address()
+    return typeof address === 'object' && address ? address.port : 0
+  }
+
+  /** The delay added to each direction, in milliseconds. */
+  get delayMs(): number {
+    return this.#delayMs
+  }
+
+  /** True while every byte is held. */
+  get stalled(): boolean {
+    return this.#stalled
+  }
+
+  /** Client connections open now. */
+  get connections(): number {
+    return this.#clients.size
+  }
+
+  /** Adds `ms` milliseconds to every chunk, each way (so a round trip gains twice that). */
+  setDelay(ms: number): void {
+    if (!Number.isFinite(ms) || ms < 0) throw new RangeError(`delay must be ≥ 0 ms (got ${ms})`)
+    this.#delayMs = ms
+  }
+
+  /** Holds every byte in both directions, on open and new connections, until `resume()`. */
+  stall(): void {
+    this.#stalled = true
+  }
+
+  /** Lets the held bytes through, in order, and ends the stall. */
+  resume(): void {
+    this.#stalled = false
+    for (const lane of this.#lanes) lane.pump()
+  }
+
+  /** Stops listening and closes every connection at once. */
+  async close(): Promise<void> {
+    for (const lane of this.#lanes) lane.drop()
+    for (const socket of this.#sockets) socket.destroy()
+    await new Promise<void>((resolve) => this.#server.close(() => resolve()))
+  }
+
+  #accept(client: Socket): void {
+    const upstream = connect({ ...this.#target, noDelay: true })
+    const toServer = new Lane(upstream, this)
+    const toClient = new Lane(client, this)
+    for (const lane of [toServer, toClient]) this.#lanes.add(lane)
+    for (const socket of [client, upstream]) this.#sockets.add(socket)
+    this.#clients.add(client)
+    // A reset or a refused upstream connection resets the other side too, as it would without us.
+    const reset = () => {
+      for (const lane of [toServer, toClient]) lane.drop()
+      client.destroy()
+      upstream.destroy()
+    }
+    const forget = (socket: Socket) => {
+      this.#sockets.delete(socket)
+      this.#clients.delete(socket)
+      if (client.destroyed && upstream.destroyed) {
+        this.#lanes.delete(toServer)
+        this.#lanes.delete(toClient)
+      }
+    }
+    client.on('data', (chunk: Buffer) => toServer.push(chunk))
+    upstream.on('data', (chunk: Buffer) => toClient.push(chunk))
+    client.on('error', reset)
+    upstream.on('error', reset)
+    // A side that closes ends the other once what is queued for it has gone through (a stall
+    // holds the close too: in a partition, a FIN does not get through either).
+    client.on('close', () => {
+      toServer.end()
+      forget(client)
+    })
+    upstream.on('close', () => {
+      toClient.end()
+      forget(upstream)
+    })
+  }
+}
+
+/** Starts a {@link TcpProxy}. */
+export const startTcpProxy = (options: TcpProxyOptions): Promise<TcpProxy> =>
+  TcpProxy.start(options)
