@@ -1,8 +1,9 @@
-import type { IncomingMessage } from 'node:http'
+import type { RequestListener } from 'node:http'
+import { getRequestListener } from '@hono/node-server'
 import { OpenAPIHono } from '@hono/zod-openapi'
 import type { Deps } from './deps.js'
 import { ApiError, sendError, toApiError } from './errors.js'
-import { fastRead } from './http/fast-read.js'
+import { withFastRead } from './http/fast-read.js'
 import { recordRequest, requestIdFor } from './http/observe.js'
 import { registerAdminRoutes } from './routes/admin.js'
 import { registerDocsRoutes } from './routes/docs.js'
@@ -90,12 +91,12 @@ export function createApp(deps: Deps): OpenAPIHono<AppEnv> {
   return app
 }
 
-/** What the node server runs: L1 hits of `GET /read/{key}` answered directly, the app for the rest. */
-export function createHandler(deps: Deps) {
+/**
+ * What the node server runs: L1 hits of `GET /read/{key}` answered at the node listener, the app
+ * (through @hono/node-server's adapter) for everything else.
+ */
+export function createHandler(deps: Deps): { app: OpenAPIHono<AppEnv>; listener: RequestListener } {
   const app = createApp(deps)
-  return {
-    app,
-    fetch: (request: Request, env?: { incoming?: Pick<IncomingMessage, 'headers'> }) =>
-      fastRead(deps, request, env?.incoming) ?? app.fetch(request, env),
-  }
+  const listener = withFastRead(deps, getRequestListener(app.fetch, { hostname: deps.env.HOST }))
+  return { app, listener }
 }

@@ -1,4 +1,4 @@
-import { serve } from '@hono/node-server'
+import { createServer } from 'node:http'
 import { createHandler } from './app.js'
 import { migrate } from './db/migrate.js'
 import { createDeps } from './deps.js'
@@ -19,9 +19,9 @@ if (env.CACHE_MODE !== 'none' && !(await deps.cache.whenReady(5_000))) {
   logger.warn('Redis is not reachable yet; serving from the database meanwhile')
 }
 
-const handler = createHandler(deps)
-const server = serve({ fetch: handler.fetch, port: env.PORT, hostname: env.HOST }, (info) => {
-  logger.info({ port: info.port, mode: env.CACHE_MODE }, `replica ${env.REPLICA_ID} listening`)
+const server = createServer(createHandler(deps).listener)
+server.listen(env.PORT, env.HOST, () => {
+  logger.info({ port: env.PORT, mode: env.CACHE_MODE }, `replica ${env.REPLICA_ID} listening`)
 })
 
 let stopping = false
@@ -40,7 +40,7 @@ async function shutdown(signal: string): Promise<void> {
     await new Promise((resolve) => setTimeout(resolve, env.DRAIN_DELAY * 1000))
   await new Promise<void>((resolve) => {
     server.close(() => resolve())
-    if ('closeIdleConnections' in server) server.closeIdleConnections()
+    server.closeIdleConnections()
   })
   await deps.close()
   logger.info('stopped')

@@ -1,3 +1,5 @@
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import type { OpenAPIHono } from '@hono/zod-openapi'
 import {
   type PostgresServer,
@@ -33,8 +35,12 @@ export async function startServers(): Promise<Servers> {
 export interface TestReplica {
   app: OpenAPIHono<AppEnv>
   deps: Deps
-  /** `app.request` with a JSON body when `json` is given. */
+  /** Where the replica's HTTP server listens: the server's own listener, on loopback. */
+  url: string
+  /** `app.request` (in-process, through the router) with a JSON body when `json` is given. */
   request(path: string, init?: RequestInit & { json?: unknown }): Promise<Response>
+  /** A request over a real socket to the listener the server runs (the L1 fast path first). */
+  overSocket(path: string, init?: RequestInit): Promise<Response>
   close(): Promise<void>
 }
 
@@ -65,13 +71,18 @@ export async function startReplica(
   if (parsed.env.CACHE_MODE !== 'none' && !(await deps.cache.whenReady(10_000))) {
     throw new Error('the cache did not come online')
   }
-  // Requests go through the same entry point the server uses: the L1 fast path, then the app.
-  const { app, fetch } = createHandler(deps)
-  const send = (path: string, init: RequestInit) =>
-    Promise.resolve(fetch(new Request(`http://localhost${path}`, init)))
+  // The server's own listener (the L1 fast path at the node level, then the app through
+  // @hono/node-server's adapter) on a real socket, beside the in-process app.
+  const { app, listener } = createHandler(deps)
+  const server = createServer(listener)
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+  const send = (path: string, init: RequestInit) => Promise.resolve(app.request(path, init))
   return {
     app,
     deps,
+    url,
+    overSocket: (path, init) => fetch(`${url}${path}`, init),
     request: (path, init = {}) => {
       const { json, ...rest } = init
       if (json === undefined) return send(path, rest)
@@ -82,7 +93,11 @@ export async function startReplica(
         body: JSON.stringify(json),
       })
     },
-    close: () => deps.close(),
+    close: async () => {
+      server.closeAllConnections()
+      await new Promise<void>((resolve) => server.close(() => resolve()))
+      await deps.close()
+    },
   }
 }
 
