@@ -13,6 +13,7 @@ import { parseArgs } from 'node:util'
 import { analyzeProfiles, type CpuProfileReport, formatProfileReport } from '../cpu-profile.js'
 import type { LoadtestEnv } from '../env.js'
 import { counterDelta, replicaCounters } from '../probes.js'
+import { cpuMillis } from '../proc-cpu.js'
 import { type Child, startChild, stopChild, waitUntil } from '../processes.js'
 import { Progress } from '../progress.js'
 import { machineInfo, publishLatest, resultDir, timestamp, writeJson } from '../results.js'
@@ -51,6 +52,19 @@ interface Contender {
   url: string
   /** Replica URLs whose counters tell whether the stack really served from L1. */
   replicaUrls?: string[]
+  /** The app's processes (replicas or bare servers), for CPU time per request. */
+  appPids: number[]
+  /** nginx's master; its workers are counted as its children. */
+  nginxPids: number[]
+}
+
+/** One wrk measurement of a contender, with the CPU time its processes spent meanwhile. */
+interface RoundResult extends WrkResult {
+  l1_share?: number
+  /** CPU µs per request of the app's processes, from /proc (Linux). */
+  app_cpu_us: number
+  /** CPU µs per request of nginx (master and workers). */
+  nginx_cpu_us: number
 }
 
 const HOT_KEY = 'limit:hot'
@@ -147,6 +161,8 @@ export async function limitCommand(
         name: variant.name,
         url: `${stack.nginxUrl}/read/${HOT_KEY}`,
         replicaUrls: stack.replicas.map((r) => r.url),
+        appPids: stack.replicas.map((r) => r.pid),
+        nginxPids: stack.pids.nginx ?? [],
       })
     }
     const reference = stacks[0]?.stack as RunningStack
@@ -198,25 +214,29 @@ export async function limitCommand(
     }
     const conf = bareNginxConfig(reference, barePorts, base, bareRun, bareLogs)
     writeFileSync(join(bareRun, 'nginx.conf'), conf)
-    children.push(
-      startChild(
-        'bare-nginx',
-        nginx,
-        ['-p', bareRun, '-c', join(bareRun, 'nginx.conf'), '-e', join(bareLogs, 'error.log')],
-        {
-          cwd: bareRun,
-          env: { PATH: '/usr/bin:/bin:/usr/sbin:/sbin' },
-          logFile: join(outDir, 'bare.log'),
-        },
-      ),
+    const bareNginx = startChild(
+      'bare-nginx',
+      nginx,
+      ['-p', bareRun, '-c', join(bareRun, 'nginx.conf'), '-e', join(bareLogs, 'error.log')],
+      {
+        cwd: bareRun,
+        env: { PATH: '/usr/bin:/bin:/usr/sbin:/sbin' },
+        logFile: join(outDir, 'bare.log'),
+      },
     )
+    children.push(bareNginx)
     const bareUrl = `http://127.0.0.1:${base}/read/${HOT_KEY}`
     await waitUntil('bare nginx', async () => (await fetch(bareUrl)).ok)
     await assertSameResponse(`${reference.nginxUrl}/read/${HOT_KEY}`, bareUrl)
-    contenders.push({ name: 'bare Hono', url: bareUrl })
+    contenders.push({
+      name: 'bare Hono',
+      url: bareUrl,
+      appPids: barePids,
+      nginxPids: [bareNginx.process.pid ?? 0],
+    })
 
     // Rounds: every contender once per round, the order rotating so none always goes first.
-    const results = new Map<string, Array<WrkResult & { l1_share?: number }>>()
+    const results = new Map<string, RoundResult[]>()
     // Monotonic µs, the clock of CPU profiles: the profile analysis keeps these windows only.
     const windows = new Map<string, Array<[number, number]>>()
     const monotonicMicros = () => Number(process.hrtime.bigint() / 1000n)
@@ -228,11 +248,16 @@ export async function limitCommand(
           ? await replicaCounters(contender.replicaUrls)
           : undefined
         const from = monotonicMicros()
-        const result: WrkResult & { l1_share?: number } = await runWrk(wrk, contender.url, {
-          threads,
-          connections,
-          durationS,
-        })
+        const appCpu = cpuMillis(contender.appPids)
+        const nginxCpu = cpuMillis(contender.nginxPids)
+        const measured = await runWrk(wrk, contender.url, { threads, connections, durationS })
+        const perRequest = (ms: number) =>
+          measured.requests === 0 ? 0 : Math.round((ms * 10_000) / measured.requests) / 10
+        const result: RoundResult = {
+          ...measured,
+          app_cpu_us: perRequest(cpuMillis(contender.appPids) - appCpu),
+          nginx_cpu_us: perRequest(cpuMillis(contender.nginxPids) - nginxCpu),
+        }
         windows.set(contender.name, [
           ...(windows.get(contender.name) ?? []),
           [from, monotonicMicros()],
@@ -246,7 +271,7 @@ export async function limitCommand(
         list.push(result)
         results.set(contender.name, list)
         progress.log(
-          `round ${round + 1}/${rounds}  ${contender.name.padEnd(26)} ${Math.round(result.rps).toLocaleString('en-US').padStart(7)} req/s  p50 ${result.p50_ms.toFixed(2)} ms  p99 ${result.p99_ms.toFixed(2)} ms${result.errors ? `  ${result.errors} errors` : ''}${result.l1_share !== undefined ? `  L1 ${result.l1_share}%` : ''}`,
+          `round ${round + 1}/${rounds}  ${contender.name.padEnd(26)} ${Math.round(result.rps).toLocaleString('en-US').padStart(7)} req/s  p50 ${result.p50_ms.toFixed(2)} ms  p99 ${result.p99_ms.toFixed(2)} ms  CPU/req app ${result.app_cpu_us.toFixed(1)} µs, nginx ${result.nginx_cpu_us.toFixed(1)} µs${result.errors ? `  ${result.errors} errors` : ''}${result.l1_share !== undefined ? `  L1 ${result.l1_share}%` : ''}`,
         )
       }
     }
@@ -267,6 +292,8 @@ export async function limitCommand(
         rounds_rps: list.map((r) => Math.round(r.rps)),
         p50_ms: median(list.map((r) => r.p50_ms)),
         p99_ms: median(list.map((r) => r.p99_ms)),
+        app_cpu_us: median(list.map((r) => r.app_cpu_us)),
+        nginx_cpu_us: median(list.map((r) => r.nginx_cpu_us)),
         errors: list.reduce((sum, r) => sum + r.errors, 0),
         ratio_to_bare: Math.round((rps / bare) * 1000) / 1000,
         ...(list.some((r) => r.l1_share !== undefined)
@@ -292,7 +319,17 @@ export async function limitCommand(
     }
     writeJson(join(outDir, 'limit.json'), json)
     const table = textTable([
-      ['contender', 'median req/s', 'rounds', 'p50 ms', 'p99 ms', 'ratio to bare', 'L1 share'],
+      [
+        'contender',
+        'median req/s',
+        'rounds',
+        'p50 ms',
+        'p99 ms',
+        'ratio to bare',
+        'app CPU µs/req',
+        'nginx CPU µs/req',
+        'L1 share',
+      ],
       ...rows.map((r) => [
         r.contender,
         r.median_rps.toLocaleString('en-US'),
@@ -300,6 +337,8 @@ export async function limitCommand(
         r.p50_ms.toFixed(2),
         r.p99_ms.toFixed(2),
         r.ratio_to_bare.toFixed(3),
+        r.app_cpu_us.toFixed(1),
+        r.nginx_cpu_us.toFixed(1),
         'l1_share' in r ? `${r.l1_share}%` : '–',
       ]),
     ])
@@ -436,6 +475,8 @@ function limitMarkdown(
     p50_ms: number
     p99_ms: number
     ratio_to_bare: number
+    app_cpu_us: number
+    nginx_cpu_us: number
     l1_share?: number
   }>,
 ): string {
@@ -445,12 +486,14 @@ function limitMarkdown(
     '',
     `\`GET /read/${String(s.key)}\` (an L1 hit on every replica) through nginx, against a bare Hono app returning the same body and headers behind the same nginx.conf, ${String(s.replicas)} replicas each side. wrk -t${String(s.threads)} -c${String(s.connections)}, ${String(s.rounds)} interleaved rounds of ${String(s.round_duration_s)} s, medians. ${json.machine.cpus} × ${json.machine.cpu_model}, Node ${json.machine.node}, ${json.generated_at.slice(0, 16).replace('T', ' ')} UTC. Reproduce: \`${json.command}\`.`,
     '',
-    '| contender | median req/s | p50 ms | p99 ms | ratio to bare | L1 share |',
-    '|---|---:|---:|---:|---:|---:|',
+    '| contender | median req/s | p50 ms | p99 ms | ratio to bare | app CPU µs/req | nginx CPU µs/req | L1 share |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|',
     ...rows.map(
       (r) =>
-        `| ${r.contender} | ${r.median_rps.toLocaleString('en-US')} | ${r.p50_ms.toFixed(2)} | ${r.p99_ms.toFixed(2)} | ${r.ratio_to_bare.toFixed(3)} | ${r.l1_share !== undefined ? `${r.l1_share}%` : '–'} |`,
+        `| ${r.contender} | ${r.median_rps.toLocaleString('en-US')} | ${r.p50_ms.toFixed(2)} | ${r.p99_ms.toFixed(2)} | ${r.ratio_to_bare.toFixed(3)} | ${r.app_cpu_us.toFixed(1)} | ${r.nginx_cpu_us.toFixed(1)} | ${r.l1_share !== undefined ? `${r.l1_share}%` : '–'} |`,
     ),
+    '',
+    'CPU µs/req: CPU time (user + system, from /proc) the processes of each side spent per request during its rounds: the app (three replicas or three bare servers) and nginx (master and workers). It is much less sensitive to other load on the machine than req/s.',
     '',
     `Per round (req/s): ${rows.map((r) => `${r.contender} ${r.rounds_rps.map((n) => n.toLocaleString('en-US')).join(' / ')}`).join('; ')}.`,
     '',
