@@ -1,4 +1,4 @@
-import { createServer, request as httpRequest, type Server } from 'node:http'
+import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { getRequestListener } from '@hono/node-server'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -6,6 +6,7 @@ import { fastReadKey } from '../src/http/fast-read.js'
 import {
   ADMIN_TOKEN,
   read,
+  requestOverSocket,
   type Servers,
   startReplica,
   startServers,
@@ -129,38 +130,16 @@ describe('the L1 fast path', () => {
     await new Promise((resolve) => routerOnly?.close(resolve))
   })
 
-  /**
-   * Status, body and every header but Date, from the replica's own server and from the router
-   * alone. Sent with node:http, which sends the request target as given (fetch would resolve
-   * dot segments before sending).
-   */
+  /** Status, body and every header but Date, from the replica's own server and from the router alone. */
   const both = async (path: string, headers: Record<string, string> = {}) => ({
-    served: await rawGet(a.url, path, headers),
-    routed: await rawGet(routerUrl, path, headers),
+    served: await answer(await a.overSocket(path, { headers })),
+    routed: await answer(await requestOverSocket(routerUrl, path, { headers })),
   })
-  const rawGet = (base: string, path: string, headers: Record<string, string>) =>
-    new Promise<{ status: number; body: string; headers: string[][] }>((resolve, reject) => {
-      const { hostname, port } = new URL(base)
-      // Host, port and path apart: a URL string would be parsed, resolving its dot segments.
-      const options = { hostname, port, path, headers, agent: false }
-      const request = httpRequest(options, (response) => {
-        let body = ''
-        response.setEncoding('utf8')
-        response.on('data', (chunk: string) => {
-          body += chunk
-        })
-        response.on('end', () => {
-          const pairs: string[][] = []
-          for (let i = 0; i < response.rawHeaders.length; i += 2) {
-            const name = (response.rawHeaders[i] as string).toLowerCase()
-            if (name !== 'date') pairs.push([name, response.rawHeaders[i + 1] as string])
-          }
-          resolve({ status: response.statusCode ?? 0, body, headers: pairs.sort() })
-        })
-      })
-      request.on('error', reject)
-      request.end()
-    })
+  const answer = async (response: Response) => ({
+    status: response.status,
+    body: await response.text(),
+    headers: [...response.headers].filter(([name]) => name !== 'date').sort(),
+  })
   const l1Hits = () => a.deps.cache.stats().l1Hits
 
   it('answers an L1 hit exactly as the router does: status, body and headers', async () => {

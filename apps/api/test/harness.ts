@@ -1,4 +1,4 @@
-import { createServer } from 'node:http'
+import { createServer, request as httpRequest } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type { OpenAPIHono } from '@hono/zod-openapi'
 import {
@@ -82,7 +82,7 @@ export async function startReplica(
     app,
     deps,
     url,
-    overSocket: (path, init) => fetch(`${url}${path}`, init),
+    overSocket: (path, init) => requestOverSocket(url, path, init),
     request: (path, init = {}) => {
       const { json, ...rest } = init
       if (json === undefined) return send(path, rest)
@@ -120,4 +120,57 @@ export async function write(replica: TestReplica, key: string, value: string): P
   if (response.status !== 200)
     throw new Error(`write failed: ${response.status} ${JSON.stringify(body)}`)
   return body.version
+}
+
+/**
+ * One request on a fresh connection to a real server, as a Response. node:http sends the
+ * request target as given (fetch would resolve dot segments first), and a fresh connection per
+ * request means one the server closes after an early answer (a 413 mid-upload) is never reused.
+ */
+export function requestOverSocket(
+  base: string,
+  path: string,
+  init: RequestInit = {},
+): Promise<Response> {
+  const { hostname, port } = new URL(base)
+  const method = init.method ?? 'GET'
+  const headers = Object.fromEntries(new Headers(init.headers))
+  return new Promise((resolve, reject) => {
+    let answered = false
+    const request = httpRequest({ hostname, port, path, method, headers, agent: false }, (res) => {
+      answered = true
+      const chunks: Buffer[] = []
+      res.on('data', (chunk: Buffer) => chunks.push(chunk))
+      res.on('error', reject)
+      res.on('end', () => {
+        const responseHeaders = new Headers()
+        for (let i = 0; i < res.rawHeaders.length; i += 2)
+          responseHeaders.append(res.rawHeaders[i] as string, res.rawHeaders[i + 1] as string)
+        const status = res.statusCode ?? 0
+        const empty = method === 'HEAD' || status === 204 || status === 304
+        resolve(
+          new Response(empty ? null : Buffer.concat(chunks), { status, headers: responseHeaders }),
+        )
+      })
+    })
+    // The server may stop reading an upload it refuses: once answered, the upload's fate is moot.
+    request.on('error', (error) => {
+      if (!answered) reject(error)
+    })
+    const body = init.body
+    if (body === undefined || body === null) request.end()
+    else if (typeof body === 'string' || body instanceof Uint8Array) request.end(body)
+    else if (body instanceof ReadableStream) {
+      const reader = (body as ReadableStream<Uint8Array>).getReader()
+      const pump = async (): Promise<void> => {
+        for (;;) {
+          const { done, value } = await reader.read()
+          if (done) break
+          if (!request.write(value)) await new Promise((r) => request.once('drain', r))
+        }
+        request.end()
+      }
+      pump().catch((error: unknown) => request.destroy(error as Error))
+    } else reject(new TypeError('requestOverSocket: unsupported body type'))
+  })
 }
