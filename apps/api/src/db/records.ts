@@ -1,4 +1,5 @@
 import { absent, type Loaded } from '@strata/cache-core'
+import type postgres from 'postgres'
 import type { Database } from './client.js'
 
 /** A record as the API returns it (the version travels beside it, in the cache lookup). */
@@ -56,16 +57,19 @@ export class RecordsRepository {
    */
   upsert(key: string, value: string, beforeCommit: BeforeCommit): Promise<WriteResult> {
     return this.#db.track(() =>
-      this.#db.sql.begin(async (tx) => {
-        // Serialises writes and deletes of one key, so the version read below is the latest.
-        await tx`SELECT pg_advisory_xact_lock(hashtextextended(${key}, 0))`
-        const [row] = await tx<{ version: string; created_at: string; updated_at: string }[]>`
-          INSERT INTO records (key, value, version)
-          VALUES (${key}, ${value},
-                  COALESCE((SELECT version FROM deleted_records WHERE key = ${key}), 0) + 1)
-          ON CONFLICT (key) DO UPDATE
-            SET value = EXCLUDED.value, version = records.version + 1, updated_at = now()
-          RETURNING version, created_at, updated_at`
+      this.#writeTransaction(async (tx) => {
+        // The lock serialises writes and deletes of one key, so the version read by the INSERT
+        // (a statement of its own, with a snapshot taken after the lock) is the latest.
+        const [, [row]] = await Promise.all([
+          tx`SELECT pg_advisory_xact_lock(hashtextextended(${key}, 0))`,
+          tx<{ version: string; created_at: string; updated_at: string }[]>`
+            INSERT INTO records (key, value, version)
+            VALUES (${key}, ${value},
+                    COALESCE((SELECT version FROM deleted_records WHERE key = ${key}), 0) + 1)
+            ON CONFLICT (key) DO UPDATE
+              SET value = EXCLUDED.value, version = records.version + 1, updated_at = now()
+            RETURNING version, created_at, updated_at`,
+        ])
         if (!row) throw new Error('upsert returned no row')
         const version = Number(row.version)
         await beforeCommit(version)
@@ -80,20 +84,45 @@ export class RecordsRepository {
    */
   delete(key: string, beforeCommit: BeforeCommit): Promise<{ version: number } | undefined> {
     return this.#db.track(() =>
-      this.#db.sql.begin(async (tx) => {
-        await tx`SELECT pg_advisory_xact_lock(hashtextextended(${key}, 0))`
-        const [row] = await tx<
-          { version: string }[]
-        >`DELETE FROM records WHERE key = ${key} RETURNING version`
+      this.#writeTransaction(async (tx) => {
+        const [, [row]] = await Promise.all([
+          tx`SELECT pg_advisory_xact_lock(hashtextextended(${key}, 0))`,
+          tx<{ version: string }[]>`
+            WITH gone AS (DELETE FROM records WHERE key = ${key} RETURNING version)
+            INSERT INTO deleted_records (key, version) SELECT ${key}, version + 1 FROM gone
+            ON CONFLICT (key) DO UPDATE SET version = EXCLUDED.version, deleted_at = now()
+            RETURNING version`,
+        ])
         if (!row) return undefined
-        const version = Number(row.version) + 1
-        await tx`
-          INSERT INTO deleted_records (key, version) VALUES (${key}, ${version})
-          ON CONFLICT (key) DO UPDATE SET version = EXCLUDED.version, deleted_at = now()`
+        const version = Number(row.version)
         await beforeCommit(version)
         return { version }
       }),
     )
+  }
+
+  /**
+   * Runs `work` in a transaction on a reserved connection and commits it; anything that throws
+   * rolls it back. BEGIN is not awaited on its own: it leaves with the statements `work` sends
+   * first, which should be sent together (pipelined) for the same reason. A write then costs
+   * PostgreSQL two round trips (statements, COMMIT) instead of one per statement.
+   */
+  async #writeTransaction<T>(work: (tx: postgres.ReservedSql) => Promise<T>): Promise<T> {
+    const tx = await this.#db.sql.reserve()
+    try {
+      const begun = tx`BEGIN`
+      // Sent now; a failure surfaces through the statements after it, and again when awaited.
+      begun.catch(() => {})
+      const result = await work(tx)
+      await begun
+      await tx`COMMIT`
+      return result
+    } catch (error) {
+      await tx`ROLLBACK`.catch(() => {})
+      throw error
+    } finally {
+      tx.release()
+    }
   }
 
   /** Round-trips the database, for health checks. */
