@@ -1,4 +1,4 @@
-import { writeFileSync } from 'node:fs'
+import { mkdirSync, writeFileSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { scenarioNamed } from '../../scenarios/index.js'
@@ -103,6 +103,7 @@ export async function runCommand(
   const out = values.out
     ? resolve(env.invocationDir, values.out)
     : resultDir(`${timestamp()}-${scenario.name}`)
+  mkdirSync(out, { recursive: true })
   writeJson(resolve(out, 'summary.json'), summary)
   writeFileSync(resolve(out, 'summary.txt'), `${text}\n`)
   console.log(`\n${text}\n\nSummary: ${resolve(out, 'summary.json')} and summary.txt`)
