@@ -30,7 +30,10 @@ export interface ModeRow {
   /** Read-path round trips (GET, and the Lua set after a load) per read. */
   redis_cmds_per_read: number | null
   read_p99_ms: number
+  write_p50_ms: number
   write_p99_ms: number
+  /** Of the requests slower than the overall p99: the share (%) of writes and of reads per tier. */
+  p99_tail: { write: number; L1: number; L2: number; DB: number }
   requests: number
   reads: number
   writes: number
@@ -196,6 +199,24 @@ export function markdownReport(report: ComparisonReport): string {
       const c = r.cpu_us_per_req
       lines.push(
         `| ${modeLabel(r.mode)} | ${f1(c.replica)} | ${f1(c.redis)} | ${f1(c.postgres)} | ${f1(c.nginx)} | ${f1(c.replica + c.redis + c.postgres + c.nginx)} |`,
+      )
+    }
+  }
+  // Runs recorded before these figures existed have no tail breakdown.
+  if (report.rows.every((r) => r.p99_tail)) {
+    lines.push('')
+    lines.push(
+      `Latency by kind of request at ${int(report.settings.rate)} req/s (ms), and what the slowest 1% is made of:`,
+    )
+    lines.push('')
+    lines.push(
+      '| mode | p99 all | p99 reads | p50 writes | p99 writes | slowest 1%: writes | L1 reads | L2 reads | DB reads |',
+    )
+    lines.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|')
+    for (const r of report.rows) {
+      const t = r.p99_tail
+      lines.push(
+        `| ${modeLabel(r.mode)} | ${ms(r.p99_ms)} | ${ms(r.read_p99_ms)} | ${ms(r.write_p50_ms)} | ${ms(r.write_p99_ms)} | ${f1(t.write)}% | ${f1(t.L1)}% | ${f1(t.L2)}% | ${f1(t.DB)}% |`,
       )
     }
   }
