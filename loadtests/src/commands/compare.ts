@@ -1,10 +1,10 @@
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, relative, resolve } from 'node:path'
-import { parseArgs } from 'node:util'
 import { scenarioNamed } from '../../scenarios/index.js'
-import { parseDuration } from '../duration.js'
+import { formatDuration } from '../duration.js'
 import type { LoadtestEnv } from '../env.js'
+import { flag, int, parseOptions, SCENARIO_OPTIONS, text } from '../options.js'
 import {
   type Counters,
   clusterTotals,
@@ -39,7 +39,6 @@ import {
   stackUp,
 } from '../stack-client.js'
 import type { LoadSummary } from '../summary.js'
-import { positiveInt } from './run.js'
 
 /** The parts of a stack whose CPU time is accounted for. */
 const CPU_KINDS = ['replica', 'redis', 'postgres', 'nginx'] as const
@@ -87,24 +86,20 @@ export async function compareCommand(
   env: LoadtestEnv,
   signal: AbortSignal,
 ): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      duration: { type: 'string', default: '30s' },
-      warmup: { type: 'string', default: '5s' },
-      vus: { type: 'string', default: '32' },
-      rate: { type: 'string', default: '3000' },
-      modes: { type: 'string', default: Object.keys(VARIANTS).join(',') },
-      replicas: { type: 'string', default: '3' },
-      'access-log': { type: 'boolean', default: false },
-      'no-prime': { type: 'boolean', default: false },
-      'no-latest': { type: 'boolean', default: false },
-      seed: { type: 'string', default: '1' },
-      repeat: { type: 'string', default: '1' },
-      render: { type: 'string' },
+  const { values, positionals } = parseOptions(
+    argv,
+    {
+      ...SCENARIO_OPTIONS,
+      rate: int(3000),
+      modes: text(Object.keys(VARIANTS).join(',')),
+      replicas: int(3),
+      'access-log': flag(),
+      'no-latest': flag(),
+      repeat: int(1),
+      render: text(),
     },
-  })
+    1,
+  )
   if (values.render !== undefined) {
     return renderCommand(
       resolve(env.invocationDir, values.render),
@@ -112,8 +107,6 @@ export async function compareCommand(
       new Progress({ interactive: false }),
     )
   }
-  if (positionals.length > 1)
-    throw new RangeError(`expected one scenario, got ${positionals.join(' ')}`)
   const scenario = scenarioNamed(positionals[0] ?? 'read-heavy')
   const modes = values.modes.split(',').map((m) => m.trim())
   for (const mode of modes) {
@@ -122,13 +115,7 @@ export async function compareCommand(
         `--modes: unknown mode ${JSON.stringify(mode)}; known: ${Object.keys(VARIANTS).join(', ')}`,
       )
   }
-  const durationMs = parseDuration(values.duration)
-  const warmupMs = parseDuration(values.warmup)
-  const vus = positiveInt('--vus', values.vus)
-  const rate = positiveInt('--rate', values.rate)
-  const repeat = positiveInt('--repeat', values.repeat)
-  const replicas = positiveInt('--replicas', values.replicas)
-  const seed = positiveInt('--seed', values.seed)
+  const { duration: durationMs, warmup: warmupMs, vus, rate, repeat, replicas, seed } = values
   const prime = !values['no-prime']
   const accessLog = values['access-log']
   const progress = new Progress({ interactive: !env.ci && Boolean(process.stderr.isTTY) })
@@ -141,7 +128,7 @@ export async function compareCommand(
   const stackEnv = { ...env.all, ACCESS_LOG: accessLog ? 'true' : 'false' }
   const logFile = join(outDir, 'stack.log')
   progress.log(
-    `Comparing ${modes.length} modes on ${scenario.name}: ${rate.toLocaleString('en-US')} req/s offered then a closed loop of ${vus} VUs, ${values.warmup} warm-up + ${values.duration} measured each. ` +
+    `Comparing ${modes.length} modes on ${scenario.name}: ${rate.toLocaleString('en-US')} req/s offered then a closed loop of ${vus} VUs, ${formatDuration(warmupMs)} warm-up + ${formatDuration(durationMs)} measured each. ` +
       `Stacks on ports ${ports.nginx}-${ports.postgres}, data in ${dataDir}; results in ${relative(process.cwd(), outDir) || outDir}`,
   )
 
@@ -219,7 +206,7 @@ export async function compareCommand(
     scenario: scenario.name,
     description: scenario.description,
     generatedAt: new Date().toISOString(),
-    command: `pnpm loadtest:compare ${scenario.name} --duration ${values.duration}${values.vus !== '32' ? ` --vus ${vus}` : ''}${values.rate !== '3000' ? ` --rate ${rate}` : ''}${repeat > 1 ? ` --repeat ${repeat}` : ''}`,
+    command: `pnpm loadtest:compare ${scenario.name} --duration ${durationMs / 1000}s${vus !== 32 ? ` --vus ${vus}` : ''}${rate !== 3000 ? ` --rate ${rate}` : ''}${repeat > 1 ? ` --repeat ${repeat}` : ''}`,
     settings: {
       duration_s: durationMs / 1000,
       warmup_s: warmupMs / 1000,

@@ -9,9 +9,9 @@ import {
 } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, relative } from 'node:path'
-import { parseArgs } from 'node:util'
 import { analyzeProfiles, type CpuProfileReport, formatProfileReport } from '../cpu-profile.js'
 import type { LoadtestEnv } from '../env.js'
+import { duration, flag, int, parseOptions } from '../options.js'
 import { counterDelta, replicaCounters } from '../probes.js'
 import { cpuMillis } from '../proc-cpu.js'
 import { type Child, startChild, stopChild, waitUntil } from '../processes.js'
@@ -27,7 +27,6 @@ import {
 } from '../stack-client.js'
 import { textTable } from '../summary.js'
 import { findWrk, runWrk, type WrkResult } from '../wrk.js'
-import { positiveInt } from './run.js'
 
 export const LIMIT_HELP = `pnpm loadtest:limit [options]
   The physical limit: L1-hit throughput of the full stack through nginx against a bare Hono app
@@ -81,23 +80,18 @@ export async function limitCommand(
   env: LoadtestEnv,
   signal: AbortSignal,
 ): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      rounds: { type: 'string', default: '5' },
-      'round-duration': { type: 'string', default: '5' },
-      connections: { type: 'string', default: '64' },
-      threads: { type: 'string', default: '1' },
-      replicas: { type: 'string', default: '3' },
-      profile: { type: 'boolean', default: false },
-      'no-latest': { type: 'boolean', default: false },
-    },
+  const { values } = parseOptions(argv, {
+    rounds: int(5),
+    'round-duration': duration('5s'),
+    connections: int(64),
+    threads: int(1),
+    replicas: int(3),
+    profile: flag(),
+    'no-latest': flag(),
   })
-  const rounds = positiveInt('--rounds', values.rounds)
-  const durationS = positiveInt('--round-duration', values['round-duration'].replace(/s$/, ''))
-  const connections = positiveInt('--connections', values.connections)
-  const threads = positiveInt('--threads', values.threads)
-  const replicas = positiveInt('--replicas', values.replicas)
+  const { rounds, connections, threads, replicas } = values
+  // wrk takes whole seconds.
+  const durationS = Math.max(1, Math.round(values['round-duration'] / 1000))
   const wrk = findWrk()
   if (!wrk) {
     console.error('wrk is not installed: apt-get install -y wrk')
