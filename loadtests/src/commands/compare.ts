@@ -35,6 +35,7 @@ import {
   type LoadBalancing,
   REPO_ROOT,
   type RunningStack,
+  showSteps,
   stackDown,
   stackUp,
 } from '../stack-client.js'
@@ -148,15 +149,18 @@ export async function compareCommand(
       progress.log(`${label}starting a fresh stack (CACHE_MODE=${variant.mode}, ${variant.lb})`)
       try {
         const upAt = Date.now()
-        const stack = await stackUp({
-          dataDir,
-          mode: variant.mode,
-          lb: variant.lb,
-          replicas,
-          ports,
-          env: stackEnv,
-          logFile,
-        })
+        const stack = await stackUp(
+          {
+            dataDir,
+            mode: variant.mode,
+            lb: variant.lb,
+            replicas,
+            ports,
+            env: stackEnv,
+            logFile,
+          },
+          showSteps(progress, label),
+        )
         progress.log(`${label}stack up in ${((Date.now() - upAt) / 1000).toFixed(1)} s`)
         const measured = await measureMode(stack, {
           scenario,

@@ -22,6 +22,7 @@ import {
   freeStackPorts,
   REPO_ROOT,
   type RunningStack,
+  showSteps,
   stackDown,
   stackUp,
 } from '../stack-client.js'
@@ -139,15 +140,18 @@ export async function limitCommand(
           ? { NODE_OPTIONS: `--import ${preload}`, STRATA_CPU_PROF_DIR: profileDir }
           : {}),
       }
-      const stack = await stackUp({
-        dataDir,
-        mode: 'multi',
-        lb: 'round-robin',
-        replicas,
-        ports,
-        env: stackEnv,
-        logFile,
-      })
+      const stack = await stackUp(
+        {
+          dataDir,
+          mode: 'multi',
+          lb: 'round-robin',
+          replicas,
+          ports,
+          env: stackEnv,
+          logFile,
+        },
+        showSteps(progress, `${variant.name}: `),
+      )
       ;(stacks[i] as { stack?: RunningStack }).stack = stack
       pids[variant.name] = stack.replicas.map((r) => r.pid)
       await writeAndWarm(stack)

@@ -7,7 +7,7 @@ import { duration, int, parseOptions } from '../options.js'
 import { Progress } from '../progress.js'
 import { resultDir, timestamp, writeJson } from '../results.js'
 import { runScenario } from '../run-scenario.js'
-import { freeStackPorts, REPO_ROOT, stackDown, stackUp } from '../stack-client.js'
+import { freeStackPorts, REPO_ROOT, showSteps, stackDown, stackUp } from '../stack-client.js'
 import { formatSummary } from '../summary.js'
 import { parseThreshold } from '../thresholds.js'
 
@@ -42,15 +42,18 @@ export async function smokeCommand(
     progress.log(
       `smoke: starting a throw-away stack on ports ${ports.nginx}-${ports.postgres} (log: ${relative(REPO_ROOT, logFile)})`,
     )
-    const stack = await stackUp({
-      dataDir,
-      mode: 'multi',
-      lb: 'round-robin',
-      replicas: 3,
-      ports,
-      env: stackEnv,
-      logFile,
-    })
+    const stack = await stackUp(
+      {
+        dataDir,
+        mode: 'multi',
+        lb: 'round-robin',
+        replicas: 3,
+        ports,
+        env: stackEnv,
+        logFile,
+      },
+      showSteps(progress, 'smoke: '),
+    )
     progress.log(`smoke: stack up in ${((Date.now() - started) / 1000).toFixed(1)} s`)
     const summary = await runScenario({
       target: new URL(stack.nginxUrl),
