@@ -1,10 +1,18 @@
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, relative, resolve } from 'node:path'
 import { scenarioNamed } from '../../scenarios/index.js'
 import { formatDuration } from '../duration.js'
 import type { LoadtestEnv } from '../env.js'
-import { flag, int, parseOptions, SCENARIO_OPTIONS, text } from '../options.js'
+import { duration, flag, int, parseOptions, SCENARIO_OPTIONS, text } from '../options.js'
 import {
   type Counters,
   clusterTotals,
@@ -45,6 +53,13 @@ import type { LoadSummary } from '../summary.js'
 const CPU_KINDS = ['replica', 'redis', 'postgres', 'nginx'] as const
 type CpuKind = (typeof CPU_KINDS)[number]
 
+/**
+ * L2 lifetime of the compared stacks, seconds, unless L2_CACHE_TTL is set: the keys primed before
+ * the first round must stay in L2 until the last, as in a cluster that has served this traffic
+ * for a while. (Entries loaded during the run get the same lifetime; L1's stays 60 s.)
+ */
+const LONG_L2_TTL_S = 3_600
+
 /** The variants compared: a cache mode and nginx's read routing. */
 export const VARIANTS: Record<string, { mode: CacheMode; lb: LoadBalancing }> = {
   multi: { mode: 'multi', lb: 'round-robin' },
@@ -55,10 +70,15 @@ export const VARIANTS: Record<string, { mode: CacheMode; lb: LoadBalancing }> = 
 }
 
 export const COMPARE_HELP = `pnpm loadtest:compare [scenario] [options]
-  Runs one scenario on a fresh stack per cache mode (multi, l2, l1, none, multi-affinity), on its
-  own ports and data directory, so a stack you are running is never touched. Writes
+  Runs one scenario against every cache mode (multi, l2, l1, none, multi-affinity). Each mode
+  gets its own stack (own ports and data directory: a stack you are running is never touched),
+  all started before the first round; then every round measures each mode once, in rotating
+  order, so the modes are measured minutes apart at most and share the machine's noise. Writes
   loadtests/results/<time>/ and refreshes loadtests/results/latest/ (summary.json, report.md,
   report.html, chart.png).
+
+  L2 entries live ${LONG_L2_TTL_S / 60} min (L2_CACHE_TTL=${LONG_L2_TTL_S} unless you set it), so that the keys primed
+  before the first round are still in L2 in the last; everything else runs with its defaults.
 
   scenario            read-heavy (default) | hot-key | cold | write-heavy
   --duration D        measured window per mode (default 30s)
@@ -67,13 +87,14 @@ export const COMPARE_HELP = `pnpm loadtest:compare [scenario] [options]
                       rates, DB and Redis load are compared at this same load in every mode
   --vus N             users of the closed-loop run that measures each mode's maximum
                       throughput (default 32); the open loop uses max(N, rate/25) connections
+  --max-duration D    measured window of that closed-loop run (default: --duration)
   --modes LIST        comma-separated subset, e.g. multi,l2 (default all five)
   --replicas N        API replicas per stack (default 3)
   --access-log        keep the replicas' per-request log lines (off by default: they measure pino, not the cache)
-  --repeat N          measure every mode N times, in rotating order, and report medians: on a
-                      shared or noisy machine, tails of separate runs differ by more than the
-                      modes do (default 1)
-  --no-prime          do not read every key before the warm-up
+  --repeat N          rounds: measure every mode N times, in rotating order, and report
+                      medians: on a shared or noisy machine, tails of separate runs differ by
+                      more than the modes do (default 1)
+  --no-prime          do not read every key before the first round
   --no-latest         do not refresh loadtests/results/latest/
   --render DIR        measure nothing: rebuild DIR's report.md, report.html and chart.png
                       from its summary.json
@@ -97,6 +118,7 @@ export async function compareCommand(
       'access-log': flag(),
       'no-latest': flag(),
       repeat: int(1),
+      'max-duration': duration(),
       render: text(),
     },
     1,
@@ -117,60 +139,84 @@ export async function compareCommand(
       )
   }
   const { duration: durationMs, warmup: warmupMs, vus, rate, repeat, replicas, seed } = values
+  const maxDurationMs = values['max-duration'] ?? durationMs
   const prime = !values['no-prime']
   const accessLog = values['access-log']
   const progress = new Progress({ interactive: !env.ci && Boolean(process.stderr.isTTY) })
 
   const outDir = resultDir(timestamp())
   // PostgreSQL runs as the `postgres` user when we are root: it must be able to enter the directory.
-  const dataDir = mkdtempSync(join(tmpdir(), 'strata-compare-'))
-  chmodSync(dataDir, 0o755)
-  const ports = await freeStackPorts(replicas, 23_000)
-  const stackEnv = { ...env.all, ACCESS_LOG: accessLog ? 'true' : 'false' }
+  const workDir = mkdtempSync(join(tmpdir(), 'strata-compare-'))
+  chmodSync(workDir, 0o755)
+  const stackEnv = {
+    ...env.all,
+    ACCESS_LOG: accessLog ? 'true' : 'false',
+    // Entries primed at the start must outlive every round (see INTERLEAVED in the help).
+    L2_CACHE_TTL: env.all.L2_CACHE_TTL ?? String(LONG_L2_TTL_S),
+  }
   const logFile = join(outDir, 'stack.log')
   progress.log(
-    `Comparing ${modes.length} modes on ${scenario.name}: ${rate.toLocaleString('en-US')} req/s offered then a closed loop of ${vus} VUs, ${formatDuration(warmupMs)} warm-up + ${formatDuration(durationMs)} measured each. ` +
-      `Stacks on ports ${ports.nginx}-${ports.postgres}, data in ${dataDir}; results in ${relative(process.cwd(), outDir) || outDir}`,
+    `Comparing ${modes.length} modes on ${scenario.name}: ${repeat} round(s), each measuring every mode at ${rate.toLocaleString('en-US')} req/s offered, then in a closed loop of ${vus} VUs; ${formatDuration(warmupMs)} warm-up + ${formatDuration(durationMs)} measured each. ` +
+      `One stack per mode, data in ${workDir}; results in ${relative(process.cwd(), outDir) || outDir}`,
   )
 
-  // Rounds rotate the order, so no mode always runs first (or right after the same neighbour).
-  const plan = Array.from({ length: repeat }, (_, round) =>
-    modes.map((_, i) => modes[(i + round) % modes.length] as string),
-  ).flatMap((order, round) => order.map((mode) => ({ mode, round })))
+  // Every mode gets its own stack for the whole run, started before the first round, so that a
+  // round measures all modes within minutes: on a shared machine the load drifts on that scale,
+  // and modes measured far apart in time would differ by the drift more than by the cache.
+  const stacks = new Map<string, { dataDir: string; stack?: RunningStack }>()
   const runs: ModeRow[] = []
   const summaries: Record<string, LoadSummary> = {}
+  /** Each mode's closed-loop run: the most it serves. */
+  const saturated = new Map<string, LoadSummary>()
   let failed = false
   const started = Date.now()
   try {
-    for (const [index, { mode, round }] of plan.entries()) {
+    for (const [i, mode] of modes.entries()) {
       if (signal.aborted) break
       const variant = VARIANTS[mode] as (typeof VARIANTS)[string]
-      const label = `[${index + 1}/${plan.length} ${mode}] `
-      progress.log(`${label}starting a fresh stack (CACHE_MODE=${variant.mode}, ${variant.lb})`)
+      const label = `[${mode}] `
+      const dataDir = join(workDir, mode)
+      mkdirSync(dataDir, { mode: 0o755 })
+      const entry: { dataDir: string; stack?: RunningStack } = { dataDir }
+      stacks.set(mode, entry)
+      const ports = await freeStackPorts(replicas, 23_000 + i * 100)
+      progress.log(
+        `${label}starting its stack (CACHE_MODE=${variant.mode}, ${variant.lb}) on ports ${ports.nginx}-${ports.postgres}`,
+      )
+      const upAt = Date.now()
       try {
-        const upAt = Date.now()
-        const stack = await stackUp(
-          {
-            dataDir,
-            mode: variant.mode,
-            lb: variant.lb,
-            replicas,
-            ports,
-            env: stackEnv,
-            logFile,
-          },
+        entry.stack = await stackUp(
+          { dataDir, mode: variant.mode, lb: variant.lb, replicas, ports, env: stackEnv, logFile },
           showSteps(progress, label),
         )
         progress.log(`${label}stack up in ${((Date.now() - upAt) / 1000).toFixed(1)} s`)
+      } catch (error) {
+        failed = true
+        progress.log(`${label}FAILED to start: ${(error as Error).message}`)
+      }
+    }
+    // Rounds rotate the order, so no mode always runs first (or right after the same neighbour).
+    const plan = Array.from({ length: repeat }, (_, round) =>
+      modes.map((_, i) => modes[(i + round) % modes.length] as string),
+    ).flatMap((order, round) => order.map((mode) => ({ mode, round })))
+    for (const [index, { mode, round }] of plan.entries()) {
+      const stack = stacks.get(mode)?.stack
+      if (signal.aborted) break
+      if (!stack) continue
+      const variant = VARIANTS[mode] as (typeof VARIANTS)[string]
+      const label = `[${index + 1}/${plan.length} ${mode}] `
+      try {
         const measured = await measureMode(stack, {
           scenario,
           vus,
           rate,
           warmupMs,
           durationMs,
-          // Priming fills L2; modes without one (l1, none) would only spend time on it.
+          // The first round seeds the stack's database and primes L2 (modes l1 and none have no
+          // L2 to prime); later rounds find both as the first left them.
+          seedAndPrime: round === 0,
           prime: prime && (variant.mode === 'multi' || variant.mode === 'l2'),
-          seed,
+          seed: seed + round,
           progress,
           label,
           signal,
@@ -184,22 +230,69 @@ export async function compareCommand(
         })
         if (row.errors > 0) failed = true
         progress.log(
-          `${label}at ${rate.toLocaleString('en-US')} req/s: p99 ${row.p99_ms} ms, L1 ${row.l1_hit_rate}%, combined ${row.combined_hit_rate}%; max ${Math.round(row.rps).toLocaleString('en-US')} req/s; ${row.errors} errors, ${row.dropped} dropped`,
+          `${label}at ${rate.toLocaleString('en-US')} req/s: p99 ${row.p99_ms} ms (reads ${row.read_p99_ms} ms), L1 ${row.l1_hit_rate}%, combined ${row.combined_hit_rate}%; ${row.errors} errors, ${row.dropped} dropped`,
         )
       } catch (error) {
         failed = true
         progress.log(`${label}FAILED: ${(error as Error).message}`)
-      } finally {
-        // Also after a failed start: `down` stops whatever the stack runner left behind.
-        await stackDown(dataDir, stackEnv, logFile).catch(() => {})
+      }
+    }
+    // Then the most each mode serves, once per mode, after every figure at the offered load:
+    // a closed loop pushes several times the traffic through the caches, which the rounds after
+    // it would inherit (more keys rewritten, so more reloads) and the ideal model does not.
+    for (const [index, mode] of modes.entries()) {
+      const stack = stacks.get(mode)?.stack
+      if (signal.aborted) break
+      if (!stack || !runs.some((r) => r.mode === mode)) continue
+      const label = `[max ${index + 1}/${modes.length} ${mode}] `
+      try {
+        const summary = await runScenario({
+          target: new URL(stack.nginxUrl),
+          scenario,
+          databaseUrl: undefined,
+          vus,
+          // A short warm-up: the caches are warm, only the new connections are not.
+          warmupMs: 2_000,
+          durationMs: maxDurationMs,
+          prime: false,
+          thresholds: [],
+          seed: seed + repeat,
+          progress,
+          label,
+          signal,
+        })
+        saturated.set(mode, summary)
+        writeJson(join(outDir, `${mode}-max.json`), summary)
+        if (summary.errors > 0) failed = true
+        progress.log(
+          `${label}${Math.round(summary.rps).toLocaleString('en-US')} req/s, p99 ${summary.latency.all.p99_ms} ms, ${summary.errors} errors`,
+        )
+      } catch (error) {
+        failed = true
+        progress.log(`${label}FAILED: ${(error as Error).message}`)
       }
     }
   } finally {
-    rmSync(dataDir, { recursive: true, force: true })
+    progress.log('Stopping the stacks')
+    for (const { dataDir } of stacks.values())
+      await stackDown(dataDir, stackEnv, logFile).catch(() => {})
+    rmSync(workDir, { recursive: true, force: true })
   }
   const rows = modes.flatMap((mode) => {
     const mine = runs.filter((r) => r.mode === mode)
-    return mine.length === 0 ? [] : [medianRow(mine)]
+    if (mine.length === 0) return []
+    const row = medianRow(mine)
+    const max = saturated.get(mode)
+    return [
+      max
+        ? {
+            ...row,
+            rps: max.rps,
+            saturated_p99_ms: max.latency.all.p99_ms,
+            errors: row.errors + max.errors,
+          }
+        : row,
+    ]
   })
   if (rows.length === 0) {
     progress.log('No mode completed; nothing to report.')
@@ -210,7 +303,7 @@ export async function compareCommand(
     scenario: scenario.name,
     description: scenario.description,
     generatedAt: new Date().toISOString(),
-    command: `pnpm loadtest:compare ${scenario.name} --duration ${durationMs / 1000}s${vus !== 32 ? ` --vus ${vus}` : ''}${rate !== 3000 ? ` --rate ${rate}` : ''}${repeat > 1 ? ` --repeat ${repeat}` : ''}`,
+    command: `pnpm loadtest:compare ${scenario.name} --duration ${durationMs / 1000}s${warmupMs !== 5_000 ? ` --warmup ${warmupMs / 1000}s` : ''}${vus !== 32 ? ` --vus ${vus}` : ''}${rate !== 3000 ? ` --rate ${rate}` : ''}${repeat > 1 ? ` --repeat ${repeat}` : ''}${maxDurationMs !== durationMs ? ` --max-duration ${maxDurationMs / 1000}s` : ''}${modes.join(',') !== Object.keys(VARIANTS).join(',') ? ` --modes ${modes.join(',')}` : ''}`,
     settings: {
       duration_s: durationMs / 1000,
       warmup_s: warmupMs / 1000,
@@ -221,6 +314,7 @@ export async function compareCommand(
       replicas,
       primed: prime && scenario.prime,
       access_log: accessLog,
+      interleaved_l2_ttl_s: Number(stackEnv.L2_CACHE_TTL),
     },
     machine: machineInfo(),
     rows,
@@ -231,7 +325,8 @@ export async function compareCommand(
 
   console.log(`\n${markdownTable(rows)}\n`)
   for (const t of report.targets) console.log(`  ${t.met ? '✓' : '✗'} ${t.target}: ${t.measured}`)
-  const complete = runs.length === plan.length && !signal.aborted
+  const complete =
+    runs.length === modes.length * repeat && saturated.size === modes.length && !signal.aborted
   if (!values['no-latest'] && complete) {
     const latest = publishLatest(outDir, files)
     console.log(
@@ -335,8 +430,6 @@ async function renderCommand(dir: string, latest: boolean, progress: Progress): 
 interface ModeMeasurement {
   /** The fixed-rate run: latency, hit rates, database and Redis load at equal offered load. */
   summary: LoadSummary
-  /** The closed-loop run right after it: the most this mode serves. */
-  saturated: LoadSummary
   /** Summed replica counters over the fixed-rate run's measured window. */
   server: Counters
   /** Seconds between the two server snapshots. */
@@ -357,6 +450,8 @@ async function measureMode(
     rate: number
     warmupMs: number
     durationMs: number
+    /** Seed the stack's database and (when `prime`) fill L2 first: the first round only. */
+    seedAndPrime: boolean
     prime: boolean
     seed: number
     progress: Progress
@@ -380,12 +475,12 @@ async function measureMode(
   const summary = await runScenario({
     target: new URL(stack.nginxUrl),
     scenario: options.scenario,
-    databaseUrl: stack.databaseUrl,
+    databaseUrl: options.seedAndPrime ? stack.databaseUrl : undefined,
     vus: options.vus,
     rate: options.rate,
     warmupMs: options.warmupMs,
     durationMs: options.durationMs,
-    prime: options.prime,
+    prime: options.seedAndPrime && options.prime,
     thresholds: [],
     seed: options.seed,
     progress: options.progress,
@@ -401,24 +496,8 @@ async function measureMode(
   if (!first) throw new Error('the measured window never opened')
   const start = await first
   const cluster = await clusterTotals(stack.nginxUrl).catch(() => ({}))
-  // Then as fast as it goes: the same stack, caches warm, a short warm-up for the new connections.
-  const saturated = await runScenario({
-    target: new URL(stack.nginxUrl),
-    scenario: options.scenario,
-    databaseUrl: undefined,
-    vus: options.vus,
-    warmupMs: 2_000,
-    durationMs: options.durationMs,
-    prime: false,
-    thresholds: [],
-    seed: options.seed + 1,
-    progress: options.progress,
-    label: `${options.label}max: `,
-    signal: options.signal,
-  })
   return {
     summary,
-    saturated,
     server: counterDelta(start.counters, last.counters),
     server_window_s: (last.at - start.at) / 1000,
     cpu_ms: Object.fromEntries(
@@ -453,13 +532,14 @@ function modeRow(
     mode,
     cache_mode: variant.mode,
     lb: variant.lb,
-    rps: m.saturated.rps,
+    // The closed-loop figures are filled in from the mode's max run, after every round.
+    rps: 0,
     offered_rps: s.rate ?? s.rps,
     p50_ms: s.latency.all.p50_ms,
     p95_ms: s.latency.all.p95_ms,
     p99_ms: s.latency.all.p99_ms,
-    saturated_p99_ms: m.saturated.latency.all.p99_ms,
-    errors: s.errors + m.saturated.errors,
+    saturated_p99_ms: 0,
+    errors: s.errors,
     dropped: s.dropped,
     l1_hit_rate: s.l1_hit_rate,
     l2_hit_rate: s.l2_hit_rate,
@@ -505,7 +585,6 @@ export function medianRow(runs: readonly ModeRow[]): ModeRow {
   const sum = (pick: (r: ModeRow) => number) => runs.reduce((total, r) => total + pick(r), 0)
   return {
     ...first,
-    rps: median((r) => r.rps),
     p50_ms: median((r) => r.p50_ms),
     p95_ms: median((r) => r.p95_ms),
     p99_ms: median((r) => r.p99_ms),
@@ -544,7 +623,7 @@ export function medianRow(runs: readonly ModeRow[]): ModeRow {
     },
     rounds: runs.map((r) => ({
       p99_ms: r.p99_ms,
-      rps: r.rps,
+      read_p99_ms: r.read_p99_ms,
       combined_hit_rate: r.combined_hit_rate,
       l1_hit_rate: r.l1_hit_rate,
     })),
@@ -577,12 +656,22 @@ function readHeavyTargets(rows: readonly ModeRow[]): TargetCheck[] {
       measured: `${show(affinity.l1_hit_rate)}%`,
       met: affinity.l1_hit_rate >= 70,
     })
-  if (multi && l2)
+  if (multi && l2) {
+    // Rounds measure both modes minutes apart at most: comparing them round by round cancels the
+    // machine's drift, which medians alone do not.
+    const pairs = (multi.rounds ?? []).flatMap((m, i) => {
+      const other = l2.rounds?.[i]
+      return other ? [m.p99_ms < other.p99_ms] : []
+    })
+    const won = pairs.filter(Boolean).length
     checks.push({
       target: 'multi: p99 below l2’s',
-      measured: `${show(multi.p99_ms)} ms vs ${show(l2.p99_ms)} ms`,
+      measured:
+        `${show(multi.p99_ms)} ms vs ${show(l2.p99_ms)} ms` +
+        (pairs.length > 1 ? ` (medians; lower in ${won} of ${pairs.length} rounds)` : ''),
       met: multi.p99_ms < l2.p99_ms,
     })
+  }
   if (multi && multi.redis_cmds_per_read !== null) {
     const bound = round((100 - multi.l1_hit_rate) / 100 + 0.05, 3)
     checks.push({
