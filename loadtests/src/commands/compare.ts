@@ -12,6 +12,7 @@ import { join, relative, resolve } from 'node:path'
 import { scenarioNamed } from '../../scenarios/index.js'
 import { formatDuration } from '../duration.js'
 import type { LoadtestEnv } from '../env.js'
+import { primeKeys } from '../generator.js'
 import { duration, flag, int, parseOptions, SCENARIO_OPTIONS, text } from '../options.js'
 import {
   type Counters,
@@ -77,8 +78,10 @@ export const COMPARE_HELP = `pnpm loadtest:compare [scenario] [options]
   loadtests/results/<time>/ and refreshes loadtests/results/latest/ (summary.json, report.md,
   report.html, chart.png).
 
-  L2 entries live ${LONG_L2_TTL_S / 60} min (L2_CACHE_TTL=${LONG_L2_TTL_S} unless you set it), so that the keys primed
-  before the first round are still in L2 in the last; everything else runs with its defaults.
+  Every round starts as the first did, with every key in L2: the first primes L2, and each later
+  one first reads again the keys written since (a write leaves only a fence in L2). L2 entries
+  live ${LONG_L2_TTL_S / 60} min (L2_CACHE_TTL=${LONG_L2_TTL_S} unless you set it) so the primed keys last until the
+  last round; everything else runs with its defaults.
 
   scenario            read-heavy (default) | hot-key | cold | write-heavy
   --duration D        measured window per mode (default 30s)
@@ -166,6 +169,8 @@ export async function compareCommand(
   const stacks = new Map<string, { dataDir: string; stack?: RunningStack }>()
   const runs: ModeRow[] = []
   const summaries: Record<string, LoadSummary> = {}
+  /** Keys each mode's stack has had written since it was last primed. */
+  const written = new Map<string, Set<string>>()
   /** Each mode's closed-loop run: the most it serves. */
   const saturated = new Map<string, LoadSummary>()
   let failed = false
@@ -205,7 +210,22 @@ export async function compareCommand(
       if (!stack) continue
       const variant = VARIANTS[mode] as (typeof VARIANTS)[string]
       const label = `[${index + 1}/${plan.length} ${mode}] `
+      const primes = prime && (variant.mode === 'multi' || variant.mode === 'l2')
+      const writes = written.get(mode) ?? new Set<string>()
+      written.set(mode, writes)
       try {
+        if (round > 0 && primes && writes.size > 0) {
+          // Each round starts where the first did, with every key in L2: the keys written since
+          // (fenced in L2 until someone reads them) are read once more. Otherwise every round
+          // would find more of the tail fenced than the last, and hit rates would drift down
+          // with the round number, not with the cache.
+          const keys = [...writes]
+          writes.clear()
+          const reprimed = await primeKeys(new URL(stack.nginxUrl), scenario, { keys, signal })
+          progress.log(
+            `${label}re-primed the ${reprimed.keys.toLocaleString('en-US')} keys written in earlier rounds in ${reprimed.seconds.toFixed(1)} s`,
+          )
+        }
         const measured = await measureMode(stack, {
           scenario,
           vus,
@@ -215,7 +235,8 @@ export async function compareCommand(
           // The first round seeds the stack's database and primes L2 (modes l1 and none have no
           // L2 to prime); later rounds find both as the first left them.
           seedAndPrime: round === 0,
-          prime: prime && (variant.mode === 'multi' || variant.mode === 'l2'),
+          prime: primes,
+          written: writes,
           seed: seed + round,
           progress,
           label,
@@ -450,6 +471,8 @@ async function measureMode(
     rate: number
     warmupMs: number
     durationMs: number
+    /** Every key the run writes is added here. */
+    written: Set<string>
     /** Seed the stack's database and (when `prime`) fill L2 first: the first round only. */
     seedAndPrime: boolean
     prime: boolean
@@ -481,6 +504,7 @@ async function measureMode(
     warmupMs: options.warmupMs,
     durationMs: options.durationMs,
     prime: options.seedAndPrime && options.prime,
+    written: options.written,
     thresholds: [],
     seed: options.seed,
     progress: options.progress,
