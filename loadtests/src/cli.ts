@@ -7,7 +7,7 @@ import { readLoadtestEnv } from './env.js'
 const HELP = `Strata load tools
 
   loadtest run [scenario] [options]      one scenario against a running stack
-  loadtest compare [scenario] [options]  the same scenario on fresh stacks in every cache mode
+  loadtest compare [scenario] [options]  the same scenario in every cache mode, interleaved
   loadtest limit [options]               L1-hit throughput of the stack against a bare Hono app
   loadtest smoke                         CI: 15 s of read-heavy on a throw-away stack
 

@@ -29,6 +29,8 @@ export interface LoadOptions {
   rate?: number
   /** Called once when the measured window opens (compare snapshots the servers' counters then). */
   onMeasureStart?: () => void
+  /** Every key the run writes (warm-up included) is added here, when given. */
+  written?: Set<string>
   /** Called every second with live figures, for progress output. */
   onTick?: (tick: Tick) => void
   /** Aborting stops every user at once; the summary is marked interrupted. */
@@ -163,6 +165,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
     const started = performance.now()
     const [method, path, body] = requestOf(op)
     const phase = started < measureAt ? warmup : measure
+    if (op.kind === 'write') options.written?.add(op.key)
     try {
       const result = await connection.request(method, path, body, timeout)
       const ended = performance.now()
@@ -271,8 +274,9 @@ export interface PrimeTick {
 }
 
 /**
- * Reads every key of the scenario's data set once, `concurrency` at a time, so that L2 holds the
- * working set as it would in a cluster that has been serving this traffic for minutes.
+ * Reads every key of the scenario's data set once (or only `keys`), `concurrency` at a time, so
+ * that L2 holds the working set as it would in a cluster that has been serving this traffic for
+ * minutes.
  */
 export async function primeKeys(
   target: URL,
@@ -280,12 +284,15 @@ export async function primeKeys(
   options: {
     concurrency?: number
     timeoutMs?: number
+    /** These keys instead of the whole data set (e.g. the keys written since the last prime). */
+    keys?: readonly string[]
     onTick?: (tick: PrimeTick) => void
     signal?: AbortSignal
   } = {},
 ): Promise<{ keys: number; seconds: number; errors: number }> {
-  const total = scenario.dataset.keys
-  const concurrency = Math.min(options.concurrency ?? 64, total)
+  const { keys } = options
+  const total = keys ? keys.length : scenario.dataset.keys
+  const concurrency = Math.max(1, Math.min(options.concurrency ?? 64, total))
   const started = performance.now()
   let nextIndex = 0
   let done = 0
@@ -299,7 +306,8 @@ export async function primeKeys(
     const connection = new HttpConnection(target)
     try {
       while (nextIndex < total && !options.signal?.aborted) {
-        const key = keyOf(scenario.dataset, nextIndex++)
+        const index = nextIndex++
+        const key = keys ? (keys[index] as string) : keyOf(scenario.dataset, index)
         try {
           const result = await connection.request(
             'GET',

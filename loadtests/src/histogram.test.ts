@@ -66,4 +66,14 @@ describe('Histogram', () => {
       max: 0,
     })
   })
+
+  it('counts the values above a threshold, to within a bucket', () => {
+    const h = new Histogram()
+    for (let v = 1; v <= 10_000; v++) h.record(v)
+    expect(h.countAbove(0)).toBe(10_000)
+    expect(h.countAbove(10_000)).toBe(0)
+    // 9,900 is in a bucket 64 wide (9,856–9,919): the values above that bucket are 9,920–10,000.
+    expect(h.countAbove(9_900)).toBe(81)
+    expect(h.countAbove(h.percentile(99))).toBeLessThanOrEqual(100)
+  })
 })

@@ -98,6 +98,14 @@ export class Histogram {
     return this.#max
   }
 
+  /** How many recorded values lie above `value`, to within the bucket width (its bucket excluded). */
+  countAbove(value: number): number {
+    const v = value <= 0 ? 0 : value >= MAX_VALUE ? MAX_VALUE : Math.round(value)
+    let above = 0
+    for (let i = bucketOf(v) + 1; i < BUCKETS; i++) above += this.#counts[i] as number
+    return above
+  }
+
   /** count, min, mean, p50/p90/p95/p99 and max. */
   summary(): Percentiles {
     const empty = this.#count === 0

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { parseDuration } from './duration.js'
+import { flag, int, parseOptions, SCENARIO_OPTIONS, text, texts } from './options.js'
 import { parseCommandStats, redisRoundTrips } from './probes.js'
 import { niceMax } from './svg.js'
 import { parseThreshold } from './thresholds.js'
@@ -97,5 +98,41 @@ describe('niceMax', () => {
     expect(niceMax(100)).toBe(100)
     expect(niceMax(6421)).toBe(8000)
     expect(niceMax(0.7)).toBe(0.8)
+  })
+})
+
+describe('parseOptions', () => {
+  const spec = {
+    ...SCENARIO_OPTIONS,
+    rate: int(),
+    target: text(),
+    threshold: texts(),
+    'no-seed': flag(),
+  }
+  it('converts numbers and durations once and fills defaults', () => {
+    const { values, positionals } = parseOptions(
+      ['hot-key', '--vus', '8', '--duration', '1m', '--threshold', 'errors==0', '--no-seed'],
+      spec,
+      1,
+    )
+    expect(positionals).toEqual(['hot-key'])
+    expect(values).toEqual({
+      duration: 60_000,
+      warmup: 5_000,
+      vus: 8,
+      seed: 1,
+      'no-prime': false,
+      rate: undefined,
+      target: undefined,
+      threshold: ['errors==0'],
+      'no-seed': true,
+    })
+  })
+  it('names the option and what it expects', () => {
+    expect(() => parseOptions(['--vus', '0'], spec)).toThrow('--vus: expected a whole number ≥ 1')
+    expect(() => parseOptions(['--rate', '1.5'], spec)).toThrow('--rate: expected a whole number')
+    expect(() => parseOptions(['--warmup', 'soon'], spec)).toThrow('--warmup: not a duration')
+    expect(() => parseOptions(['a', 'b'], spec, 1)).toThrow('expected at most 1 argument(s)')
+    expect(() => parseOptions(['--nope'], spec)).toThrow(/Unknown option '--nope'/)
   })
 })

@@ -30,7 +30,10 @@ export interface ModeRow {
   /** Read-path round trips (GET, and the Lua set after a load) per read. */
   redis_cmds_per_read: number | null
   read_p99_ms: number
+  write_p50_ms: number
   write_p99_ms: number
+  /** Of the requests slower than the overall p99: the share (%) of writes and of reads per tier. */
+  p99_tail: { write: number; L1: number; L2: number; DB: number }
   requests: number
   reads: number
   writes: number
@@ -42,7 +45,15 @@ export interface ModeRow {
    */
   cpu_us_per_req: { replica: number; redis: number; postgres: number; nginx: number }
   /** With `--repeat`: each run's key figures (the row holds their medians). */
-  rounds?: Array<{ p99_ms: number; rps: number; combined_hit_rate: number; l1_hit_rate: number }>
+  rounds?: Array<{
+    p99_ms: number
+    /** Absent in older runs. */
+    read_p99_ms?: number
+    /** Older runs measured the maximum in every round; now it is measured once per mode. */
+    rps?: number
+    combined_hit_rate: number
+    l1_hit_rate: number
+  }>
 }
 
 /** A target of the design and whether the run met it. */
@@ -71,6 +82,11 @@ export interface ComparisonReport {
     replicas: number
     primed: boolean
     access_log: boolean
+    /**
+     * Set when every mode had one stack for the whole run and rounds interleaved the modes (with
+     * this L2 lifetime, seconds); absent in older runs, where each run had a fresh stack.
+     */
+    interleaved_l2_ttl_s?: number
   }
   machine: { node: string; cpus: number; cpu_model: string; platform: string }
   rows: ModeRow[]
@@ -163,7 +179,9 @@ export function markdownReport(report: ComparisonReport): string {
       (s.repeat > 1
         ? `Every mode was measured ${s.repeat} times in rotating order; the table shows medians. `
         : '') +
-      `Each mode ran on a fresh stack (new replicas, empty Redis, same seeded PostgreSQL rows); ` +
+      (s.interleaved_l2_ttl_s !== undefined
+        ? `Each mode had its own stack, started before the first round, and each round measured every mode in turn, so the modes shared the machine's noise; the maximum throughput was measured once per mode, after the rounds. Every round started with every key in L2 (the first primed it; each later one first read again the keys written since), and L2 entries lived ${s.interleaved_l2_ttl_s} s so that the primed keys lasted until the last round; `
+        : 'Each mode ran on a fresh stack (new replicas, empty Redis, same seeded PostgreSQL rows); ') +
       `replica access logs ${s.access_log ? 'on' : 'off'}.`,
   )
   lines.push('')
@@ -180,8 +198,10 @@ export function markdownReport(report: ComparisonReport): string {
   if (s.repeat > 1) {
     lines.push('')
     lines.push(
-      `p99 (ms) of each run: ${report.rows.map((r) => `${r.mode} ${(r.rounds ?? []).map((x) => ms(x.p99_ms)).join(' / ')}`).join('; ')}. ` +
-        `Maximum req/s of each run: ${report.rows.map((r) => `${r.mode} ${(r.rounds ?? []).map((x) => int(x.rps)).join(' / ')}`).join('; ')}.`,
+      `p99 (ms) of each round, all requests: ${report.rows.map((r) => `${r.mode} ${(r.rounds ?? []).map((x) => ms(x.p99_ms)).join(' / ')}`).join('; ')}. ` +
+        (report.rows.every((r) => r.rounds?.every((x) => x.read_p99_ms !== undefined))
+          ? `Reads only: ${report.rows.map((r) => `${r.mode} ${(r.rounds ?? []).map((x) => ms(x.read_p99_ms ?? 0)).join(' / ')}`).join('; ')}.`
+          : `Maximum req/s of each run: ${report.rows.map((r) => `${r.mode} ${(r.rounds ?? []).map((x) => int(x.rps ?? 0)).join(' / ')}`).join('; ')}.`),
     )
   }
   if (report.rows.every((r) => r.cpu_us_per_req)) {
@@ -196,6 +216,24 @@ export function markdownReport(report: ComparisonReport): string {
       const c = r.cpu_us_per_req
       lines.push(
         `| ${modeLabel(r.mode)} | ${f1(c.replica)} | ${f1(c.redis)} | ${f1(c.postgres)} | ${f1(c.nginx)} | ${f1(c.replica + c.redis + c.postgres + c.nginx)} |`,
+      )
+    }
+  }
+  // Runs recorded before these figures existed have no tail breakdown.
+  if (report.rows.every((r) => r.p99_tail)) {
+    lines.push('')
+    lines.push(
+      `Latency by kind of request at ${int(report.settings.rate)} req/s (ms), and what the slowest 1% is made of:`,
+    )
+    lines.push('')
+    lines.push(
+      '| mode | p99 all | p99 reads | p50 writes | p99 writes | slowest 1%: writes | L1 reads | L2 reads | DB reads |',
+    )
+    lines.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|')
+    for (const r of report.rows) {
+      const t = r.p99_tail
+      lines.push(
+        `| ${modeLabel(r.mode)} | ${ms(r.p99_ms)} | ${ms(r.read_p99_ms)} | ${ms(r.write_p50_ms)} | ${ms(r.write_p99_ms)} | ${f1(t.write)}% | ${f1(t.L1)}% | ${f1(t.L2)}% | ${f1(t.DB)}% |`,
       )
     }
   }
@@ -352,7 +390,7 @@ export function htmlReport(report: ComparisonReport): string {
 </head>
 <body>
 <h1>Strata cache modes: <code>${escapeHtml(report.scenario)}</code></h1>
-<p class="meta">${escapeHtml(report.description)}. ${s.replicas} replicas behind nginx; a fresh stack per mode. Latency, hit rates, database and Redis load at ${int(s.rate)} requests/s offered (open loop over up to ${s.connections} connections); maximum throughput with ${s.vus} virtual users in a closed loop; ${s.duration_s} s each after ${s.warmup_s} s of warm-up${s.primed ? ', L2 primed with every key' : ''}.
+<p class="meta">${escapeHtml(report.description)}. ${s.replicas} replicas behind nginx; ${s.interleaved_l2_ttl_s !== undefined ? 'one stack per mode, modes interleaved round by round' : 'a fresh stack per mode'}. Latency, hit rates, database and Redis load at ${int(s.rate)} requests/s offered (open loop over up to ${s.connections} connections); maximum throughput with ${s.vus} virtual users in a closed loop; ${s.duration_s} s each after ${s.warmup_s} s of warm-up${s.primed ? ', L2 primed with every key' : ''}.
 Measured ${escapeHtml(report.generatedAt.slice(0, 16).replace('T', ' '))} UTC on ${report.machine.cpus} × ${escapeHtml(report.machine.cpu_model)}, Node ${escapeHtml(report.machine.node)}.
 Reproduce with <code>${escapeHtml(report.command)}</code>.</p>
 <div class="charts">
@@ -385,7 +423,7 @@ body { margin: 0; padding: 24px; background: #fff; font-family: system-ui, sans-
 h1 { font-size: 18px; margin: 0 0 12px; }
 .grid { display: grid; grid-template-columns: 560px 560px; gap: 20px 32px; }
 </style></head><body>
-<h1>Strata, ${escapeHtml(report.scenario)}: ${report.settings.replicas} replicas behind nginx, a fresh stack per mode (${report.machine.cpus} cores shared with the load generator)</h1>
+<h1>Strata, ${escapeHtml(report.scenario)}: ${report.settings.replicas} replicas behind nginx, ${report.settings.interleaved_l2_ttl_s !== undefined ? 'modes interleaved' : 'a fresh stack per mode'} (${report.machine.cpus} cores shared with the load generator)</h1>
 <div class="grid">${charts(report.rows).join('\n')}</div>
 </body></html>`
 }

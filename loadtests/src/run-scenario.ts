@@ -25,6 +25,8 @@ export interface ScenarioRunOptions {
   /** Printed before each progress line (the compare command puts the mode there). */
   label?: string
   onMeasureStart?: () => void
+  /** Every key the run writes is added here, when given (see `LoadOptions.written`). */
+  written?: Set<string>
   signal?: AbortSignal
 }
 
@@ -66,6 +68,7 @@ export async function runScenario(options: ScenarioRunOptions): Promise<LoadSumm
     ...(options.rate !== undefined ? { rate: options.rate } : {}),
     onTick: (tick) => progress.update(formatTick(tick, label)),
     ...(options.onMeasureStart ? { onMeasureStart: options.onMeasureStart } : {}),
+    ...(options.written ? { written: options.written } : {}),
     ...(options.signal ? { signal: options.signal } : {}),
   })
   const shape =

@@ -1,5 +1,6 @@
 import type { Random } from './random.js'
-import type { Threshold } from './thresholds.js'
+import { parseThreshold, type Threshold } from './thresholds.js'
+import { Zipf } from './zipf.js'
 
 /** One request a virtual user makes. */
 export type Operation =
@@ -61,3 +62,47 @@ const PADDING = 'x'.repeat(4096)
 
 /** Builds the key of index `i` in a data set. */
 export const keyOf = (dataset: Dataset, i: number): string => `${dataset.prefix}${i}`
+
+/** What {@link defineScenario} takes: a scenario with its thresholds written as text. */
+export type ScenarioSpec = Omit<Scenario, 'thresholds'> & {
+  /** `METRIC OP NUMBER`, e.g. `'combined_hit_rate>90'`. */
+  thresholds: readonly string[]
+}
+
+/**
+ * Builds a scenario; its thresholds are parsed here, so a typo fails when the module loads.
+ * @example export const cold = defineScenario({ name: 'cold', …, thresholds: ['errors==0'] })
+ */
+export const defineScenario = (spec: ScenarioSpec): Scenario => ({
+  ...spec,
+  thresholds: spec.thresholds.map(parseThreshold),
+})
+
+const zipfs = new Map<string, Zipf>()
+
+/**
+ * The Zipf distribution over `n` ranks with exponent `s`, built on first use and shared by
+ * every user and scenario: its cumulative table takes 8 bytes per rank (800 KB for 100k keys).
+ */
+export function sharedZipf(n: number, s: number): Zipf {
+  const id = `${n}:${s}`
+  let zipf = zipfs.get(id)
+  if (!zipf) {
+    zipf = new Zipf(n, s)
+    zipfs.set(id, zipf)
+  }
+  return zipf
+}
+
+/**
+ * One user's writes: each call writes `key` with a new value of the data set's size, tagged
+ * with the user and a counter so that every written value differs from the one before.
+ */
+export function writerFor(vu: number, dataset: Dataset): (key: string) => Operation {
+  let writes = 0
+  return (key) => ({
+    kind: 'write',
+    key,
+    value: makeValue(`vu${vu}:${++writes}:`, dataset.valueBytes),
+  })
+}

@@ -1,8 +1,9 @@
 import { spawn } from 'node:child_process'
-import { closeSync, openSync, readFileSync } from 'node:fs'
+import { closeSync, openSync, readFileSync, writeSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import type { Progress } from './progress.js'
 
 /** The repository root (this file is loadtests/src/stack-client.ts). */
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url)).replace(/\/$/, '')
@@ -121,26 +122,40 @@ export function readStack(dataDir: string): RunningStack | undefined {
   }
 }
 
-/** Runs `pnpm stack <args>` in the repository root with its output in `logFile`. */
+/**
+ * Runs `pnpm stack <args>` in the repository root with its output in `logFile`; each line it
+ * prints also goes to `onLine` (the stack runner's steps, for progress).
+ */
 function runStackCli(
   args: string[],
   env: Readonly<Record<string, string | undefined>>,
   logFile: string,
   timeoutMs: number,
+  onLine?: (line: string) => void,
 ): Promise<void> {
   const fd = openSync(logFile, 'a')
   return new Promise<void>((resolvePromise, reject) => {
     const child = spawn('pnpm', ['--silent', 'stack', ...args], {
       cwd: REPO_ROOT,
       env: env as NodeJS.ProcessEnv,
-      stdio: ['ignore', fd, fd],
+      stdio: ['ignore', 'pipe', 'pipe'],
     })
+    let partial = ''
+    const relay = (chunk: Buffer) => {
+      writeSync(fd, chunk)
+      if (!onLine) return
+      const lines = (partial + chunk.toString()).split('\n')
+      partial = lines.pop() ?? ''
+      for (const line of lines) if (line.trim() !== '') onLine(line.trim())
+    }
+    child.stdout.on('data', relay)
+    child.stderr.on('data', relay)
     const timer = setTimeout(() => child.kill('SIGTERM'), timeoutMs)
     child.once('error', (error) => {
       clearTimeout(timer)
       reject(new Error(`could not run pnpm stack ${args[0]}: ${error.message}`))
     })
-    child.once('exit', (code, signal) => {
+    child.once('close', (code, signal) => {
       clearTimeout(timer)
       if (code === 0) resolvePromise()
       else {
@@ -160,8 +175,12 @@ function runStackCli(
  * healthy. `DATABASE_URL` and `REDIS_URL` are removed from its environment, so it always starts
  * its own PostgreSQL and Redis and never touches the user's. nginx's rate limits are off: every
  * request of the generator comes from one address and must be measured, not throttled.
+ * `onStep` gets every line the stack runner prints (see {@link showSteps}).
  */
-export async function stackUp(spec: StackSpec): Promise<RunningStack> {
+export async function stackUp(
+  spec: StackSpec,
+  onStep?: (line: string) => void,
+): Promise<RunningStack> {
   const env = { ...spec.env }
   delete env.DATABASE_URL
   delete env.REDIS_URL
@@ -191,6 +210,7 @@ export async function stackUp(spec: StackSpec): Promise<RunningStack> {
     env,
     spec.logFile,
     180_000,
+    onStep,
   )
   const stack = readStack(spec.dataDir)
   if (!stack) throw new Error(`pnpm stack up succeeded but wrote no ${spec.dataDir}/stack.json`)
@@ -242,3 +262,13 @@ export async function freeStackPorts(replicas: number, preferred?: number): Prom
     postgres: base + replicas + 2,
   }
 }
+
+/**
+ * An `onStep` for {@link stackUp} that shows the stack runner's steps (`> Building the API`,
+ * `> Starting postgres on port …`) as progress, so a slow start (a first build) is never silent.
+ */
+export const showSteps =
+  (progress: Progress, label: string) =>
+  (line: string): void => {
+    if (line.startsWith('>')) progress.update(`${label}${line.slice(1).trim()}`)
+  }

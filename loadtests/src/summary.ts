@@ -47,6 +47,15 @@ export interface LoadSummary {
   /** Share of reads each tier answered (sums to 100 with `DB`). */
   served: { L1: number; L2: number; DB: number }
   latency: Record<LatencyGroup, LatencySummary>
+  /**
+   * What the slowest 1% is made of: of the requests slower than the overall p99, the share (%)
+   * that were writes and reads answered by each tier. Says whether the tail is the writes, the
+   * database reads or the cache hits.
+   */
+  p99_tail: { threshold_ms: number; requests: number; write: number } & Record<
+    'L1' | 'L2' | 'DB',
+    number
+  >
   /** Hit rates for each group of keys the scenario labels (e.g. by popularity), when it does. */
   by_group?: Record<
     string,
@@ -105,6 +114,9 @@ export function summarize(input: {
       ]
     }),
   ) as Record<LatencyGroup, LatencySummary>
+  const p99 = stats.latency.all.percentile(99)
+  const slow = stats.latency.all.countAbove(p99)
+  const tailShare = (group: LatencyGroup) => pct(stats.latency[group].countAbove(p99), slow)
   const summary: LoadSummary = {
     scenario: input.scenario,
     target: input.target,
@@ -133,6 +145,14 @@ export function summarize(input: {
       DB: pct(stats.levels.DB, answered),
     },
     latency,
+    p99_tail: {
+      threshold_ms: round(p99 / 1000, 3),
+      requests: slow,
+      write: tailShare('write'),
+      L1: tailShare('L1'),
+      L2: tailShare('L2'),
+      DB: tailShare('DB'),
+    },
     ...(stats.groups.size > 0
       ? {
           by_group: Object.fromEntries(
@@ -230,6 +250,11 @@ export function formatSummary(s: LoadSummary): string {
     ])
   }
   lines.push(textTable(rows))
+  const t = s.p99_tail
+  if (t.requests > 0)
+    lines.push(
+      `  slowest 1% (over ${ms(t.threshold_ms)} ms, ${num(t.requests)} requests): writes ${t.write.toFixed(0)}% · reads from L1 ${t.L1.toFixed(0)}% · L2 ${t.L2.toFixed(0)}% · DB ${t.DB.toFixed(0)}%`,
+    )
   const replicas = Object.entries(s.replicas)
   if (replicas.length > 0) {
     lines.push('')

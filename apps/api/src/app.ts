@@ -1,8 +1,10 @@
-import type { IncomingMessage } from 'node:http'
+import { createServer, type RequestListener, type Server } from 'node:http'
+import { getRequestListener } from '@hono/node-server'
 import { OpenAPIHono } from '@hono/zod-openapi'
 import type { Deps } from './deps.js'
 import { ApiError, sendError, toApiError } from './errors.js'
-import { fastRead } from './http/fast-read.js'
+import { withFastRead } from './http/fast-read.js'
+import { answerMalformedRequests, unparsableRequestHandler } from './http/malformed-request.js'
 import { recordRequest, requestIdFor } from './http/observe.js'
 import { registerAdminRoutes } from './routes/admin.js'
 import { registerDocsRoutes } from './routes/docs.js'
@@ -90,12 +92,28 @@ export function createApp(deps: Deps): OpenAPIHono<AppEnv> {
   return app
 }
 
-/** What the node server runs: L1 hits of `GET /read/{key}` answered directly, the app for the rest. */
-export function createHandler(deps: Deps) {
+/**
+ * What the node server runs: L1 hits of `GET /read/{key}` answered at the node listener, the app
+ * (through @hono/node-server's adapter) for everything else. The adapter gets no default host:
+ * a request without a valid `Host` cannot be built, and its error handler answers it with the
+ * API's JSON 400, as it does every other request it cannot build.
+ */
+export function createHandler(deps: Deps): { app: OpenAPIHono<AppEnv>; listener: RequestListener } {
   const app = createApp(deps)
-  return {
-    app,
-    fetch: (request: Request, env?: { incoming?: Pick<IncomingMessage, 'headers'> }) =>
-      fastRead(deps, request, env?.incoming) ?? app.fetch(request, env),
-  }
+  const errorHandler = unparsableRequestHandler(deps.logger, deps.env.REPLICA_ID)
+  const listener = withFastRead(deps, getRequestListener(app.fetch, { errorHandler }))
+  return { app, listener }
+}
+
+/**
+ * The node HTTP server a replica runs, not yet listening: the handler's listener, plus JSON
+ * answers for requests that never reach it (unparsable bytes, oversized headers, `CONNECT`,
+ * odd `Expect`s). Node's own Host check is off because it answers a bare 400; the adapter makes
+ * that check instead.
+ */
+export function createApiServer(deps: Deps): { app: OpenAPIHono<AppEnv>; server: Server } {
+  const { app, listener } = createHandler(deps)
+  const server = createServer({ requireHostHeader: false }, listener)
+  answerMalformedRequests(server, deps.env.REPLICA_ID)
+  return { app, server }
 }

@@ -1,10 +1,7 @@
-import { createServer } from 'node:http'
-import { getRequestListener } from '@hono/node-server'
-import { createHandler } from './app.js'
+import { createApiServer } from './app.js'
 import { migrate } from './db/migrate.js'
 import { createDeps } from './deps.js'
 import { loadEnv } from './env.js'
-import { answerMalformedRequests, unparsableRequestHandler } from './http/malformed-request.js'
 import { redactUrl } from './redact.js'
 
 const env = loadEnv()
@@ -33,16 +30,7 @@ if (env.CACHE_MODE !== 'none' && !(await deps.cache.whenReady(5_000))) {
   logger.warn('Redis is not reachable yet; serving from the database meanwhile')
 }
 
-const handler = createHandler(deps)
-// The adapter's listener on a plain node server (what `serve()` builds), plus JSON answers for
-// requests that never reach the app: unparsable bytes, a missing or bad Host, CONNECT. Node's own
-// Host check answers a bare 400, so the adapter makes it instead (no default host given).
-const errorHandler = unparsableRequestHandler(logger, env.REPLICA_ID)
-const server = createServer(
-  { requireHostHeader: false },
-  getRequestListener(handler.fetch, { errorHandler }),
-)
-answerMalformedRequests(server, env.REPLICA_ID)
+const { server } = createApiServer(deps)
 server.listen(env.PORT, env.HOST, () => {
   logger.info({ port: env.PORT, mode: env.CACHE_MODE }, `replica ${env.REPLICA_ID} listening`)
 })
@@ -63,7 +51,7 @@ async function shutdown(signal: string): Promise<void> {
     await new Promise((resolve) => setTimeout(resolve, env.DRAIN_DELAY * 1000))
   await new Promise<void>((resolve) => {
     server.close(() => resolve())
-    if ('closeIdleConnections' in server) server.closeIdleConnections()
+    server.closeIdleConnections()
   })
   await deps.close()
   logger.info('stopped')

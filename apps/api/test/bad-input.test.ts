@@ -24,8 +24,13 @@ afterAll(async () => {
 /** What the table holds, straight from PostgreSQL, to prove a refused request changed nothing. */
 const snapshot = () => api.deps.db.sql`SELECT key, value, version FROM records ORDER BY key`
 
+/** In-process through the router, or over a real socket to the server's own listener. */
+let overSocket = false
+const send = (path: string, init?: RequestInit) =>
+  overSocket ? api.overSocket(path, init) : api.request(path, init)
+
 const post = (path: string, body: string | Uint8Array, contentType = 'application/json') =>
-  api.request(path, { method: 'POST', headers: { 'Content-Type': contentType }, body })
+  send(path, { method: 'POST', headers: { 'Content-Type': contentType }, body })
 
 const MiB = 1024 * 1024
 const cases: [name: string, send: () => Promise<Response>, status: number, code: string][] = [
@@ -152,7 +157,7 @@ const cases: [name: string, send: () => Promise<Response>, status: number, code:
   ],
   [
     'no content type',
-    () => api.request('/write', { method: 'POST', body: '{"key":"a","value":"b"}' }),
+    () => send('/write', { method: 'POST', body: '{"key":"a","value":"b"}' }),
     415,
     'UNSUPPORTED_MEDIA_TYPE',
   ],
@@ -171,7 +176,7 @@ const cases: [name: string, send: () => Promise<Response>, status: number, code:
   [
     'a streamed body over the limit with no Content-Length',
     () =>
-      api.request('/write', {
+      send('/write', {
         method: 'POST',
         headers: { 'Content-Type': 'application/json' },
         body: new ReadableStream({
@@ -215,36 +220,33 @@ const cases: [name: string, send: () => Promise<Response>, status: number, code:
   ],
   [
     'a read of a 257-character key',
-    () => api.request(`/read/${'k'.repeat(257)}`),
+    () => send(`/read/${'k'.repeat(257)}`),
     400,
     'VALIDATION_FAILED',
   ],
-  [
-    'a read of a key with a control character',
-    () => api.request('/read/a%01b'),
-    400,
-    'VALIDATION_FAILED',
-  ],
-  ['an unknown route', () => api.request('/nope'), 404, 'NOT_FOUND'],
-  ['a nested unknown route', () => api.request('/read/a/b'), 404, 'NOT_FOUND'],
-  ['GET /write', () => api.request('/write'), 405, 'METHOD_NOT_ALLOWED'],
-  [
-    'PUT /write',
-    () => api.request('/write', { method: 'PUT', body: '{}' }),
-    405,
-    'METHOD_NOT_ALLOWED',
-  ],
+  ['a read of a key with a control character', () => send('/read/a%01b'), 400, 'VALIDATION_FAILED'],
+  ['an unknown route', () => send('/nope'), 404, 'NOT_FOUND'],
+  ['a nested unknown route', () => send('/read/a/b'), 404, 'NOT_FOUND'],
+  ['GET /write', () => send('/write'), 405, 'METHOD_NOT_ALLOWED'],
+  ['PUT /write', () => send('/write', { method: 'PUT', body: '{}' }), 405, 'METHOD_NOT_ALLOWED'],
   [
     'DELETE /read/{key}',
-    () => api.request('/read/existing', { method: 'DELETE' }),
+    () => send('/read/existing', { method: 'DELETE' }),
     405,
     'METHOD_NOT_ALLOWED',
   ],
   ['POST /read/{key}', () => post('/read/existing', '{}'), 405, 'METHOD_NOT_ALLOWED'],
-  ['GET /clear-cache', () => api.request('/clear-cache'), 405, 'METHOD_NOT_ALLOWED'],
+  ['GET /clear-cache', () => send('/clear-cache'), 405, 'METHOD_NOT_ALLOWED'],
 ]
 
-describe('bad input', () => {
+describe.each([
+  ['in process', false],
+  ['over a socket', true],
+])('bad input, %s', (_transport, socket) => {
+  beforeAll(() => {
+    overSocket = socket
+  })
+
   it('accepts a JSON content type with parameters', async () => {
     for (const type of ['application/json; charset=utf-8', 'APPLICATION/JSON;charset=UTF-8']) {
       const response = await post('/write', '{"key":"typed","value":"b"}', type)

@@ -80,6 +80,36 @@ describe('mixed concurrency', () => {
   })
 })
 
+describe('writes and deletes of one key', () => {
+  it('give every acknowledged change its own version, one more than the last', async () => {
+    const key = 'churn'
+    const acked: number[] = []
+    const worker = async (w: number) => {
+      for (let i = 0; i < 30; i++) {
+        const replica = replicas[(w + i) % replicas.length] as TestReplica
+        const response =
+          (w + i) % 3 === 0
+            ? await replica.request('/delete', { json: { key } })
+            : await replica.request('/write', { json: { key, value: `w${w}-${i}` } })
+        const body = (await response.json()) as { version?: number }
+        // A delete of a key that is already gone changes nothing and has no version.
+        if (response.status === 404) continue
+        expect(response.status).toBe(200)
+        acked.push(body.version as number)
+      }
+    }
+    await Promise.all([0, 1, 2, 3].map(worker))
+    expect(new Set(acked).size).toBe(acked.length)
+    // Versions start at 1 and grow by one per acknowledged change: none reused, none skipped.
+    expect(Math.max(...acked)).toBe(acked.length)
+    const sql = (replicas[0] as TestReplica).deps.db.sql
+    const [state] = await sql<{ version: string }[]>`
+      SELECT COALESCE((SELECT version FROM records WHERE key = ${key}),
+                      (SELECT version FROM deleted_records WHERE key = ${key})) AS version`
+    expect(Number(state?.version)).toBe(acked.length)
+  })
+})
+
 describe('migration', () => {
   it('is idempotent and safe when replicas run it at the same time', async () => {
     const admin = postgres(servers.postgres.url, { max: 1, onnotice: () => {} })

@@ -1,6 +1,8 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
+import { request as httpRequest } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { fileURLToPath } from 'node:url'
 import type { OpenAPIHono } from '@hono/zod-openapi'
 import {
@@ -12,7 +14,7 @@ import {
   startRedisServer,
   stopProcess,
 } from '@strata/test-servers'
-import { type AppEnv, createHandler } from '../src/app.js'
+import { type AppEnv, createApiServer } from '../src/app.js'
 import { migrate } from '../src/db/migrate.js'
 import { createDeps, type Deps } from '../src/deps.js'
 import { parseEnv } from '../src/env.js'
@@ -53,10 +55,14 @@ export async function startServers(options: ServerOptions = {}): Promise<Servers
 export interface TestReplica {
   app: OpenAPIHono<AppEnv>
   deps: Deps
-  /** `app.request` with a JSON body when `json` is given. */
+  /** Where the replica's HTTP server listens: the server's own listener, on loopback. */
+  url: string
+  /** `app.request` (in-process, through the router) with a JSON body when `json` is given. */
   request(path: string, init?: RequestInit & { json?: unknown }): Promise<Response>
-  /** Sends a ready-made `Request` through the same entry point. */
+  /** Sends a ready-made `Request` to the in-process app (through the router). */
   send(request: Request): Promise<Response>
+  /** A request over a real socket to the listener the server runs (the L1 fast path first). */
+  overSocket(path: string, init?: RequestInit): Promise<Response>
   close(): Promise<void>
 }
 
@@ -92,15 +98,20 @@ export async function startReplica(
   if (parsed.env.CACHE_MODE !== 'none' && !(await deps.cache.whenReady(10_000))) {
     throw new Error('the cache did not come online')
   }
-  // Requests go through the same entry point the server uses: the L1 fast path, then the app.
-  const { app, fetch } = createHandler(deps)
-  const dispatch = (request: Request) => Promise.resolve(fetch(request))
+  // The server's own listener (the L1 fast path at the node level, then the app through
+  // @hono/node-server's adapter) on a real socket, beside the in-process app.
+  const { app, server } = createApiServer(deps)
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+  const dispatch = (request: Request) => Promise.resolve(app.fetch(request))
   const send = (path: string, init: RequestInit) =>
     dispatch(new Request(`http://localhost${path}`, init))
   return {
     app,
     deps,
+    url,
     send: dispatch,
+    overSocket: (path, init) => requestOverSocket(url, path, init),
     request: (path, init = {}) => {
       const { json, ...rest } = init
       if (json === undefined) return send(path, rest)
@@ -111,7 +122,11 @@ export async function startReplica(
         body: JSON.stringify(json),
       })
     },
-    close: () => deps.close(),
+    close: async () => {
+      server.closeAllConnections()
+      await new Promise<void>((resolve) => server.close(() => resolve()))
+      await deps.close()
+    },
   }
 }
 
@@ -260,4 +275,57 @@ export async function startApiProcess(
     await new Promise((resolve) => setTimeout(resolve, 25))
   }
   return { ...server, port, base, stop: () => stopProcess(server.child, 'SIGKILL') }
+}
+
+/**
+ * One request on a fresh connection to a real server, as a Response. node:http sends the
+ * request target as given (fetch would resolve dot segments first), and a fresh connection per
+ * request means one the server closes after an early answer (a 413 mid-upload) is never reused.
+ */
+export function requestOverSocket(
+  base: string,
+  path: string,
+  init: RequestInit = {},
+): Promise<Response> {
+  const { hostname, port } = new URL(base)
+  const method = init.method ?? 'GET'
+  const headers = Object.fromEntries(new Headers(init.headers))
+  return new Promise((resolve, reject) => {
+    let answered = false
+    const request = httpRequest({ hostname, port, path, method, headers, agent: false }, (res) => {
+      answered = true
+      const chunks: Buffer[] = []
+      res.on('data', (chunk: Buffer) => chunks.push(chunk))
+      res.on('error', reject)
+      res.on('end', () => {
+        const responseHeaders = new Headers()
+        for (let i = 0; i < res.rawHeaders.length; i += 2)
+          responseHeaders.append(res.rawHeaders[i] as string, res.rawHeaders[i + 1] as string)
+        const status = res.statusCode ?? 0
+        const empty = method === 'HEAD' || status === 204 || status === 304
+        resolve(
+          new Response(empty ? null : Buffer.concat(chunks), { status, headers: responseHeaders }),
+        )
+      })
+    })
+    // The server may stop reading an upload it refuses: once answered, the upload's fate is moot.
+    request.on('error', (error) => {
+      if (!answered) reject(error)
+    })
+    const body = init.body
+    if (body === undefined || body === null) request.end()
+    else if (typeof body === 'string' || body instanceof Uint8Array) request.end(body)
+    else if (body instanceof ReadableStream) {
+      const reader = (body as ReadableStream<Uint8Array>).getReader()
+      const pump = async (): Promise<void> => {
+        for (;;) {
+          const { done, value } = await reader.read()
+          if (done) break
+          if (!request.write(value)) await new Promise((r) => request.once('drain', r))
+        }
+        request.end()
+      }
+      pump().catch((error: unknown) => request.destroy(error as Error))
+    } else reject(new TypeError('requestOverSocket: unsupported body type'))
+  })
 }

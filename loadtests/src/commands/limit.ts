@@ -11,10 +11,11 @@ import {
 } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, relative } from 'node:path'
-import { parseArgs } from 'node:util'
 import { analyzeProfiles, type CpuProfileReport, formatProfileReport } from '../cpu-profile.js'
 import type { LoadtestEnv } from '../env.js'
+import { duration, flag, int, parseOptions } from '../options.js'
 import { counterDelta, replicaCounters } from '../probes.js'
+import { cpuMillis } from '../proc-cpu.js'
 import { type Child, startChild, stopChild, waitUntil } from '../processes.js'
 import { Progress } from '../progress.js'
 import { machineInfo, publishLatest, resultDir, timestamp, writeJson } from '../results.js'
@@ -23,12 +24,12 @@ import {
   freeStackPorts,
   REPO_ROOT,
   type RunningStack,
+  showSteps,
   stackDown,
   stackUp,
 } from '../stack-client.js'
 import { textTable } from '../summary.js'
 import { findWrk, runWrk, type WrkResult } from '../wrk.js'
-import { positiveInt } from './run.js'
 
 export const LIMIT_HELP = `pnpm loadtest:limit [options]
   The physical limit: L1-hit throughput of the full stack through nginx against a bare Hono app
@@ -53,6 +54,19 @@ interface Contender {
   url: string
   /** Replica URLs whose counters tell whether the stack really served from L1. */
   replicaUrls?: string[]
+  /** The app's processes (replicas or bare servers), for CPU time per request. */
+  appPids: number[]
+  /** nginx's master; its workers are counted as its children. */
+  nginxPids: number[]
+}
+
+/** One wrk measurement of a contender, with the CPU time its processes spent meanwhile. */
+interface RoundResult extends WrkResult {
+  l1_share?: number
+  /** CPU µs per request of the app's processes, from /proc (Linux). */
+  app_cpu_us: number
+  /** CPU µs per request of nginx (master and workers). */
+  nginx_cpu_us: number
 }
 
 const HOT_KEY = 'limit:hot'
@@ -69,23 +83,18 @@ export async function limitCommand(
   env: LoadtestEnv,
   signal: AbortSignal,
 ): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      rounds: { type: 'string', default: '5' },
-      'round-duration': { type: 'string', default: '5' },
-      connections: { type: 'string', default: '64' },
-      threads: { type: 'string', default: '1' },
-      replicas: { type: 'string', default: '3' },
-      profile: { type: 'boolean', default: false },
-      'no-latest': { type: 'boolean', default: false },
-    },
+  const { values } = parseOptions(argv, {
+    rounds: int(5),
+    'round-duration': duration('5s'),
+    connections: int(64),
+    threads: int(1),
+    replicas: int(3),
+    profile: flag(),
+    'no-latest': flag(),
   })
-  const rounds = positiveInt('--rounds', values.rounds)
-  const durationS = positiveInt('--round-duration', values['round-duration'].replace(/s$/, ''))
-  const connections = positiveInt('--connections', values.connections)
-  const threads = positiveInt('--threads', values.threads)
-  const replicas = positiveInt('--replicas', values.replicas)
+  const { rounds, connections, threads, replicas } = values
+  // wrk takes whole seconds.
+  const durationS = Math.max(1, Math.round(values['round-duration'] / 1000))
   const wrk = findWrk()
   if (!wrk) {
     console.error('wrk is not installed: apt-get install -y wrk')
@@ -133,15 +142,18 @@ export async function limitCommand(
           ? { NODE_OPTIONS: `--import ${preload}`, STRATA_CPU_PROF_DIR: profileDir }
           : {}),
       }
-      const stack = await stackUp({
-        dataDir,
-        mode: 'multi',
-        lb: 'round-robin',
-        replicas,
-        ports,
-        env: stackEnv,
-        logFile,
-      })
+      const stack = await stackUp(
+        {
+          dataDir,
+          mode: 'multi',
+          lb: 'round-robin',
+          replicas,
+          ports,
+          env: stackEnv,
+          logFile,
+        },
+        showSteps(progress, `${variant.name}: `),
+      )
       ;(stacks[i] as { stack?: RunningStack }).stack = stack
       pids[variant.name] = stack.replicas.map((r) => r.pid)
       await writeAndWarm(stack)
@@ -149,6 +161,8 @@ export async function limitCommand(
         name: variant.name,
         url: `${stack.nginxUrl}/read/${HOT_KEY}`,
         replicaUrls: stack.replicas.map((r) => r.url),
+        appPids: stack.replicas.map((r) => r.pid),
+        nginxPids: stack.pids.nginx ?? [],
       })
     }
     const reference = stacks[0]?.stack as RunningStack
@@ -206,25 +220,29 @@ export async function limitCommand(
       if (file.endsWith('.conf') && file !== 'nginx.conf')
         copyFileSync(join(stackRun, file), join(bareRun, file))
     }
-    children.push(
-      startChild(
-        'bare-nginx',
-        nginx,
-        ['-p', bareRun, '-c', join(bareRun, 'nginx.conf'), '-e', join(bareLogs, 'error.log')],
-        {
-          cwd: bareRun,
-          env: { PATH: '/usr/bin:/bin:/usr/sbin:/sbin' },
-          logFile: join(outDir, 'bare.log'),
-        },
-      ),
+    const bareNginx = startChild(
+      'bare-nginx',
+      nginx,
+      ['-p', bareRun, '-c', join(bareRun, 'nginx.conf'), '-e', join(bareLogs, 'error.log')],
+      {
+        cwd: bareRun,
+        env: { PATH: '/usr/bin:/bin:/usr/sbin:/sbin' },
+        logFile: join(outDir, 'bare.log'),
+      },
     )
+    children.push(bareNginx)
     const bareUrl = `http://127.0.0.1:${base}/read/${HOT_KEY}`
     await waitUntil('bare nginx', async () => (await fetch(bareUrl)).ok)
     await assertSameResponse(`${reference.nginxUrl}/read/${HOT_KEY}`, bareUrl)
-    contenders.push({ name: 'bare Hono', url: bareUrl })
+    contenders.push({
+      name: 'bare Hono',
+      url: bareUrl,
+      appPids: barePids,
+      nginxPids: [bareNginx.process.pid ?? 0],
+    })
 
     // Rounds: every contender once per round, the order rotating so none always goes first.
-    const results = new Map<string, Array<WrkResult & { l1_share?: number }>>()
+    const results = new Map<string, RoundResult[]>()
     // Monotonic µs, the clock of CPU profiles: the profile analysis keeps these windows only.
     const windows = new Map<string, Array<[number, number]>>()
     const monotonicMicros = () => Number(process.hrtime.bigint() / 1000n)
@@ -236,11 +254,16 @@ export async function limitCommand(
           ? await replicaCounters(contender.replicaUrls)
           : undefined
         const from = monotonicMicros()
-        const result: WrkResult & { l1_share?: number } = await runWrk(wrk, contender.url, {
-          threads,
-          connections,
-          durationS,
-        })
+        const appCpu = cpuMillis(contender.appPids)
+        const nginxCpu = cpuMillis(contender.nginxPids)
+        const measured = await runWrk(wrk, contender.url, { threads, connections, durationS })
+        const perRequest = (ms: number) =>
+          measured.requests === 0 ? 0 : Math.round((ms * 10_000) / measured.requests) / 10
+        const result: RoundResult = {
+          ...measured,
+          app_cpu_us: perRequest(cpuMillis(contender.appPids) - appCpu),
+          nginx_cpu_us: perRequest(cpuMillis(contender.nginxPids) - nginxCpu),
+        }
         windows.set(contender.name, [
           ...(windows.get(contender.name) ?? []),
           [from, monotonicMicros()],
@@ -254,7 +277,7 @@ export async function limitCommand(
         list.push(result)
         results.set(contender.name, list)
         progress.log(
-          `round ${round + 1}/${rounds}  ${contender.name.padEnd(26)} ${Math.round(result.rps).toLocaleString('en-US').padStart(7)} req/s  p50 ${result.p50_ms.toFixed(2)} ms  p99 ${result.p99_ms.toFixed(2)} ms${result.errors ? `  ${result.errors} errors` : ''}${result.l1_share !== undefined ? `  L1 ${result.l1_share}%` : ''}`,
+          `round ${round + 1}/${rounds}  ${contender.name.padEnd(26)} ${Math.round(result.rps).toLocaleString('en-US').padStart(7)} req/s  p50 ${result.p50_ms.toFixed(2)} ms  p99 ${result.p99_ms.toFixed(2)} ms  CPU/req app ${result.app_cpu_us.toFixed(1)} µs, nginx ${result.nginx_cpu_us.toFixed(1)} µs${result.errors ? `  ${result.errors} errors` : ''}${result.l1_share !== undefined ? `  L1 ${result.l1_share}%` : ''}`,
         )
       }
     }
@@ -275,6 +298,8 @@ export async function limitCommand(
         rounds_rps: list.map((r) => Math.round(r.rps)),
         p50_ms: median(list.map((r) => r.p50_ms)),
         p99_ms: median(list.map((r) => r.p99_ms)),
+        app_cpu_us: median(list.map((r) => r.app_cpu_us)),
+        nginx_cpu_us: median(list.map((r) => r.nginx_cpu_us)),
         errors: list.reduce((sum, r) => sum + r.errors, 0),
         ratio_to_bare: Math.round((rps / bare) * 1000) / 1000,
         ...(list.some((r) => r.l1_share !== undefined)
@@ -300,7 +325,17 @@ export async function limitCommand(
     }
     writeJson(join(outDir, 'limit.json'), json)
     const table = textTable([
-      ['contender', 'median req/s', 'rounds', 'p50 ms', 'p99 ms', 'ratio to bare', 'L1 share'],
+      [
+        'contender',
+        'median req/s',
+        'rounds',
+        'p50 ms',
+        'p99 ms',
+        'ratio to bare',
+        'app CPU µs/req',
+        'nginx CPU µs/req',
+        'L1 share',
+      ],
       ...rows.map((r) => [
         r.contender,
         r.median_rps.toLocaleString('en-US'),
@@ -308,6 +343,8 @@ export async function limitCommand(
         r.p50_ms.toFixed(2),
         r.p99_ms.toFixed(2),
         r.ratio_to_bare.toFixed(3),
+        r.app_cpu_us.toFixed(1),
+        r.nginx_cpu_us.toFixed(1),
         'l1_share' in r ? `${r.l1_share}%` : '–',
       ]),
     ])
@@ -444,6 +481,8 @@ function limitMarkdown(
     p50_ms: number
     p99_ms: number
     ratio_to_bare: number
+    app_cpu_us: number
+    nginx_cpu_us: number
     l1_share?: number
   }>,
 ): string {
@@ -453,12 +492,14 @@ function limitMarkdown(
     '',
     `\`GET /read/${String(s.key)}\` (an L1 hit on every replica) through nginx, against a bare Hono app returning the same body and headers behind the same nginx.conf, ${String(s.replicas)} replicas each side. wrk -t${String(s.threads)} -c${String(s.connections)}, ${String(s.rounds)} interleaved rounds of ${String(s.round_duration_s)} s, medians. ${json.machine.cpus} × ${json.machine.cpu_model}, Node ${json.machine.node}, ${json.generated_at.slice(0, 16).replace('T', ' ')} UTC. Reproduce: \`${json.command}\`.`,
     '',
-    '| contender | median req/s | p50 ms | p99 ms | ratio to bare | L1 share |',
-    '|---|---:|---:|---:|---:|---:|',
+    '| contender | median req/s | p50 ms | p99 ms | ratio to bare | app CPU µs/req | nginx CPU µs/req | L1 share |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|',
     ...rows.map(
       (r) =>
-        `| ${r.contender} | ${r.median_rps.toLocaleString('en-US')} | ${r.p50_ms.toFixed(2)} | ${r.p99_ms.toFixed(2)} | ${r.ratio_to_bare.toFixed(3)} | ${r.l1_share !== undefined ? `${r.l1_share}%` : '–'} |`,
+        `| ${r.contender} | ${r.median_rps.toLocaleString('en-US')} | ${r.p50_ms.toFixed(2)} | ${r.p99_ms.toFixed(2)} | ${r.ratio_to_bare.toFixed(3)} | ${r.app_cpu_us.toFixed(1)} | ${r.nginx_cpu_us.toFixed(1)} | ${r.l1_share !== undefined ? `${r.l1_share}%` : '–'} |`,
     ),
+    '',
+    'CPU µs/req: CPU time (user + system, from /proc) the processes of each side spent per request during its rounds: the app (three replicas or three bare servers) and nginx (master and workers). It is much less sensitive to other load on the machine than req/s.',
     '',
     `Per round (req/s): ${rows.map((r) => `${r.contender} ${r.rounds_rps.map((n) => n.toLocaleString('en-US')).join(' / ')}`).join('; ')}.`,
     '',

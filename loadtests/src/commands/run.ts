@@ -1,9 +1,8 @@
-import { writeFileSync } from 'node:fs'
+import { mkdirSync, writeFileSync } from 'node:fs'
 import { resolve } from 'node:path'
-import { parseArgs } from 'node:util'
 import { scenarioNamed } from '../../scenarios/index.js'
-import { parseDuration } from '../duration.js'
 import type { LoadtestEnv } from '../env.js'
+import { flag, int, parseOptions, SCENARIO_OPTIONS, text, texts } from '../options.js'
 import { getJson } from '../probes.js'
 import { Progress } from '../progress.js'
 import { resultDir, timestamp, writeJson } from '../results.js'
@@ -38,26 +37,20 @@ export async function runCommand(
   env: LoadtestEnv,
   signal: AbortSignal,
 ): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      duration: { type: 'string', default: '30s' },
-      warmup: { type: 'string', default: '5s' },
-      vus: { type: 'string', default: '32' },
-      rate: { type: 'string' },
-      target: { type: 'string' },
-      'data-dir': { type: 'string' },
-      'database-url': { type: 'string' },
-      'no-seed': { type: 'boolean', default: false },
-      'no-prime': { type: 'boolean', default: false },
-      threshold: { type: 'string', multiple: true },
-      seed: { type: 'string', default: '1' },
-      out: { type: 'string' },
+  const { values, positionals } = parseOptions(
+    argv,
+    {
+      ...SCENARIO_OPTIONS,
+      rate: int(),
+      target: text(),
+      'data-dir': text(),
+      'database-url': text(),
+      'no-seed': flag(),
+      threshold: texts(),
+      out: text(),
     },
-  })
-  if (positionals.length > 1)
-    throw new RangeError(`expected one scenario, got ${positionals.join(' ')}`)
+    1,
+  )
   const scenario = scenarioNamed(positionals[0] ?? 'read-heavy')
   const dataDir = resolve(env.invocationDir, values['data-dir'] ?? resolve(REPO_ROOT, '.data'))
   const recorded = readStack(dataDir)
@@ -78,8 +71,8 @@ export async function runCommand(
         'Restart it with `pnpm stack down && pnpm stack up --rate-limit off` to measure the cache.',
     )
   }
-  const thresholds = values.threshold?.map(parseThreshold) ?? scenario.thresholds
-  const vus = positiveInt('--vus', values.vus)
+  const thresholds =
+    values.threshold.length > 0 ? values.threshold.map(parseThreshold) : scenario.thresholds
 
   try {
     await getJson(`${target.origin}/health`)
@@ -94,31 +87,25 @@ export async function runCommand(
     target,
     scenario,
     databaseUrl,
-    vus,
-    warmupMs: parseDuration(values.warmup),
-    durationMs: parseDuration(values.duration),
+    vus: values.vus,
+    warmupMs: values.warmup,
+    durationMs: values.duration,
     // Priming fills L2: a stack known to run without one (modes l1, none) skips it.
     prime:
       !values['no-prime'] && (stack === undefined || stack.mode === 'multi' || stack.mode === 'l2'),
     thresholds,
-    seed: positiveInt('--seed', values.seed),
-    ...(values.rate !== undefined ? { rate: positiveInt('--rate', values.rate) } : {}),
+    seed: values.seed,
+    ...(values.rate !== undefined ? { rate: values.rate } : {}),
     progress: new Progress({ interactive: !env.ci && Boolean(process.stderr.isTTY) }),
     signal,
   })
-  const text = formatSummary(summary)
+  const readable = formatSummary(summary)
   const out = values.out
     ? resolve(env.invocationDir, values.out)
     : resultDir(`${timestamp()}-${scenario.name}`)
+  mkdirSync(out, { recursive: true })
   writeJson(resolve(out, 'summary.json'), summary)
-  writeFileSync(resolve(out, 'summary.txt'), `${text}\n`)
-  console.log(`\n${text}\n\nSummary: ${resolve(out, 'summary.json')} and summary.txt`)
+  writeFileSync(resolve(out, 'summary.txt'), `${readable}\n`)
+  console.log(`\n${readable}\n\nSummary: ${resolve(out, 'summary.json')} and summary.txt`)
   return summary.passed ? 0 : 1
-}
-
-/** Parses a whole number ≥ 1 given for `option`. */
-export function positiveInt(option: string, raw: string): number {
-  if (!/^\d+$/.test(raw) || Number(raw) < 1)
-    throw new RangeError(`${option}: expected a whole number ≥ 1 (got ${JSON.stringify(raw)})`)
-  return Number(raw)
 }

@@ -1,17 +1,15 @@
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, relative } from 'node:path'
-import { parseArgs } from 'node:util'
 import { scenarioNamed } from '../../scenarios/index.js'
-import { parseDuration } from '../duration.js'
 import type { LoadtestEnv } from '../env.js'
+import { duration, int, parseOptions } from '../options.js'
 import { Progress } from '../progress.js'
 import { resultDir, timestamp, writeJson } from '../results.js'
 import { runScenario } from '../run-scenario.js'
-import { freeStackPorts, REPO_ROOT, stackDown, stackUp } from '../stack-client.js'
+import { freeStackPorts, REPO_ROOT, showSteps, stackDown, stackUp } from '../stack-client.js'
 import { formatSummary } from '../summary.js'
 import { parseThreshold } from '../thresholds.js'
-import { positiveInt } from './run.js'
 
 export const SMOKE_HELP = `pnpm loadtest:smoke [options]
   The CI smoke test: brings a throw-away stack up on free ports (its own data directory, never
@@ -30,13 +28,7 @@ export async function smokeCommand(
   env: LoadtestEnv,
   signal: AbortSignal,
 ): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      duration: { type: 'string', default: '15s' },
-      vus: { type: 'string', default: '8' },
-    },
-  })
+  const { values } = parseOptions(argv, { duration: duration('15s'), vus: int(8) })
   const started = Date.now()
   const progress = new Progress({ interactive: !env.ci && Boolean(process.stderr.isTTY) })
   const scenario = scenarioNamed('read-heavy')
@@ -50,23 +42,26 @@ export async function smokeCommand(
     progress.log(
       `smoke: starting a throw-away stack on ports ${ports.nginx}-${ports.postgres} (log: ${relative(REPO_ROOT, logFile)})`,
     )
-    const stack = await stackUp({
-      dataDir,
-      mode: 'multi',
-      lb: 'round-robin',
-      replicas: 3,
-      ports,
-      env: stackEnv,
-      logFile,
-    })
+    const stack = await stackUp(
+      {
+        dataDir,
+        mode: 'multi',
+        lb: 'round-robin',
+        replicas: 3,
+        ports,
+        env: stackEnv,
+        logFile,
+      },
+      showSteps(progress, 'smoke: '),
+    )
     progress.log(`smoke: stack up in ${((Date.now() - started) / 1000).toFixed(1)} s`)
     const summary = await runScenario({
       target: new URL(stack.nginxUrl),
       scenario,
       databaseUrl: stack.databaseUrl,
-      vus: positiveInt('--vus', values.vus),
+      vus: values.vus,
       warmupMs: 5_000,
-      durationMs: parseDuration(values.duration),
+      durationMs: values.duration,
       prime: true,
       thresholds: ['errors==0', 'combined_hit_rate>90'].map(parseThreshold),
       seed: 1,
