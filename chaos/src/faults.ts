@@ -17,6 +17,9 @@ export const FAULT_NAMES = [
 
 export type FaultName = (typeof FAULT_NAMES)[number]
 
+/** How long after an injection a write may still end `unknown` (see `unknownOnlyInFlight`). */
+export const UNKNOWN_GRACE_MS = 1_000
+
 /** What a fault is given to act on. */
 export interface FaultContext {
   stack: ChaosStack
@@ -52,7 +55,12 @@ export interface FaultExpectations {
   failedReads: 'none' | 'uncached'
   /** The write outcomes allowed. */
   writes: readonly WriteOutcome[]
-  /** `unknown` is allowed only for writes in flight at the moment of injection (a killed replica's). */
+  /**
+   * `unknown` is allowed only for writes in flight at the moment of injection (a killed
+   * replica's), or begun within {@link UNKNOWN_GRACE_MS} of it: nginx may still send a POST on a
+   * keep-alive connection to the dead replica before it has seen that connection close, and a
+   * POST it has sent is never retried elsewhere.
+   */
   unknownOnlyInFlight?: boolean
   /**
    * The most the median read may take while the fault is on, in milliseconds: calls must fail

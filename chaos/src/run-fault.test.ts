@@ -1,6 +1,6 @@
 import { checkHistory, type HistoryLog, writeOp } from '@strata/testkit'
 import { describe, expect, it } from 'vitest'
-import { FAULTS } from './faults.js'
+import { FAULTS, UNKNOWN_GRACE_MS } from './faults.js'
 import { phaseStats } from './measure.js'
 import { judge } from './run-fault.js'
 import { KeySpace } from './workload.js'
@@ -31,13 +31,24 @@ function verdict(name: keyof typeof FAULTS, history: HistoryLog): string[] {
 }
 
 describe('judge', () => {
-  it('accepts an unknown outcome only for a write in flight when the replica was killed', () => {
+  it('accepts an unknown outcome only for a write in flight when the replica was killed, or just after', () => {
     const inFlight = write({ start: 95, end: 150, status: 502, outcome: 'unknown' })
-    const later = write({ start: 150, end: 160, status: 502, outcome: 'unknown' })
+    const justAfter = write({
+      start: 110 + UNKNOWN_GRACE_MS,
+      end: 1_200,
+      status: 502,
+      outcome: 'unknown',
+    })
+    const later = write({
+      start: 111 + UNKNOWN_GRACE_MS,
+      end: 1_200,
+      status: 502,
+      outcome: 'unknown',
+    })
     const acked = write({ start: 10, end: 20, version: 1 })
-    expect(verdict('replica-kill', { writes: [acked, inFlight], reads: [] })).toEqual([])
+    expect(verdict('replica-kill', { writes: [acked, inFlight, justAfter], reads: [] })).toEqual([])
     expect(verdict('replica-kill', { writes: [acked, inFlight, later], reads: [] })).toEqual([
-      '1 writes of unknown outcome were not in flight at the injection',
+      `1 writes of unknown outcome began more than ${UNKNOWN_GRACE_MS} ms after the injection`,
     ])
   })
 

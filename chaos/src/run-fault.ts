@@ -10,7 +10,7 @@ import {
   type WriteOp,
 } from '@strata/testkit'
 import { Redis } from 'ioredis'
-import type { Fault, FaultName, FaultWindow } from './faults.js'
+import { type Fault, type FaultName, type FaultWindow, UNKNOWN_GRACE_MS } from './faults.js'
 import { type PhaseStats, phaseStats, recoveryTime } from './measure.js'
 import { type Progress, seconds } from './progress.js'
 import { crashRecorder, REPLICAS, startChaosStack } from './stack.js'
@@ -202,10 +202,14 @@ export function judge(
     const stray = writes.filter(
       (write) =>
         write.outcome === 'unknown' &&
-        !(write.start <= window.injectionDoneAt && write.end >= window.injectedAt),
+        !(
+          write.start <= window.injectionDoneAt + UNKNOWN_GRACE_MS && write.end >= window.injectedAt
+        ),
     )
     if (stray.length > 0)
-      failures.push(`${stray.length} writes of unknown outcome were not in flight at the injection`)
+      failures.push(
+        `${stray.length} writes of unknown outcome began more than ${UNKNOWN_GRACE_MS} ms after the injection`,
+      )
   }
   const during = phases[1]
   if (fault.expect.medianReadMs !== undefined && during.readLatency.p50 > fault.expect.medianReadMs)

@@ -74,7 +74,7 @@ describe('faults under load (short run)', () => {
     expect(total(result, (p) => p.writes.refused + p.writes.unknown)).toBe(0)
   })
 
-  it('replica-kill: nginx moves reads to the others; only writes in flight at the kill are in doubt', async () => {
+  it('replica-kill: nginx moves reads to the others; only writes sent around the kill are in doubt', async () => {
     const result = await run('replica-kill')
     expectCoherent(result)
     expect(result.failures).toEqual([])
