@@ -111,8 +111,8 @@ func (c *checker) checkDockerfile(dockerfile, context string) {
 	c.check(slices.Contains(exposed, "8080"), "final stage EXPOSEs 8080", exposed)
 	c.check(env["NODE_ENV"] == "production" && env["PORT"] == "8080",
 		"final stage sets NODE_ENV=production and PORT=8080", env)
-	c.check(slices.Equal(cmdLine, []string{"node", "dist/server.js"}),
-		`final stage CMD is ["node","dist/server.js"] (exec form: Node gets SIGTERM directly, not via a shell)`, cmdLine)
+	c.check(slices.Equal(cmdLine, []string{"node", "--single-threaded-gc", "dist/server.js"}),
+		`final stage CMD is ["node","--single-threaded-gc","dist/server.js"] (exec form: Node gets SIGTERM directly, not via a shell; replicas run as the local stack runs them)`, cmdLine)
 
 	// The build context is the repository root: without these exclusions a developer's
 	// node_modules (host-built native modules) and .git would be sent to the daemon and copied in.

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs'
 import { performance } from 'node:perf_hooks'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
@@ -20,6 +21,14 @@ describe('local stack (3 replicas, round robin)', () => {
   })
   afterAll(async () => {
     await stack?.stop()
+  })
+
+  it('runs every replica with single-threaded GC, as the Docker image does', () => {
+    for (const index of [1, 2, 3]) {
+      const pid = stack.cluster.component(`replica-${index}`)?.pid
+      const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')
+      expect(argv, `replica-${index}`).toContain('--single-threaded-gc')
+    }
   })
 
   it('spreads reads through nginx over every replica', async () => {
