@@ -17,20 +17,38 @@ function statOf(pid: number): [number, number] | undefined {
   return [Number(fields[1]), Number(fields[11]) + Number(fields[12])]
 }
 
+/** Each process in /proc, as [pid, ppid, utime + stime]; empty off Linux. */
+function processTable(): Array<[number, number, number]> {
+  if (process.platform !== 'linux') return []
+  const table: Array<[number, number, number]> = []
+  for (const entry of readdirSync('/proc')) {
+    const pid = Number(entry)
+    if (!Number.isInteger(pid)) continue
+    const stat = statOf(pid)
+    if (stat) table.push([pid, stat[0], stat[1]])
+  }
+  return table
+}
+
 /**
  * CPU time, in milliseconds, used so far by each process in `roots` and its direct children
  * (nginx's workers, PostgreSQL's backends). Linux only; 0 elsewhere. A child that exited in
  * between is missed, which the long-lived processes of a stack make rare.
  */
 export function cpuMillis(roots: readonly number[]): number {
-  if (process.platform !== 'linux' || roots.length === 0) return 0
+  if (roots.length === 0) return 0
   const wanted = new Set(roots)
   let ticks = 0
-  for (const entry of readdirSync('/proc')) {
-    const pid = Number(entry)
-    if (!Number.isInteger(pid)) continue
-    const stat = statOf(pid)
-    if (stat && (wanted.has(pid) || wanted.has(stat[0]))) ticks += stat[1]
-  }
+  for (const [pid, ppid, cpu] of processTable())
+    if (wanted.has(pid) || wanted.has(ppid)) ticks += cpu
   return (ticks * 1000) / TICKS_PER_SECOND
+}
+
+/** `roots` and their direct children (nginx's workers, PostgreSQL's backends); `roots` off Linux. */
+export function withChildren(roots: readonly number[]): number[] {
+  const wanted = new Set(roots)
+  const children = processTable()
+    .filter(([pid, ppid]) => wanted.has(ppid) && !wanted.has(pid))
+    .map(([pid]) => pid)
+  return [...roots, ...children]
 }

@@ -180,7 +180,7 @@ export function markdownReport(report: ComparisonReport): string {
         ? `Every mode was measured ${s.repeat} times in rotating order; the table shows medians. `
         : '') +
       (s.interleaved_l2_ttl_s !== undefined
-        ? `Each mode had its own stack, started before the first round, and each round measured every mode in turn, so the modes shared the machine's noise; the maximum throughput was measured once per mode, after the rounds. Every round started with every key in L2 (the first primed it; each later one first read again the keys written since), and L2 entries lived ${s.interleaved_l2_ttl_s} s so that the primed keys lasted until the last round; `
+        ? `Each mode had its own stack, started before the first round, and each round measured every mode in turn, so the modes shared the machine's noise; only the stack being measured ran, the others were paused (SIGSTOP); the maximum throughput was measured once per mode, after the rounds. Every round started with every key in L2 (the first primed it; each later one first read again the keys written since), and L2 entries lived ${s.interleaved_l2_ttl_s} s so that the primed keys lasted until the last round; `
         : 'Each mode ran on a fresh stack (new replicas, empty Redis, same seeded PostgreSQL rows); ') +
       `replica access logs ${s.access_log ? 'on' : 'off'}.`,
   )

@@ -42,8 +42,10 @@ import {
   type CacheMode,
   freeStackPorts,
   type LoadBalancing,
+  pauseStack,
   REPO_ROOT,
   type RunningStack,
+  resumeStack,
   showSteps,
   stackDown,
   stackUp,
@@ -74,7 +76,9 @@ export const COMPARE_HELP = `pnpm loadtest:compare [scenario] [options]
   Runs one scenario against every cache mode (multi, l2, l1, none, multi-affinity). Each mode
   gets its own stack (own ports and data directory: a stack you are running is never touched),
   all started before the first round; then every round measures each mode once, in rotating
-  order, so the modes are measured minutes apart at most and share the machine's noise. Writes
+  order, so the modes are measured minutes apart at most and share the machine's noise. The
+  stacks not being measured are paused (SIGSTOP) meanwhile: an idle stack's bus PINGs and stats
+  flushes would otherwise run through the measured one's tail. Writes
   loadtests/results/<time>/ and refreshes loadtests/results/latest/ (summary.json, report.md,
   report.html, chart.png).
 
@@ -166,6 +170,7 @@ export async function compareCommand(
   // Every mode gets its own stack for the whole run, started before the first round, so that a
   // round measures all modes within minutes: on a shared machine the load drifts on that scale,
   // and modes measured far apart in time would differ by the drift more than by the cache.
+  // Only the stack being measured runs; the others are paused (pauseStack).
   const stacks = new Map<string, { dataDir: string; stack?: RunningStack }>()
   const runs: ModeRow[] = []
   const summaries: Record<string, LoadSummary> = {}
@@ -195,6 +200,8 @@ export async function compareCommand(
           showSteps(progress, label),
         )
         progress.log(`${label}stack up in ${((Date.now() - upAt) / 1000).toFixed(1)} s`)
+        // Paused until its turn: see pauseStack.
+        pauseStack(entry.stack)
       } catch (error) {
         failed = true
         progress.log(`${label}FAILED to start: ${(error as Error).message}`)
@@ -214,6 +221,7 @@ export async function compareCommand(
       const writes = written.get(mode) ?? new Set<string>()
       written.set(mode, writes)
       try {
+        await resumeStack(stack)
         if (round > 0 && primes && writes.size > 0) {
           // Each round starts where the first did, with every key in L2: the keys written since
           // (fenced in L2 until someone reads them) are read once more. Otherwise every round
@@ -256,6 +264,8 @@ export async function compareCommand(
       } catch (error) {
         failed = true
         progress.log(`${label}FAILED: ${(error as Error).message}`)
+      } finally {
+        pauseStack(stack)
       }
     }
     // Then the most each mode serves, once per mode, after every figure at the offered load:
@@ -267,6 +277,7 @@ export async function compareCommand(
       if (!stack || !runs.some((r) => r.mode === mode)) continue
       const label = `[max ${index + 1}/${modes.length} ${mode}] `
       try {
+        await resumeStack(stack)
         const summary = await runScenario({
           target: new URL(stack.nginxUrl),
           scenario,
@@ -291,12 +302,17 @@ export async function compareCommand(
       } catch (error) {
         failed = true
         progress.log(`${label}FAILED: ${(error as Error).message}`)
+      } finally {
+        pauseStack(stack)
       }
     }
   } finally {
     progress.log('Stopping the stacks')
-    for (const { dataDir } of stacks.values())
+    for (const { dataDir, stack } of stacks.values()) {
+      // A paused process would hold SIGTERM pending and never drain.
+      if (stack) await resumeStack(stack, 5_000).catch(() => {})
       await stackDown(dataDir, stackEnv, logFile).catch(() => {})
+    }
     rmSync(workDir, { recursive: true, force: true })
   }
   const rows = modes.flatMap((mode) => {
