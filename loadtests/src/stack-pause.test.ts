@@ -12,10 +12,29 @@ import {
   stackUp,
 } from './stack-client.js'
 
-/** The state letter of /proc/<pid>/stat: `T` is stopped by a signal. */
+/** The state letter of /proc/<pid>/stat (`T`: stopped by a signal); `gone` once it has exited. */
 function stateOf(pid: number): string {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+  let stat: string
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+  } catch {
+    return 'gone'
+  }
   return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3)
+}
+
+/** States of `pids` once none is still on its way to `wanted` (a signal lands asynchronously). */
+async function settledStates(
+  pids: number[],
+  wanted: (state: string) => boolean,
+): Promise<string[]> {
+  const deadline = Date.now() + 10_000
+  let states = pids.map(stateOf)
+  while (!states.every((state) => wanted(state) || state === 'gone') && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 20))
+    states = pids.map(stateOf)
+  }
+  return states.filter((state) => state !== 'gone')
 }
 
 // What loadtest:compare does with the stacks it is not measuring; /proc is how it finds children.
@@ -50,16 +69,17 @@ describe.skipIf(process.platform !== 'linux')('pausing a stack between measureme
     // nginx's workers and PostgreSQL's backends are there, not only the processes started.
     expect(everyPid().length).toBeGreaterThan(Object.values(stack.pids).flat().length)
 
+    const pids = everyPid()
     pauseStack(stack)
-    const paused = everyPid()
-    expect(paused.map(stateOf)).toEqual(paused.map(() => 'T'))
+    const paused = await settledStates(pids, (state) => state === 'T')
+    expect(paused).toEqual(paused.map(() => 'T'))
     const answer = await fetch(`${stack.nginxUrl}/health`, {
       signal: AbortSignal.timeout(500),
     }).catch((error: unknown) => error)
     expect(answer).toBeInstanceOf(Error)
 
     await resumeStack(stack)
-    expect(everyPid().map(stateOf)).not.toContain('T')
+    expect(await settledStates(everyPid(), (state) => state !== 'T')).not.toContain('T')
     for (const replica of stack.replicas) {
       const health = (await (await fetch(`${replica.url}/health`)).json()) as {
         checks: { l1: string }
