@@ -3,6 +3,7 @@ import { chmodSync, existsSync, mkdirSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { dirname } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { redactUrl } from '@strata/api/redact'
 import { type Binaries, findPsql, locateBinaries } from './binaries.js'
 import {
   DATABASE_NAME,
@@ -24,7 +25,6 @@ import {
   loadOrCreateCredentials,
   readCredentials,
   type StackConnectionUrls,
-  withoutCredentials,
 } from './credentials.js'
 import { isRunning, killDaemon, processStartTime } from './daemons.js'
 import { StackError } from './errors.js'
@@ -129,8 +129,8 @@ export class Cluster {
         rateLimit: config.nginx.rateLimit,
       },
       external: {
-        ...(config.databaseUrl ? { database: withoutCredentials(config.databaseUrl) } : {}),
-        ...(config.redisUrl ? { redis: withoutCredentials(config.redisUrl) } : {}),
+        ...(config.databaseUrl ? { database: redactUrl(config.databaseUrl) } : {}),
+        ...(config.redisUrl ? { redis: redactUrl(config.redisUrl) } : {}),
       },
       components: [],
     }
@@ -238,7 +238,7 @@ export class Cluster {
   /**
    * Every connection URL of the stack, credentials included: what the replicas use, and the
    * administrative ones (PostgreSQL superuser, Redis `default` user) for tools and tests that
-   * inspect or disturb the servers. Never print them; `withoutCredentials()` makes one printable.
+   * inspect or disturb the servers. Never print them; `redactUrl()` makes one printable.
    */
   get backends(): Readonly<StackBackends> {
     return this.#backends

@@ -1,4 +1,5 @@
 import { relative, resolve } from 'node:path'
+import { redactUrl } from '@strata/api/redact'
 import {
   type Cluster,
   type ComponentStatus,
@@ -7,7 +8,6 @@ import {
   stopStack,
 } from './cluster.js'
 import { type StackConfig, stackPaths } from './config.js'
-import { withoutCredentials } from './credentials.js'
 import { killDaemon } from './daemons.js'
 import { StackError } from './errors.js'
 import type { Reporter } from './reporter.js'
@@ -172,12 +172,12 @@ function printSummary(cluster: Cluster): void {
   }
   rows.push([
     'PostgreSQL',
-    withoutCredentials(cluster.backends.databaseUrl),
+    redactUrl(cluster.backends.databaseUrl),
     config.databaseUrl ? 'from DATABASE_URL' : '',
   ])
   rows.push([
     'Redis',
-    withoutCredentials(cluster.backends.redisUrl),
+    redactUrl(cluster.backends.redisUrl),
     config.redisUrl ? 'from REDIS_URL' : '',
   ])
   if (!config.databaseUrl || !config.redisUrl) {

@@ -9,6 +9,7 @@ import {
   writeFileSync,
 } from 'node:fs'
 import { dirname, join } from 'node:path'
+import { redactUrl } from '@strata/api/redact'
 import { isRoot, lookupUser, type RunAs, redisUserDirective } from '@strata/test-servers'
 import type { Binaries } from './binaries.js'
 import { logFileOf, replicaName, replicaPort, type StackConfig, stackPaths } from './config.js'
@@ -18,7 +19,6 @@ import {
   apiUserAclRules,
   type StackConnectionUrls,
   type StackCredentials,
-  withoutCredentials,
 } from './credentials.js'
 import {
   type StartedDaemon,
@@ -144,7 +144,7 @@ export async function startPostgres(
     name,
     kind: 'postgres',
     port,
-    url: withoutCredentials(ctx.urls.databaseUrl),
+    url: redactUrl(ctx.urls.databaseUrl),
     logFile,
     logMode,
     command: bin.postgres,
@@ -304,7 +304,7 @@ export async function startRedis(
     name: 'redis',
     kind: 'redis',
     port,
-    url: withoutCredentials(ctx.urls.redisUrl),
+    url: redactUrl(ctx.urls.redisUrl),
     logFile: logFileOf(config, 'redis'),
     logMode,
     command: binary,

@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto'
-import { chmodSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs'
+import { chmodSync, readFileSync, statSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { redisUrlFor } from '@strata/test-servers'
-import { StackError } from './errors.js'
+import { readVersionedFile, writeFileAtomically } from './state.js'
 
 /** The PostgreSQL role the replicas log in as: owner of the `strata` database, not a superuser. */
 export const API_DATABASE_USER = 'strata'
@@ -34,20 +34,7 @@ const newPassword = (): string => randomBytes(24).toString('base64url')
 
 /** Reads the credentials file; undefined when there is none. */
 export function readCredentials(file: string): StackCredentials | undefined {
-  let text: string
-  try {
-    text = readFileSync(file, 'utf8')
-  } catch {
-    return undefined
-  }
-  const parsed = JSON.parse(text) as StackCredentials
-  if (parsed.version !== 1) {
-    throw new StackError(
-      'E_COMPONENT_FAILED',
-      `${file} was written by another version of the stack runner`,
-    )
-  }
-  return parsed
+  return readVersionedFile<StackCredentials>(file)
 }
 
 /**
@@ -76,11 +63,7 @@ export function loadOrCreateCredentials(
     postgres: { superuserPassword: newPassword(), apiPassword: newPassword() },
     redis: { adminPassword: newPassword(), apiPassword: newPassword() },
   }
-  // Written under a temporary name with its final mode, then renamed: never readable by others,
-  // never half-written.
-  const temporary = `${file}.${process.pid}.tmp`
-  writeFileSync(temporary, `${JSON.stringify(credentials, null, 2)}\n`, { mode: 0o600 })
-  renameSync(temporary, file)
+  writeFileAtomically(file, credentials, 0o600)
   return { credentials, created: true }
 }
 
@@ -123,19 +106,4 @@ export function apiUserAclRules(rootDir: string): string {
     .map((line) => line.trim())
     .filter((line) => line !== '' && !line.startsWith('#'))
     .join(' ')
-}
-
-/**
- * A URL fit for printing: the password (and a `password` query parameter) replaced by `***`,
- * the user name kept so that a refused login can still be understood.
- */
-export function withoutCredentials(url: string): string {
-  try {
-    const parsed = new URL(url)
-    if (parsed.password) parsed.password = '***'
-    if (parsed.searchParams.has('password')) parsed.searchParams.set('password', '***')
-    return parsed.toString()
-  } catch {
-    return '(unparseable URL)'
-  }
 }

@@ -1,6 +1,7 @@
 import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import type { CacheMode, LoadBalancing } from './config.js'
 import type { DaemonIdentity } from './daemons.js'
+import { StackError } from './errors.js'
 
 /** The kinds of component, in start order; they stop in the reverse order. */
 export type ComponentKind = 'postgres' | 'redis' | 'replica' | 'nginx'
@@ -40,25 +41,44 @@ export interface StackState {
   components: ComponentState[]
 }
 
-/** Reads the state file; undefined when there is none (no stack, or a clean `down`). */
-export function readState(path: string): StackState | undefined {
+/**
+ * Reads one of the stack runner's versioned JSON files (state, credentials); undefined when there
+ * is none. A file of another version is refused, not guessed at.
+ */
+export function readVersionedFile<T extends { version: number }>(path: string): T | undefined {
   let text: string
   try {
     text = readFileSync(path, 'utf8')
   } catch {
     return undefined
   }
-  const state = JSON.parse(text) as StackState
-  if (state.version !== 1)
-    throw new Error(`${path} was written by another version of the stack runner`)
-  return state
+  const parsed = JSON.parse(text) as T
+  if (parsed.version !== 1)
+    throw new StackError(
+      'E_COMPONENT_FAILED',
+      `${path} was written by another version of the stack runner`,
+    )
+  return parsed
+}
+
+/**
+ * Writes a JSON file under a temporary name, with its final `mode`, then renames it: a
+ * concurrent reader never sees half of it, and no one else can read it before its mode is set.
+ */
+export function writeFileAtomically(path: string, value: unknown, mode = 0o644): void {
+  const temporary = `${path}.${process.pid}.tmp`
+  writeFileSync(temporary, `${JSON.stringify(value, null, 2)}\n`, { mode })
+  renameSync(temporary, path)
+}
+
+/** Reads the state file; undefined when there is none (no stack, or a clean `down`). */
+export function readState(path: string): StackState | undefined {
+  return readVersionedFile<StackState>(path)
 }
 
 /** Writes the state file atomically, so a concurrent `status` never reads half of it. */
 export function writeState(path: string, state: StackState): void {
-  const temporary = `${path}.${process.pid}.tmp`
-  writeFileSync(temporary, `${JSON.stringify(state, null, 2)}\n`)
-  renameSync(temporary, path)
+  writeFileAtomically(path, state)
 }
 
 /** Removes the state file once nothing of the stack runs. */
