@@ -44,7 +44,13 @@ export type Loader<T> = (key: string) => Promise<Loaded<T>>
 export type L2Record =
   | { kind: 'value'; version: number; expiresAt: number; generation: number; payload: string }
   | { kind: 'absent'; version: number; expiresAt: number; generation: number }
-  | { kind: 'fence'; version: number; generation: number }
+  | {
+      kind: 'fence'
+      version: number
+      generation: number
+      /** Names the write that left it, so that only that write can take it back (`unfence`). */
+      nonce?: string
+    }
 
 const KIND_CODE = { value: 'v', absent: 'n', fence: 't' } as const
 
@@ -54,7 +60,8 @@ const KIND_CODE = { value: 'v', absent: 'n', fence: 't' } as const
  */
 export function encodeL2Record(record: L2Record): string {
   const expiresAt = record.kind === 'fence' ? 0 : record.expiresAt
-  const payload = record.kind === 'value' ? record.payload : ''
+  const payload =
+    record.kind === 'value' ? record.payload : record.kind === 'fence' ? (record.nonce ?? '') : ''
   return `${record.version}:${expiresAt}:${record.generation}:${KIND_CODE[record.kind]}:${payload}`
 }
 
@@ -80,7 +87,9 @@ export function decodeL2Record(raw: string): L2Record | undefined {
     case 'n':
       return { kind: 'absent', version, expiresAt, generation }
     case 't':
-      return { kind: 'fence', version, generation }
+      return raw.length > c + 3
+        ? { kind: 'fence', version, generation, nonce: raw.slice(c + 3) }
+        : { kind: 'fence', version, generation }
     default:
       return undefined
   }

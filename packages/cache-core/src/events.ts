@@ -23,6 +23,12 @@ export interface CacheEvents {
    * once) or answered a probe again (`up`).
    */
   redis: { state: 'up' | 'down' }
+  /**
+   * Redis's generation moved while this instance was not subscribed: Redis lost its data (a
+   * restart, a failover) or a clear was missed. Loads that start in the next `quarantineMs`
+   * install nothing, since fences of writes still committing may be gone.
+   */
+  'data-loss': { generation: number; quarantineMs: number }
   /** A Redis operation failed; the read degraded to the next tier. */
   degraded: { operation: string; error: unknown }
   /** A bus payload failed to parse and was dropped; `raw` is its first 1,024 characters. */

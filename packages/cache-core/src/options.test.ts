@@ -31,7 +31,7 @@ describe('resolveOptions', () => {
     ['mode', { mode: 'turbo' }, 'one of multi, l2, l1, none, got "turbo"'],
     ['prefix', { prefix: '' }, 'a non-empty string'],
     ['heartbeatInterval', { heartbeatInterval: -5 }, 'an integer ≥ 0'],
-    ['instanceId', { instanceId: 'i'.repeat(257) }, 'at most 256 characters'],
+    ['instanceId', { instanceId: 'i'.repeat(241) }, 'at most 240 characters'],
     ['busLease', { busLease: 2.5 }, 'an integer ≥ 0'],
   ])('names %s and the bad value', (option, partial, message) => {
     const attempt = () => resolveOptions({ loader, redis: 'redis://x', ...(partial as object) })

@@ -75,8 +75,10 @@ export interface TieredCacheOptions<T> {
    */
   prefix?: string
   /**
-   * This instance's name on the bus; it skips messages it sent itself. At most 256 characters,
-   * so that it fits in every message.
+   * This instance's name, a label for logs and events (a replica id, a host name). Several
+   * instances may share one: on the bus each process is told apart by this label plus a random
+   * suffix ({@link TieredCache.origin}), so two replicas with the same id still hear each other.
+   * At most 240 characters, so that the origin fits in every message.
    * @default a random UUID
    */
   instanceId?: string
@@ -91,11 +93,26 @@ export interface TieredCacheOptions<T> {
   negativeTtl?: number
   /**
    * How long the fence left by an invalidation refuses older versions, in milliseconds.
-   * It must outlast the slowest loader: a load that takes longer than this could install
-   * what it read before the write.
+   * It must outlast the slowest write plus the slowest load that can still install anything,
+   * so it must exceed {@link maxWriteTime} + {@link maxLoadTime} (checked).
    * @default 300_000
    */
   fenceTtl?: number
+  /**
+   * The age, in milliseconds on a monotonic clock, past which a load installs nothing in L1 or
+   * L2 (its caller still gets what it read). It bounds how long a paused or slow load can keep
+   * an old row in hand, so that fences can expire: see {@link fenceTtl}.
+   * @default 10_000
+   */
+  maxLoadTime?: number
+  /**
+   * The longest a write may take from `invalidate()` to its commit, in milliseconds. The caller
+   * must not acknowledge a write that took longer (answer "outcome unknown"): when Redis loses
+   * its data (and the fences in it), each instance installs nothing from loads that started less
+   * than this after it noticed, since a write fenced before the loss may still be committing.
+   * @default 5_000
+   */
+  maxWriteTime?: number
   /**
    * How many recently invalidated keys this instance remembers, with their version, to refuse
    * loads older than the invalidation. Bounded so memory stays bounded.
@@ -117,19 +134,22 @@ export interface TieredCacheOptions<T> {
    */
   redisProbeInterval?: number
   /**
-   * How long a PING on the subscriber connection, once answered, lets L1 serve, in
-   * milliseconds from when it was sent. Redis answers it only after delivering every message
-   * published before it, so this bounds how stale L1 can get when the link goes silent without
-   * closing (a partition, a frozen Redis): L1 pauses until a PING is answered again. PINGs go
-   * out every quarter of it; a round trip (plus event-loop delay) above three quarters pauses
-   * L1 briefly, to L2. Staleness stays under about 1.25 × this. 0 turns it off: a silent link
-   * is then noticed only by the heartbeat.
+   * How long a heartbeat, once it has come back, lets L1 serve, in milliseconds from when it was
+   * sent. Each instance publishes its own heartbeat on the bus channel and waits for it on its
+   * subscriber; messages on a channel arrive in order, so its return proves every invalidation
+   * published before it has been applied. This bounds how stale L1 can get when the link goes
+   * silent without closing (a partition, a frozen Redis, a stuck proxy): L1 pauses until a
+   * heartbeat returns. The lease is checked on every L1 read (one monotonic clock read), so an
+   * event-loop stall cannot stretch it. Heartbeats go out every quarter of it; a round trip
+   * (plus event-loop delay) above three quarters pauses L1 briefly, to L2. 0 turns it off: a
+   * silent link is then noticed only by {@link heartbeatInterval}.
    * @default 60
    */
   busLease?: number
   /**
-   * How long a PING on the subscriber connection may go unanswered, in milliseconds, before the
-   * link is declared dead: the bus goes down (L1 empties) and reconnects. 0 turns it off.
+   * How long a heartbeat that Redis took may stay away from the subscriber, in milliseconds,
+   * before the subscription is declared dead: the bus goes down (L1 empties) and reconnects.
+   * 0 turns it off.
    * @default 1_000
    */
   heartbeatInterval?: number
@@ -156,6 +176,8 @@ export interface ResolvedOptions<T> {
   l2: { ttl: number }
   negativeTtl: number
   fenceTtl: number
+  maxLoadTime: number
+  maxWriteTime: number
   maxLocalFences: number
   redisCommandTimeout: number
   redisProbeInterval: number
@@ -194,11 +216,15 @@ function nonEmptyString(option: string, value: unknown, fallback: string): strin
   return resolved
 }
 
-/** The instance id: non-empty and short enough to travel in every bus message. */
+/** Room the origin's random suffix takes after the instance id. */
+export const ORIGIN_SUFFIX_LENGTH = 16
+
+/** The instance id: non-empty and short enough for its origin to travel in every bus message. */
 function instanceId(value: unknown): string {
   const resolved = nonEmptyString('instanceId', value, randomUUID())
-  if ([...resolved].length > MAX_ORIGIN_LENGTH) {
-    throw new InvalidOptionError('instanceId', value, `at most ${MAX_ORIGIN_LENGTH} characters`)
+  const most = MAX_ORIGIN_LENGTH - ORIGIN_SUFFIX_LENGTH
+  if ([...resolved].length > most) {
+    throw new InvalidOptionError('instanceId', value, `at most ${most} characters`)
   }
   return resolved
 }
@@ -221,6 +247,16 @@ export function resolveOptions<T>(options: TieredCacheOptions<T>): ResolvedOptio
     )
   }
   const maxBytes = options.l1?.maxBytes
+  const fenceTtl = positiveInteger('fenceTtl', options.fenceTtl, 300_000)
+  const maxLoadTime = positiveInteger('maxLoadTime', options.maxLoadTime, 10_000)
+  const maxWriteTime = positiveInteger('maxWriteTime', options.maxWriteTime, 5_000)
+  if (fenceTtl <= maxLoadTime + maxWriteTime) {
+    throw new InvalidOptionError(
+      'fenceTtl',
+      fenceTtl,
+      `more than maxWriteTime + maxLoadTime (${maxWriteTime + maxLoadTime} ms): a fence must outlive every write and load that can still install what it read`,
+    )
+  }
   return {
     loader: options.loader,
     mode,
@@ -234,7 +270,9 @@ export function resolveOptions<T>(options: TieredCacheOptions<T>): ResolvedOptio
     },
     l2: { ttl: positiveInteger('l2.ttl', options.l2?.ttl, 300_000) },
     negativeTtl: positiveInteger('negativeTtl', options.negativeTtl, 5_000),
-    fenceTtl: positiveInteger('fenceTtl', options.fenceTtl, 300_000),
+    fenceTtl,
+    maxLoadTime,
+    maxWriteTime,
     maxLocalFences: positiveInteger('maxLocalFences', options.maxLocalFences, 10_000),
     redisCommandTimeout: positiveInteger('redisCommandTimeout', options.redisCommandTimeout, 1_000),
     redisProbeInterval: positiveInteger('redisProbeInterval', options.redisProbeInterval, 100),

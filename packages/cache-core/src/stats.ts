@@ -1,4 +1,4 @@
-/** Plain counters, bumped inline. Reading them is `snapshot()`; nothing here does I/O. */
+/** Plain counters, bumped inline; `TieredCache.stats()` reads them. Nothing here does I/O. */
 export class Counters {
   reads = 0
   l1Hits = 0
@@ -16,8 +16,16 @@ export class Counters {
   /** Redis operations that failed and were degraded around. */
   redisErrors = 0
   busDisconnects = 0
-  /** Times the bus lease lapsed (L1 paused until a PING was answered). */
+  /** Times the bus lease lapsed (L1 paused until a heartbeat came back). */
   leaseLapses = 0
+  /** Times Redis's generation moved while this instance was not subscribed (data loss or a missed clear). */
+  dataLosses = 0
+  /** Joiners of a load that read a row older than a write they knew of, and so loaded again. */
+  joinRetries = 0
+  /** Loads that installed nothing: detached by an invalidation or a bus loss, too old, or quarantined. */
+  discardedLoads = 0
+  /** Fences left by refused writes and taken back. */
+  fencesRestored = 0
 }
 
 /** A point-in-time copy of the counters with the derived rates (percentages, 0–100). */
@@ -41,6 +49,10 @@ export interface CacheStats {
   redisErrors: number
   busDisconnects: number
   leaseLapses: number
+  dataLosses: number
+  joinRetries: number
+  discardedLoads: number
+  fencesRestored: number
   l1Size: number
   l1MaxSize: number
   l1Bytes: number

@@ -1,12 +1,15 @@
+import { randomBytes } from 'node:crypto'
 import { Redis } from 'ioredis'
 import { LRUCache } from 'lru-cache'
-import { type BusMessage, invalidationProblem } from './bus/messages.js'
-import { type BusState, RedisBus } from './bus/redis-bus.js'
+import { invalidationProblem } from './bus/messages.js'
+import { RedisBus } from './bus/redis-bus.js'
+import { Coherence } from './coherence.js'
 import type { CacheLevel, L2Record, Lookup } from './entry.js'
 import { ClearError, ClosedError, InvalidationError } from './errors.js'
 import { CacheEventEmitter } from './events.js'
 import { type ResolvedOptions, resolveOptions, type TieredCacheOptions } from './options.js'
 import { RedisBreaker } from './redis-breaker.js'
+import { commandConnectionOptions, SUBSCRIBER_OPTIONS } from './redis-connection.js'
 import { type CacheStats, Counters, percent } from './stats.js'
 import type { L2Store } from './stores/l2-store.js'
 import { MemoryStore } from './stores/memory-store.js'
@@ -17,10 +20,21 @@ interface Flight<T> {
   promise: Promise<Lookup<T>>
   /** The newest version known to be written since the flight began: anything older is not installed. */
   fence: number
-  /** The instance epoch at start. A clear or a bus loss since then bars the result from L1. */
+  /** The coherence epoch at start. A clear or a bus loss since then bars the result from L1 and L2. */
   epoch: number
   /** The L2 namespace generation at start; what the flight writes to L2 is tagged with it. */
   generation: number
+  /** When it started, on the monotonic clock: past `maxLoadTime` it installs nothing. */
+  startedAt: number
+  /** An invalidation or a local clear took it out of the map: it installs nothing. */
+  detached: boolean
+}
+
+/** A fence left by a refused write, to take back when Redis answers again. */
+interface PendingUnfence {
+  version: number
+  generation: number
+  nonce: string
 }
 
 /** The health of each tier, as `/health` reports it. */
@@ -30,9 +44,6 @@ export interface CacheHealth {
   l2: 'up' | 'down' | 'off'
   bus: 'up' | 'down' | 'off'
 }
-
-/** How much of a malformed bus payload the `malformed` event carries. */
-const MALFORMED_RAW_SHOWN = 1024
 
 /** Why an invalidation or a clear is refused without being sent. */
 const REDIS_NOT_ANSWERING = new Error(
@@ -47,118 +58,114 @@ const missing = (version: number, level: CacheLevel): Lookup<never> =>
 
 /**
  * A read-through cache with an in-process L1, a Redis L2 and a pub/sub invalidation bus.
- *
- * Coherency rests on three rules:
+ * `docs/protocol.md` states the protocol and why each guarantee holds; in short:
  * 1. Every entry carries its record's version; a write leaves a fence (in L2 and in every
- *    replica's memory) that refuses any older version, so a slow load never installs stale data.
- * 2. L1 serves only while the bus subscription is up, and starts empty after every resubscribe,
- *    because pub/sub drops the messages sent while a subscriber was away.
- * 3. Concurrent misses for a key share one flight, detached on invalidation so that a read that
- *    begins after a write never joins a load that began before it.
+ *    replica's memory) that refuses any older version, so a slow load never installs stale data,
+ *    and an L2 record older than a fence this instance knows is a miss.
+ * 2. L1 serves only while the bus is subscribed and its lease (a heartbeat's self-echo) is held,
+ *    checked on every read; it starts empty after every resubscribe, because pub/sub drops the
+ *    messages sent while a subscriber was away.
+ * 3. Concurrent misses for a key share one flight, detached on invalidation; a joiner handed a
+ *    row older than a write it knew of when it arrived loads again, from a flight that started
+ *    after it arrived.
+ * 4. A load installs nothing once detached, past `maxLoadTime`, or while Redis's lost fences
+ *    may matter (`maxWriteTime` after a data loss is noticed).
  */
 export class TieredCache<T> {
   /** Typed events; see {@link CacheEvents}. */
   readonly events = new CacheEventEmitter()
 
   readonly #options: ResolvedOptions<T>
+  readonly #origin: string
   readonly #counters = new Counters()
   readonly #l1: MemoryStore<T>
   readonly #l1Enabled: boolean
-  readonly #l2: L2Store | undefined
+  /** The shared store: fences, the generation and, in modes with L2, the entries. */
+  readonly #store: L2Store | undefined
+  /** Whether reads go through L2 (modes `multi` and `l2`). */
+  readonly #l2Reads: boolean
   readonly #bus: RedisBus | undefined
   readonly #redis: Redis | undefined
   readonly #subscriber: Redis | undefined
   readonly #breaker: RedisBreaker | undefined
   readonly #ownsRedis: boolean
+  readonly #coherence: Coherence
   readonly #flights = new Map<string, Flight<T>>()
   /** Key → highest version this instance has seen invalidated, for loads that start afterwards. */
   readonly #fences: LRUCache<string, number>
-  readonly #waiters = new Set<() => void>()
-  #l1Serving = false
-  /**
-   * True while this instance knows L2's generation, and no clear heard on the bus awaits its
-   * confirmation; otherwise L2 is not read.
-   */
-  #online = false
-  /** True between a (re)subscribe whose generation is known and the next bus loss. */
-  #synced = false
-  #epoch = 0
-  #generation = 0
-  /** Clears heard on the bus, and how many of them are confirmed by reading the generation. */
-  #clearsHeard = 0
-  #clearsConfirmed = 0
+  /** Key → a fence a refused write left in Redis, to take back once Redis answers. */
+  readonly #unfences: LRUCache<string, PendingUnfence>
   #closed = false
-  #generationRetry: NodeJS.Timeout | undefined
-  #clearRetry: NodeJS.Timeout | undefined
 
   constructor(options: TieredCacheOptions<T>) {
     const o = resolveOptions(options)
     this.#options = o
+    this.#origin = `${o.instanceId}~${randomBytes(6).toString('hex')}`
     this.#l1Enabled = o.mode === 'multi' || o.mode === 'l1'
+    this.#l2Reads = o.mode === 'multi' || o.mode === 'l2'
     this.#l1 = new MemoryStore<T>(o.l1)
     this.#fences = new LRUCache<string, number>({ max: o.maxLocalFences, ttl: o.fenceTtl })
+    this.#unfences = new LRUCache<string, PendingUnfence>({ max: o.maxLocalFences })
+    const host = {
+      dropLocal: () => this.#dropLocal(),
+      evict: (key: string, version: number) => this.#evict(key, version),
+      redisFailed: (operation: string, error: unknown) => this.#redisFailed(operation, error),
+      redisAnswered: () => this.#breaker?.succeeded(),
+      degraded: (operation: string, error: unknown) => this.#degraded(operation, error),
+    }
 
     if (o.mode === 'none' || o.redis === undefined) {
       this.#ownsRedis = false
-      this.#online = true
+      this.#l2Reads = false
+      this.#coherence = new Coherence(host, this.#parts(undefined))
+      this.#coherence.servingUntil = 0
       return
     }
     this.#ownsRedis = typeof o.redis === 'string'
     this.#redis =
       typeof o.redis === 'string'
-        ? new Redis(o.redis, {
-            // Fail fast while Redis is away: a read then degrades to the loader at once.
-            enableOfflineQueue: false,
-            maxRetriesPerRequest: 1,
-            commandTimeout: o.redisCommandTimeout,
-            retryStrategy: (attempt) => Math.min(attempt * 50, 1_000),
-            // The ready check sends INFO, which a least-privilege ACL user should not be allowed;
-            // it only matters while Redis loads a dataset from disk, and reads degrade meanwhile.
-            enableReadyCheck: false,
-          })
+        ? new Redis(o.redis, commandConnectionOptions({ commandTimeout: o.redisCommandTimeout }))
         : o.redis
     if (this.#ownsRedis) this.#redis.on('error', (error) => this.#degraded('redis', error))
-    const breaker = new RedisBreaker(this.#redis, o.redisProbeInterval, (open) =>
-      this.events.emit('redis', { state: open ? 'down' : 'up' }),
-    )
-    this.#breaker = breaker
-    this.#redis.on('ready', () => breaker.reconnected())
-    if (o.mode === 'multi' || o.mode === 'l2') {
-      this.#l2 = o.wrapL2(new RedisStore({ redis: this.#redis, prefix: o.prefix }))
-    }
-    this.#subscriber = this.#redis.duplicate({
-      autoResubscribe: false,
-      enableOfflineQueue: false,
-      retryStrategy: (attempt) => Math.min(attempt * 50, 1_000),
+    const breaker = new RedisBreaker(this.#redis, o.redisProbeInterval, (open) => {
+      this.events.emit('redis', { state: open ? 'down' : 'up' })
+      if (!open) this.#retryUnfences()
     })
+    this.#breaker = breaker
+    this.#redis.on('ready', () => {
+      breaker.reconnected()
+      this.#retryUnfences()
+    })
+    // Every write fences L2 and publishes, whatever this instance's own read mode: the other
+    // replicas may read L2 or hold an L1.
+    this.#store = o.wrapL2(new RedisStore({ redis: this.#redis, prefix: o.prefix }))
+    this.#coherence = new Coherence(host, this.#parts(this.#store))
+    this.#subscriber = this.#redis.duplicate(SUBSCRIBER_OPTIONS)
     this.#subscriber.on('error', (error) => this.#degraded('bus', error))
     this.#bus = new RedisBus(
       {
         subscriber: this.#subscriber,
         publisher: this.#redis,
         channel: `${o.prefix}:bus`,
-        origin: o.instanceId,
+        origin: this.#origin,
         heartbeatInterval: o.heartbeatInterval,
         // Without L1 nothing could be stale, so nothing needs a lease.
         lease: this.#l1Enabled ? o.busLease : 0,
       },
-      {
-        onMessage: (message) => this.#receive(message),
-        onState: (state) => this.#onBusState(state),
-        onMalformed: (raw, error) => {
-          this.#counters.malformedMessages++
-          // Listeners get a prefix: a forged payload can be megabytes long.
-          this.events.emit('malformed', { raw: raw.slice(0, MALFORMED_RAW_SHOWN), error })
-        },
-        onLease: (held) => this.#onLease(held),
-      },
+      this.#coherence.busHandlers(),
     )
+    this.#coherence.attach(this.#bus)
     this.#bus.start()
   }
 
-  /** This instance's id on the bus. */
+  /** This instance's label, as given in `instanceId`. */
   get instanceId(): string {
     return this.#options.instanceId
+  }
+
+  /** This process's unique id on the bus: the instance id plus a random suffix. */
+  get origin(): string {
+    return this.#origin
   }
 
   /**
@@ -168,7 +175,8 @@ export class TieredCache<T> {
    */
   get(key: string): Promise<Lookup<T>> {
     this.#counters.reads++
-    if (this.#l1Serving) {
+    // The lease is checked here, on the read itself: a timer could fire late after a stall.
+    if (performance.now() < this.#coherence.servingUntil) {
       const hit = this.#l1.get(key)
       if (hit !== undefined) {
         this.#counters.l1Hits++
@@ -177,7 +185,8 @@ export class TieredCache<T> {
     }
     if (this.#l1Enabled) this.#counters.l1Misses++
     if (this.#closed) return Promise.reject(new ClosedError())
-    return this.#flights.get(key)?.promise ?? this.#startFlight(key)
+    const flight = this.#flights.get(key)
+    return flight === undefined ? this.#startFlight(key) : this.#join(key, flight)
   }
 
   /**
@@ -187,7 +196,7 @@ export class TieredCache<T> {
    * @example const hit = cache.peek(key) ?? (await cache.get(key))
    */
   peek(key: string): Lookup<T> | undefined {
-    if (!this.#l1Serving) return undefined
+    if (!(performance.now() < this.#coherence.servingUntil)) return undefined
     const hit = this.#l1.get(key)
     if (hit !== undefined) {
       this.#counters.reads++
@@ -198,11 +207,12 @@ export class TieredCache<T> {
 
   /**
    * Announces that `key` changed to `version` (a write or a delete, committed or about to be).
-   * Evicts it here at once, fences L2 against older versions and tells every replica.
+   * Evicts it here at once, fences L2 against older versions and tells every replica: whenever
+   * Redis is configured, whatever this instance's mode.
    * Rejects with `InvalidationError` when Redis does not take it, or when the bus cannot carry
    * it (a key longer than `MAX_KEY_LENGTH` code points, a version that is not a safe
-   * non-negative integer); the caller must then not acknowledge the write, because other
-   * replicas may keep serving the old value.
+   * non-negative integer); the caller must then not acknowledge the write (roll it back), because
+   * other replicas may keep serving the old value. The fences it raised are taken back then.
    */
   async invalidate(key: string, version: number): Promise<void> {
     if (this.#closed) throw new ClosedError()
@@ -211,25 +221,30 @@ export class TieredCache<T> {
     const problem = invalidationProblem(key, version)
     if (problem)
       throw new InvalidationError(key, version, undefined, `it cannot be sent: ${problem}`)
+    const previous = this.#fences.get(key)
     this.#evict(key, version)
-    // Redis stopped answering: refuse now rather than after a timeout.
-    if (this.#breaker?.open) throw new InvalidationError(key, version, REDIS_NOT_ANSWERING)
-    const pending: Promise<void>[] = []
-    if (this.#l2)
-      pending.push(this.#l2.fence(key, version, this.#generation, this.#options.fenceTtl))
-    if (this.#bus && this.#l1Enabled) {
-      const origin = this.#options.instanceId
-      pending.push(this.#bus.publish({ v: 1, type: 'invalidate', key, version, origin }))
+    const store = this.#store
+    if (store === undefined || this.#bus === undefined) {
+      this.#invalidated(key, version)
+      return
     }
+    const generation = this.#coherence.generation
+    // Names this write's fence, so that taking it back can never remove another write's.
+    const nonce = randomBytes(6).toString('hex')
     try {
+      // Redis stopped answering: refuse now rather than after a timeout.
+      if (this.#breaker?.open) throw REDIS_NOT_ANSWERING
       // Both commands leave on the same connection before either reply: one round trip.
-      await Promise.all(pending)
+      await Promise.all([
+        store.fence(key, version, generation, nonce, this.#options.fenceTtl),
+        this.#bus.publish({ v: 1, type: 'invalidate', key, version, origin: this.#origin }),
+      ])
     } catch (error) {
-      this.#breaker?.failed(error)
+      if (error !== REDIS_NOT_ANSWERING) this.#breaker?.failed(error)
+      this.#restoreFence(key, version, previous, { version, generation, nonce })
       throw new InvalidationError(key, version, error)
     }
-    this.#counters.invalidationsSent++
-    this.events.emit('invalidate', { key, version, origin: this.#options.instanceId, local: true })
+    this.#invalidated(key, version)
   }
 
   /**
@@ -250,37 +265,24 @@ export class TieredCache<T> {
    */
   async clear(): Promise<void> {
     if (this.#closed) throw new ClosedError()
-    let generation = this.#generation
+    let generation = this.#coherence.generation
     try {
       if (this.#breaker?.open) throw REDIS_NOT_ANSWERING
-      if (this.#l2) generation = await this.#l2.bumpGeneration()
-      const origin = this.#options.instanceId
-      if (this.#bus) await this.#bus.publish({ v: 1, type: 'clear', generation, origin })
+      if (this.#store) generation = await this.#store.bumpGeneration(generation)
+      if (this.#bus)
+        await this.#bus.publish({ v: 1, type: 'clear', generation, origin: this.#origin })
     } catch (error) {
-      this.#clearLocal()
+      this.#coherence.dropLocal()
       if (error !== REDIS_NOT_ANSWERING) this.#breaker?.failed(error)
       throw new ClearError(error)
     }
-    this.#generation = Math.max(this.#generation, generation)
-    this.#clearLocal()
-    this.events.emit('clear', { generation, origin: this.#options.instanceId, local: true })
+    this.#coherence.cleared(generation)
+    this.events.emit('clear', { generation, origin: this.#origin, local: true })
   }
 
   /** Resolves true once the bus is subscribed and the L2 generation is known; false on timeout. */
   whenReady(timeoutMs = 5_000): Promise<boolean> {
-    if (this.#bus === undefined || this.#synced) return Promise.resolve(true)
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(timer)
-        this.#waiters.delete(done)
-        resolve(true)
-      }
-      const timer = setTimeout(() => {
-        this.#waiters.delete(done)
-        resolve(false)
-      }, timeoutMs)
-      this.#waiters.add(done)
-    })
+    return this.#coherence.whenReady(timeoutMs)
   }
 
   /** A snapshot of the counters with hit rates in percent. */
@@ -305,11 +307,15 @@ export class TieredCache<T> {
       redisErrors: c.redisErrors,
       busDisconnects: c.busDisconnects,
       leaseLapses: c.leaseLapses,
+      dataLosses: c.dataLosses,
+      joinRetries: c.joinRetries,
+      discardedLoads: c.discardedLoads,
+      fencesRestored: c.fencesRestored,
       l1Size: this.#l1Enabled ? this.#l1.size : 0,
       l1MaxSize: this.#l1Enabled ? this.#l1.maxEntries : 0,
       l1Bytes: this.#l1.bytes,
       busState: this.#bus ? this.#bus.state : 'off',
-      generation: this.#generation,
+      generation: this.#coherence.generation,
     }
   }
 
@@ -317,8 +323,12 @@ export class TieredCache<T> {
   health(): CacheHealth {
     return {
       mode: this.#options.mode,
-      l1: !this.#l1Enabled ? 'off' : this.#l1Serving ? 'serving' : 'bypassed',
-      l2: !this.#l2
+      l1: !this.#l1Enabled
+        ? 'off'
+        : performance.now() < this.#coherence.servingUntil
+          ? 'serving'
+          : 'bypassed',
+      l2: !this.#l2Reads
         ? 'off'
         : this.#redis?.status === 'ready' && !this.#breaker?.open
           ? 'up'
@@ -331,12 +341,10 @@ export class TieredCache<T> {
   async close(): Promise<void> {
     if (this.#closed) return
     this.#closed = true
-    this.#l1Serving = false
-    clearTimeout(this.#generationRetry)
-    clearTimeout(this.#clearRetry)
+    this.#coherence.close()
     this.#breaker?.stop()
     await this.#bus?.close()
-    this.#clearLocal()
+    this.#dropLocal()
     const quit = async (redis: Redis | undefined) => {
       if (!redis) return
       await redis.quit().catch(() => redis.disconnect())
@@ -345,12 +353,24 @@ export class TieredCache<T> {
     if (this.#ownsRedis) await quit(this.#redis)
   }
 
+  #parts(store: L2Store | undefined) {
+    return {
+      l1Enabled: this.#l1Enabled,
+      store,
+      maxWriteTime: this.#options.maxWriteTime,
+      counters: this.#counters,
+      events: this.events,
+    }
+  }
+
   #startFlight(key: string): Promise<Lookup<T>> {
     const flight: Flight<T> = {
       promise: undefined as unknown as Promise<Lookup<T>>,
       fence: this.#fences.get(key) ?? 0,
-      epoch: this.#epoch,
-      generation: this.#generation,
+      epoch: this.#coherence.epoch,
+      generation: this.#coherence.generation,
+      startedAt: performance.now(),
+      detached: false,
     }
     this.#flights.set(key, flight)
     flight.promise = this.#fill(key, flight).finally(() => {
@@ -359,8 +379,25 @@ export class TieredCache<T> {
     return flight.promise
   }
 
+  /**
+   * Joins a flight in progress. The flight started after every write this instance knows of
+   * was announced (an invalidation detaches older ones), but its load may still have read the
+   * row before such a write committed. A joiner that knew of that write must not be handed the
+   * older row: it may have arrived after the write was acknowledged. It loads again instead,
+   * from a flight that starts after it arrived, whose answer is therefore good for it.
+   */
+  #join(key: string, flight: Flight<T>): Promise<Lookup<T>> {
+    const known = this.#fences.get(key)
+    if (known === undefined) return flight.promise
+    return flight.promise.then((lookup) => {
+      if (lookup.version >= known) return lookup
+      this.#counters.joinRetries++
+      return this.#flights.get(key)?.promise ?? this.#startFlight(key)
+    })
+  }
+
   async #fill(key: string, flight: Flight<T>): Promise<Lookup<T>> {
-    if (this.#l2 && this.#online && !this.#breaker?.open) {
+    if (this.#l2Reads && this.#coherence.online && !this.#breaker?.open) {
       const hit = await this.#readL2(key, flight)
       if (hit) return hit
     }
@@ -370,7 +407,7 @@ export class TieredCache<T> {
   async #readL2(key: string, flight: Flight<T>): Promise<Lookup<T> | undefined> {
     let record: L2Record | undefined
     try {
-      record = await this.#l2?.get(key)
+      record = await this.#store?.get(key)
     } catch (error) {
       this.#redisFailed('l2.get', error)
     }
@@ -378,13 +415,20 @@ export class TieredCache<T> {
       this.#counters.l2Misses++
       return undefined
     }
+    // A record older than a write this instance knows of is stale, whatever L2 says: it can have
+    // been set after its fence expired or was lost (a Redis restart), by a load that was slow.
+    const known = Math.max(flight.fence, this.#fences.get(key) ?? 0)
     // Whatever L2 holds, no load may install a version older than it.
     flight.fence = Math.max(flight.fence, record.version)
     if (
       record.kind === 'fence' ||
+      record.version < known ||
       record.generation < flight.generation ||
       record.expiresAt <= Date.now()
     ) {
+      if (record.kind !== 'fence' && record.version < known) {
+        this.#rejectStale(key, record.version, known, 'L2')
+      }
       this.#counters.l2Misses++
       return undefined
     }
@@ -400,10 +444,10 @@ export class TieredCache<T> {
       return undefined
     }
     this.#counters.l2Hits++
-    if (this.#l1Enabled && this.#mayInstallL1(key, record.version, flight)) {
+    if (this.#l1Enabled && this.#mayInstall(key, record.version, flight, 'L1')) {
       const limit = record.kind === 'value' ? this.#options.l1.ttl : this.#options.negativeTtl
       const ttl = Math.min(limit, record.expiresAt - Date.now())
-      if (ttl > 0) {
+      if (ttl > 0 && performance.now() < this.#coherence.servingUntil) {
         const bytes = record.kind === 'value' ? Buffer.byteLength(record.payload) : 1
         this.#l1.set(key, Object.freeze({ ...lookup, level: 'L1' }), ttl, bytes)
         this.#counters.promotions++
@@ -419,20 +463,17 @@ export class TieredCache<T> {
     const isAbsent = loaded === undefined || 'absent' in loaded
     const version = loaded?.version ?? 0
     const lookup = isAbsent ? missing(version, 'DB') : found(loaded.value, version, 'DB')
+    const store = this.#l2Reads ? this.#store : undefined
+    if (!this.#mayInstall(key, version, flight, store ? 'L2' : 'L1')) return lookup
     const ttl = isAbsent ? this.#options.negativeTtl : this.#options.l2.ttl
     const needsPayload =
-      !isAbsent && (this.#l2 !== undefined || this.#options.l1.maxBytes !== undefined)
+      !isAbsent && (store !== undefined || this.#options.l1.maxBytes !== undefined)
     const payload =
       needsPayload && !isAbsent ? this.#options.serializer.serialize(loaded.value) : ''
 
-    if (this.#l2) {
+    if (store) {
       // Without L2's verdict this instance cannot know whether a newer write exists: skip L1.
-      if (this.#breaker?.open) return lookup
-      const fence = Math.max(flight.fence, this.#fences.get(key) ?? 0)
-      if (version < fence) {
-        this.#rejectStale(key, version, fence, 'L2')
-        return lookup
-      }
+      if (this.#breaker?.open || !this.#coherence.online) return lookup
       const expiresAt = Date.now() + ttl
       const generation = flight.generation
       const record: L2Record = isAbsent
@@ -440,17 +481,19 @@ export class TieredCache<T> {
         : { kind: 'value', version, expiresAt, generation, payload }
       let accepted: boolean
       try {
-        accepted = await this.#l2.set(key, record, ttl)
+        accepted = await store.set(key, record, ttl)
       } catch (error) {
         this.#redisFailed('l2.set', error)
         return lookup
       }
       if (!accepted) {
-        this.#rejectStale(key, version, fence, 'L2')
+        this.#rejectStale(key, version, flight.fence, 'L2')
         return lookup
       }
+      // Anything may have happened during the round trip: ask again before L1.
+      if (!this.#mayInstall(key, version, flight, 'L1')) return lookup
     }
-    if (this.#l1Enabled && this.#mayInstallL1(key, version, flight)) {
+    if (this.#l1Enabled && performance.now() < this.#coherence.servingUntil) {
       const l1Ttl = isAbsent ? this.#options.negativeTtl : this.#options.l1.ttl
       const entry = Object.freeze({ ...lookup, level: 'L1' as const })
       this.#l1.set(key, entry, l1Ttl, payload ? Buffer.byteLength(payload) : 1)
@@ -458,11 +501,25 @@ export class TieredCache<T> {
     return lookup
   }
 
-  #mayInstallL1(key: string, version: number, flight: Flight<T>): boolean {
-    if (!this.#l1Serving || flight.epoch !== this.#epoch) return false
+  /**
+   * Whether what `flight` read (at `version`) may be installed now. Not when the flight was
+   * detached (an invalidation or a local clear since it began), when it is older than
+   * `maxLoadTime` (a fence may have expired meanwhile), when it began in a quarantine (Redis
+   * lost fences), or when a newer version is known.
+   */
+  #mayInstall(key: string, version: number, flight: Flight<T>, tier: 'L1' | 'L2'): boolean {
+    if (
+      flight.detached ||
+      flight.epoch !== this.#coherence.epoch ||
+      performance.now() - flight.startedAt > this.#options.maxLoadTime ||
+      flight.startedAt < this.#coherence.quarantineUntil
+    ) {
+      this.#counters.discardedLoads++
+      return false
+    }
     const fence = Math.max(flight.fence, this.#fences.get(key) ?? 0)
     if (version >= fence) return true
-    this.#rejectStale(key, version, fence, 'L1')
+    this.#rejectStale(key, version, fence, tier)
     return false
   }
 
@@ -478,131 +535,59 @@ export class TieredCache<T> {
     const flight = this.#flights.get(key)
     if (flight) {
       flight.fence = Math.max(flight.fence, version)
+      flight.detached = true
       // Readers from now on start a fresh load instead of joining one that predates the write.
       this.#flights.delete(key)
     }
   }
 
-  #clearLocal(): void {
-    this.#epoch++
-    this.#l1.clear()
-    this.#flights.clear()
-  }
-
-  #receive(message: BusMessage): void {
-    if (message.type === 'invalidate') {
-      this.#evict(message.key, message.version)
-      this.#counters.invalidationsReceived++
-      this.events.emit('invalidate', {
-        key: message.key,
-        version: message.version,
-        origin: message.origin,
-        local: false,
-      })
-      return
-    }
-    // A clear empties L1 at once. The new generation is then read from Redis, never taken from
-    // the message, so a forged one cannot move it (a forged high generation would orphan L2 and
-    // let entries outlive every later clear). Until it is read, L2 is not read: its entries from
-    // before the clear must not be served.
-    this.#clearLocal()
-    this.#counters.clearsReceived++
-    if (!this.#l2) {
-      this.events.emit('clear', {
-        generation: message.generation,
-        origin: message.origin,
-        local: false,
-      })
-      return
-    }
-    this.#clearsHeard++
-    this.#online = false
-    this.#confirmClear(this.#l2, message.origin)
-  }
-
-  /** Reads L2's generation; every clear heard before the read was sent is then confirmed. */
-  async #refreshGeneration(l2: L2Store): Promise<void> {
-    const heard = this.#clearsHeard
-    const generation = await l2.readGeneration()
-    this.#generation = Math.max(this.#generation, generation)
-    this.#clearsConfirmed = Math.max(this.#clearsConfirmed, heard)
-  }
-
-  /** After a clear heard on the bus: read L2 again once the generation is confirmed. */
-  #confirmClear(l2: L2Store, origin: string): void {
-    clearTimeout(this.#clearRetry)
-    this.#refreshGeneration(l2).then(
-      () => {
-        if (this.#closed) return
-        this.#online = this.#clearsConfirmed === this.#clearsHeard
-        this.events.emit('clear', { generation: this.#generation, origin, local: false })
-      },
-      (error: unknown) => {
-        this.#degraded('l2.generation', error)
-        if (this.#closed) return
-        this.#clearRetry = setTimeout(() => this.#confirmClear(l2, origin), 250)
-        this.#clearRetry.unref()
-      },
-    )
-  }
-
-  #onBusState(state: BusState): void {
-    // Either way, what L1 holds and what is in flight may predate messages this instance missed.
-    this.#l1Serving = false
-    this.#synced = false
-    this.#clearLocal()
-    if (state === 'down') {
-      this.#counters.busDisconnects++
-    } else {
-      this.#comeOnline()
-    }
-    this.events.emit('bus', { state })
-  }
-
-  /** After a (re)subscribe: learn the current generation, then let L1 serve again, empty. */
-  #comeOnline(): void {
-    clearTimeout(this.#generationRetry)
-    if (!this.#l2) {
-      this.#setOnline()
-      return
-    }
-    this.#refreshGeneration(this.#l2).then(
-      () => {
-        this.#breaker?.succeeded()
-        if (this.#closed || this.#bus?.state !== 'up') return
-        this.#setOnline()
-      },
-      (error: unknown) => {
-        this.#redisFailed('l2.generation', error)
-        if (this.#closed || this.#bus?.state !== 'up') return
-        this.#generationRetry = setTimeout(() => this.#comeOnline(), 250)
-        this.#generationRetry.unref()
-      },
-    )
+  #invalidated(key: string, version: number): void {
+    this.#counters.invalidationsSent++
+    this.events.emit('invalidate', { key, version, origin: this.#origin, local: true })
   }
 
   /**
-   * The bus's lease lapsed or came back. L1 keeps its entries either way: a lapse means messages
-   * may be late, not lost (a lost connection takes the bus down instead), and the PONG that
-   * renews the lease arrives after every message sent before it.
+   * A write was refused after its fences went up: take them back, or the key would stay
+   * uncacheable for `fenceTtl` with nothing newer to serve. Locally at once (the write still
+   * holds its key's lock, so no other write of the key can have raised it since); in Redis only
+   * the fence this write left, once Redis answers.
    */
-  #onLease(held: boolean): void {
-    if (!held) {
-      this.#l1Serving = false
-      this.#counters.leaseLapses++
-    } else if (this.#synced && !this.#closed) {
-      this.#l1Serving = this.#l1Enabled
+  #restoreFence(
+    key: string,
+    version: number,
+    previous: number | undefined,
+    fence: PendingUnfence,
+  ): void {
+    if (this.#fences.get(key) === version) {
+      if (previous === undefined) this.#fences.delete(key)
+      else this.#fences.set(key, previous)
+      this.#counters.fencesRestored++
     }
-    this.events.emit('lease', { held })
+    this.#unfences.set(key, fence)
+    this.#retryUnfences()
   }
 
-  #setOnline(): void {
-    // A clear heard after the generation was read is still being confirmed; it turns L2 on.
-    this.#online = this.#clearsConfirmed === this.#clearsHeard
-    this.#synced = true
-    this.#clearLocal()
-    this.#l1Serving = this.#l1Enabled && (this.#bus?.leaseHeld ?? true)
-    for (const waiter of [...this.#waiters]) waiter()
+  /** Takes back in Redis the fences refused writes left, while Redis answers. */
+  #retryUnfences(): void {
+    const store = this.#store
+    if (!store || this.#breaker?.open || this.#redis?.status !== 'ready') return
+    for (const [key, fence] of this.#unfences.entries()) {
+      this.#unfences.delete(key)
+      store
+        .unfence(key, fence.version, fence.generation, fence.nonce, this.#options.fenceTtl)
+        .catch((error: unknown) => {
+          // Still unreachable: try again when it answers, unless a newer refusal replaced it.
+          if (!this.#unfences.has(key)) this.#unfences.set(key, fence)
+          this.#degraded('l2.unfence', error)
+        })
+    }
+  }
+
+  /** Empties L1 and detaches every load in flight. */
+  #dropLocal(): void {
+    this.#l1.clear()
+    for (const flight of this.#flights.values()) flight.detached = true
+    this.#flights.clear()
   }
 
   #degraded(operation: string, error: unknown): void {

@@ -95,18 +95,20 @@ const malformed: [name: string, payload: string | Buffer][] = [
 ]
 
 describe('hostile bus messages', () => {
-  it.each(malformed)('counts and drops %s, evicting nothing', async (_name, payload) => {
+  it.each(malformed)('counts %s and empties L1, since it cannot tell what it invalidated', async (_name, payload) => {
     const { a } = await primedReplica()
     const before = a.stats()
     await publish(a, payload)
     const after = a.stats()
     expect(after.malformedMessages).toBe(before.malformedMessages + 1)
-    // Only the marker was heard; nothing left L1, nothing was cleared.
+    // A message from a newer release may have invalidated anything: L1 is dropped, locally only
+    // (L2 keeps its generation, nothing is cleared for the other replicas).
     expect(after.invalidationsReceived).toBe(before.invalidationsReceived + 1)
     expect(after.clearsReceived).toBe(before.clearsReceived)
     expect(after.generation).toBe(before.generation)
-    expect(inL1(a)).toEqual(KEYS)
+    expect(inL1(a)).toEqual([])
     expect(a.health()).toMatchObject({ l1: 'serving', bus: 'up' })
+    expect(await a.get('key-0')).toMatchObject({ value: 'value of key-0', level: 'L2' })
   })
 
   it('hands listeners at most the first KiB of a malformed payload', async () => {
@@ -142,9 +144,9 @@ describe('hostile bus messages', () => {
     const { a, b, table } = await primedReplica()
     await publish(a, invalidation({ key: 'key-5', version: Number.MAX_SAFE_INTEGER }))
     expect(inL1(a)).toEqual(KEYS.filter((key) => key !== 'key-5'))
-    // The local fence now refuses key-5 from L1 (until fenceTtl): it is served from L2, or the
-    // source once L2 lets it go, at its real version.
-    expect(await a.get('key-5')).toMatchObject({ value: 'value of key-5', version: 1, level: 'L2' })
+    // The local fence now refuses key-5 from L1 and L2 (until fenceTtl): it is served from the
+    // source, at its real version, and cached nowhere.
+    expect(await a.get('key-5')).toMatchObject({ value: 'value of key-5', version: 1, level: 'DB' })
     expect(a.peek('key-5')).toBeUndefined()
     expect(a.stats().staleSetsRejected).toBeGreaterThan(0)
     // A real write still wins; the other keys stay cached throughout.
@@ -158,7 +160,7 @@ describe('hostile bus messages', () => {
     await b.get('key-1')
     const before = a.stats()
     const bHeard = nextEvent(b, 'invalidate', (e) => e.key === 'key-1')
-    await publish(a, invalidation({ key: 'key-1', origin: a.instanceId }))
+    await publish(a, invalidation({ key: 'key-1', origin: a.origin }))
     await bHeard
     expect(inL1(a)).toEqual(KEYS)
     expect(a.stats().invalidationsReceived).toBe(before.invalidationsReceived + 1) // the marker
@@ -182,13 +184,15 @@ describe('hostile bus messages', () => {
     expect(await a.get('key-4')).toMatchObject({ level: 'DB' })
   })
 
-  it('survives a flood of forged messages with its L1 intact', async () => {
+  it('survives a flood of forged messages, and L1 fills again once it stops', async () => {
     const { a } = await primedReplica()
     const flood = Array.from({ length: 2_000 }, (_, i) =>
       i % 2 === 0 ? `junk ${i}` : invalidation({ key: `absent-${i}`, version: i }),
     )
     await publish(a, ...flood)
     expect(a.stats().malformedMessages).toBe(1_000)
+    expect(a.health()).toMatchObject({ l1: 'serving', bus: 'up' })
+    for (const key of KEYS) await a.get(key)
     expect(inL1(a)).toEqual(KEYS)
   })
 })

@@ -23,12 +23,13 @@ function counting(store: L2Store, calls: { get: number; set: number; fence: numb
       calls.set++
       return store.set(key, record, ttl)
     },
-    fence: (key, version, generation, ttl) => {
+    fence: (key, version, generation, nonce, ttl) => {
       calls.fence++
-      return store.fence(key, version, generation, ttl)
+      return store.fence(key, version, generation, nonce, ttl)
     },
-    readGeneration: () => store.readGeneration(),
-    bumpGeneration: () => store.bumpGeneration(),
+    unfence: (...args) => store.unfence(...args),
+    syncGeneration: (known, fresh) => store.syncGeneration(known, fresh),
+    bumpGeneration: (known) => store.bumpGeneration(known),
   }
 }
 

@@ -164,18 +164,21 @@ describe('modes', () => {
     expect(cache.stats()).toMatchObject({ l1Hits: 0, l1Size: 0, l2Hits: 2 })
   })
 
-  it('l1: serves from L1, writes nothing to Redis and still invalidates across instances', async () => {
+  it('l1: serves from L1, caches nothing in Redis, and its writes still fence L2 and invalidate', async () => {
     const table = new VersionedTable()
     table.write('k', 'v1')
     const a = await bed.caches.create({ loader: table.loader, mode: 'l1' })
     const b = await bed.caches.create({ loader: table.loader, mode: 'l1' })
     await a.get('k')
     expect(await a.get('k')).toMatchObject({ level: 'L1' })
-    expect(await keysUnder(bed.redis, bed.prefix)).toEqual([])
+    // Only the generation, which every instance reads when it subscribes.
+    expect(await keysUnder(bed.redis, bed.prefix)).toEqual([`${bed.prefix}:m:generation`])
     const heard = nextEvent(a, 'invalidate')
     await b.invalidate('k', table.write('k', 'v2'))
     await heard
     expect(await a.get('k')).toMatchObject({ value: 'v2', level: 'DB' })
+    // Replicas in other modes may read L2: an l1 writer fences it all the same.
+    expect(await bed.redis.get(`${bed.prefix}:k:k`)).toMatch(/^2:0:\d+:t:/)
   })
 })
 
@@ -187,6 +190,7 @@ describe('L2 namespace and fences', () => {
     const cache = await bed.caches.create({ loader: table.loader })
     await cache.get('m:generation')
     await cache.get('../other')
+    const before = cache.stats().generation
     await cache.clear()
     const keys = await keysUnder(bed.redis, bed.prefix)
     expect(keys).toEqual([
@@ -194,12 +198,12 @@ describe('L2 namespace and fences', () => {
       `${bed.prefix}:k:m:generation`,
       `${bed.prefix}:m:generation`,
     ])
-    expect(await bed.redis.get(`${bed.prefix}:m:generation`)).toBe('1')
+    expect(await bed.redis.get(`${bed.prefix}:m:generation`)).toBe(String(before + 1))
   })
 
   it('refuses in Lua a set older than the fence, even from an instance that never heard of it', async () => {
     const store = new RedisStore({ redis: bed.redis, prefix: bed.prefix })
-    await store.fence('k', 5, 0, 60_000)
+    await store.fence('k', 5, 0, 'n', 60_000)
     const stale = {
       kind: 'value',
       version: 4,
@@ -215,7 +219,7 @@ describe('L2 namespace and fences', () => {
 
   it('keeps the fence alive when a short-lived miss replaces it', async () => {
     const store = new RedisStore({ redis: bed.redis, prefix: bed.prefix })
-    await store.fence('k', 3, 0, 60_000)
+    await store.fence('k', 3, 0, 'n', 60_000)
     await store.set(
       'k',
       { kind: 'absent', version: 3, expiresAt: Date.now() + 1_000, generation: 0 },

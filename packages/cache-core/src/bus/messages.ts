@@ -37,10 +37,25 @@ const clearMessage = z.object({
 
 const busMessageSchema = z.discriminatedUnion('type', [invalidateMessage, clearMessage])
 
-/** Every message on the bus. `v` versions the format so replicas of mixed releases can coexist. */
+/**
+ * Every message a replica acts on. `v` versions the format; a replica that cannot parse a
+ * message on its channel (an unknown `v` or `type` from a newer release, or garbage) empties its
+ * L1, since it cannot tell what that message invalidated.
+ */
 export type BusMessage = z.infer<typeof busMessageSchema>
 export type InvalidateMessage = z.infer<typeof invalidateMessage>
 export type ClearMessage = z.infer<typeof clearMessage>
+
+/**
+ * How every heartbeat starts: `{"v":1,"type":"heartbeat","origin":…,"seq":…}`. Each instance
+ * publishes its own on the channel and renews its lease when it comes back (a self-echo); the
+ * others' are skipped on this prefix alone, without parsing.
+ */
+export const HEARTBEAT_PREFIX = '{"v":1,"type":"heartbeat",'
+
+/** The payload of heartbeat number `seq` of `origin`. Starts with {@link HEARTBEAT_PREFIX}. */
+export const heartbeatPayload = (origin: string, seq: number): string =>
+  JSON.stringify({ v: 1, type: 'heartbeat', origin, seq })
 
 /** Parses one raw bus payload; an error string says why it was rejected. */
 export function parseBusMessage(

@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis'
-import { type BusMessage, parseBusMessage } from './messages.js'
+import { type BusMessage, HEARTBEAT_PREFIX, heartbeatPayload, parseBusMessage } from './messages.js'
 
 /** `up` while subscribed; anything else means messages may be missed. */
 export type BusState = 'up' | 'down'
@@ -10,45 +10,55 @@ export interface BusHandlers {
   onMessage(message: BusMessage): void
   /** The subscription came up (after every (re)subscribe) or went down. */
   onState(state: BusState): void
-  /** A payload that failed to parse; it was dropped. */
+  /** A payload on the channel that failed to parse. */
   onMalformed(raw: string, error: string): void
   /**
-   * The lease lapsed (`false`: no PING answered recently enough, so messages may be held up
-   * somewhere) or was renewed (`true`). Only reported while the bus is up.
+   * The lease was granted or renewed: every message published before `until - lease` has been
+   * delivered. `until` is on the `performance.now()` clock. Only reported while the bus is up.
    */
-  onLease(held: boolean): void
+  onLease(until: number): void
+  /** A tick found the lease over with no renewal (its holder should already have stopped). */
+  onLeaseLapsed(): void
 }
 
-/** Options of `redisBus()`. */
+/** Options of the bus. */
 export interface RedisBusOptions {
   /** A connection used only for SUBSCRIBE; the bus owns its listeners. */
   subscriber: Redis
-  /** The command connection PUBLISH goes through. */
+  /** The command connection PUBLISH goes through, heartbeats included. */
   publisher: Redis
   channel: string
-  /** This instance's id: messages carrying it are skipped. */
+  /** This process's unique id on the bus: messages carrying it are skipped. */
   origin: string
-  /** A PING unanswered for this long, in milliseconds, means the link is dead: reconnect. 0 turns it off. */
+  /**
+   * A heartbeat that has not come back on the subscriber this long after it was sent, in
+   * milliseconds, means the subscription is dead or Redis hangs: reconnect. A heartbeat that the
+   * command connection could not even send (it is down) is not waited for. 0 turns it off.
+   */
   heartbeatInterval: number
   /**
-   * Milliseconds an answered PING vouches for the link, counted from when it was sent; 0 turns
-   * leases off. With a lease, PINGs go out every quarter of it.
+   * Milliseconds a heartbeat, once back, vouches for the link, counted from when it was sent;
+   * 0 turns leases off. With a lease, heartbeats go out every quarter of it.
    */
   lease: number
 }
+
+/** How many heartbeats may await their echo; older ones are forgotten (their publish failed). */
+const MAX_OUTSTANDING = 64
 
 /**
  * Invalidation bus on Redis pub/sub, with its own subscriber connection.
  * Pub/sub is at-most-once: a subscriber that disconnects misses messages for good. So the bus
  * reports every loss of its subscription, and its owner stops serving from L1 until it is back.
  *
- * A connection can also go silent without closing (a network partition, a frozen Redis):
- * messages are then held up, not lost. The lease covers that case. Redis answers a PING on the
- * subscriber connection only after pushing every message published before the PING arrived,
- * and TCP keeps them in order, so a PONG proves that every invalidation published before the
- * PING was sent has been applied. The bus holds a lease until `sent + lease`; when no PONG
- * renews it in time, the owner stops serving L1 (keeping its entries: nothing was lost) until
- * one does. A PING unanswered for `heartbeatInterval` means the link is dead: it reconnects.
+ * A subscription can also go silent without closing (a partition, a frozen Redis, a proxy or a
+ * cluster node that stopped forwarding): messages are then held up, not lost. The lease covers
+ * that case with a self-echo: the bus publishes a heartbeat on its own channel and waits for it
+ * on its subscriber. Messages on one channel reach a subscriber in the order Redis took them, so
+ * when the heartbeat sent at `sentAt` comes back, every invalidation published before `sentAt`
+ * has been delivered, whatever sits between the publisher and the subscriber. The lease runs
+ * until `sentAt + lease`. A PING on the subscriber would prove less: only that this one
+ * connection is alive, not that messages published elsewhere are reaching it.
  */
 export class RedisBus {
   readonly #options: RedisBusOptions
@@ -56,8 +66,9 @@ export class RedisBus {
   #state: BusState = 'down'
   #ticker: NodeJS.Timeout | undefined
   #closed = false
-  /** When the PING in flight was sent; undefined when none is. */
-  #pingSentAt: number | undefined
+  #seq = 0
+  /** Heartbeats awaiting their echo, payload → when sent; in the order sent. */
+  readonly #outstanding = new Map<string, number>()
   #leaseUntil = 0
   #leaseHeld = false
 
@@ -70,9 +81,18 @@ export class RedisBus {
     return this.#state
   }
 
-  /** True while up and, with leases on, a recent enough PING was answered. */
+  /**
+   * Until when (`performance.now()` clock) delivered messages are proven current: 0 while down,
+   * Infinity while up with leases off.
+   */
+  get leaseUntil(): number {
+    if (this.#state !== 'up') return 0
+    return this.#options.lease === 0 ? Number.POSITIVE_INFINITY : this.#leaseUntil
+  }
+
+  /** True while up and, with leases on, the lease has not run out. */
   get leaseHeld(): boolean {
-    return this.#state === 'up' && (this.#options.lease === 0 || this.#leaseHeld)
+    return performance.now() < this.leaseUntil
   }
 
   /** Starts listening; subscribes now if the connection is ready, else as soon as it is. */
@@ -98,7 +118,7 @@ export class RedisBus {
     await this.#options.publisher.publish(this.#options.channel, JSON.stringify(message))
   }
 
-  /** Stops the heartbeat and unsubscribes; the connections themselves belong to the caller. */
+  /** Stops the heartbeat; the connections themselves belong to the caller. */
   async close(): Promise<void> {
     this.#closed = true
     clearInterval(this.#ticker)
@@ -110,7 +130,8 @@ export class RedisBus {
     const sentAt = performance.now()
     this.#options.subscriber.subscribe(this.#options.channel).then(
       () => {
-        // The confirmation vouches for the link like a PONG does.
+        // Everything published after Redis took the SUBSCRIBE reaches this connection; what came
+        // before is what the owner's empty L1 makes up for. So the confirmation vouches like an echo.
         this.#leaseUntil = sentAt + this.#options.lease
         this.#leaseHeld = true
         this.#setState('up')
@@ -121,6 +142,12 @@ export class RedisBus {
   }
 
   #receive(raw: string): void {
+    if (raw.startsWith(HEARTBEAT_PREFIX)) {
+      const sentAt = this.#outstanding.get(raw)
+      // Another instance's heartbeat, or a forged one: it carries nothing to act on.
+      if (sentAt !== undefined) this.#echoed(raw, sentAt)
+      return
+    }
     const parsed = parseBusMessage(raw)
     if (!parsed.ok) {
       this.#handlers.onMalformed(raw, parsed.error)
@@ -132,44 +159,54 @@ export class RedisBus {
 
   #tick(): void {
     if (this.#state !== 'up') return
-    const { subscriber, heartbeatInterval, lease } = this.#options
+    const { heartbeatInterval, lease } = this.#options
     const now = performance.now()
     if (lease > 0 && this.#leaseHeld && now >= this.#leaseUntil) {
       this.#leaseHeld = false
-      this.#handlers.onLease(false)
+      this.#handlers.onLeaseLapsed()
     }
-    if (this.#pingSentAt !== undefined) {
-      // No answer for a whole interval: the link cannot be trusted. Stop serving L1 now and
-      // reconnect; the next 'ready' resubscribes.
-      if (heartbeatInterval > 0 && now - this.#pingSentAt >= heartbeatInterval) this.#giveUp()
+    // A heartbeat sent a whole interval ago never came back: the subscription is dead, or
+    // Redis hangs, even if the connection looks open. Reconnect; the next 'ready' resubscribes.
+    const oldest = this.#outstanding.values().next().value
+    if (heartbeatInterval > 0 && oldest !== undefined && now - oldest >= heartbeatInterval) {
+      this.#giveUp()
       return
     }
-    const sentAt = now
-    this.#pingSentAt = sentAt
-    subscriber.ping().then(
+    this.#sendHeartbeat(now)
+  }
+
+  #sendHeartbeat(sentAt: number): void {
+    const payload = heartbeatPayload(this.#options.origin, ++this.#seq)
+    if (this.#outstanding.size >= MAX_OUTSTANDING) {
+      const oldest = this.#outstanding.keys().next().value
+      if (oldest !== undefined) this.#outstanding.delete(oldest)
+    }
+    this.#outstanding.set(payload, sentAt)
+    const { publisher } = this.#options
+    publisher.publish(this.#options.channel, payload).then(
+      () => {},
       () => {
-        if (this.#pingSentAt !== sentAt) return // given up or resubscribed since
-        this.#pingSentAt = undefined
-        this.#renew(sentAt)
-      },
-      () => {
-        if (this.#pingSentAt !== sentAt) return
-        this.#pingSentAt = undefined
-        if (this.#state === 'up') this.#giveUp()
+        // Never sent (the command connection is down): no echo is due, and none renews the
+        // lease. A timeout on a connection that looks up is a hanging Redis: the echo stays due.
+        if (publisher.status !== 'ready') this.#outstanding.delete(payload)
       },
     )
   }
 
-  /** A PING sent at `sentAt` was answered: everything published before then has arrived. */
-  #renew(sentAt: number): void {
-    const { lease } = this.#options
-    if (lease === 0) return
-    this.#leaseUntil = Math.max(this.#leaseUntil, sentAt + lease)
-    // An answer so late that its lease is already over vouches for nothing current.
-    if (!this.#leaseHeld && this.#state === 'up' && performance.now() < this.#leaseUntil) {
-      this.#leaseHeld = true
-      this.#handlers.onLease(true)
+  /** Our heartbeat sent at `sentAt` came back: everything published before then has arrived. */
+  #echoed(payload: string, sentAt: number): void {
+    // Heartbeats come back in the order sent: this one settles every earlier one.
+    for (const sent of this.#outstanding.keys()) {
+      this.#outstanding.delete(sent)
+      if (sent === payload) break
     }
+    const { lease } = this.#options
+    if (lease === 0 || this.#state !== 'up') return
+    this.#leaseUntil = Math.max(this.#leaseUntil, sentAt + lease)
+    // An echo so late that its lease is already over vouches for nothing current.
+    if (performance.now() >= this.#leaseUntil) return
+    this.#leaseHeld = true
+    this.#handlers.onLease(this.#leaseUntil)
   }
 
   #giveUp(): void {
@@ -183,7 +220,8 @@ export class RedisBus {
     this.#state = state
     if (state === 'down') {
       this.#leaseHeld = false
-      this.#pingSentAt = undefined
+      this.#leaseUntil = 0
+      this.#outstanding.clear()
     }
     this.#handlers.onState(state)
   }

@@ -12,10 +12,35 @@ export interface L2Store {
    * Resolves false when it refused (a newer write fenced the key).
    */
   set(key: string, record: L2Record, ttlMs: number): Promise<boolean>
-  /** Leaves a fence that refuses every version below `version`, replacing older entries. */
-  fence(key: string, version: number, generation: number, ttlMs: number): Promise<void>
-  /** The current namespace generation; entries written under an older one are misses. */
-  readGeneration(): Promise<number>
-  /** Starts a new generation, which empties L2 for every reader without scanning Redis. */
-  bumpGeneration(): Promise<number>
+  /**
+   * Leaves a fence that refuses every version below `version`, replacing older entries.
+   * `nonce` names the write, so that `unfence` takes back this fence and no other.
+   */
+  fence(
+    key: string,
+    version: number,
+    generation: number,
+    nonce: string,
+    ttlMs: number,
+  ): Promise<void>
+  /**
+   * Takes back the fence a refused write left (`version` and `nonce` as given to `fence`), if it
+   * is still there: it becomes a fence at `version - 1` (no fence at all when that is 0), so the
+   * key is cacheable again at its committed version. Resolves true when it was there.
+   */
+  unfence(
+    key: string,
+    version: number,
+    generation: number,
+    nonce: string,
+    ttlMs: number,
+  ): Promise<boolean>
+  /**
+   * Reads the namespace generation after a (re)subscribe, repairing it first: when the key is
+   * missing or below `known` (Redis lost data), it is set past `known` (to `known + 1`, or to
+   * `fresh` when this instance knew none), so every instance sees it move. Resolves the value.
+   */
+  syncGeneration(known: number, fresh: number): Promise<number>
+  /** Starts a new generation above both Redis's and `known`, emptying L2 without a scan. */
+  bumpGeneration(known: number): Promise<number>
 }

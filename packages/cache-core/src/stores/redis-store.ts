@@ -30,9 +30,53 @@ redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
 return 1
 `
 
+/**
+ * KEYS[1] key; ARGV: the fence as `fence` wrote it, its replacement ('' for none), ttl ms.
+ * Compares the whole record, nonce included: only the write that left the fence takes it back.
+ * STRLEN first, so a large value is never copied into Lua.
+ */
+const UNFENCE = `
+if redis.call('STRLEN', KEYS[1]) ~= string.len(ARGV[1]) then return 0 end
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+if ARGV[2] == '' then redis.call('DEL', KEYS[1]) else redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3]) end
+return 1
+`
+
+/**
+ * KEYS[1] generation; ARGV: the generation this instance knows (0: none), a fresh random one.
+ * A missing key, or one below what an instance knew, means Redis lost data (a restart without
+ * persistence, a failover to a lagging replica): it is moved past every known value, so every
+ * instance sees the generation move and treats it as a loss.
+ */
+const SYNC_GENERATION = `
+local current = tonumber(redis.call('GET', KEYS[1]))
+local known = tonumber(ARGV[1])
+if current == nil then
+  if known > 0 then current = known + 1 else current = tonumber(ARGV[2]) end
+  redis.call('SET', KEYS[1], current)
+elseif current < known then
+  current = known + 1
+  redis.call('SET', KEYS[1], current)
+end
+return current
+`
+
+/** KEYS[1] generation; ARGV[1] the generation this instance knows. Never moves backwards. */
+const BUMP_GENERATION = `
+local current = tonumber(redis.call('GET', KEYS[1])) or 0
+local known = tonumber(ARGV[1])
+if current < known then current = known end
+current = current + 1
+redis.call('SET', KEYS[1], current)
+return current
+`
+
 interface ScriptedRedis extends Redis {
   strataSet(key: string, version: number, encoded: string, ttlMs: number): Promise<number>
   strataFence(key: string, version: number, encoded: string, ttlMs: number): Promise<number>
+  strataUnfence(key: string, fence: string, replacement: string, ttlMs: number): Promise<number>
+  strataSyncGeneration(key: string, known: number, fresh: number): Promise<number>
+  strataBumpGeneration(key: string, known: number): Promise<number>
 }
 
 /** Options of `redisStore()`. */
@@ -54,6 +98,9 @@ export class RedisStore implements L2Store {
     if (typeof redis.strataSet !== 'function') {
       redis.defineCommand('strataSet', { numberOfKeys: 1, lua: SET_IF_NOT_OLDER })
       redis.defineCommand('strataFence', { numberOfKeys: 1, lua: FENCE })
+      redis.defineCommand('strataUnfence', { numberOfKeys: 1, lua: UNFENCE })
+      redis.defineCommand('strataSyncGeneration', { numberOfKeys: 1, lua: SYNC_GENERATION })
+      redis.defineCommand('strataBumpGeneration', { numberOfKeys: 1, lua: BUMP_GENERATION })
     }
     this.#redis = redis
     // The fixed `k:` and `m:` segments keep user keys from ever naming a metadata key.
@@ -73,16 +120,35 @@ export class RedisStore implements L2Store {
     )
   }
 
-  async fence(key: string, version: number, generation: number, ttlMs: number): Promise<void> {
-    const encoded = encodeL2Record({ kind: 'fence', version, generation })
+  async fence(
+    key: string,
+    version: number,
+    generation: number,
+    nonce: string,
+    ttlMs: number,
+  ): Promise<void> {
+    const encoded = encodeL2Record({ kind: 'fence', version, generation, nonce })
     await this.#redis.strataFence(this.#keyPrefix + key, version, encoded, ttlMs)
   }
 
-  async readGeneration(): Promise<number> {
-    return Number((await this.#redis.get(this.#generationKey)) ?? 0)
+  async unfence(
+    key: string,
+    version: number,
+    generation: number,
+    nonce: string,
+    ttlMs: number,
+  ): Promise<boolean> {
+    const fence = encodeL2Record({ kind: 'fence', version, generation, nonce })
+    const replacement =
+      version > 1 ? encodeL2Record({ kind: 'fence', version: version - 1, generation }) : ''
+    return (await this.#redis.strataUnfence(this.#keyPrefix + key, fence, replacement, ttlMs)) === 1
   }
 
-  async bumpGeneration(): Promise<number> {
-    return this.#redis.incr(this.#generationKey)
+  async syncGeneration(known: number, fresh: number): Promise<number> {
+    return Number(await this.#redis.strataSyncGeneration(this.#generationKey, known, fresh))
+  }
+
+  async bumpGeneration(known: number): Promise<number> {
+    return Number(await this.#redis.strataBumpGeneration(this.#generationKey, known))
   }
 }

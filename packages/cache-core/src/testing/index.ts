@@ -25,7 +25,7 @@ export interface HeldCall {
   release(): void
 }
 
-type Holdable = 'get' | 'readGeneration'
+type Holdable = 'get' | 'syncGeneration' | 'set'
 
 /**
  * Wraps an L2 store so a test can hold the next GET (or generation read) between Redis's reply
@@ -50,9 +50,14 @@ export class ControllableL2Store implements L2Store {
     return this.#holdNext('get')
   }
 
-  /** Holds the next `readGeneration()` after it has read from Redis. */
-  holdNextReadGeneration(): HeldCall {
-    return this.#holdNext('readGeneration')
+  /** Holds the next `syncGeneration()` after it has read (and repaired) the generation. */
+  holdNextSyncGeneration(): HeldCall {
+    return this.#holdNext('syncGeneration')
+  }
+
+  /** Holds the next `set()` before it is sent to Redis: `reached` resolves when the cache calls it. */
+  holdNextSet(): HeldCall {
+    return this.#holdNext('set')
   }
 
   async get(key: string): Promise<L2Record | undefined> {
@@ -62,21 +67,38 @@ export class ControllableL2Store implements L2Store {
   }
 
   async set(key: string, record: L2Record, ttlMs: number): Promise<boolean> {
+    await this.#pass('set')
     return await this.#store().set(key, record, ttlMs)
   }
 
-  async fence(key: string, version: number, generation: number, ttlMs: number): Promise<void> {
-    await this.#store().fence(key, version, generation, ttlMs)
+  async fence(
+    key: string,
+    version: number,
+    generation: number,
+    nonce: string,
+    ttlMs: number,
+  ): Promise<void> {
+    await this.#store().fence(key, version, generation, nonce, ttlMs)
   }
 
-  async readGeneration(): Promise<number> {
-    const generation = await this.#store().readGeneration()
-    await this.#pass('readGeneration')
+  async unfence(
+    key: string,
+    version: number,
+    generation: number,
+    nonce: string,
+    ttlMs: number,
+  ): Promise<boolean> {
+    return await this.#store().unfence(key, version, generation, nonce, ttlMs)
+  }
+
+  async syncGeneration(known: number, fresh: number): Promise<number> {
+    const generation = await this.#store().syncGeneration(known, fresh)
+    await this.#pass('syncGeneration')
     return generation
   }
 
-  async bumpGeneration(): Promise<number> {
-    return await this.#store().bumpGeneration()
+  async bumpGeneration(known: number): Promise<number> {
+    return await this.#store().bumpGeneration(known)
   }
 
   #holdNext(call: Holdable): HeldCall {
