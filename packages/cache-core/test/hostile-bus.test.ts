@@ -95,21 +95,24 @@ const malformed: [name: string, payload: string | Buffer][] = [
 ]
 
 describe('hostile bus messages', () => {
-  it.each(malformed)('counts %s and empties L1, since it cannot tell what it invalidated', async (_name, payload) => {
-    const { a } = await primedReplica()
-    const before = a.stats()
-    await publish(a, payload)
-    const after = a.stats()
-    expect(after.malformedMessages).toBe(before.malformedMessages + 1)
-    // A message from a newer release may have invalidated anything: L1 is dropped, locally only
-    // (L2 keeps its generation, nothing is cleared for the other replicas).
-    expect(after.invalidationsReceived).toBe(before.invalidationsReceived + 1)
-    expect(after.clearsReceived).toBe(before.clearsReceived)
-    expect(after.generation).toBe(before.generation)
-    expect(inL1(a)).toEqual([])
-    expect(a.health()).toMatchObject({ l1: 'serving', bus: 'up' })
-    expect(await a.get('key-0')).toMatchObject({ value: 'value of key-0', level: 'L2' })
-  })
+  it.each(malformed)(
+    'counts %s and empties L1, since it cannot tell what it invalidated',
+    async (_name, payload) => {
+      const { a } = await primedReplica()
+      const before = a.stats()
+      await publish(a, payload)
+      const after = a.stats()
+      expect(after.malformedMessages).toBe(before.malformedMessages + 1)
+      // A message from a newer release may have invalidated anything: L1 is dropped, locally only
+      // (L2 keeps its generation, nothing is cleared for the other replicas).
+      expect(after.invalidationsReceived).toBe(before.invalidationsReceived + 1)
+      expect(after.clearsReceived).toBe(before.clearsReceived)
+      expect(after.generation).toBe(before.generation)
+      expect(inL1(a)).toEqual([])
+      expect(a.health()).toMatchObject({ l1: 'serving', bus: 'up' })
+      expect(await a.get('key-0')).toMatchObject({ value: 'value of key-0', level: 'L2' })
+    },
+  )
 
   it('hands listeners at most the first KiB of a malformed payload', async () => {
     const { a } = await primedReplica()

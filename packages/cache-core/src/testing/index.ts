@@ -38,6 +38,7 @@ export class ControllableL2Store implements L2Store {
   readonly #held = new Map<Holdable, { reached: () => void; gate: Promise<void> }>()
   /** When set, every call rejects with this error without reaching Redis. */
   failWith: Error | undefined
+  #loseNextFenceReply: Error | undefined
 
   /** Pass as `wrapL2`. */
   readonly wrap = (store: L2Store): L2Store => {
@@ -48,6 +49,14 @@ export class ControllableL2Store implements L2Store {
   /** Holds the next `get()` after it has read from Redis. */
   holdNextGet(): HeldCall {
     return this.#holdNext('get')
+  }
+
+  /**
+   * The next `fence()` reaches Redis, which installs the fence, and then rejects with `error` as
+   * if its reply had been lost (a timeout): the write is refused although its fence went up.
+   */
+  loseNextFenceReply(error = new Error('Command timed out')): void {
+    this.#loseNextFenceReply = error
   }
 
   /** Holds the next `syncGeneration()` after it has read (and repaired) the generation. */
@@ -79,6 +88,9 @@ export class ControllableL2Store implements L2Store {
     ttlMs: number,
   ): Promise<void> {
     await this.#store().fence(key, version, generation, nonce, ttlMs)
+    const lost = this.#loseNextFenceReply
+    this.#loseNextFenceReply = undefined
+    if (lost) throw lost
   }
 
   async unfence(
