@@ -1,5 +1,5 @@
-import { createTieredCache, type TieredCache } from '@strata/cache-core'
-import { Redis } from 'ioredis'
+import { connectRedis, createTieredCache, type TieredCache } from '@strata/cache-core'
+import type { Redis } from 'ioredis'
 import { ClusterStats, replicaRow } from './cluster-stats.js'
 import { createDatabase, type Database } from './db/client.js'
 import { RecordsRepository, type StoredRecord } from './db/records.js'
@@ -43,17 +43,9 @@ export function createDeps(env: Env, logger: Logger = createLogger(env)): Deps {
   const redis =
     env.CACHE_MODE === 'none'
       ? undefined
-      : new Redis(env.REDIS_URL, {
-          // Fail fast while Redis is away: reads degrade to the database instead of waiting.
-          enableOfflineQueue: false,
-          maxRetriesPerRequest: 1,
-          commandTimeout: 1_000,
-          retryStrategy: (attempt) => Math.min(attempt * 50, 1_000),
-          // The ready check sends INFO, which a least-privilege ACL user may not run (Strata's
-          // own user cannot). It only matters while Redis loads a dataset from disk; until then
-          // reads degrade to the database like any other Redis error.
-          enableReadyCheck: false,
-        })
+      : // Fail fast while Redis is away (reads degrade to the database), no ready check (its INFO
+        // is not allowed to Strata's ACL user), no command re-sent after a reconnect.
+        connectRedis(env.REDIS_URL, { commandTimeout: 1_000 })
   let lastRedisError = 0
   // Not cleared on 'ready': without a ready check ioredis reports ready before AUTH is answered.
   let refusal: string | undefined

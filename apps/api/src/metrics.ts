@@ -155,6 +155,31 @@ export class Metrics {
       (s) => s.malformedMessages,
     )
     fromStats(
+      'strata_bus_lease_lapses_total',
+      'Times no heartbeat came back within the bus lease (L1 paused until one did)',
+      (s) => s.leaseLapses,
+    )
+    fromStats(
+      'strata_redis_data_losses_total',
+      'Times the L2 generation moved while unsubscribed: Redis lost data or a clear was missed',
+      (s) => s.dataLosses,
+    )
+    fromStats(
+      'strata_join_retries_total',
+      'Reads that joined a load older than a write they knew of, and loaded again',
+      (s) => s.joinRetries,
+    )
+    fromStats(
+      'strata_discarded_loads_total',
+      'Loads that installed nothing (detached by an invalidation or a bus loss, too old, quarantined)',
+      (s) => s.discardedLoads,
+    )
+    fromStats(
+      'strata_fences_restored_total',
+      'Fences of refused writes taken back',
+      (s) => s.fencesRestored,
+    )
+    fromStats(
       'strata_redis_errors_total',
       'Redis operations that failed and were degraded around',
       (s) => s.redisErrors,
