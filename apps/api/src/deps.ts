@@ -74,6 +74,12 @@ export function createDeps(env: Env, logger: Logger = createLogger(env)): Deps {
     if (state === 'up') logger.info('redis answers again: L2 and writes back')
     else logger.warn('redis not answering: L2 skipped and writes refused until a PING gets through')
   })
+  cache.events.on('data-loss', ({ quarantineMs }) => {
+    logger.warn(
+      { quarantine_ms: quarantineMs },
+      'redis lost data (or a clear was missed): L1 emptied, loads not cached for the quarantine',
+    )
+  })
   // Anyone who can publish on the bus can send thousands of these a second: one line per 10 s,
   // with how many were dropped (the exact count is strata_bus_malformed_messages_total).
   let malformedLoggedAt = Number.NEGATIVE_INFINITY
