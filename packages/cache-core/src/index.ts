@@ -1,22 +1,6 @@
-export type { BusMessage, ClearMessage, InvalidateMessage } from './bus/messages.js'
-export {
-  MAX_BUS_MESSAGE_LENGTH,
-  MAX_KEY_LENGTH,
-  MAX_ORIGIN_LENGTH,
-  parseBusMessage,
-} from './bus/messages.js'
-export type { BusState } from './bus/redis-bus.js'
-export {
-  type Absent,
-  absent,
-  type CacheLevel,
-  type Found,
-  type L2Record,
-  type Loaded,
-  type Loader,
-  type Lookup,
-  type Missing,
-} from './entry.js'
+// The public face of @strata/cache-core: what an application calls. Internals (option
+// resolution, the bus and L2 wire formats, their size bounds) stay inside the package.
+
 export {
   ClearError,
   ClosedError,
@@ -26,11 +10,20 @@ export {
 } from './errors.js'
 export type { CacheEvents } from './events.js'
 export {
+  type Absent,
+  absent,
+  type CacheLevel,
+  type Found,
+  type Loaded,
+  type Loader,
+  type Lookup,
+  type Missing,
+} from './lookup.js'
+export {
   CACHE_MODES,
   type CacheMode,
   type L1Options,
   type L2Options,
-  resolveOptions,
   type Serializer,
   type TieredCacheOptions,
 } from './options.js'

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto'
 import type { Redis } from 'ioredis'
 import { MAX_ORIGIN_LENGTH } from './bus/messages.js'
-import type { Loader } from './entry.js'
 import { InvalidOptionError } from './errors.js'
+import type { Loader } from './lookup.js'
 import type { L2Store } from './stores/l2-store.js'
 
 /**

@@ -4,13 +4,14 @@ import { LRUCache } from 'lru-cache'
 import { invalidationProblem } from './bus/messages.js'
 import { RedisBus } from './bus/redis-bus.js'
 import { Coherence } from './coherence.js'
-import type { CacheLevel, L2Record, Lookup } from './entry.js'
 import { ClearError, ClosedError, InvalidationError } from './errors.js'
 import { CacheEventEmitter } from './events.js'
+import type { CacheLevel, Lookup } from './lookup.js'
 import { type ResolvedOptions, resolveOptions, type TieredCacheOptions } from './options.js'
 import { RedisBreaker } from './redis-breaker.js'
 import { commandConnectionOptions, SUBSCRIBER_OPTIONS } from './redis-connection.js'
 import { type CacheStats, Counters, percent } from './stats.js'
+import type { L2Record } from './stores/l2-record.js'
 import type { L2Store } from './stores/l2-store.js'
 import { MemoryStore } from './stores/memory-store.js'
 import { RedisStore } from './stores/redis-store.js'
@@ -78,7 +79,7 @@ export class TieredCache<T> {
   readonly #options: ResolvedOptions<T>
   readonly #origin: string
   readonly #counters = new Counters()
-  readonly #l1: MemoryStore<T>
+  readonly #l1: MemoryStore<Lookup<T>>
   readonly #l1Enabled: boolean
   /** The shared store: fences, the generation and, in modes with L2, the entries. */
   readonly #store: L2Store | undefined
@@ -103,7 +104,7 @@ export class TieredCache<T> {
     this.#origin = `${o.instanceId}~${randomBytes(6).toString('hex')}`
     this.#l1Enabled = o.mode === 'multi' || o.mode === 'l1'
     this.#l2Reads = o.mode === 'multi' || o.mode === 'l2'
-    this.#l1 = new MemoryStore<T>(o.l1)
+    this.#l1 = new MemoryStore<Lookup<T>>(o.l1)
     this.#fences = new LRUCache<string, number>({ max: o.maxLocalFences, ttl: o.fenceTtl })
     this.#unfences = new LRUCache<string, PendingUnfence>({ max: o.maxLocalFences })
     const host = {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { decodeL2Record } from '../src/entry.js'
 import type { Loaded } from '../src/index.js'
+import { decodeL2Record } from '../src/stores/l2-record.js'
 import { ControllableL2Store, deferred } from '../src/testing/index.js'
 import { nextEvent, useRedisTestbed, VersionedTable } from './helpers.js'
 

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
-import { decodeL2Record } from '../src/entry.js'
-import { InvalidationError, MAX_KEY_LENGTH, type TieredCache } from '../src/index.js'
+import { MAX_KEY_LENGTH } from '../src/bus/messages.js'
+import { InvalidationError, type TieredCache } from '../src/index.js'
+import { decodeL2Record } from '../src/stores/l2-record.js'
 import { nextEvent, useRedisTestbed, VersionedTable } from './helpers.js'
 
 // Anyone who can PUBLISH on the invalidation channel can send a replica anything. A replica must

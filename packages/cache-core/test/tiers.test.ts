@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest'
-import { decodeL2Record } from '../src/entry.js'
 import { absent } from '../src/index.js'
+import { decodeL2Record } from '../src/stores/l2-record.js'
 import { RedisStore } from '../src/stores/redis-store.js'
 import { deferred } from '../src/testing/index.js'
 import { keysUnder, nextEvent, useRedisTestbed, VersionedTable } from './helpers.js'

@@ -1,4 +1,4 @@
-import type { L2Record } from '../entry.js'
+import type { L2Record } from './l2-record.js'
 
 /**
  * The contract of a shared L2. Keys are user keys; the store owns its namespace.

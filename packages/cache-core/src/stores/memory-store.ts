@@ -1,7 +1,6 @@
 import { LRUCache } from 'lru-cache'
-import type { Lookup } from '../entry.js'
 
-/** Options of `memoryStore()`. */
+/** Options of the L1 store. */
 export interface MemoryStoreOptions {
   maxEntries: number
   maxBytes: number | undefined
@@ -10,18 +9,18 @@ export interface MemoryStoreOptions {
 }
 
 /**
- * L1: a bounded, in-process LRU of frozen lookups. A hit hands back the stored object itself,
- * so the hit path allocates nothing.
+ * L1: a bounded, in-process LRU of frozen entries (the cache stores its lookups). A hit hands back
+ * the stored object itself, so the hit path allocates nothing.
  */
-export class MemoryStore<T> {
-  readonly #lru: LRUCache<string, Lookup<T>>
+export class MemoryStore<V extends object> {
+  readonly #lru: LRUCache<string, V>
   readonly #sized: boolean
   readonly maxEntries: number
 
   constructor(options: MemoryStoreOptions) {
     this.maxEntries = options.maxEntries
     this.#sized = options.maxBytes !== undefined
-    this.#lru = new LRUCache<string, Lookup<T>>({
+    this.#lru = new LRUCache<string, V>({
       max: options.maxEntries,
       ttl: options.ttl,
       ...(options.maxBytes === undefined ? {} : { maxSize: options.maxBytes }),
@@ -34,12 +33,12 @@ export class MemoryStore<T> {
   }
 
   /** The entry; undefined on miss or expiry. */
-  get(key: string): Lookup<T> | undefined {
+  get(key: string): V | undefined {
     return this.#lru.get(key)
   }
 
   /** Inserts an entry for `ttl` ms; `bytes` counts against `maxBytes` when that is set. */
-  set(key: string, entry: Lookup<T>, ttl: number, bytes: number): void {
+  set(key: string, entry: V, ttl: number, bytes: number): void {
     this.#lru.set(key, entry, this.#sized ? { ttl, size: Math.max(1, bytes) } : { ttl })
   }
 

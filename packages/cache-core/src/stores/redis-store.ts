@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis'
-import { decodeL2Record, encodeL2Record, type L2Record } from '../entry.js'
+import { decodeL2Record, encodeL2Record, type L2Record } from './l2-record.js'
 import type { L2Store } from './l2-store.js'
 
 // Both scripts touch exactly one key, so they run unchanged on Redis Cluster.
@@ -79,7 +79,7 @@ interface ScriptedRedis extends Redis {
   strataBumpGeneration(key: string, known: number): Promise<number>
 }
 
-/** Options of `redisStore()`. */
+/** Options of the Redis store. */
 export interface RedisStoreOptions {
   /** The command connection. */
   redis: Redis

@@ -1,4 +1,4 @@
-import type { L2Record } from '../entry.js'
+import type { L2Record } from '../stores/l2-record.js'
 import type { L2Store } from '../stores/l2-store.js'
 
 /** A promise with its resolve and reject exposed, to order events in tests without sleeps. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { decodeL2Record, encodeL2Record, type L2Record } from './entry.js'
+import { decodeL2Record, encodeL2Record, type L2Record } from './l2-record.js'
 
 describe('L2 record encoding', () => {
   const records: L2Record[] = [
