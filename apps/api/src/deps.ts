@@ -33,6 +33,13 @@ const isRefusal = (error: unknown) =>
   error instanceof Error &&
   /^(WRONGPASS|NOAUTH|NOPERM)\b|invalid (username-)?password/i.test(error.message)
 
+/**
+ * What an L1 entry costs this process, from its serialized size: the record itself, and the
+ * rendered answer the L1 fast path keeps beside it (`http/fast-read.ts`), each about as long,
+ * plus the fields and object overhead. So `L1_MAX_BYTES` bounds the heap L1 really holds.
+ */
+export const weighL1Entry = (serializedBytes: number): number => 2 * serializedBytes + 512
+
 /** The key prefix of everything Strata keeps in Redis. */
 const PREFIX = 'strata'
 
@@ -62,9 +69,16 @@ export function createDeps(env: Env, logger: Logger = createLogger(env)): Deps {
     prefix: PREFIX,
     instanceId: env.REPLICA_ID,
     loader: records.load,
-    l1: { maxEntries: env.L1_CACHE_SIZE, ttl: env.L1_CACHE_TTL * 1000 },
-    l2: { ttl: env.L2_CACHE_TTL * 1000 },
+    l1: {
+      maxEntries: env.L1_CACHE_SIZE,
+      ttl: env.L1_CACHE_TTL * 1000,
+      maxBytes: env.L1_MAX_BYTES,
+      maxEntryBytes: env.L1_MAX_ENTRY_BYTES,
+      weigh: weighL1Entry,
+    },
+    l2: { ttl: env.L2_CACHE_TTL * 1000, maxEntryBytes: env.L2_MAX_ENTRY_BYTES },
     negativeTtl: env.NEGATIVE_CACHE_TTL * 1000,
+    busLease: Math.round(env.BUS_LEASE * 1000),
   })
   cache.events.on('bus', ({ state }) => {
     if (state === 'up') logger.info('invalidation bus up: L1 serving (started empty)')

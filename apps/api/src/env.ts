@@ -24,8 +24,17 @@ const envSchema = z.object({
   CACHE_MODE: z.enum(CACHE_MODES as ['multi', 'l2', 'l1', 'none']).default('multi'),
   L1_CACHE_SIZE: z.coerce.number().int().positive().default(1000),
   L1_CACHE_TTL: seconds(60),
+  // Bytes, as L1 weighs a value: twice its serialized size (the value, and the rendered answer
+  // the L1 fast path keeps beside it) plus 512.
+  L1_MAX_BYTES: z.coerce.number().int().positive().default(64 * 1024 * 1024),
+  L1_MAX_ENTRY_BYTES: z.coerce.number().int().positive().default(512 * 1024),
+  // Serialized bytes: a larger value is not cached in L2 (nor, so, in L1): served from PostgreSQL.
+  L2_MAX_ENTRY_BYTES: z.coerce.number().int().positive().default(256 * 1024),
   L2_CACHE_TTL: seconds(300),
   NEGATIVE_CACHE_TTL: seconds(5),
+  // Seconds a bus heartbeat, once back, lets L1 serve (cache-core's `busLease`): the staleness
+  // bound when the bus link goes silent without closing. 0 turns the lease off.
+  BUS_LEASE: z.coerce.number().nonnegative().max(60).default(0.06),
   DB_POOL_MAX_SIZE: z.coerce.number().int().positive().max(1000).default(10),
   // Accepted for compatibility with the original design; postgres.js opens connections lazily.
   DB_POOL_MIN_SIZE: z.coerce.number().int().nonnegative().optional(),

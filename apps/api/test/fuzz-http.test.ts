@@ -126,9 +126,15 @@ async function checkExchange(fuzz: FuzzRequest, request: Request): Promise<strin
     expect(changed, `data changed through a ${answer.status} ${code}: ${context}`).toEqual([])
     expect(statsAfter.invalidationsSent, context).toBe(statsBefore.invalidationsSent)
     expect(statsAfter.generation, context).toBe(statsBefore.generation)
-    expect(await readProbes(), `probes changed through a ${answer.status}: ${context}`).toEqual(
-      probesBefore,
-    )
+    // The same rows, still cached. Not necessarily from L1: a busy machine can delay the bus
+    // heartbeat past the lease, and L1 then rightly pauses (an eviction or a clear would show up
+    // in the invalidation and generation counters above).
+    const cached = (probes: Awaited<ReturnType<typeof readProbes>>) =>
+      probes.map(({ level, ...probe }) => ({ ...probe, cached: level === 'L1' || level === 'L2' }))
+    expect(
+      cached(await readProbes()),
+      `probes changed through a ${answer.status}: ${context}`,
+    ).toEqual(cached(probesBefore))
     if (code === 'KEY_NOT_FOUND' && request.method !== 'HEAD') {
       const key = (JSON.parse(answer.body) as { key: string }).key
       expect(before.records.has(key), `404 for a key that exists: ${context}`).toBe(false)

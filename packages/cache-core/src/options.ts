@@ -26,17 +26,37 @@ export interface Serializer<T> {
 /** Options of the in-process L1. */
 export interface L1Options {
   /**
-   * Most entries L1 holds; the least recently used one is evicted past it.
-   * Misses that are cached count as entries too.
+   * Most values L1 holds; the least recently used one is evicted past it. Cached misses are
+   * kept apart, bounded by {@link maxMisses}.
    * @default 1000
    */
   maxEntries?: number
   /**
-   * Optional bound on the serialized size of what L1 holds, in bytes (UTF-8 length of the
-   * serialized value). Costs one size computation per insert, none per hit.
+   * Most cached misses L1 holds, in an LRU of their own: a burst of reads of unknown keys
+   * evicts other misses, never a value.
+   * @default {@link maxEntries}
+   */
+  maxMisses?: number
+  /**
+   * Optional bound on what L1's values weigh in all, in bytes (see {@link weigh}). Costs one
+   * size computation per insert, none per hit.
    * @default undefined (bounded by entries only)
    */
   maxBytes?: number | undefined
+  /**
+   * The heaviest value L1 admits, in bytes as weighed; a heavier one is still served (from L2
+   * or the loader) but not kept in L1.
+   * @default {@link maxBytes} (no cap without it)
+   */
+  maxEntryBytes?: number | undefined
+  /**
+   * What a value weighs against {@link maxBytes} and {@link maxEntryBytes}, from the UTF-8
+   * length of its serialized form. An application that keeps more per entry (a rendered HTTP
+   * answer beside it, say) counts that here, so the bound holds for real.
+   * @default the serialized length
+   * @example weigh: (bytes) => 2 * bytes + 256
+   */
+  weigh?: ((serializedBytes: number) => number) | undefined
   /**
    * How long an entry may live in L1, in milliseconds. A promoted L2 entry lives no longer
    * than L2 still keeps it.
@@ -52,6 +72,13 @@ export interface L2Options {
    * @default 300_000
    */
   ttl?: number
+  /**
+   * The largest serialized value, in bytes, written to L2; a larger one is served from the
+   * loader every time and cached nowhere (in modes with L2, L1 takes only what L2 accepted).
+   * It keeps one key from filling Redis's memory.
+   * @default undefined (no cap)
+   */
+  maxEntryBytes?: number | undefined
 }
 
 /** Options of `createTieredCache()`. */
@@ -172,8 +199,15 @@ export interface ResolvedOptions<T> {
   redis: string | Redis | undefined
   prefix: string
   instanceId: string
-  l1: { maxEntries: number; maxBytes: number | undefined; ttl: number }
-  l2: { ttl: number }
+  l1: {
+    maxEntries: number
+    maxMisses: number
+    maxBytes: number | undefined
+    maxEntryBytes: number
+    ttl: number
+    weigh: (serializedBytes: number) => number
+  }
+  l2: { ttl: number; maxEntryBytes: number }
   negativeTtl: number
   fenceTtl: number
   maxLoadTime: number
@@ -198,6 +232,10 @@ function positiveInteger(option: string, value: unknown, fallback: number): numb
     throw new InvalidOptionError(option, value, 'a positive integer')
   }
   return resolved
+}
+
+function optionalPositiveInteger(option: string, value: unknown): number | undefined {
+  return value === undefined ? undefined : positiveInteger(option, value, 0)
 }
 
 function nonNegativeInteger(option: string, value: unknown, fallback: number): number {
@@ -246,7 +284,12 @@ export function resolveOptions<T>(options: TieredCacheOptions<T>): ResolvedOptio
       `a Redis URL or client (mode "${mode}" uses Redis)`,
     )
   }
-  const maxBytes = options.l1?.maxBytes
+  const maxEntries = positiveInteger('l1.maxEntries', options.l1?.maxEntries, 1000)
+  const maxBytes = optionalPositiveInteger('l1.maxBytes', options.l1?.maxBytes)
+  const weigh = options.l1?.weigh ?? ((bytes: number) => bytes)
+  if (typeof weigh !== 'function') {
+    throw new InvalidOptionError('l1.weigh', weigh, 'a function (serializedBytes) => bytes')
+  }
   const fenceTtl = positiveInteger('fenceTtl', options.fenceTtl, 300_000)
   const maxLoadTime = positiveInteger('maxLoadTime', options.maxLoadTime, 10_000)
   const maxWriteTime = positiveInteger('maxWriteTime', options.maxWriteTime, 5_000)
@@ -264,11 +307,22 @@ export function resolveOptions<T>(options: TieredCacheOptions<T>): ResolvedOptio
     prefix: nonEmptyString('prefix', options.prefix, 'strata'),
     instanceId: instanceId(options.instanceId),
     l1: {
-      maxEntries: positiveInteger('l1.maxEntries', options.l1?.maxEntries, 1000),
-      maxBytes: maxBytes === undefined ? undefined : positiveInteger('l1.maxBytes', maxBytes, 0),
+      maxEntries,
+      maxMisses: positiveInteger('l1.maxMisses', options.l1?.maxMisses, maxEntries),
+      maxBytes,
+      maxEntryBytes:
+        optionalPositiveInteger('l1.maxEntryBytes', options.l1?.maxEntryBytes) ??
+        maxBytes ??
+        Number.POSITIVE_INFINITY,
       ttl: positiveInteger('l1.ttl', options.l1?.ttl, 60_000),
+      weigh,
     },
-    l2: { ttl: positiveInteger('l2.ttl', options.l2?.ttl, 300_000) },
+    l2: {
+      ttl: positiveInteger('l2.ttl', options.l2?.ttl, 300_000),
+      maxEntryBytes:
+        optionalPositiveInteger('l2.maxEntryBytes', options.l2?.maxEntryBytes) ??
+        Number.POSITIVE_INFINITY,
+    },
     negativeTtl: positiveInteger('negativeTtl', options.negativeTtl, 5_000),
     fenceTtl,
     maxLoadTime,

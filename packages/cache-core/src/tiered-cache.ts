@@ -81,6 +81,8 @@ export class TieredCache<T> {
   readonly #counters = new Counters()
   readonly #l1: MemoryStore<Lookup<T>>
   readonly #l1Enabled: boolean
+  /** Whether L1 weighs its values (a byte bound or a size cap): loads then serialize. */
+  readonly #l1Sized: boolean
   /** The shared store: fences, the generation and, in modes with L2, the entries. */
   readonly #store: L2Store | undefined
   /** Whether reads go through L2 (modes `multi` and `l2`). */
@@ -105,6 +107,7 @@ export class TieredCache<T> {
     this.#l1Enabled = o.mode === 'multi' || o.mode === 'l1'
     this.#l2Reads = o.mode === 'multi' || o.mode === 'l2'
     this.#l1 = new MemoryStore<Lookup<T>>(o.l1)
+    this.#l1Sized = o.l1.maxBytes !== undefined || Number.isFinite(o.l1.maxEntryBytes)
     this.#fences = new LRUCache<string, number>({ max: o.maxLocalFences, ttl: o.fenceTtl })
     this.#unfences = new LRUCache<string, PendingUnfence>({ max: o.maxLocalFences })
     const host = {
@@ -448,9 +451,8 @@ export class TieredCache<T> {
     if (this.#l1Enabled && this.#mayInstall(key, record.version, flight, 'L1')) {
       const limit = record.kind === 'value' ? this.#options.l1.ttl : this.#options.negativeTtl
       const ttl = Math.min(limit, record.expiresAt - Date.now())
-      if (ttl > 0 && performance.now() < this.#coherence.servingUntil) {
-        const bytes = record.kind === 'value' ? Buffer.byteLength(record.payload) : 1
-        this.#l1.set(key, Object.freeze({ ...lookup, level: 'L1' }), ttl, bytes)
+      const bytes = record.kind === 'value' ? Buffer.byteLength(record.payload) : 0
+      if (ttl > 0 && this.#installL1(key, lookup, ttl, bytes)) {
         this.#counters.promotions++
         this.events.emit('promote', { key, version: record.version, ttl })
       }
@@ -467,12 +469,14 @@ export class TieredCache<T> {
     const store = this.#l2Reads ? this.#store : undefined
     if (!this.#mayInstall(key, version, flight, store ? 'L2' : 'L1')) return lookup
     const ttl = isAbsent ? this.#options.negativeTtl : this.#options.l2.ttl
-    const needsPayload =
-      !isAbsent && (store !== undefined || this.#options.l1.maxBytes !== undefined)
+    const needsPayload = !isAbsent && (store !== undefined || this.#l1Sized)
     const payload =
       needsPayload && !isAbsent ? this.#options.serializer.serialize(loaded.value) : ''
+    const bytes = payload === '' ? 0 : Buffer.byteLength(payload)
 
     if (store) {
+      // Too large for L2: cached nowhere, since L1 takes only what L2 accepted.
+      if (bytes > this.#options.l2.maxEntryBytes) return lookup
       // Without L2's verdict this instance cannot know whether a newer write exists: skip L1.
       if (this.#breaker?.open || !this.#coherence.online) return lookup
       const expiresAt = Date.now() + ttl
@@ -494,12 +498,32 @@ export class TieredCache<T> {
       // Anything may have happened during the round trip: ask again before L1.
       if (!this.#mayInstall(key, version, flight, 'L1')) return lookup
     }
-    if (this.#l1Enabled && performance.now() < this.#coherence.servingUntil) {
-      const l1Ttl = isAbsent ? this.#options.negativeTtl : this.#options.l1.ttl
-      const entry = Object.freeze({ ...lookup, level: 'L1' as const })
-      this.#l1.set(key, entry, l1Ttl, payload ? Buffer.byteLength(payload) : 1)
+    if (this.#l1Enabled) {
+      this.#installL1(
+        key,
+        lookup,
+        isAbsent ? this.#options.negativeTtl : this.#options.l1.ttl,
+        bytes,
+      )
     }
     return lookup
+  }
+
+  /**
+   * Puts a lookup in L1 (misses apart from values) while L1 serves, unless the value weighs
+   * more than `l1.maxEntryBytes`. `serializedBytes` is the UTF-8 length of its serialized form.
+   */
+  #installL1(key: string, lookup: Lookup<T>, ttl: number, serializedBytes: number): boolean {
+    if (!(performance.now() < this.#coherence.servingUntil)) return false
+    const entry = Object.freeze({ ...lookup, level: 'L1' as const })
+    if (!lookup.found) {
+      this.#l1.setMiss(key, entry, ttl)
+      return true
+    }
+    const weight = this.#options.l1.weigh(serializedBytes)
+    if (weight > this.#options.l1.maxEntryBytes) return false
+    this.#l1.set(key, entry, ttl, weight)
+    return true
   }
 
   /**

@@ -141,6 +141,51 @@ describe('bounds', () => {
     expect(l1Bytes).toBeLessThanOrEqual(1_000)
     expect(l1Size).toBe(10)
   })
+
+  it('weighs values with l1.weigh, and admits none heavier than l1.maxEntryBytes', async () => {
+    const table = new VersionedTable()
+    table.write('small', 'x'.repeat(98)) // 100 bytes serialized, weighs 300
+    table.write('large', 'x'.repeat(598)) // 600 bytes serialized, weighs 1,300
+    const cache = await bed.caches.create({
+      loader: table.loader,
+      l1: { maxBytes: 10_000, maxEntryBytes: 1_000, weigh: (bytes) => 2 * bytes + 100 },
+    })
+    await cache.get('small')
+    await cache.get('large')
+    expect(cache.stats().l1Bytes).toBe(300)
+    expect(await cache.get('small')).toMatchObject({ level: 'L1' })
+    // Still served, from L2, and never kept in L1.
+    expect(await cache.get('large')).toMatchObject({ level: 'L2' })
+    expect(await cache.get('large')).toMatchObject({ level: 'L2' })
+    expect(cache.stats()).toMatchObject({ l1Size: 1, promotions: 0 })
+  })
+
+  it('writes no value larger than l2.maxEntryBytes to Redis, and so caches it nowhere', async () => {
+    const table = new VersionedTable()
+    table.write('large', 'x'.repeat(200))
+    table.write('small', 'x')
+    const cache = await bed.caches.create({ loader: table.loader, l2: { maxEntryBytes: 100 } })
+    expect(await cache.get('large')).toMatchObject({ level: 'DB' })
+    expect(await cache.get('large')).toMatchObject({ level: 'DB' })
+    expect(await bed.redis.exists(`${bed.prefix}:k:large`)).toBe(0)
+    await cache.get('small')
+    expect(await cache.get('small')).toMatchObject({ level: 'L1' })
+  })
+
+  it('keeps cached misses apart: reads of unknown keys never push a value out of L1', async () => {
+    const table = new VersionedTable()
+    for (let i = 0; i < 10; i++) table.write(`hot${i}`, 'v')
+    const cache = await bed.caches.create({
+      loader: table.loader,
+      l1: { maxEntries: 10, maxMisses: 20 },
+    })
+    for (let i = 0; i < 10; i++) await cache.get(`hot${i}`)
+    for (let i = 0; i < 500; i++) await cache.get(`unknown-${i}`)
+    for (let i = 0; i < 10; i++) expect(cache.peek(`hot${i}`)).toMatchObject({ found: true })
+    expect(cache.stats().l1Size).toBe(30) // 10 values + the 20 newest misses
+    expect(cache.peek('unknown-499')).toMatchObject({ found: false, level: 'L1' })
+    expect(cache.peek('unknown-0')).toBeUndefined()
+  })
 })
 
 describe('modes', () => {

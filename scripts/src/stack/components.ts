@@ -320,6 +320,12 @@ export async function startRedis(
       '',
       '--appendonly',
       'no',
+      // Bounded: one client could otherwise fill the machine with cached 1 MiB values. At the
+      // limit, writes are refused (their fence cannot be stored) and reads fall through.
+      '--maxmemory',
+      config.redisMaxMemory,
+      '--maxmemory-policy',
+      'noeviction',
     ],
     cwd: dir,
     env: { PATH: '/usr/bin:/bin' },

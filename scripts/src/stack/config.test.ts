@@ -22,6 +22,7 @@ describe('parseCommandLine', () => {
       nginxPort: 8005,
       replicaPortBase: 8101,
       redisPort: 6383,
+      redisMaxMemory: '256mb',
       postgresPort: 5436,
       dataDir: `${REPO_ROOT}/.data`,
       durable: true,

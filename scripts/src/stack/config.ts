@@ -98,6 +98,12 @@ export interface StackConfig {
   replicaPortBase: number
   /** Port of the Redis the stack starts (unused with `redisUrl`). @default 6383 */
   redisPort: number
+  /**
+   * Memory limit of the Redis the stack starts (redis-server `maxmemory`), with the `noeviction`
+   * policy: at the limit writes are refused (503) and reads go on, where an `allkeys-*` policy
+   * could evict fences. Sizing: docs/security.md. @default '256mb'
+   */
+  redisMaxMemory: string
   /** Port of the PostgreSQL the stack starts (unused with `databaseUrl`). @default 5436 */
   postgresPort: number
   /** An existing PostgreSQL to use instead of starting one (`DATABASE_URL`). @default undefined */
@@ -138,6 +144,7 @@ export function resolveStackConfig(
     nginxPort: options.nginxPort ?? 8005,
     replicaPortBase: options.replicaPortBase ?? 8101,
     redisPort: options.redisPort ?? 6383,
+    redisMaxMemory: options.redisMaxMemory ?? '256mb',
     postgresPort: options.postgresPort ?? 5436,
     databaseUrl: options.databaseUrl,
     redisUrl: options.redisUrl,

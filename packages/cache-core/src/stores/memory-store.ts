@@ -3,59 +3,82 @@ import { LRUCache } from 'lru-cache'
 /** Options of the L1 store. */
 export interface MemoryStoreOptions {
   maxEntries: number
+  /** Most misses held, apart from the values. */
+  maxMisses: number
   maxBytes: number | undefined
   /** Milliseconds; each `set` may shorten it. */
   ttl: number
 }
 
 /**
- * L1: a bounded, in-process LRU of frozen entries (the cache stores its lookups). A hit hands back
- * the stored object itself, so the hit path allocates nothing.
+ * L1: two bounded, in-process LRUs of frozen entries (the cache stores its lookups), one for
+ * values and one for cached misses, so that reads of unknown keys never push values out. A hit
+ * hands back the stored object itself, so the hit path allocates nothing.
  */
 export class MemoryStore<V extends object> {
-  readonly #lru: LRUCache<string, V>
+  readonly #values: LRUCache<string, V>
+  readonly #misses: LRUCache<string, V>
   readonly #sized: boolean
   readonly maxEntries: number
 
   constructor(options: MemoryStoreOptions) {
     this.maxEntries = options.maxEntries
     this.#sized = options.maxBytes !== undefined
-    this.#lru = new LRUCache<string, V>({
-      max: options.maxEntries,
+    const common = {
       ttl: options.ttl,
-      ...(options.maxBytes === undefined ? {} : { maxSize: options.maxBytes }),
       // Read the clock through Date at call time, so fake timers in tests drive expiry.
       perf: { now: () => Date.now() },
       // Read the clock at most once per millisecond: it costs the hit path more than the lookup
       // itself, and an entry outliving its TTL by under 1 ms is no loss.
       ttlResolution: 1,
+    }
+    this.#values = new LRUCache<string, V>({
+      ...common,
+      max: options.maxEntries,
+      ...(options.maxBytes === undefined ? {} : { maxSize: options.maxBytes }),
     })
+    this.#misses = new LRUCache<string, V>({ ...common, max: options.maxMisses })
   }
 
   /** The entry; undefined on miss or expiry. */
   get(key: string): V | undefined {
-    return this.#lru.get(key)
+    return this.#values.get(key) ?? this.#misses.get(key)
   }
 
-  /** Inserts an entry for `ttl` ms; `bytes` counts against `maxBytes` when that is set. */
+  /** Inserts a value for `ttl` ms; `bytes` counts against `maxBytes` when that is set. */
   set(key: string, entry: V, ttl: number, bytes: number): void {
-    this.#lru.set(key, entry, this.#sized ? { ttl, size: Math.max(1, bytes) } : { ttl })
+    this.#misses.delete(key)
+    this.#values.set(key, entry, this.#sized ? { ttl, size: Math.max(1, bytes) } : { ttl })
+  }
+
+  /** Inserts a cached miss for `ttl` ms, in the misses' own LRU. */
+  setMiss(key: string, entry: V, ttl: number): void {
+    this.#values.delete(key)
+    this.#misses.set(key, entry, { ttl })
   }
 
   delete(key: string): void {
-    this.#lru.delete(key)
+    this.#values.delete(key)
+    this.#misses.delete(key)
   }
 
   clear(): void {
-    this.#lru.clear()
+    this.#values.clear()
+    this.#misses.clear()
   }
 
+  /** Entries held: values and misses. */
   get size(): number {
-    return this.#lru.size
+    return this.#values.size + this.#misses.size
+  }
+
+  /** Values held (misses not counted). */
+  get values(): number {
+    return this.#values.size
   }
 
   /** Bytes held, as counted against `maxBytes` (0 when unbounded by bytes). */
   get bytes(): number {
-    return this.#lru.calculatedSize ?? 0
+    return this.#values.calculatedSize ?? 0
   }
 }
