@@ -3,6 +3,7 @@ import { CACHE_MODES } from '@strata/cache-core'
 import { z } from 'zod'
 
 const seconds = (fallback: number) => z.coerce.number().int().positive().default(fallback)
+const bytes = (fallback: number) => z.coerce.number().int().positive().default(fallback)
 const flag = (fallback: boolean) =>
   z
     .enum(['true', 'false', '1', '0', 'yes', 'no'])
@@ -26,10 +27,10 @@ const envSchema = z.object({
   L1_CACHE_TTL: seconds(60),
   // Bytes, as L1 weighs a value: twice its serialized size (the value, and the rendered answer
   // the L1 fast path keeps beside it) plus 512.
-  L1_MAX_BYTES: z.coerce.number().int().positive().default(64 * 1024 * 1024),
-  L1_MAX_ENTRY_BYTES: z.coerce.number().int().positive().default(512 * 1024),
+  L1_MAX_BYTES: bytes(64 * 1024 * 1024),
+  L1_MAX_ENTRY_BYTES: bytes(512 * 1024),
   // Serialized bytes: a larger value is not cached in L2 (nor, so, in L1): served from PostgreSQL.
-  L2_MAX_ENTRY_BYTES: z.coerce.number().int().positive().default(256 * 1024),
+  L2_MAX_ENTRY_BYTES: bytes(256 * 1024),
   L2_CACHE_TTL: seconds(300),
   NEGATIVE_CACHE_TTL: seconds(5),
   // Seconds a bus heartbeat, once back, lets L1 serve (cache-core's `busLease`): the staleness
