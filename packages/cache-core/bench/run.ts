@@ -4,7 +4,8 @@
  *  - L2-hit latency: cache-core (mode l2) vs a raw ioredis GET on the same Redis.
  * Rounds are interleaved so machine noise hits every contender alike; medians are reported.
  *
- * Usage: pnpm bench  (BENCH_ROUNDS=N for more rounds)
+ * Usage: pnpm bench  (BENCH_ROUNDS=N for more rounds; BENCH_BASELINE=<path to another build's
+ * dist/index.js>, e.g. a worktree of the previous revision, adds it as one more L1 contender)
  */
 import { startRedisServer } from '@strata/test-servers'
 import { BentoCache, bentostore } from 'bentocache'
@@ -15,6 +16,7 @@ import { LRUCache } from 'lru-cache'
 import { createTieredCache } from '../src/index.js'
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 7)
+const BASELINE = process.env.BENCH_BASELINE
 const KEYS = Array.from({ length: 1000 }, (_, i) => `key:${i}`)
 const VALUE = 'v'.repeat(100)
 const THROUGHPUT_WINDOW_MS = 400
@@ -94,7 +96,13 @@ async function main(): Promise<void> {
     prefix: 'bench-l2',
     mode: 'l2',
   })
-  await Promise.all([core.whenReady(), coreL2.whenReady()])
+  // Another build of cache-core (the previous revision, say), measured in the same rounds.
+  const baseline = BASELINE
+    ? (
+        (await import(BASELINE)) as { createTieredCache: typeof createTieredCache }
+      ).createTieredCache<string>({ redis: server.url, loader, prefix: 'bench-base' })
+    : undefined
+  await Promise.all([core.whenReady(), coreL2.whenReady(), baseline?.whenReady()])
   const lru = new LRUCache<string, string>({ max: 1000, ttl: 60_000 })
   const bento = new BentoCache({
     default: 'tiered',
@@ -108,6 +116,7 @@ async function main(): Promise<void> {
 
   for (const key of KEYS) {
     await core.get(key)
+    await baseline?.get(key)
     await coreL2.get(key)
     lru.set(key, VALUE)
     await bento.set({ key, value: VALUE, ttl: '1h' })
@@ -120,6 +129,7 @@ async function main(): Promise<void> {
     lru: [] as number[],
     lruAwaited: [] as number[],
     bento: [] as number[],
+    baseline: [] as number[],
   }
   const l2 = {
     core: [] as number[],
@@ -131,6 +141,7 @@ async function main(): Promise<void> {
     l1.lru.push(throughputSync((key) => lru.get(key)))
     l1.lruAwaited.push(await throughput((key) => lru.get(key)))
     l1.core.push(await throughput((key) => core.get(key)))
+    if (baseline) l1.baseline.push(await throughput((key) => baseline.get(key)))
     l1.bento.push(await throughput((key) => bento.get({ key })))
     const raw = await latency((key) => redis.get(`raw:${key}`))
     const viaCore = await latency((key) => coreL2.get(key))
@@ -160,6 +171,7 @@ async function main(): Promise<void> {
   console.log(row('raw lru-cache `get`, synchronous loop', lruOps))
   console.log(row('raw lru-cache `get`, awaited like an async API', lruAwaitedOps))
   console.log(row('**cache-core `get`** (multi mode, awaited)', coreOps))
+  if (baseline) console.log(row(`baseline \`get\` (${BASELINE})`, median(l1.baseline)))
   console.log(row('BentoCache 1.6.1 `get` (L1+L2+bus, awaited)', bentoOps))
 
   const coreP50 = median(l2.core)
@@ -175,7 +187,7 @@ async function main(): Promise<void> {
     `\nNode ${process.version}, ${ROUNDS} rounds, ${THROUGHPUT_WINDOW_MS} ms windows, ${LATENCY_SAMPLES} latency samples per round.`,
   )
 
-  await Promise.all([core.close(), coreL2.close(), bento.disconnect()])
+  await Promise.all([core.close(), coreL2.close(), bento.disconnect(), baseline?.close()])
   redis.disconnect()
   await server.stop()
 }
