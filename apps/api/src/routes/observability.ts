@@ -3,6 +3,13 @@ import type { AppEnv } from '../app.js'
 import { clusterTotals, type ReplicaStats, replicaRow } from '../cluster-stats.js'
 import type { Deps } from '../deps.js'
 import { CacheStatsResponse, HealthResponse, ProbeResponse } from '../http/schemas.js'
+import { sharedFor } from '../shared-result.js'
+
+/**
+ * How long the database check of `/health` and the cluster view of `/cache-stats` are reused:
+ * both answer anyone, and each would otherwise cost a query or 2 + N Redis commands per request.
+ */
+const OBSERVED_FOR_MS = 1_000
 
 const json = <T>(schema: T, description: string) => ({
   content: { 'application/json': { schema } },
@@ -57,16 +64,27 @@ const withTimeout = <T>(work: Promise<T>, ms: number): Promise<T> =>
 /** `/cache-stats`, `/health`, `/health/live`, `/health/ready`, `/metrics`. */
 export function registerObservabilityRoutes(app: OpenAPIHono<AppEnv>, deps: Deps): void {
   const { cache, env, cluster, records, lifecycle } = deps
+  const clusterRows = cluster ? sharedFor(OBSERVED_FOR_MS, () => cluster.rows()) : undefined
+  const checkDatabase = sharedFor(OBSERVED_FOR_MS, async () => {
+    const started = performance.now()
+    return withTimeout(records.ping(), 2_000).then(
+      () => ({
+        status: 'up' as const,
+        latency_ms: Math.round((performance.now() - started) * 100) / 100,
+      }),
+      () => ({ status: 'down' as const }),
+    )
+  })
 
   app.openapi(statsRoute, async (c) => {
     const s = cache.stats()
     const own = replicaRow(env.REPLICA_ID, env.CACHE_MODE, s, Date.now())
     let rows: ReplicaStats[] = [own]
     let error: string | undefined
-    if (cluster) {
+    if (clusterRows) {
       try {
-        // This replica's own row is always current; the others are at most a second old.
-        rows = [own, ...(await cluster.rows()).filter((row) => row.replica_id !== own.replica_id)]
+        // This replica's own row is always current; the others are at most two seconds old.
+        rows = [own, ...(await clusterRows()).filter((row) => row.replica_id !== own.replica_id)]
       } catch {
         error = 'Redis unavailable: the cluster view shows this replica only'
       }
@@ -101,14 +119,7 @@ export function registerObservabilityRoutes(app: OpenAPIHono<AppEnv>, deps: Deps
   })
 
   app.openapi(healthRoute, async (c) => {
-    const started = performance.now()
-    const database = await withTimeout(records.ping(), 2_000).then(
-      () => ({
-        status: 'up' as const,
-        latency_ms: Math.round((performance.now() - started) * 100) / 100,
-      }),
-      () => ({ status: 'down' as const }),
-    )
+    const database = await checkDatabase()
     const tiers = cache.health()
     const redisDown = tiers.l2 === 'down' || tiers.bus === 'down'
     const healthy = database.status === 'up' && !redisDown && !lifecycle.draining
