@@ -10,6 +10,9 @@ export interface TcpProxyOptions {
   port?: number
 }
 
+/** A direction of a proxied connection: towards the server, or back to the client. */
+export type ProxyDirection = 'to-server' | 'to-client'
+
 /**
  * One direction of one connection: bytes are released in order, each no earlier than its
  * arrival plus the proxy's delay, and not at all while the proxy is stalled.
@@ -17,17 +20,19 @@ export interface TcpProxyOptions {
 class Lane {
   readonly #to: Socket
   readonly #proxy: TcpProxy
+  readonly #direction: ProxyDirection
   readonly #queue: Array<{ chunk: Buffer; releaseAt: number }> = []
   #timer: NodeJS.Timeout | undefined
   #ending = false
 
-  constructor(to: Socket, proxy: TcpProxy) {
+  constructor(to: Socket, proxy: TcpProxy, direction: ProxyDirection) {
     this.#to = to
     this.#proxy = proxy
+    this.#direction = direction
   }
 
   push(chunk: Buffer): void {
-    const delay = this.#proxy.delayMs
+    const delay = this.#proxy.delays[this.#direction]
     if (delay === 0 && !this.#proxy.stalled && this.#queue.length === 0) {
       this.#to.write(chunk)
       return
@@ -82,7 +87,7 @@ export class TcpProxy {
   readonly #lanes = new Set<Lane>()
   readonly #sockets = new Set<Socket>()
   readonly #clients = new Set<Socket>()
-  #delayMs = 0
+  readonly #delays: Record<ProxyDirection, number> = { 'to-server': 0, 'to-client': 0 }
   #stalled = false
 
   private constructor(server: Server, target: { host: string; port: number }) {
@@ -112,8 +117,8 @@ export class TcpProxy {
   }
 
   /** The delay added to each direction, in milliseconds. */
-  get delayMs(): number {
-    return this.#delayMs
+  get delays(): Readonly<Record<ProxyDirection, number>> {
+    return this.#delays
   }
 
   /** True while every byte is held. */
@@ -126,10 +131,15 @@ export class TcpProxy {
     return this.#clients.size
   }
 
-  /** Adds `ms` milliseconds to every chunk, each way (so a round trip gains twice that). */
-  setDelay(ms: number): void {
+  /**
+   * Adds `ms` milliseconds to every chunk, each way (so a round trip gains twice that), or in
+   * one `direction` only, leaving the other as it was.
+   * @example proxy.setDelay(300, 'to-client') // replies late; requests reach the server at once
+   */
+  setDelay(ms: number, direction?: ProxyDirection): void {
     if (!Number.isFinite(ms) || ms < 0) throw new RangeError(`delay must be ≥ 0 ms (got ${ms})`)
-    this.#delayMs = ms
+    if (direction !== 'to-client') this.#delays['to-server'] = ms
+    if (direction !== 'to-server') this.#delays['to-client'] = ms
   }
 
   /** Holds every byte in both directions, on open and new connections, until `resume()`. */
@@ -152,8 +162,8 @@ export class TcpProxy {
 
   #accept(client: Socket): void {
     const upstream = connect({ ...this.#target, noDelay: true })
-    const toServer = new Lane(upstream, this)
-    const toClient = new Lane(client, this)
+    const toServer = new Lane(upstream, this, 'to-server')
+    const toClient = new Lane(client, this, 'to-client')
     for (const lane of [toServer, toClient]) this.#lanes.add(lane)
     for (const socket of [client, upstream]) this.#sockets.add(socket)
     this.#clients.add(client)
