@@ -26,7 +26,7 @@ import {
   readCredentials,
   type StackConnectionUrls,
 } from './credentials.js'
-import { isRunning, killDaemon, processStartTime } from './daemons.js'
+import { isRunning, killDaemon, processStartTime, signalTree } from './daemons.js'
 import { StackError } from './errors.js'
 import { quietReporter, type Reporter } from './reporter.js'
 import {
@@ -305,7 +305,7 @@ export class Cluster {
   }
 
   /**
-   * Freezes PostgreSQL with SIGSTOP, the postmaster and every backend (its process group):
+   * Freezes PostgreSQL with SIGSTOP, the postmaster and every backend (its process tree):
    * connections stay open and no query is answered, as in a hang.
    */
   pausePostgres(): void {
@@ -369,11 +369,11 @@ export class Cluster {
     this.#signal(running, 'SIGCONT')
   }
 
-  /** Signals the component's whole process group (it leads one): PostgreSQL's backends too. */
+  /** Signals the component and its descendants: PostgreSQL's backends too. */
   #signal(running: RunningComponent, signal: NodeJS.Signals): void {
     if (!isRunning(running.state))
       throw new StackError('E_NOT_RUNNING', `${running.state.name} is not running`)
-    process.kill(-running.state.pid, signal)
+    signalTree(running.state.pid, signal)
   }
 
   #assertStopped(running: RunningComponent): void {
@@ -391,7 +391,7 @@ export class Cluster {
     // A frozen process cannot act on its stop signal; thaw it first.
     for (const name of this.#paused) {
       const running = this.#running.get(name)
-      if (running && isRunning(running.state)) process.kill(-running.state.pid, 'SIGCONT')
+      if (running && isRunning(running.state)) signalTree(running.state.pid, 'SIGCONT')
     }
     this.#paused.clear()
     await stopComponents(this.#state.components, this.#reporter)
