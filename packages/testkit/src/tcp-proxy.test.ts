@@ -137,6 +137,35 @@ describe('TcpProxy', () => {
     expect(before.received).toBe('+PONG\r\n$4\r\nheld\r\n')
   })
 
+  it('forwards a matching client chunk, then cuts the connection before the reply', async () => {
+    await start()
+    const client = open()
+    client.send('PING\r\n')
+    await client.until('+PONG')
+    const cut = proxy.cutAfterClientMatch(/set cut-key/i)
+    client.send('SET cut-key applied\r\n')
+    await cut
+    await client.closed()
+    // The server executed the command, but its +OK never reached the client.
+    expect(client.received).toBe('+PONG\r\n')
+    const check = open()
+    check.send('GET cut-key\r\n')
+    await check.until('applied\r\n')
+  })
+
+  it('cuts once per arming, on a connection opened after it was armed too', async () => {
+    await start()
+    const cut = proxy.cutAfterClientMatch(/ECHO once/)
+    const first = open()
+    first.send('ECHO once\r\n')
+    await cut
+    await first.closed()
+    expect(first.received).toBe('')
+    const second = open()
+    second.send('ECHO once\r\n')
+    await second.until('$4\r\nonce\r\n')
+  })
+
   it('closes the client side when the server goes away', async () => {
     await start()
     const client = open()
