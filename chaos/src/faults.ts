@@ -15,6 +15,7 @@ export const FAULT_NAMES = [
   'redis-partition',
   'postgres-latency',
   'postgres-freeze',
+  'commit-reply-lost',
   'replica-pause',
   'compound',
 ] as const
@@ -100,6 +101,8 @@ export interface Fault {
   title: string
   /** The replicas' links that need a TCP proxy (one per replica); empty for none. */
   proxies: readonly Link[]
+  /** See `ChaosStackOptions.postgresUrlParams`; applied to the proxied PostgreSQL links. */
+  postgresUrlParams?: Readonly<Record<string, string>>
   /** A hot key to race reads on one replica against writes on the others, if the fault needs it. */
   hotKey?: HotKeyLoad
   expect: FaultExpectations
@@ -144,6 +147,22 @@ async function untilAllServing(context: FaultContext, what: string): Promise<voi
     const tiers = await Promise.all(urls.map(tiersOf))
     return tiers.every((tier) => tier?.bus === 'up' && tier.l1 === 'serving')
   })
+}
+
+/** `promise`, or an error naming `what` after `timeoutMs`. */
+async function within<T>(what: string, timeoutMs: number, promise: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`timed out after ${timeoutMs} ms: ${what}`)),
+      timeoutMs,
+    )
+  })
+  try {
+    return await Promise.race([promise, timeout])
+  } finally {
+    clearTimeout(timer)
+  }
 }
 
 /** A fault that is injected, held, then undone. */
@@ -195,6 +214,9 @@ export const POSTGRES_LATENCY_MS = 300
 export const WRITER_QUERY_DELAY_MS = 25
 /** How long `postgres-freeze` keeps PostgreSQL stopped, ms. */
 export const POSTGRES_FREEZE_MS = 2_000
+/** How many COMMITs `commit-reply-lost` loses the reply of, each at least `COMMIT_CUT_GAP_MS` apart. */
+export const COMMIT_CUTS = 3
+const COMMIT_CUT_GAP_MS = 500
 /** How long `replica-pause` and `compound` keep the target replica stopped, ms. */
 export const REPLICA_PAUSE_MS = 1_500
 
@@ -383,6 +405,38 @@ export const FAULTS: Record<FaultName, Fault> = {
       return 'PostgreSQL thawed (SIGCONT)'
     },
   }),
+  'commit-reply-lost': {
+    name: 'commit-reply-lost',
+    title: `COMMIT's reply lost on ${target}'s PostgreSQL link, ${COMMIT_CUTS} times`,
+    proxies: ['postgres'],
+    // postgres.js prepares each statement once per connection and afterwards sends only its
+    // random name, so COMMIT would be on the wire as text once per connection and then never
+    // again: without prepared statements the replicas send the same SQL in the same
+    // transactions, with the text each time, which the proxy's pattern can match.
+    postgresUrlParams: { prepare: 'false' },
+    // A write whose COMMIT reached PostgreSQL and whose reply did not come back may have
+    // committed: it must be answered as unknown (504 OUTCOME_UNKNOWN), never as refused, and
+    // only those writes may be. The checker finds a refused write that committed
+    // (`refused-write-applied`) and an acknowledged one that did not (`lost-write`).
+    expect: { failedReads: 'none', writes: ['acked', 'unknown'], unknownOnlyInFlight: 'fault' },
+    async run(context) {
+      const proxy = proxyOf(context, 'postgres', TARGET_REPLICA)
+      const injectedAt = context.now()
+      let injectionDoneAt: number | undefined
+      for (let cut = 1; cut <= COMMIT_CUTS && !context.signal.aborted; cut++) {
+        // Writes reach the target through nginx several times a second: 10 s is ample.
+        await within(`a COMMIT on ${target}'s link`, 10_000, proxy.cutAfterClientMatch(/commit/i))
+        injectionDoneAt ??= context.now()
+        context.note(`${target}'s connection cut after it sent COMMIT (${cut}/${COMMIT_CUTS})`)
+        if (cut < COMMIT_CUTS) await hold(context, COMMIT_CUT_GAP_MS)
+      }
+      return {
+        injectedAt,
+        injectionDoneAt: injectionDoneAt ?? context.now(),
+        endedAt: context.now(),
+      }
+    },
+  },
   'replica-pause': heldFault({
     name: 'replica-pause',
     title: `SIGSTOP ${target} ${REPLICA_PAUSE_MS / 1000} s while the others write, SIGCONT`,

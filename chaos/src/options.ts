@@ -43,6 +43,8 @@ export const HELP = `pnpm chaos [options]
                       replicas 1 and 3 write (sent to each directly): issue 11, item 2
     postgres-freeze   SIGSTOP PostgreSQL (every process) for 2 s, then SIGCONT: cached reads go on,
                       writes are acked, refused with 503 or (frozen mid-COMMIT) of unknown outcome
+    commit-reply-lost replica-2's PostgreSQL link forwards COMMIT and is cut before the reply,
+                      3 times: those writes are of unknown outcome (504), never refused
     replica-pause     SIGSTOP replica-2 for 1.5 s while replicas 1 and 3 write its hot key; once
                       thawed it must not serve what its lapsed lease no longer covers
     compound          (a) every subscriber dropped (CLIENT KILL TYPE pubsub) and Redis killed,

@@ -78,7 +78,11 @@ export async function runFault(fault: Fault, options: FaultRunOptions): Promise<
   )
   // A component that exits on its own (a crashed replica) is reported here and fails the run.
   const { reporter, crashes } = crashRecorder((message) => progress.log(`${prefix}: ! ${message}`))
-  const stack = await startChaosStack({ proxies: fault.proxies, reporter })
+  const stack = await startChaosStack({
+    proxies: fault.proxies,
+    ...(fault.postgresUrlParams ? { postgresUrlParams: fault.postgresUrlParams } : {}),
+    reporter,
+  })
   const evidence = options.evidenceDir && join(options.evidenceDir, fault.name)
   const history = new History()
   const clientOf = (baseUrl: string) => new StrataClient({ baseUrl, history, timeoutMs: 15_000 })

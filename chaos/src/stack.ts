@@ -28,6 +28,12 @@ export interface ChaosStackOptions {
    * can be injected on every replica's link or on one. Empty: the replicas connect directly.
    */
   proxies: readonly Link[]
+  /**
+   * Query parameters added to the replicas' PostgreSQL URL, which postgres.js reads as options
+   * (`{ prepare: 'false' }`).
+   * @default none
+   */
+  postgresUrlParams?: Readonly<Record<string, string>>
   /** Where the stack reports its start-up. */
   reporter?: Reporter
 }
@@ -69,11 +75,16 @@ export function crashRecorder(show: (message: string) => void): {
   return { reporter, crashes }
 }
 
-/** `url` with its host and port replaced, credentials and database number kept. */
-function viaProxy(url: string, port: number): string {
+/** `url` with its host and port replaced, credentials and database number kept, `params` added. */
+function viaProxy(
+  url: string,
+  port: number,
+  params: Readonly<Record<string, string>> = {},
+): string {
   const parsed = new URL(url)
   parsed.hostname = '127.0.0.1'
   parsed.port = String(port)
+  for (const [name, value] of Object.entries(params)) parsed.searchParams.set(name, value)
   return parsed.toString()
 }
 
@@ -90,7 +101,7 @@ export async function startChaosStack(options: ChaosStackOptions): Promise<Chaos
       proxy = await startTcpProxy({ target: { host: target.hostname, port } })
       proxies[link][index - 1] = proxy
     }
-    return viaProxy(url, proxy.port)
+    return viaProxy(url, proxy.port, link === 'postgres' ? options.postgresUrlParams : {})
   }
   const stack = await startTestStack({
     replicas: REPLICAS,

@@ -125,6 +125,17 @@ describe('faults under load (short run)', () => {
     expect(total(result, (p) => p.failedCachedReads)).toBe(0)
   })
 
+  it('commit-reply-lost: a write whose COMMIT reply was lost is answered unknown (504), never refused', async () => {
+    const result = await run('commit-reply-lost')
+    expectCoherent(result)
+    expect(result.failures).toEqual([])
+    expect(total(result, (p) => p.failedReads)).toBe(0)
+    // Every cut left one write in doubt, and nothing else was.
+    expect(total(result, (p) => p.writes.unknown)).toBeGreaterThan(0)
+    const causes = result.phases.flatMap((p) => Object.keys(p.writeFailureCauses))
+    expect(new Set(causes)).toEqual(new Set(['504 OUTCOME_UNKNOWN']))
+  })
+
   it('replica-pause: a thawed replica serves nothing its lapsed lease no longer covers', async () => {
     const result = await run('replica-pause')
     // The fault had teeth: reads sent to the frozen replica waited for the thaw.
