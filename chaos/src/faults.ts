@@ -193,6 +193,24 @@ function heldFault(spec: HeldFaultSpec): Fault {
   }
 }
 
+/** The steps of a held fault that freezes `what` with SIGSTOP and thaws it with SIGCONT. */
+function frozen(
+  what: string,
+  pause: (cluster: ChaosStack['cluster']) => void,
+  resume: (cluster: ChaosStack['cluster']) => void,
+): Pick<HeldFaultSpec, 'inject' | 'undo'> {
+  return {
+    inject: ({ stack }) => {
+      pause(stack.cluster)
+      return `${what} frozen (SIGSTOP)`
+    },
+    undo: ({ stack }) => {
+      resume(stack.cluster)
+      return `${what} thawed (SIGCONT)`
+    },
+  }
+}
+
 /** The proxy on replica `index`'s `link`. */
 function proxyOf(context: FaultContext, link: Link, index: number) {
   const proxy = context.stack.proxies[link][index - 1]
@@ -254,14 +272,11 @@ export const FAULTS: Record<FaultName, Fault> = {
     title: 'SIGSTOP Redis, SIGCONT',
     proxies: [],
     expect: { failedReads: 'none', writes: ['acked', 'refused'], medianReadMs: 250 },
-    inject: ({ stack }) => {
-      stack.cluster.pauseRedis()
-      return 'Redis frozen (SIGSTOP)'
-    },
-    undo: ({ stack }) => {
-      stack.cluster.resumeRedis()
-      return 'Redis thawed (SIGCONT)'
-    },
+    ...frozen(
+      'Redis',
+      (cluster) => cluster.pauseRedis(),
+      (cluster) => cluster.resumeRedis(),
+    ),
   }),
   'subscriber-kill': {
     name: 'subscriber-kill',
@@ -396,14 +411,11 @@ export const FAULTS: Record<FaultName, Fault> = {
       writes: ['acked', 'refused', 'unknown'],
       unknownOnlyInFlight: 'fault',
     },
-    inject: ({ stack }) => {
-      stack.cluster.pausePostgres()
-      return 'PostgreSQL frozen (SIGSTOP to the postmaster and every backend)'
-    },
-    undo: ({ stack }) => {
-      stack.cluster.resumePostgres()
-      return 'PostgreSQL thawed (SIGCONT)'
-    },
+    ...frozen(
+      'PostgreSQL (the postmaster and every backend)',
+      (cluster) => cluster.pausePostgres(),
+      (cluster) => cluster.resumePostgres(),
+    ),
   }),
   'commit-reply-lost': {
     name: 'commit-reply-lost',
@@ -446,14 +458,11 @@ export const FAULTS: Record<FaultName, Fault> = {
     // the target must not answer them from an L1 whose lease ran out while it was stopped.
     hotKey: HOT_KEY_ON_TARGET,
     expect: { failedReads: 'none', writes: ['acked'] },
-    inject: ({ stack }) => {
-      stack.cluster.pauseReplica(TARGET_REPLICA)
-      return `${target} frozen (SIGSTOP)`
-    },
-    undo: ({ stack }) => {
-      stack.cluster.resumeReplica(TARGET_REPLICA)
-      return `${target} thawed (SIGCONT)`
-    },
+    ...frozen(
+      target,
+      (cluster) => cluster.pauseReplica(TARGET_REPLICA),
+      (cluster) => cluster.resumeReplica(TARGET_REPLICA),
+    ),
   }),
   // One fault in two phases rather than two faults: the second phase starts from a cluster that
   // has just recovered from the first (asserted: every replica serving again), which is how
