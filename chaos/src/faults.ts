@@ -232,6 +232,14 @@ export const POSTGRES_LATENCY_MS = 300
 export const WRITER_QUERY_DELAY_MS = 25
 /** How long `postgres-freeze` keeps PostgreSQL stopped, ms. */
 export const POSTGRES_FREEZE_MS = 2_000
+/**
+ * The write outcomes of a fault that holds a replica's database work: the write is acked late;
+ * or the API's database deadline (issue 11, items 7 and 11) passed first, and it answers truly
+ * 503 (before COMMIT) or 504 `OUTCOME_UNKNOWN` (after). A frozen replica meets it on the thaw,
+ * when its overdue timers run before the replies that waited in its sockets.
+ */
+const HELD_WRITES: readonly WriteOutcome[] = ['acked', 'refused', 'unknown']
+
 /** How many COMMITs `commit-reply-lost` loses the reply of, each at least `COMMIT_CUT_GAP_MS` apart. */
 export const COMMIT_CUTS = 3
 const COMMIT_CUT_GAP_MS = 500
@@ -374,7 +382,8 @@ export const FAULTS: Record<FaultName, Fault> = {
     title: `+${POSTGRES_LATENCY_MS} ms on ${target}'s PostgreSQL replies, hot key read there`,
     proxies: ['postgres'],
     hotKey: HOT_KEY_ON_TARGET,
-    expect: { failedReads: 'none', writes: ['acked'] },
+    // The target's writes wait 300 ms for each reply; a database deadline may end one first.
+    expect: { failedReads: 'none', writes: HELD_WRITES, unknownOnlyInFlight: 'fault' },
     // Only the replies are late on the target. A delay on its queries too would move every
     // load's snapshot after the COMMIT it raced, and hide what this fault is after (issue 11,
     // item 2): a load that starts on the target between a write's invalidation and its COMMIT
@@ -402,15 +411,9 @@ export const FAULTS: Record<FaultName, Fault> = {
     title: `SIGSTOP PostgreSQL ${POSTGRES_FREEZE_MS / 1000} s, SIGCONT`,
     proxies: [],
     holdMs: POSTGRES_FREEZE_MS,
-    // A write is acked late (no database deadline yet), refused (503 DATABASE_UNAVAILABLE: the
-    // deadline passed before COMMIT) or unknown (504 OUTCOME_UNKNOWN: it passed after COMMIT was
-    // sent), the last only while the database was frozen. No `medianReadMs` until the API's
-    // database deadline lands (issue 11, item 11): until then uncached reads wait for the thaw.
-    expect: {
-      failedReads: 'uncached',
-      writes: ['acked', 'refused', 'unknown'],
-      unknownOnlyInFlight: 'fault',
-    },
+    // No `medianReadMs` until the API's database deadline lands (issue 11, item 11): until
+    // then uncached reads wait for the thaw, and every write is acked late.
+    expect: { failedReads: 'uncached', writes: HELD_WRITES, unknownOnlyInFlight: 'fault' },
     ...frozen(
       'PostgreSQL (the postmaster and every backend)',
       (cluster) => cluster.pausePostgres(),
@@ -457,7 +460,7 @@ export const FAULTS: Record<FaultName, Fault> = {
     // The hot key's reads queue up on the frozen target while the others write it; once thawed,
     // the target must not answer them from an L1 whose lease ran out while it was stopped.
     hotKey: HOT_KEY_ON_TARGET,
-    expect: { failedReads: 'none', writes: ['acked'] },
+    expect: { failedReads: 'none', writes: HELD_WRITES, unknownOnlyInFlight: 'fault' },
     ...frozen(
       target,
       (cluster) => cluster.pauseReplica(TARGET_REPLICA),
@@ -473,7 +476,8 @@ export const FAULTS: Record<FaultName, Fault> = {
     title: `pub/sub drop + Redis crash; ${target} frozen while Redis restarts`,
     proxies: [],
     hotKey: HOT_KEY_ON_TARGET,
-    expect: { failedReads: 'none', writes: ['acked', 'refused'] },
+    // Refused while Redis is down; unknown: see `HELD_WRITES`.
+    expect: { failedReads: 'none', writes: HELD_WRITES, unknownOnlyInFlight: 'fault' },
     async run(context) {
       const { stack, redis } = context
       // (a) Every subscriber dropped, and Redis killed while the replicas resubscribe.
