@@ -29,8 +29,8 @@ export interface ChaosStackOptions {
    */
   proxies: readonly Link[]
   /**
-   * Query parameters added to the replicas' PostgreSQL URL, which postgres.js reads as options
-   * (`{ prepare: 'false' }`).
+   * Query parameters added to the replicas' PostgreSQL URL when that link is proxied; postgres.js
+   * reads them as options (`{ prepare: 'false' }`).
    * @default none
    */
   postgresUrlParams?: Readonly<Record<string, string>>
