@@ -431,9 +431,15 @@ export const FAULTS: Record<FaultName, Fault> = {
     postgresUrlParams: { prepare: 'false' },
     // A write whose COMMIT reached PostgreSQL and whose reply did not come back may have
     // committed: it must be answered as unknown (504 OUTCOME_UNKNOWN), never as refused, and
-    // only those writes may be. The checker finds a refused write that committed
-    // (`refused-write-applied`) and an acknowledged one that did not (`lost-write`).
-    expect: { failedReads: 'none', writes: ['acked', 'unknown'], unknownOnlyInFlight: 'fault' },
+    // only writes in flight while the fault is on may be. Others may be refused while the
+    // target holds its database for unreachable (503 DATABASE_UNAVAILABLE, nothing changed).
+    // The checker tells the two apart: a refused write that committed is a
+    // `refused-write-applied`, an acknowledged one that did not is a `lost-write`.
+    expect: {
+      failedReads: 'none',
+      writes: ['acked', 'refused', 'unknown'],
+      unknownOnlyInFlight: 'fault',
+    },
     async run(context) {
       const proxy = proxyOf(context, 'postgres', TARGET_REPLICA)
       const injectedAt = context.now()

@@ -45,6 +45,7 @@ export const HELP = `pnpm chaos [options]
                       writes are acked, refused with 503 or (frozen mid-COMMIT) of unknown outcome
     commit-reply-lost replica-2's PostgreSQL link forwards COMMIT and is cut before the reply,
                       3 times: those writes are of unknown outcome (504), never refused
+                      (the checker finds a refused write that committed)
     replica-pause     SIGSTOP replica-2 for 1.5 s while replicas 1 and 3 write its hot key; once
                       thawed it must not serve what its lapsed lease no longer covers
     compound          (a) every subscriber dropped (CLIENT KILL TYPE pubsub) and Redis killed,
