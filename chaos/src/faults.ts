@@ -432,11 +432,12 @@ export const FAULTS: Record<FaultName, Fault> = {
     // A write whose COMMIT reached PostgreSQL and whose reply did not come back may have
     // committed: it must be answered as unknown (504 OUTCOME_UNKNOWN), never as refused, and
     // only writes in flight while the fault is on may be. Others may be refused while the
-    // target holds its database for unreachable (503 DATABASE_UNAVAILABLE, nothing changed).
-    // The checker tells the two apart: a refused write that committed is a
-    // `refused-write-applied`, an acknowledged one that did not is a `lost-write`.
+    // target holds its database for unreachable (503 DATABASE_UNAVAILABLE, nothing changed),
+    // and so may its reads of uncached keys. The checker tells the two apart: a refused write
+    // that committed is a `refused-write-applied`, an acknowledged one that did not is a
+    // `lost-write`.
     expect: {
-      failedReads: 'none',
+      failedReads: 'uncached',
       writes: ['acked', 'refused', 'unknown'],
       unknownOnlyInFlight: 'fault',
     },
