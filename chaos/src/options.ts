@@ -38,6 +38,19 @@ export const HELP = `pnpm chaos [options]
     postgres-restart  stop PostgreSQL for --hold, start it: cached reads go on, writes get 503
     redis-latency     +--latency each way on every replica's Redis link, for --hold
     redis-partition   replica-2's Redis link stalled for --hold (nothing passes, nothing closes)
+    postgres-latency  +300 ms on every reply on replica-2's PostgreSQL link for --hold (and
+                      +25 ms on replicas 1 and 3's queries), while replica-2 reads a hot key that
+                      replicas 1 and 3 write (sent to each directly): issue 11, item 2
+    postgres-freeze   SIGSTOP PostgreSQL (every process) for 2 s, then SIGCONT: cached reads go on,
+                      writes are acked, refused with 503 or (frozen mid-COMMIT) of unknown outcome
+    commit-reply-lost replica-2's PostgreSQL link forwards COMMIT and is cut before the reply,
+                      3 times: those writes are of unknown outcome (504), never refused
+                      (the checker finds a refused write that committed)
+    replica-pause     SIGSTOP replica-2 for 1.5 s while replicas 1 and 3 write its hot key; once
+                      thawed it must not serve what its lapsed lease no longer covers
+    compound          (a) every subscriber dropped (CLIENT KILL TYPE pubsub) and Redis killed,
+                      restarted 1.5 s later; then (b) replica-2 frozen 1.5 s while Redis is killed
+                      and restarted; over when every replica serves again
 
 Options:
   --fault NAME     run only this fault; repeat for several

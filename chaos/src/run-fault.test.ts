@@ -52,6 +52,27 @@ describe('judge', () => {
     ])
   })
 
+  it('accepts an unknown outcome for a write in flight while the fault was on, not one begun after it', () => {
+    // postgres-freeze: injected at 100, over at 200.
+    const duringFault = write({ start: 150, end: 400, status: 504, outcome: 'unknown' })
+    const justAfter = write({
+      start: 200 + UNKNOWN_GRACE_MS,
+      end: 1_300,
+      status: 504,
+      outcome: 'unknown',
+    })
+    const later = write({
+      start: 201 + UNKNOWN_GRACE_MS,
+      end: 1_300,
+      status: 504,
+      outcome: 'unknown',
+    })
+    expect(verdict('postgres-freeze', { writes: [duringFault, justAfter], reads: [] })).toEqual([])
+    expect(verdict('postgres-freeze', { writes: [duringFault, later], reads: [] })).toEqual([
+      `1 writes of unknown outcome began more than ${UNKNOWN_GRACE_MS} ms after the end of the fault`,
+    ])
+  })
+
   it('fails a fault whose writes ended in an outcome it does not allow', () => {
     const refused = write({ start: 150, end: 160, status: 503, outcome: 'refused' })
     expect(verdict('redis-kill', { writes: [refused], reads: [] })).toEqual([])

@@ -14,7 +14,14 @@ import { type Fault, type FaultName, type FaultWindow, UNKNOWN_GRACE_MS } from '
 import { type PhaseStats, phaseStats, recoveryTime } from './measure.js'
 import { type Progress, seconds } from './progress.js'
 import { crashRecorder, REPLICAS, startChaosStack } from './stack.js'
-import { KeySpace, Load, seedKeys, type WorkloadOptions } from './workload.js'
+import {
+  hotKeyRequests,
+  KeySpace,
+  Load,
+  mixedRequests,
+  seedKeys,
+  type WorkloadOptions,
+} from './workload.js'
 
 /** How each fault is run. */
 export interface FaultRunOptions {
@@ -65,15 +72,25 @@ export interface FaultResult {
 export async function runFault(fault: Fault, options: FaultRunOptions): Promise<FaultResult> {
   const { progress, label = '' } = options
   const prefix = `${label} ${fault.name}`.trim()
+  const via = fault.proxies.map((link) => (link === 'redis' ? 'Redis' : 'PostgreSQL'))
   progress.log(
-    `${prefix}: starting a throw-away stack${fault.proxies ? ' (Redis via proxies)' : ''}`,
+    `${prefix}: starting a throw-away stack${via.length > 0 ? ` (${via.join(' and ')} via proxies)` : ''}`,
   )
   // A component that exits on its own (a crashed replica) is reported here and fails the run.
   const { reporter, crashes } = crashRecorder((message) => progress.log(`${prefix}: ! ${message}`))
-  const stack = await startChaosStack({ proxies: fault.proxies, reporter })
+  const stack = await startChaosStack({
+    proxies: fault.proxies,
+    ...(fault.postgresUrlParams ? { postgresUrlParams: fault.postgresUrlParams } : {}),
+    reporter,
+  })
   const evidence = options.evidenceDir && join(options.evidenceDir, fault.name)
   const history = new History()
-  const client = new StrataClient({ baseUrl: stack.url, history, timeoutMs: 15_000 })
+  const clientOf = (baseUrl: string) => new StrataClient({ baseUrl, history, timeoutMs: 15_000 })
+  const client = clientOf(stack.url)
+  // The hot key's clients talk to their replicas directly, so its reads land where the fault is.
+  const replicaClients = fault.hotKey
+    ? Array.from({ length: REPLICAS }, (_, i) => clientOf(stack.replicaUrl(i + 1)))
+    : []
   const admin = new Redis(stack.redisUrl, { maxRetriesPerRequest: 1, retryStrategy: () => 200 })
   admin.on('error', () => {})
   const notes: string[] = []
@@ -95,10 +112,27 @@ export async function runFault(fault: Fault, options: FaultRunOptions): Promise<
     phaseLength = lengthMs
   }
   let load: Load | undefined
+  let hotLoad: Load | undefined
   try {
     const keys = new KeySpace(options.workload)
     await seedKeys(client, keys)
-    load = new Load(client, history, keys, options.workload)
+    load = new Load(history, options.workload, mixedRequests(client, keys, options.workload))
+    if (fault.hotKey) {
+      const { reader, writers, rate, writeShare } = fault.hotKey
+      const on = (index: number) => replicaClients[index - 1] as StrataClient
+      hotLoad = new Load(
+        history,
+        { rate, maxInFlight: options.workload.maxInFlight },
+        hotKeyRequests({
+          key: keys.written[0] as string,
+          reader: on(reader),
+          writers: writers.map(on),
+          writeShare,
+          seed: options.workload.seed,
+        }),
+      )
+      hotLoad.start()
+    }
     load.start()
     const loadStart = history.now()
     enter('before', options.phaseMs)
@@ -120,7 +154,7 @@ export async function runFault(fault: Fault, options: FaultRunOptions): Promise<
     enter('after', afterMs)
     await sleep(afterMs, undefined, { signal: options.signal })
     enter('draining')
-    await load.stop()
+    await Promise.all([load.stop(), hotLoad?.stop()])
     const loadEnd = history.now()
 
     enter('checking')
@@ -148,10 +182,10 @@ export async function runFault(fault: Fault, options: FaultRunOptions): Promise<
       phases,
       check,
       load: {
-        sent: load.sent,
-        skipped: load.skipped,
-        lagged: load.lagged,
-        rate: options.workload.rate,
+        sent: load.sent + (hotLoad?.sent ?? 0),
+        skipped: load.skipped + (hotLoad?.skipped ?? 0),
+        lagged: load.lagged + (hotLoad?.lagged ?? 0),
+        rate: options.workload.rate + (fault.hotKey?.rate ?? 0),
       },
       notes,
     }
@@ -161,8 +195,8 @@ export async function runFault(fault: Fault, options: FaultRunOptions): Promise<
   } finally {
     clearInterval(ticker)
     // Interrupted mid-run: stop sending before the stack goes away.
-    await load?.stop()
-    client.close()
+    await Promise.all([load?.stop(), hotLoad?.stop()])
+    for (const each of [client, ...replicaClients]) each.close()
     admin.disconnect()
     progress.log(`${prefix}: stopping the stack`)
     await stack.stop({ keepLogsIn: evidence })
@@ -198,17 +232,19 @@ export function judge(
         `${count} writes ended ${outcome}; expected only ${fault.expect.writes.join(' or ')}`,
       )
   }
+  const inFlightUntil = {
+    injection: { at: window.injectionDoneAt, what: 'the injection' },
+    fault: { at: window.endedAt, what: 'the end of the fault' },
+  }[fault.expect.unknownOnlyInFlight ?? 'injection']
   if (fault.expect.unknownOnlyInFlight) {
     const stray = writes.filter(
       (write) =>
         write.outcome === 'unknown' &&
-        !(
-          write.start <= window.injectionDoneAt + UNKNOWN_GRACE_MS && write.end >= window.injectedAt
-        ),
+        !(write.start <= inFlightUntil.at + UNKNOWN_GRACE_MS && write.end >= window.injectedAt),
     )
     if (stray.length > 0)
       failures.push(
-        `${stray.length} writes of unknown outcome began more than ${UNKNOWN_GRACE_MS} ms after the injection`,
+        `${stray.length} writes of unknown outcome began more than ${UNKNOWN_GRACE_MS} ms after ${inFlightUntil.what}`,
       )
   }
   const during = phases[1]

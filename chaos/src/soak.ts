@@ -10,7 +10,7 @@ import {
 } from '@strata/testkit'
 import { type Progress, seconds } from './progress.js'
 import { type ChaosStack, crashRecorder, REPLICAS, startChaosStack } from './stack.js'
-import { KeySpace, Load, seedKeys, type WorkloadOptions } from './workload.js'
+import { KeySpace, Load, mixedRequests, seedKeys, type WorkloadOptions } from './workload.js'
 
 /** The soak's load: steady and mixed, over more keys than an L1 holds, so eviction runs too. */
 export const SOAK_WORKLOAD: Omit<WorkloadOptions, 'rate' | 'seed'> = {
@@ -103,7 +103,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
   const sampleEveryMs = options.sampleEveryMs ?? 5_000
   progress.log('soak: starting a throw-away stack')
   const { reporter, crashes } = crashRecorder((message) => progress.log(`soak: ! ${message}`))
-  const stack = await startChaosStack({ proxies: false, reporter })
+  const stack = await startChaosStack({ proxies: [], reporter })
   const history = new History()
   const client = new StrataClient({ baseUrl: stack.url, history, timeoutMs: 15_000 })
   const names = Array.from({ length: REPLICAS }, (_, i) => `replica-${i + 1}`)
@@ -112,11 +112,8 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
     const keys = new KeySpace(SOAK_WORKLOAD)
     progress.log(`soak: seeding ${keys.all.length} keys`)
     await seedKeys(client, keys)
-    const load = new Load(client, history, keys, {
-      ...SOAK_WORKLOAD,
-      rate: options.rate,
-      seed: options.seed,
-    })
+    const workload = { ...SOAK_WORKLOAD, rate: options.rate, seed: options.seed }
+    const load = new Load(history, workload, mixedRequests(client, keys, workload))
     // Resets every replica's loop-delay maximum, so the first sample covers the load only.
     await sampleAll(stack, samples, 0)
     for (const list of samples.values()) list.length = 0

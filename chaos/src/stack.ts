@@ -18,13 +18,22 @@ const CHAOS_STACK_ENV: Readonly<Record<string, string>> = {
   LOG_LEVEL: 'info',
 }
 
+/** A replica's link to a backend, which a chaos stack can route through a {@link TcpProxy}. */
+export type Link = 'redis' | 'postgres'
+
 /** Options of {@link startChaosStack}. */
 export interface ChaosStackOptions {
   /**
-   * Put a {@link TcpProxy} between each replica and Redis (one per replica), so latency and
-   * stalls can be injected on every replica's link or on one.
+   * The links to put a {@link TcpProxy} on, one per replica and link, so latency, stalls and cuts
+   * can be injected on every replica's link or on one. Empty: the replicas connect directly.
    */
-  proxies: boolean
+  proxies: readonly Link[]
+  /**
+   * Query parameters added to the replicas' PostgreSQL URL when that link is proxied; postgres.js
+   * reads them as options (`{ prepare: 'false' }`).
+   * @default none
+   */
+  postgresUrlParams?: Readonly<Record<string, string>>
   /** Where the stack reports its start-up. */
   reporter?: Reporter
 }
@@ -40,8 +49,8 @@ export interface ChaosStack {
   /** Redis itself (not a proxy), as its admin user: faults need `CLIENT LIST` and `CLIENT KILL`. */
   redisUrl: string
   databaseUrl: string
-  /** `proxies[i - 1]` sits between replica `i` and Redis; empty without `proxies`. */
-  proxies: TcpProxy[]
+  /** `proxies.redis[i - 1]` sits between replica `i` and Redis; a link not proxied has none. */
+  proxies: Record<Link, TcpProxy[]>
   /** Stops everything and removes the stack's directory; its logs are copied first if asked. */
   stop(options?: { keepLogsIn?: string | undefined }): Promise<void>
 }
@@ -66,40 +75,55 @@ export function crashRecorder(show: (message: string) => void): {
   return { reporter, crashes }
 }
 
-/** `url` with its host and port replaced, credentials and database number kept. */
-function viaProxy(url: string, port: number): string {
+/** `url` with its host and port replaced, credentials and database number kept, `params` added. */
+function viaProxy(
+  url: string,
+  port: number,
+  params: Readonly<Record<string, string>> = {},
+): string {
   const parsed = new URL(url)
   parsed.hostname = '127.0.0.1'
   parsed.port = String(port)
+  for (const [name, value] of Object.entries(params)) parsed.searchParams.set(name, value)
   return parsed.toString()
 }
 
 /** Starts PostgreSQL, Redis, 3 replicas and nginx on free ports in a temporary directory. */
 export async function startChaosStack(options: ChaosStackOptions): Promise<ChaosStack> {
-  const proxies: TcpProxy[] = []
+  const proxies: Record<Link, TcpProxy[]> = { redis: [], postgres: [] }
+  const all = () => [...proxies.redis, ...proxies.postgres]
+  /** The proxy of replica `index`'s `link` (made on its first start, kept across restarts). */
+  const proxyOf = async (link: Link, index: number, url: string) => {
+    let proxy = proxies[link][index - 1]
+    if (!proxy) {
+      const target = new URL(url)
+      const port = Number(target.port || (link === 'redis' ? 6379 : 5432))
+      proxy = await startTcpProxy({ target: { host: target.hostname, port } })
+      proxies[link][index - 1] = proxy
+    }
+    return viaProxy(url, proxy.port, link === 'postgres' ? options.postgresUrlParams : {})
+  }
   const stack = await startTestStack({
     replicas: REPLICAS,
     env: CHAOS_STACK_ENV,
     cluster: {
       ...(options.reporter ? { reporter: options.reporter } : {}),
-      ...(options.proxies
+      ...(options.proxies.length > 0
         ? {
-            replicaBackends: async (backends, index) => {
-              let proxy = proxies[index - 1]
-              if (!proxy) {
-                const target = new URL(backends.redisUrl)
-                proxy = await startTcpProxy({
-                  target: { host: target.hostname, port: Number(target.port || 6379) },
-                })
-                proxies[index - 1] = proxy
-              }
-              return { ...backends, redisUrl: viaProxy(backends.redisUrl, proxy.port) }
-            },
+            replicaBackends: async (backends, index) => ({
+              ...backends,
+              ...(options.proxies.includes('redis')
+                ? { redisUrl: await proxyOf('redis', index, backends.redisUrl) }
+                : {}),
+              ...(options.proxies.includes('postgres')
+                ? { databaseUrl: await proxyOf('postgres', index, backends.databaseUrl) }
+                : {}),
+            }),
           }
         : {}),
     },
   }).catch(async (error: unknown) => {
-    await Promise.all(proxies.map((proxy) => proxy.close()))
+    await Promise.all(all().map((proxy) => proxy.close()))
     throw error
   })
   const { cluster } = stack
@@ -117,7 +141,7 @@ export async function startChaosStack(options: ChaosStackOptions): Promise<Chaos
     proxies,
     async stop(options = {}) {
       // Released first, so nothing held by a stall keeps a replica from shutting down.
-      for (const proxy of proxies) proxy.resume()
+      for (const proxy of all()) proxy.resume()
       const logs = join(stack.config.dataDir, 'logs')
       if (options.keepLogsIn) {
         // After the stack has stopped, so the logs are complete; before its directory goes.
@@ -126,7 +150,7 @@ export async function startChaosStack(options: ChaosStackOptions): Promise<Chaos
         cpSync(logs, options.keepLogsIn, { recursive: true })
       }
       await stack.stop()
-      await Promise.all(proxies.map((proxy) => proxy.close()))
+      await Promise.all(all().map((proxy) => proxy.close()))
     },
   }
 }

@@ -89,6 +89,58 @@ export async function seedKeys(client: StrataClient, keys: KeySpace): Promise<vo
   await forEachLimited(all, 16, (key) => client.read(key))
 }
 
+/** What a load sends: each call sends the next request and resolves once it is recorded. */
+export type RequestSource = () => Promise<unknown>
+
+/**
+ * The mixed traffic of a workload, through one client (nginx): writes of the written keys, reads
+ * of both kinds of key, drawn from the workload's seeded sequence.
+ */
+export function mixedRequests(
+  client: StrataClient,
+  keys: KeySpace,
+  options: WorkloadOptions,
+): RequestSource {
+  const random = seededRandom(options.seed)
+  const pick = (list: readonly string[]) => list[Math.floor(random() * list.length)] as string
+  let writes = 0
+  return () => {
+    if (random() < options.writeShare) return client.write(pick(keys.written), `value-${++writes}`)
+    if (random() < options.writtenKeyReadShare || keys.readOnly.length === 0)
+      return client.read(pick(keys.written))
+    // Read-only keys are read with a skew (a few are hot), as real traffic is, so every replica
+    // soon reads a key it has read before and an L1 hit shows that L1 serves again.
+    const index = Math.floor(random() ** 2 * keys.readOnly.length)
+    return client.read(keys.readOnly[index] as string)
+  }
+}
+
+/** Options of {@link hotKeyRequests}. */
+export interface HotKeyTraffic {
+  key: string
+  /** Client on the replica that reads the key. */
+  reader: StrataClient
+  /** Clients on the replicas that write it, used in turn. */
+  writers: readonly StrataClient[]
+  /** Share of requests that are writes, 0–1. */
+  writeShare: number
+  seed: number
+}
+
+/** One key read on one replica and written on others: the traffic that races a read with a write. */
+export function hotKeyRequests(traffic: HotKeyTraffic): RequestSource {
+  const random = seededRandom(traffic.seed)
+  let writes = 0
+  return () => {
+    if (random() >= traffic.writeShare) return traffic.reader.read(traffic.key)
+    const writer = traffic.writers[writes % traffic.writers.length] as StrataClient
+    return writer.write(traffic.key, `hot-${++writes}`)
+  }
+}
+
+/** How fast a {@link Load} sends. */
+export type Pace = Pick<WorkloadOptions, 'rate' | 'maxInFlight'>
+
 /** A sample of the requests in flight, on the history's clock. */
 export interface InFlightSample {
   at: number
@@ -101,11 +153,9 @@ export interface InFlightSample {
  * politely reduced rate.
  */
 export class Load {
-  readonly #client: StrataClient
   readonly #history: History
-  readonly #keys: KeySpace
-  readonly #options: WorkloadOptions
-  readonly #random: Random
+  readonly #pace: Pace
+  readonly #source: RequestSource
   readonly #pending = new Set<Promise<unknown>>()
   readonly samples: InFlightSample[] = []
   /** Requests not sent because `maxInFlight` were already outstanding. */
@@ -116,14 +166,12 @@ export class Load {
   #sampler: NodeJS.Timeout | undefined
   #startedAt = 0
   #sent = 0
-  #writeCounter = 0
 
-  constructor(client: StrataClient, history: History, keys: KeySpace, options: WorkloadOptions) {
-    this.#client = client
+  /** `history` is the one `source`'s clients record into: its in-flight count is the limit's. */
+  constructor(history: History, pace: Pace, source: RequestSource) {
     this.#history = history
-    this.#keys = keys
-    this.#options = options
-    this.#random = seededRandom(options.seed)
+    this.#pace = pace
+    this.#source = source
   }
 
   /** Requests sent so far. */
@@ -152,9 +200,9 @@ export class Load {
   }
 
   #tick(): void {
-    const due = Math.floor(((performance.now() - this.#startedAt) / 1000) * this.#options.rate)
+    const due = Math.floor(((performance.now() - this.#startedAt) / 1000) * this.#pace.rate)
     // After a stall of this process, catch up by at most 50 ms worth instead of a burst.
-    const burst = Math.max(1, Math.ceil(this.#options.rate / 20))
+    const burst = Math.max(1, Math.ceil(this.#pace.rate / 20))
     let count = due - this.#sent
     if (count > burst) {
       this.lagged += count - burst
@@ -163,28 +211,13 @@ export class Load {
     }
     for (; count > 0; count--) {
       this.#sent++
-      if (this.#history.inFlight >= this.#options.maxInFlight) {
+      if (this.#history.inFlight >= this.#pace.maxInFlight) {
         this.skipped++
         continue
       }
-      const request = this.#next()
+      const request = this.#source()
       this.#pending.add(request)
       void request.finally(() => this.#pending.delete(request))
     }
-  }
-
-  #next(): Promise<unknown> {
-    const random = this.#random
-    const pick = (keys: readonly string[]) => keys[Math.floor(random() * keys.length)] as string
-    if (random() < this.#options.writeShare) {
-      return this.#client.write(pick(this.#keys.written), `value-${++this.#writeCounter}`)
-    }
-    if (random() < this.#options.writtenKeyReadShare || this.#keys.readOnly.length === 0) {
-      return this.#client.read(pick(this.#keys.written))
-    }
-    // Read-only keys are read with a skew (a few are hot), as real traffic is, so every replica
-    // soon reads a key it has read before and an L1 hit shows that L1 serves again.
-    const index = Math.floor(random() ** 2 * this.#keys.readOnly.length)
-    return this.#client.read(this.#keys.readOnly[index] as string)
   }
 }

@@ -107,4 +107,51 @@ describe('faults under load (short run)', () => {
     expect(result.phases[1].writes.refused).toBeGreaterThan(0)
     expect(total(result, (p) => p.writes.unknown)).toBe(0)
   })
+
+  it('postgres-latency: a read that joins a load begun before another replica committed is not served stale', async () => {
+    const result = await run('postgres-latency')
+    // The fault had teeth: the target's loads came back at least 300 ms late (never early).
+    expect(result.phases[1].readLatency.max).toBeGreaterThanOrEqual(300)
+    expectCoherent(result)
+    expect(result.failures).toEqual([])
+    expect(total(result, (p) => p.failedReads)).toBe(0)
+  })
+
+  it('postgres-freeze: cached reads go on; a write is acked, refused, or unknown only while frozen', async () => {
+    const result = await run('postgres-freeze')
+    expectCoherent(result)
+    expect(result.failures).toEqual([])
+    expect(total(result, (p) => p.failedCachedReads)).toBe(0)
+  })
+
+  it('commit-reply-lost: a write whose COMMIT reply was lost is answered unknown (504), never refused, and no refusal lies', async () => {
+    const result = await run('commit-reply-lost')
+    expectCoherent(result)
+    expect(result.failures).toEqual([])
+    expect(total(result, (p) => p.failedCachedReads)).toBe(0)
+    // The cut writes were left in doubt; any other write that failed was refused by the API
+    // while it held the database for unreachable, and the checker found none of those committed.
+    expect(total(result, (p) => p.writes.unknown)).toBeGreaterThan(0)
+    const causes = new Set(result.phases.flatMap((p) => Object.keys(p.writeFailureCauses)))
+    causes.delete('503 DATABASE_UNAVAILABLE')
+    expect(causes).toEqual(new Set(['504 OUTCOME_UNKNOWN']))
+  })
+
+  it('replica-pause: a thawed replica serves nothing its lapsed lease no longer covers', async () => {
+    const result = await run('replica-pause')
+    // The fault had teeth: reads sent to the frozen replica waited for the thaw.
+    expect(result.phases[1].readLatency.max).toBeGreaterThanOrEqual(1_000)
+    expectCoherent(result)
+    expect(result.failures).toEqual([])
+    expect(total(result, (p) => p.failedReads)).toBe(0)
+  })
+
+  it('compound: a pub/sub drop with a Redis crash, then a frozen replica while Redis restarts: coherent throughout', async () => {
+    const result = await run('compound')
+    expectCoherent(result)
+    expect(result.failures).toEqual([])
+    expect(total(result, (p) => p.failedReads)).toBe(0)
+    // Writes while Redis is down are refused.
+    expect(result.phases[1].writes.refused).toBeGreaterThan(0)
+  })
 })

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs'
+import { readdirSync, readFileSync } from 'node:fs'
 import { performance } from 'node:perf_hooks'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
@@ -12,6 +12,23 @@ import {
 
 /** Guarantee 3's bound, as the brief asks tests to assert it. */
 const STALENESS_BOUND_MS = 100
+
+/** State letter (`S`, `T`, …) of `pid` and of each of its children, from /proc. */
+function treeStates(pid: number): string[] {
+  const states: string[] = []
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue
+    let stat: string
+    try {
+      stat = readFileSync(`/proc/${entry}/stat`, 'utf8')
+    } catch {
+      continue // exited since the directory was read
+    }
+    const [state, ppid] = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    if (Number(entry) === pid || Number(ppid) === pid) states.push(state ?? '?')
+  }
+  return states
+}
 
 describe('local stack (3 replicas, round robin)', () => {
   let stack: TestStack
@@ -29,6 +46,26 @@ describe('local stack (3 replicas, round robin)', () => {
       const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')
       expect(argv, `replica-${index}`).toContain('--single-threaded-gc')
     }
+  })
+
+  it('freezes PostgreSQL, the postmaster and every backend, until it is thawed', async () => {
+    await mustWrite(stack.url, 'freeze-key', 'before')
+    const pid = stack.cluster.component('postgres')?.pid as number
+    // The replicas' connections: each is a backend, outside the postmaster's process group.
+    expect(treeStates(pid).length).toBeGreaterThan(3)
+    stack.cluster.pausePostgres()
+    try {
+      // Signals are delivered asynchronously.
+      await eventually('every PostgreSQL process to stop', 5_000, async () =>
+        treeStates(pid).every((state) => state === 'T') ? true : undefined,
+      )
+    } finally {
+      stack.cluster.resumePostgres()
+    }
+    await eventually('every PostgreSQL process to run again', 5_000, async () =>
+      treeStates(pid).some((state) => state === 'T') ? undefined : true,
+    )
+    await mustWrite(stack.url, 'freeze-key', 'after')
   })
 
   it('spreads reads through nginx over every replica', async () => {

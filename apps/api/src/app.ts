@@ -87,7 +87,7 @@ export function createApp(deps: Deps): OpenAPIHono<AppEnv> {
     if (apiError.status >= 500) {
       logger.error({ err: error, req_id: c.get('requestId'), path: c.req.path }, apiError.message)
     }
-    return sendError(c, apiError.code, apiError.message)
+    return sendError(c, apiError.code, apiError.message, apiError.fields)
   })
   return app
 }

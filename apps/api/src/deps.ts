@@ -45,7 +45,10 @@ const PREFIX = 'strata'
 
 /** Builds the dependencies. Connections open lazily; `cache.whenReady()` waits for Redis. */
 export function createDeps(env: Env, logger: Logger = createLogger(env)): Deps {
-  const db = createDatabase(env.DATABASE_URL, env.DB_POOL_MAX_SIZE)
+  const db = createDatabase(env.DATABASE_URL, {
+    max: env.DB_POOL_MAX_SIZE,
+    queryTimeoutMs: env.DB_QUERY_TIMEOUT * 1000,
+  })
   const records = new RecordsRepository(db)
   const redis =
     env.CACHE_MODE === 'none'

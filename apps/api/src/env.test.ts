@@ -14,11 +14,20 @@ describe('parseEnv', () => {
       L1_CACHE_TTL: 60,
       L2_CACHE_TTL: 300,
       DB_POOL_MAX_SIZE: 10,
+      DB_QUERY_TIMEOUT: 2,
       MAX_VALUE_BYTES: 1_048_576,
       ACCESS_LOG: false,
       DATABASE_URL: 'postgres://postgres@127.0.0.1:5436/postgres',
       REDIS_URL: 'redis://127.0.0.1:6383',
     })
+  })
+
+  it('takes DB_QUERY_TIMEOUT in seconds, fractions included, and refuses 0', () => {
+    const half = parseEnv({ DB_QUERY_TIMEOUT: '0.5' })
+    expect(half.ok && half.env.DB_QUERY_TIMEOUT).toBe(0.5)
+    const zero = parseEnv({ DB_QUERY_TIMEOUT: '0' })
+    expect(zero.ok).toBe(false)
+    if (!zero.ok) expect(zero.problems.join('\n')).toContain('DB_QUERY_TIMEOUT:')
   })
 
   it('names every bad variable at once, hiding secrets', () => {

@@ -39,6 +39,8 @@ const envSchema = z.object({
   DB_POOL_MAX_SIZE: z.coerce.number().int().positive().max(1000).default(10),
   // Accepted for compatibility with the original design; postgres.js opens connections lazily.
   DB_POOL_MIN_SIZE: z.coerce.number().int().nonnegative().optional(),
+  // Seconds one PostgreSQL round trip may take before its connection is dropped (fractions allowed).
+  DB_QUERY_TIMEOUT: z.coerce.number().positive().max(3600).default(2),
   ADMIN_TOKEN: z.string().min(16, 'at least 16 characters').optional(),
   MAX_VALUE_BYTES: z.coerce.number().int().positive().default(1_048_576),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

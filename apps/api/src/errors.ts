@@ -2,7 +2,9 @@ import { ClearError, InvalidationError } from '@strata/cache-core'
 import type { Context } from 'hono'
 import { HTTPException } from 'hono/http-exception'
 import type { ContentfulStatusCode } from 'hono/utils/http-status'
-import { DatabaseUnavailableError } from './db/client.js'
+import { CommitOutcomeUnknownError, DatabaseUnavailableError } from './db/client.js'
+import { DatabaseTimeoutError } from './db/deadline-socket.js'
+import { VersionConflictError } from './db/records.js'
 
 /** Every error code the API answers with, and its HTTP status. One table, one place. */
 export const ERROR_STATUS = {
@@ -16,6 +18,7 @@ export const ERROR_STATUS = {
   NOT_FOUND: 404,
   METHOD_NOT_ALLOWED: 405,
   REQUEST_TIMEOUT: 408,
+  VERSION_CONFLICT: 409,
   PAYLOAD_TOO_LARGE: 413,
   UNSUPPORTED_MEDIA_TYPE: 415,
   EXPECTATION_FAILED: 417,
@@ -23,18 +26,24 @@ export const ERROR_STATUS = {
   CACHE_UNAVAILABLE: 503,
   DATABASE_UNAVAILABLE: 503,
   INTERNAL: 500,
+  // Not 503: a write answered this way may have committed, so it must not be retried blindly.
+  OUTCOME_UNKNOWN: 504,
 } as const satisfies Record<string, ContentfulStatusCode>
 
 export type ErrorCode = keyof typeof ERROR_STATUS
 
 /** An error with a stable code; the status comes from {@link ERROR_STATUS}. */
 export class ApiError extends Error {
+  /** Top-level fields the error body carries beside `error` (e.g. `current_version`). */
+  readonly fields: Record<string, unknown> | undefined
+
   constructor(
     readonly code: ErrorCode,
     message: string,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; fields?: Record<string, unknown> },
   ) {
     super(message, options)
+    this.fields = options?.fields
     this.name = 'ApiError'
   }
 
@@ -44,14 +53,19 @@ export class ApiError extends Error {
 }
 
 /** The JSON body of every error. */
-export const errorBody = (code: ErrorCode, message: string) => ({
+export const errorBody = (code: ErrorCode, message: string, fields?: Record<string, unknown>) => ({
   success: false as const,
+  ...fields,
   error: { code, message },
 })
 
 /** Answers an error as JSON. */
-export const sendError = (c: Context, code: ErrorCode, message: string) =>
-  c.json(errorBody(code, message), ERROR_STATUS[code])
+export const sendError = (
+  c: Context,
+  code: ErrorCode,
+  message: string,
+  fields?: Record<string, unknown>,
+) => c.json(errorBody(code, message, fields), ERROR_STATUS[code])
 
 /** postgres.js and socket errors that mean the database is unreachable or refusing work. */
 function isDatabaseError(error: unknown): boolean {
@@ -95,7 +109,25 @@ export function toApiError(error: unknown): ApiError {
       cause: error,
     })
   }
-  if (isDatabaseError(error) || error instanceof DatabaseUnavailableError) {
+  if (error instanceof VersionConflictError) {
+    return new ApiError('VERSION_CONFLICT', error.message, {
+      cause: error,
+      fields: { key: error.key, current_version: error.current },
+    })
+  }
+  if (error instanceof CommitOutcomeUnknownError) {
+    return new ApiError(
+      'OUTCOME_UNKNOWN',
+      'The database connection failed after COMMIT was sent: the write may or may not have ' +
+        'been applied. Read the key, or retry with expected_version, before writing it again',
+      { cause: error },
+    )
+  }
+  if (
+    isDatabaseError(error) ||
+    error instanceof DatabaseUnavailableError ||
+    error instanceof DatabaseTimeoutError
+  ) {
     return new ApiError('DATABASE_UNAVAILABLE', 'The database is unavailable; try again shortly', {
       cause: error,
     })

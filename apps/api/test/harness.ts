@@ -155,6 +155,19 @@ export async function write(replica: TestReplica, key: string, value: string): P
   return body.version
 }
 
+/** Polls `check` every 20 ms until it passes (no throw); rethrows its failure after `timeoutMs`. */
+export async function eventually(check: () => Promise<void>, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    try {
+      return await check()
+    } catch (error) {
+      if (Date.now() > deadline) throw error
+      await new Promise((resolve) => setTimeout(resolve, 20))
+    }
+  }
+}
+
 /** The ACL rules of Strata's API user in Redis, as deploy/redis/api-user.acl writes them. */
 export const API_USER_ACL_RULES = readFileSync(
   new URL('../../../deploy/redis/api-user.acl', import.meta.url),

@@ -24,4 +24,9 @@ export {
 export { readOp, writeOp } from './ops.js'
 export { percentile } from './percentile.js'
 export { StrataClient, type StrataClientOptions } from './strata-client.js'
-export { startTcpProxy, TcpProxy, type TcpProxyOptions } from './tcp-proxy.js'
+export {
+  type ProxyDirection,
+  startTcpProxy,
+  TcpProxy,
+  type TcpProxyOptions,
+} from './tcp-proxy.js'

@@ -85,6 +85,28 @@ describe('TcpProxy', () => {
     expect(performance.now() - started).toBeGreaterThanOrEqual(80)
   })
 
+  it('delays one direction only when asked: the server has the request long before the reply is back', async () => {
+    await start()
+    const client = open()
+    // Straight to Redis: its BLPOP answers the moment the proxied RPUSH has reached the server.
+    const direct = new RawClient(redis.port)
+    clients.push(direct)
+    client.send('PING\r\n')
+    await client.until('+PONG')
+    proxy.setDelay(1_000, 'to-client')
+    expect(proxy.delays).toEqual({ 'to-server': 0, 'to-client': 1_000 })
+    const started = performance.now()
+    direct.send('BLPOP tcp-proxy:one-way 10\r\n')
+    client.send('RPUSH tcp-proxy:one-way landed\r\n')
+    const [serverAt, replyAt] = await Promise.all([
+      direct.until('landed').then(() => performance.now() - started),
+      client.until(':1\r\n').then(() => performance.now() - started),
+    ])
+    expect(replyAt).toBeGreaterThanOrEqual(1_000)
+    // A loopback round trip takes a millisecond; half the delay is a margin for a loaded machine.
+    expect(serverAt).toBeLessThan(500)
+  })
+
   it('keeps the byte order when the delay is lowered mid-stream', async () => {
     await start()
     const client = open()
@@ -113,6 +135,35 @@ describe('TcpProxy', () => {
     await before.until('held')
     await during.until('+PONG')
     expect(before.received).toBe('+PONG\r\n$4\r\nheld\r\n')
+  })
+
+  it('forwards a matching client chunk, then cuts the connection before the reply', async () => {
+    await start()
+    const client = open()
+    client.send('PING\r\n')
+    await client.until('+PONG')
+    const cut = proxy.cutAfterClientMatch(/set cut-key/i)
+    client.send('SET cut-key applied\r\n')
+    await cut
+    await client.closed()
+    // The server executed the command, but its +OK never reached the client.
+    expect(client.received).toBe('+PONG\r\n')
+    const check = open()
+    check.send('GET cut-key\r\n')
+    await check.until('applied\r\n')
+  })
+
+  it('cuts once per arming, on a connection opened after it was armed too', async () => {
+    await start()
+    const cut = proxy.cutAfterClientMatch(/ECHO once/)
+    const first = open()
+    first.send('ECHO once\r\n')
+    await cut
+    await first.closed()
+    expect(first.received).toBe('')
+    const second = open()
+    second.send('ECHO once\r\n')
+    await second.until('$4\r\nonce\r\n')
   })
 
   it('closes the client side when the server goes away', async () => {

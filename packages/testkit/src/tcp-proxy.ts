@@ -10,6 +10,9 @@ export interface TcpProxyOptions {
   port?: number
 }
 
+/** A direction of a proxied connection: towards the server, or back to the client. */
+export type ProxyDirection = 'to-server' | 'to-client'
+
 /**
  * One direction of one connection: bytes are released in order, each no earlier than its
  * arrival plus the proxy's delay, and not at all while the proxy is stalled.
@@ -17,17 +20,19 @@ export interface TcpProxyOptions {
 class Lane {
   readonly #to: Socket
   readonly #proxy: TcpProxy
+  readonly #direction: ProxyDirection
   readonly #queue: Array<{ chunk: Buffer; releaseAt: number }> = []
   #timer: NodeJS.Timeout | undefined
   #ending = false
 
-  constructor(to: Socket, proxy: TcpProxy) {
+  constructor(to: Socket, proxy: TcpProxy, direction: ProxyDirection) {
     this.#to = to
     this.#proxy = proxy
+    this.#direction = direction
   }
 
   push(chunk: Buffer): void {
-    const delay = this.#proxy.delayMs
+    const delay = this.#proxy.delays[this.#direction]
     if (delay === 0 && !this.#proxy.stalled && this.#queue.length === 0) {
       this.#to.write(chunk)
       return
@@ -67,7 +72,8 @@ class Lane {
 /**
  * A TCP proxy that injects network faults between clients and a server: a delay added to every
  * chunk in both directions, and stalls that hold every byte (connections stay open, as in a
- * silent network partition) until resumed.
+ * silent network partition) until resumed, and a cut right after a matching client message
+ * (the server acts on it; its reply is lost).
  *
  * @example
  * const proxy = await startTcpProxy({ target: { host: '127.0.0.1', port: 6379 } })
@@ -82,8 +88,10 @@ export class TcpProxy {
   readonly #lanes = new Set<Lane>()
   readonly #sockets = new Set<Socket>()
   readonly #clients = new Set<Socket>()
-  #delayMs = 0
+  readonly #delays: Record<ProxyDirection, number> = { 'to-server': 0, 'to-client': 0 }
   #stalled = false
+  /** Armed {@link TcpProxy.cutAfterClientMatch} triggers, oldest first; each fires once. */
+  readonly #cuts: Array<{ pattern: RegExp; done: () => void }> = []
 
   private constructor(server: Server, target: { host: string; port: number }) {
     this.#server = server
@@ -112,8 +120,8 @@ export class TcpProxy {
   }
 
   /** The delay added to each direction, in milliseconds. */
-  get delayMs(): number {
-    return this.#delayMs
+  get delays(): Readonly<Record<ProxyDirection, number>> {
+    return this.#delays
   }
 
   /** True while every byte is held. */
@@ -126,10 +134,15 @@ export class TcpProxy {
     return this.#clients.size
   }
 
-  /** Adds `ms` milliseconds to every chunk, each way (so a round trip gains twice that). */
-  setDelay(ms: number): void {
+  /**
+   * Adds `ms` milliseconds to every chunk, each way (so a round trip gains twice that), or in
+   * one `direction` only, leaving the other as it was.
+   * @example proxy.setDelay(300, 'to-client') // replies late; requests reach the server at once
+   */
+  setDelay(ms: number, direction?: ProxyDirection): void {
     if (!Number.isFinite(ms) || ms < 0) throw new RangeError(`delay must be ≥ 0 ms (got ${ms})`)
-    this.#delayMs = ms
+    if (direction !== 'to-client') this.#delays['to-server'] = ms
+    if (direction !== 'to-server') this.#delays['to-client'] = ms
   }
 
   /** Holds every byte in both directions, on open and new connections, until `resume()`. */
@@ -143,6 +156,27 @@ export class TcpProxy {
     for (const lane of this.#lanes) lane.pump()
   }
 
+  /**
+   * Arms a one-shot fault: the next client→server chunk (on any connection, open or new) whose
+   * text matches `pattern` is forwarded to the server, and then that connection is cut before
+   * any byte of the server's reply reaches the client. The client sees its connection closed;
+   * the server receives the chunk followed by an orderly close, so it acts on it (a PostgreSQL
+   * `COMMIT` commits) without anyone hearing the result: a lost reply.
+   *
+   * Chunks are matched as they arrive, as latin1 text (a message split across two chunks is
+   * not matched). Resolves once a connection has been cut this way; never, if nothing matches.
+   *
+   * @example
+   * const cut = proxy.cutAfterClientMatch(/COMMIT/i)
+   * const response = await api.request('/write', …) // commits; the reply is lost
+   * await cut
+   */
+  cutAfterClientMatch(pattern: RegExp): Promise<void> {
+    // A stateful (g/y) regex would remember where it last matched between chunks.
+    const stateless = new RegExp(pattern.source, pattern.flags.replace(/[gy]/g, ''))
+    return new Promise((resolve) => this.#cuts.push({ pattern: stateless, done: resolve }))
+  }
+
   /** Stops listening and closes every connection at once. */
   async close(): Promise<void> {
     for (const lane of this.#lanes) lane.drop()
@@ -152,8 +186,8 @@ export class TcpProxy {
 
   #accept(client: Socket): void {
     const upstream = connect({ ...this.#target, noDelay: true })
-    const toServer = new Lane(upstream, this)
-    const toClient = new Lane(client, this)
+    const toServer = new Lane(upstream, this, 'to-server')
+    const toClient = new Lane(client, this, 'to-client')
     for (const lane of [toServer, toClient]) this.#lanes.add(lane)
     for (const socket of [client, upstream]) this.#sockets.add(socket)
     this.#clients.add(client)
@@ -171,8 +205,23 @@ export class TcpProxy {
         this.#lanes.delete(toClient)
       }
     }
-    client.on('data', (chunk: Buffer) => toServer.push(chunk))
-    upstream.on('data', (chunk: Buffer) => toClient.push(chunk))
+    let cut = false
+    client.on('data', (chunk: Buffer) => {
+      if (cut) return
+      const trigger = this.#takeCut(chunk)
+      toServer.push(chunk)
+      if (!trigger) return
+      // The server gets the chunk and then a FIN (after anything still queued for it); the
+      // client gets nothing more from the server, only the reset.
+      cut = true
+      toClient.drop()
+      toServer.end()
+      client.destroy()
+      trigger()
+    })
+    upstream.on('data', (chunk: Buffer) => {
+      if (!cut) toClient.push(chunk)
+    })
     client.on('error', reset)
     upstream.on('error', reset)
     // A side that closes ends the other once what is queued for it has gone through (a stall
@@ -185,6 +234,15 @@ export class TcpProxy {
       toClient.end()
       forget(upstream)
     })
+  }
+
+  /** The first armed cut whose pattern matches `chunk`, disarmed; undefined when none does. */
+  #takeCut(chunk: Buffer): (() => void) | undefined {
+    if (this.#cuts.length === 0) return undefined
+    const text = chunk.toString('latin1')
+    const index = this.#cuts.findIndex(({ pattern }) => pattern.test(text))
+    if (index < 0) return undefined
+    return this.#cuts.splice(index, 1)[0]?.done
   }
 }
 

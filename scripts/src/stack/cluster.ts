@@ -26,7 +26,7 @@ import {
   readCredentials,
   type StackConnectionUrls,
 } from './credentials.js'
-import { isRunning, killDaemon, processStartTime } from './daemons.js'
+import { isRunning, killDaemon, processStartTime, signalTree } from './daemons.js'
 import { StackError } from './errors.js'
 import { quietReporter, type Reporter } from './reporter.js'
 import {
@@ -296,14 +296,35 @@ export class Cluster {
 
   /** Freezes Redis with SIGSTOP: its sockets stay open and nothing answers, as in a hang. */
   pauseRedis(): void {
-    this.#signal(this.#backend('redis'), 'SIGSTOP')
-    this.#paused.add('redis')
+    this.#pause(this.#backend('redis'))
   }
 
   /** Thaws Redis after `pauseRedis()` (SIGCONT). */
   resumeRedis(): void {
-    this.#paused.delete('redis')
-    this.#signal(this.#backend('redis'), 'SIGCONT')
+    this.#resume(this.#backend('redis'))
+  }
+
+  /**
+   * Freezes PostgreSQL with SIGSTOP, the postmaster and every backend (its process tree):
+   * connections stay open and no query is answered, as in a hang.
+   */
+  pausePostgres(): void {
+    this.#pause(this.#backend('postgres'))
+  }
+
+  /** Thaws PostgreSQL after `pausePostgres()` (SIGCONT). */
+  resumePostgres(): void {
+    this.#resume(this.#backend('postgres'))
+  }
+
+  /** Freezes replica `index` with SIGSTOP, as a long GC pause or a descheduled VM would. */
+  pauseReplica(index: number): void {
+    this.#pause(this.#replica(index))
+  }
+
+  /** Thaws replica `index` after `pauseReplica()` (SIGCONT). */
+  resumeReplica(index: number): void {
+    this.#resume(this.#replica(index))
   }
 
   /** Stops PostgreSQL (fast shutdown: open transactions are rolled back, clients disconnected). */
@@ -338,10 +359,21 @@ export class Cluster {
     await killDaemon(running.state)
   }
 
+  #pause(running: RunningComponent): void {
+    this.#signal(running, 'SIGSTOP')
+    this.#paused.add(running.state.name)
+  }
+
+  #resume(running: RunningComponent): void {
+    this.#paused.delete(running.state.name)
+    this.#signal(running, 'SIGCONT')
+  }
+
+  /** Signals the component and its descendants: PostgreSQL's backends too. */
   #signal(running: RunningComponent, signal: NodeJS.Signals): void {
     if (!isRunning(running.state))
       throw new StackError('E_NOT_RUNNING', `${running.state.name} is not running`)
-    process.kill(running.state.pid, signal)
+    signalTree(running.state.pid, signal)
   }
 
   #assertStopped(running: RunningComponent): void {
@@ -359,7 +391,7 @@ export class Cluster {
     // A frozen process cannot act on its stop signal; thaw it first.
     for (const name of this.#paused) {
       const running = this.#running.get(name)
-      if (running && isRunning(running.state)) process.kill(running.state.pid, 'SIGCONT')
+      if (running && isRunning(running.state)) signalTree(running.state.pid, 'SIGCONT')
     }
     this.#paused.clear()
     await stopComponents(this.#state.components, this.#reporter)

@@ -70,6 +70,7 @@ export async function startDaemon(spec: DaemonSpec): Promise<StartedDaemon> {
 
 interface ProcStat {
   state: string
+  ppid: number
   pgrp: number
   startTime: string
 }
@@ -84,10 +85,11 @@ function readProcStat(pid: number): ProcStat | undefined {
   }
   // The command name (field 2) is in parentheses and may itself contain spaces and parentheses.
   const fields = text.slice(text.lastIndexOf(')') + 2).split(' ')
-  const [state, , pgrp] = fields
+  const [state, ppid, pgrp] = fields
   const startTime = fields[19]
-  if (state === undefined || pgrp === undefined || startTime === undefined) return undefined
-  return { state, pgrp: Number(pgrp), startTime }
+  if (state === undefined || ppid === undefined || pgrp === undefined || startTime === undefined)
+    return undefined
+  return { state, ppid: Number(ppid), pgrp: Number(pgrp), startTime }
 }
 
 const hasProc = () => existsSync('/proc/self/stat')
@@ -131,6 +133,32 @@ function groupMembers(pgid: number): number[] {
       members.push(Number(entry))
   }
   return members
+}
+
+/**
+ * Signals a process and every live descendant, found through /proc (just the process where
+ * there is none). Not the process group: PostgreSQL's backends each leave the postmaster's
+ * group (they call setsid), so freezing a PostgreSQL means signalling its tree.
+ */
+export function signalTree(pid: number, signal: NodeJS.Signals): void {
+  const tree = [pid]
+  if (hasProc()) {
+    const children = new Map<number, number[]>()
+    for (const entry of readdirSync('/proc')) {
+      if (!/^\d+$/.test(entry)) continue
+      const stat = readProcStat(Number(entry))
+      if (!stat || stat.state === 'Z' || stat.state === 'X') continue
+      children.set(stat.ppid, [...(children.get(stat.ppid) ?? []), Number(entry)])
+    }
+    for (let i = 0; i < tree.length; i++) tree.push(...(children.get(tree[i] as number) ?? []))
+  }
+  for (const member of tree) {
+    try {
+      process.kill(member, signal)
+    } catch {
+      // Exited since /proc was read.
+    }
+  }
 }
 
 const signalGroup = (pgid: number, signal: NodeJS.Signals) => {

@@ -40,6 +40,19 @@ export const WriteRequest = z
       example: 'hello',
       description: 'At most MAX_VALUE_BYTES bytes of UTF-8; no NUL characters',
     }),
+    expected_version: z
+      .number()
+      .int()
+      .min(0)
+      .optional()
+      .openapi({
+        example: 3,
+        description:
+          "Write only if the key's current version is this one, else 409 `VERSION_CONFLICT` " +
+          "with `current_version`. The current version is the last write's, or for a deleted " +
+          "key the deletion's (the `version` `/delete` answered); 0 for a key never written. " +
+          'Makes a retry after 504 `OUTCOME_UNKNOWN` safe: it applies at most once.',
+      }),
   })
   .openapi('WriteRequest')
 
@@ -76,6 +89,18 @@ export const ErrorResponse = z
     }),
   })
   .openapi('Error')
+
+export const VersionConflictResponse = z
+  .object({
+    success: z.literal(false),
+    key: z.string(),
+    current_version: z
+      .number()
+      .int()
+      .openapi({ description: "The key's current version (0: never written)" }),
+    error: z.object({ code: z.literal('VERSION_CONFLICT'), message: z.string() }),
+  })
+  .openapi('VersionConflict')
 
 export const KeyNotFoundResponse = z
   .object({

@@ -11,6 +11,7 @@ import {
   KeyNotFoundResponse,
   KeySchema,
   ReadResponse,
+  VersionConflictResponse,
   WriteRequest,
   WriteResponse,
 } from '../http/schemas.js'
@@ -24,6 +25,12 @@ const writeErrors = {
   413: json(ErrorResponse, 'Body or value too large'),
   415: json(ErrorResponse, 'Content-Type is not application/json'),
   503: json(ErrorResponse, 'Redis or PostgreSQL unavailable; nothing was changed'),
+  504: json(
+    ErrorResponse,
+    '`OUTCOME_UNKNOWN`: the connection to PostgreSQL failed after COMMIT was sent, so the ' +
+      'change may or may not have been applied (and cached copies may not have been told). ' +
+      'Read the key before retrying; a write can retry safely with `expected_version`',
+  ),
 }
 
 const writeRoute = createRoute({
@@ -33,9 +40,18 @@ const writeRoute = createRoute({
   description:
     'Upserts the row (its version grows by one) and invalidates every cached copy before the ' +
     'commit. The next read loads it from the database. If Redis cannot take the invalidation ' +
-    'the write is refused with 503 and nothing changes.',
+    'the write is refused with 503 and nothing changes. With `expected_version` it applies only ' +
+    'if the key is at that version (compare-and-set). Every database round trip has a deadline ' +
+    '(`DB_QUERY_TIMEOUT`): a failure before COMMIT answers 503, at or after it 504.',
   request: { body: { content: { 'application/json': { schema: WriteRequest } }, required: true } },
-  responses: { 200: json(WriteResponse, 'Committed'), ...writeErrors },
+  responses: {
+    200: json(WriteResponse, 'Committed'),
+    409: json(
+      VersionConflictResponse,
+      '`expected_version` is not the current version; nothing was written',
+    ),
+    ...writeErrors,
+  },
 })
 
 const readRoute = createRoute({
@@ -48,7 +64,10 @@ const readRoute = createRoute({
     200: json(ReadResponse, 'Found'),
     400: json(ErrorResponse, 'Invalid key'),
     404: json(KeyNotFoundResponse, 'No such key (misses are cached briefly; a write ends that)'),
-    503: json(ErrorResponse, 'PostgreSQL unavailable and the key is not cached'),
+    503: json(
+      ErrorResponse,
+      'PostgreSQL unavailable (down, or no answer within `DB_QUERY_TIMEOUT`) and the key is not cached',
+    ),
   },
 })
 
@@ -97,12 +116,17 @@ export function registerRecordRoutes(app: OpenAPIHono<AppEnv>, deps: Deps): void
   app.on('POST', ['/write', '/delete'], guardBody)
 
   app.openapi(writeRoute, async (c) => {
-    const { key, value } = c.req.valid('json')
+    const { key, value, expected_version } = c.req.valid('json')
     if (Buffer.byteLength(value) > env.MAX_VALUE_BYTES) {
       throw new ApiError('PAYLOAD_TOO_LARGE', `The value exceeds ${env.MAX_VALUE_BYTES} bytes`)
     }
     // The invalidation runs inside the transaction: if Redis refuses it, the write rolls back.
-    const { version } = await records.upsert(key, value, (v) => cache.invalidate(key, v))
+    const { version } = await records.upsert(
+      key,
+      value,
+      (v) => cache.invalidate(key, v),
+      expected_version,
+    )
     // Committed: a load that started between the invalidation and the commit read the old row;
     // reads from now on must not join it (read-your-writes).
     cache.evictLocal(key, version)

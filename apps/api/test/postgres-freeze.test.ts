@@ -1,0 +1,156 @@
+import { readdirSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import postgres from 'postgres'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import {
+  eventually,
+  read,
+  type Servers,
+  startReplica,
+  startServers,
+  type TestReplica,
+  write,
+} from './harness.js'
+
+// PostgreSQL frozen with SIGSTOP: it accepts connections and bytes (the kernel does that) and
+// never answers. The replica runs with a deadline of 0.5 s per round trip.
+const DEADLINE_MS = 500
+
+let servers: Servers
+let api: TestReplica
+let direct: postgres.Sql
+/** The postmaster's pid; every PostgreSQL process is its child. */
+let postmaster: number
+
+beforeAll(async () => {
+  servers = await startServers()
+  api = await startReplica(servers, { DB_QUERY_TIMEOUT: String(DEADLINE_MS / 1000) })
+  direct = postgres(servers.postgres.url, { max: 1, onnotice: () => {} })
+  const [setting] = await direct<{ setting: string }[]>`
+    SELECT setting FROM pg_settings WHERE name = 'data_directory'`
+  // postmaster.pid's first line is the postmaster's pid.
+  postmaster = Number(
+    readFileSync(join(setting?.setting ?? '', 'postmaster.pid'), 'utf8').split('\n')[0],
+  )
+  expect(Number.isInteger(postmaster)).toBe(true)
+})
+afterAll(async () => {
+  await api?.close()
+  await direct?.end({ timeout: 1 })
+  await servers?.stop()
+})
+
+/** The postmaster and its children (backends, checkpointer, …), read from /proc. */
+function postgresProcesses(): number[] {
+  const children = readdirSync('/proc')
+    .filter((name) => /^\d+$/.test(name))
+    .filter((pid) => {
+      try {
+        // The command name is in parentheses and may hold spaces: the ppid follows the last ')'.
+        const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+        return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === postmaster
+      } catch {
+        return false // exited meanwhile
+      }
+    })
+    .map(Number)
+  return [postmaster, ...children]
+}
+
+/** SIGSTOPs every PostgreSQL process (the postmaster first, so it forks no new backend). */
+function freeze(): () => void {
+  const pids = postgresProcesses()
+  for (const pid of pids) process.kill(pid, 'SIGSTOP')
+  let thawed = false
+  return () => {
+    if (thawed) return
+    thawed = true
+    for (const pid of pids) process.kill(pid, 'SIGCONT')
+  }
+}
+
+describe('a frozen PostgreSQL', () => {
+  it('answers 503 within the deadline instead of hanging, and commits nothing it refused', async () => {
+    await write(api, 'frozen', 'v1')
+    const thaw = freeze()
+    // A hang shows as answers that came only after this safety thaw, not as a stuck run.
+    const safety = setTimeout(thaw, 10_000)
+    const started = performance.now()
+    const elapsed: number[] = []
+    const timed = (request: Promise<Response>) =>
+      request.then((response) => {
+        elapsed.push(performance.now() - started)
+        return response
+      })
+    try {
+      // A read that needs the database and a write, both sent while it still counts as up.
+      const answers = await Promise.all([
+        timed(api.request('/read/not-cached')),
+        timed(api.request('/write', { json: { key: 'frozen', value: 'refused' } })),
+      ])
+      clearTimeout(safety)
+      for (const response of answers) {
+        expect(response.status).toBe(503)
+        expect(await response.json()).toMatchObject({ error: { code: 'DATABASE_UNAVAILABLE' } })
+      }
+      // About the deadline: not before it, and well before nginx's or a client's timeout.
+      for (const ms of elapsed) {
+        expect(ms).toBeGreaterThanOrEqual(DEADLINE_MS - 50)
+        expect(ms).toBeLessThan(DEADLINE_MS + 1_500)
+      }
+      // The database now counts as unavailable: the next request is refused at once.
+      const askedAt = performance.now()
+      const next = await api.request('/read/not-cached-either')
+      expect(next.status).toBe(503)
+      expect(performance.now() - askedAt).toBeLessThan(100)
+    } finally {
+      clearTimeout(safety)
+      thaw()
+    }
+
+    // Back once PostgreSQL answers a probe.
+    await eventually(async () => {
+      expect(
+        (await api.request('/write', { json: { key: 'after-freeze', value: 'ok' } })).status,
+      ).toBe(200)
+    })
+    // The refused write never committed, not even once PostgreSQL read what it had been sent.
+    expect(await write(api, 'frozen', 'v2')).toBe(2)
+    expect((await read(api, 'frozen')).body).toMatchObject({ value: 'v2', version: 2 })
+  })
+
+  it('answers 504 OUTCOME_UNKNOWN when COMMIT gets no answer within the deadline', async () => {
+    await eventually(async () => expect(api.deps.db.available()).toBe(true))
+    await write(api, 'commit-frozen', 'v1')
+    const redisPid = Number(
+      /process_id:(\d+)/.exec((await api.deps.redis?.info('server')) ?? '')?.[1] ?? Number.NaN,
+    )
+    expect(Number.isInteger(redisPid)).toBe(true)
+    // Holds the write between its upsert and its COMMIT: the invalidation waits on Redis.
+    process.kill(redisPid, 'SIGSTOP')
+    let thaw: (() => void) | undefined
+    let pending: Promise<Response>
+    try {
+      pending = api.request('/write', { json: { key: 'commit-frozen', value: 'v2' } })
+      await eventually(async () => {
+        const [row] = await direct<{ count: string }[]>`
+          SELECT count(*) AS count FROM pg_stat_activity WHERE state = 'idle in transaction'`
+        expect(row?.count).toBe('1')
+      })
+      // PostgreSQL freezes with the transaction open; Redis then takes the invalidation (within
+      // its 1 s command timeout), and the COMMIT goes out to a PostgreSQL that cannot answer.
+      thaw = freeze()
+    } finally {
+      process.kill(redisPid, 'SIGCONT')
+    }
+    const safety = setTimeout(() => thaw?.(), 10_000)
+    try {
+      const response = await pending
+      expect(response.status).toBe(504)
+      expect(await response.json()).toMatchObject({ error: { code: 'OUTCOME_UNKNOWN' } })
+    } finally {
+      clearTimeout(safety)
+      thaw?.()
+    }
+  })
+})
