@@ -19,6 +19,12 @@ export interface Deps {
   cluster: ClusterStats | undefined
   metrics: Metrics
   /**
+   * The longest a write may take from its invalidation to its commit (cache-core's
+   * `maxWriteTime`): a Redis command's time limit plus a database round trip's. A write that
+   * took longer announces itself again after its commit, before it is acknowledged.
+   */
+  maxWriteTime: number
+  /**
    * Why Redis refuses this replica (`WRONGPASS …`, `NOAUTH …`, `NOPERM …`), from the last
    * connection error or a PING; undefined when it does not (it may still be unreachable).
    */
@@ -40,6 +46,9 @@ const isRefusal = (error: unknown) =>
  */
 export const weighL1Entry = (serializedBytes: number): number => 2 * serializedBytes + 512
 
+/** Time limit of each command on the API's Redis connection, in milliseconds. */
+const REDIS_COMMAND_TIMEOUT_MS = 1_000
+
 /** The key prefix of everything Strata keeps in Redis. */
 const PREFIX = 'strata'
 
@@ -55,7 +64,7 @@ export function createDeps(env: Env, logger: Logger = createLogger(env)): Deps {
       ? undefined
       : // Fail fast while Redis is away (reads degrade to the database), no ready check (its INFO
         // is not allowed to Strata's ACL user), no command re-sent after a reconnect.
-        connectRedis(env.REDIS_URL, { commandTimeout: 1_000 })
+        connectRedis(env.REDIS_URL, { commandTimeout: REDIS_COMMAND_TIMEOUT_MS })
   let lastRedisError = 0
   // Not cleared on 'ready': without a ready check ioredis reports ready before AUTH is answered.
   let refusal: string | undefined
@@ -66,6 +75,9 @@ export function createDeps(env: Env, logger: Logger = createLogger(env)): Deps {
     lastRedisError = Date.now()
     logger.warn({ err: error.message }, 'redis unavailable')
   })
+  // An invalidation (fence + publish) takes at most one Redis command's time; the COMMIT after it
+  // at most one database round trip's, or the write is answered "outcome unknown".
+  const maxWriteTime = REDIS_COMMAND_TIMEOUT_MS + env.DB_QUERY_TIMEOUT * 1000
   const cache = createTieredCache<StoredRecord>({
     mode: env.CACHE_MODE,
     redis,
@@ -82,6 +94,7 @@ export function createDeps(env: Env, logger: Logger = createLogger(env)): Deps {
     l2: { ttl: env.L2_CACHE_TTL * 1000, maxEntryBytes: env.L2_MAX_ENTRY_BYTES },
     negativeTtl: env.NEGATIVE_CACHE_TTL * 1000,
     busLease: Math.round(env.BUS_LEASE * 1000),
+    maxWriteTime,
   })
   cache.events.on('bus', ({ state }) => {
     if (state === 'up') logger.info('invalidation bus up: L1 serving (started empty)')
@@ -123,6 +136,7 @@ export function createDeps(env: Env, logger: Logger = createLogger(env)): Deps {
     redis,
     cluster,
     metrics,
+    maxWriteTime,
     async redisRefusal() {
       if (refusal || !redis) return refusal
       // Without a password Redis does not fail the connection, only each command.

@@ -112,6 +112,42 @@ export function readBody(key: string, hit: Lookup<StoredRecord>) {
 /** `/write`, `/read/{key}`, `/delete`. */
 export function registerRecordRoutes(app: OpenAPIHono<AppEnv>, deps: Deps): void {
   const { cache, records, metrics, env } = deps
+
+  /**
+   * Runs a write whose `beforeCommit` announces `key`, then evicts it locally once committed (a
+   * load that started between the announcement and the commit read the old row, and reads from
+   * now on must not join it: read-your-writes).
+   *
+   * A write that took longer than `maxWriteTime` from its announcement to its commit announces
+   * itself again before it is acknowledged: had Redis lost its data (and the write's fence) in
+   * between, the replicas' quarantine, which lasts `maxWriteTime`, may be over, and one of them
+   * may have cached the row this write replaced. If that second announcement fails, the write is
+   * committed but coherence cannot be promised: it is answered as of unknown outcome.
+   */
+  async function announced<R extends { version: number } | undefined>(
+    key: string,
+    write: (beforeCommit: (version: number) => Promise<void>) => Promise<R>,
+  ): Promise<R> {
+    let announcedAt = 0
+    const result = await write((version) => {
+      announcedAt = performance.now()
+      return cache.invalidate(key, version)
+    })
+    if (result === undefined) return result
+    cache.evictLocal(key, result.version)
+    if (performance.now() - announcedAt > deps.maxWriteTime) {
+      try {
+        await cache.invalidate(key, result.version)
+      } catch (error) {
+        throw new ApiError(
+          'OUTCOME_UNKNOWN',
+          'The write committed late, and its invalidation could not be confirmed; read the key',
+          { cause: error },
+        )
+      }
+    }
+    return result
+  }
   const guardBody = jsonBody(env.MAX_VALUE_BYTES + 64 * 1024)
   app.on('POST', ['/write', '/delete'], guardBody)
 
@@ -121,15 +157,9 @@ export function registerRecordRoutes(app: OpenAPIHono<AppEnv>, deps: Deps): void
       throw new ApiError('PAYLOAD_TOO_LARGE', `The value exceeds ${env.MAX_VALUE_BYTES} bytes`)
     }
     // The invalidation runs inside the transaction: if Redis refuses it, the write rolls back.
-    const { version } = await records.upsert(
-      key,
-      value,
-      (v) => cache.invalidate(key, v),
-      expected_version,
+    const { version } = await announced(key, (beforeCommit) =>
+      records.upsert(key, value, beforeCommit, expected_version),
     )
-    // Committed: a load that started between the invalidation and the commit read the old row;
-    // reads from now on must not join it (read-your-writes).
-    cache.evictLocal(key, version)
     return c.json(
       { success: true as const, key, version, message: 'Data written; cached copies invalidated' },
       200,
@@ -148,9 +178,8 @@ export function registerRecordRoutes(app: OpenAPIHono<AppEnv>, deps: Deps): void
 
   app.openapi(deleteRoute, async (c) => {
     const { key } = c.req.valid('json')
-    const deleted = await records.delete(key, (v) => cache.invalidate(key, v))
+    const deleted = await announced(key, (beforeCommit) => records.delete(key, beforeCommit))
     if (!deleted) return c.json(keyNotFound(key, 'DB'), 404)
-    cache.evictLocal(key, deleted.version)
     return c.json(
       {
         success: true as const,
