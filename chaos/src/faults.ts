@@ -339,7 +339,13 @@ export const FAULTS: Record<FaultName, Fault> = {
     name: 'postgres-restart',
     title: 'Stop PostgreSQL, start it',
     proxies: [],
-    expect: { failedReads: 'uncached', writes: ['acked', 'refused'] },
+    // A write whose COMMIT was on its way when PostgreSQL shut down may or may not have committed:
+    // the API answers it 504 OUTCOME_UNKNOWN, truthfully. Only at the stop, never later.
+    expect: {
+      failedReads: 'uncached',
+      writes: ['acked', 'refused', 'unknown'],
+      unknownOnlyInFlight: 'injection',
+    },
     inject: async ({ stack }) => {
       await stack.cluster.stopPostgres()
       return 'PostgreSQL stopped'
