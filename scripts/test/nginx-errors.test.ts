@@ -1,7 +1,12 @@
 import { execFileSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { type NginxFixture, rawRequest, startNginxFixture } from './nginx-fixture.js'
+import {
+  type NginxFixture,
+  type RawAnswer,
+  rawRequest,
+  startNginxFixture,
+} from './nginx-fixture.js'
 
 /**
  * The errors nginx produces itself must be JSON like the API's own. nginx runs from the stack's
@@ -71,8 +76,7 @@ describe('errors produced by nginx itself are JSON', () => {
       'POST /read/k HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n' +
         `1400\r\n${'x'.repeat(0x1400)}\r\n0\r\n\r\n`,
     )
-    expect(chunked.status).toBe(413)
-    expect(JSON.parse(chunked.body)).toMatchObject({ error: { code: 'PAYLOAD_TOO_LARGE' } })
+    expectJsonError(chunked, 413, 'PAYLOAD_TOO_LARGE')
     // Within the cap of /write, the body passes (the stand-in replica answers it).
     const accepted = await fetch(`${base}/write`, { method: 'POST', body: 'x'.repeat(8192) })
     expect(accepted.status).toBe(200)
@@ -103,13 +107,9 @@ describe('errors produced by nginx itself are JSON', () => {
         code: 'REQUEST_HEADER_TOO_LARGE',
       },
     ]
-    for (const { request, status, code } of cases) {
-      const answer = await raw(request)
-      expect(answer.status, code).toBe(status)
-      expect(answer.headers.toLowerCase()).toContain('content-type: application/json')
-      expect(JSON.parse(answer.body)).toMatchObject({ success: false, error: { code } })
-    }
+    for (const { request, status, code } of cases) expectJsonError(await raw(request), status, code)
   })
+
   it('501 for a Transfer-Encoding nginx cannot frame, 505 for HTTP/2 on the plain port', async () => {
     const before = seen.length
     const cases = [
@@ -125,12 +125,7 @@ describe('errors produced by nginx itself are JSON', () => {
         code: 'HTTP_VERSION_NOT_SUPPORTED',
       },
     ]
-    for (const { request, status, code } of cases) {
-      const answer = await raw(request)
-      expect(answer.status, code).toBe(status)
-      expect(answer.headers.toLowerCase()).toContain('content-type: application/json')
-      expect(JSON.parse(answer.body)).toMatchObject({ success: false, error: { code } })
-    }
+    for (const { request, status, code } of cases) expectJsonError(await raw(request), status, code)
     expect(seen.length).toBe(before)
   })
 })
@@ -174,15 +169,7 @@ describe('the local nginx answers only this machine, by loopback and by name', (
     const before = seen.length
     const hosts = ['evil.example', `evil.example:${nginx.port}`, 'localhost.evil.example']
     hosts.push('127.0.0.1.nip.io', '10.0.0.1', '0.0.0.0')
-    for (const host of hosts) {
-      const answer = await get(host)
-      expect(answer.status, host).toBe(421)
-      expect(answer.headers.toLowerCase()).toContain('content-type: application/json')
-      expect(JSON.parse(answer.body)).toMatchObject({
-        success: false,
-        error: { code: 'MISDIRECTED_REQUEST' },
-      })
-    }
+    for (const host of hosts) expectJsonError(await get(host), 421, 'MISDIRECTED_REQUEST')
     // The host of an absolute URI wins over the Host header, as the RFC says and nginx does.
     const absolute = await rawRequest(
       nginx.port,
@@ -221,3 +208,10 @@ describe('the local nginx answers only this machine, by loopback and by name', (
     expect(new Set(sockets)).toEqual(new Set([`127.0.0.1:${nginx.port}`]))
   })
 })
+
+/** A raw answer is nginx's JSON error with this status and code. */
+function expectJsonError(answer: RawAnswer, status: number, code: string): void {
+  expect(answer.status, code).toBe(status)
+  expect(answer.headers.toLowerCase()).toContain('content-type: application/json')
+  expect(JSON.parse(answer.body)).toMatchObject({ success: false, error: { code } })
+}
