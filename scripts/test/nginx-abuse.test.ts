@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs'
+import { readdirSync, readlinkSync, statSync } from 'node:fs'
 import { createConnection, type Socket } from 'node:net'
 import { performance } from 'node:perf_hooks'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -110,12 +110,12 @@ describe('nginx stays bounded under abuse', () => {
       // (at most 16 KiB) and a temp file (the rest).
       const spoolAtLeast = MAX_BODY - 1 - 16 * 1024
       await attack.settled(
-        (answered) => spooledBodies(nginx.confFile, pids, spoolAtLeast) === ATTACKERS - answered,
+        (answered) => spooledBodies(nginx.bodyTempDir, pids, spoolAtLeast) === ATTACKERS - answered,
       )
       const held = ATTACKERS - attack.answered()
       expect(held).toBeGreaterThan(0)
       expect(held).toBeLessThanOrEqual(NGINX_DEFAULTS.connLimit)
-      expect(spooledBodies(nginx.confFile, pids, spoolAtLeast)).toBe(held)
+      expect(spooledBodies(nginx.bodyTempDir, pids, spoolAtLeast)).toBe(held)
       // The refused ones: the connection limit (429), JSON with Retry-After.
       expect(new Set(attack.statuses())).toEqual(new Set([429]))
       expect(attack.jsonCodes()).toEqual(new Set(['RATE_LIMITED']))
@@ -225,8 +225,7 @@ async function stallBodies(
  * nginx unlinks a body's temp file as soon as it opens it, so the files are found through the
  * processes' open descriptors, each a link to `<dir>/<number> (deleted)`.
  */
-function spooledBodies(confFile: string, pids: readonly number[], atLeast: number): number {
-  const tempDir = /^\s*client_body_temp_path\s+"([^"]+)"/m.exec(readFileSync(confFile, 'utf8'))?.[1]
+function spooledBodies(tempDir: string, pids: readonly number[], atLeast: number): number {
   let count = 0
   for (const pid of pids) {
     for (const fd of readdirSync(`/proc/${pid}/fd`)) {

@@ -1,6 +1,7 @@
-import { chmodSync, readdirSync, readFileSync, rmSync } from 'node:fs'
+import { chmodSync, existsSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { createServer, type RequestListener, type Server } from 'node:http'
 import { createConnection } from 'node:net'
+import { join } from 'node:path'
 import { locateBinaries } from '../src/stack/binaries.js'
 import { type RunningComponent, startNginx, stopComponent } from '../src/stack/components.js'
 import { type NginxLimits, resolveStackConfig, stackPaths } from '../src/stack/config.js'
@@ -17,6 +18,8 @@ export interface NginxFixture {
   pid: number
   /** The rendered nginx.conf. */
   confFile: string
+  /** Where nginx spools request bodies (client_body_temp_path of nginx.conf). */
+  bodyTempDir: string
   stop(): Promise<void>
 }
 
@@ -52,10 +55,13 @@ export async function startNginxFixture(options: NginxFixtureOptions): Promise<N
   })
   const unused = 'unused'
   let nginx: RunningComponent | undefined
+  const confFile = join(stackPaths(config).nginxRunDir, 'nginx.conf')
   const stop = async () => {
     if (nginx) await stopComponent(nginx.state)
     upstream.closeAllConnections()
     await new Promise((resolve) => upstream.close(resolve))
+    // With a private data directory as root, bodies are spooled outside it (see bodyTempDir).
+    if (existsSync(confFile)) rmSync(bodyTempDirOf(confFile), { recursive: true, force: true })
     rmSync(dataDir, { recursive: true, force: true })
   }
   try {
@@ -83,9 +89,17 @@ export async function startNginxFixture(options: NginxFixtureOptions): Promise<N
     port: ports.nginxPort,
     url: `http://127.0.0.1:${ports.nginxPort}`,
     pid: nginx.state.pid,
-    confFile: `${stackPaths(config).nginxRunDir}/nginx.conf`,
+    confFile,
+    bodyTempDir: bodyTempDirOf(confFile),
     stop,
   }
+}
+
+/** client_body_temp_path of a rendered nginx.conf. */
+function bodyTempDirOf(confFile: string): string {
+  const path = /^\s*client_body_temp_path\s+"([^"]+)"/m.exec(readFileSync(confFile, 'utf8'))?.[1]
+  if (!path) throw new Error(`${confFile} sets no client_body_temp_path`)
+  return path
 }
 
 /** What nginx answered on a raw connection: status line, header block and body. */
