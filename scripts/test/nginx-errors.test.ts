@@ -1,12 +1,12 @@
-import { rmSync } from 'node:fs'
-import { createServer, type Server } from 'node:http'
-import { createConnection } from 'node:net'
+import { execFileSync } from 'node:child_process'
+import { readFileSync } from 'node:fs'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { locateBinaries } from '../src/stack/binaries.js'
-import { type RunningComponent, startNginx, stopComponent } from '../src/stack/components.js'
-import { resolveStackConfig } from '../src/stack/config.js'
-import { quietReporter } from '../src/stack/reporter.js'
-import { freeStackPorts, makeDataDir } from './helpers.js'
+import {
+  type NginxFixture,
+  type RawAnswer,
+  rawRequest,
+  startNginxFixture,
+} from './nginx-fixture.js'
 
 /**
  * The errors nginx produces itself must be JSON like the API's own. nginx runs from the stack's
@@ -15,58 +15,31 @@ import { freeStackPorts, makeDataDir } from './helpers.js'
  * drops the connection on /read/drop.
  */
 describe('errors produced by nginx itself are JSON', () => {
-  let dataDir: string
-  let upstream: Server
-  let nginx: RunningComponent
+  let nginx: NginxFixture
   let base: string
   let port: number
+  /** Requests the stand-in replica received. */
+  const seen: string[] = []
 
   beforeAll(async () => {
-    dataDir = makeDataDir()
-    const ports = await freeStackPorts(1)
-    upstream = createServer((req, res) => {
-      if (req.url === '/read/hold') return // never answers
-      if (req.url === '/read/drop') {
-        req.socket.destroy()
-        return
-      }
-      res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"alive"}')
-    })
-    await new Promise<void>((resolve) =>
-      upstream.listen(ports.replicaPortBase, '127.0.0.1', resolve),
-    )
-    const config = resolveStackConfig({
-      dataDir,
-      replicas: 1,
-      ...ports,
+    nginx = await startNginxFixture({
+      upstream: (req, res) => {
+        seen.push(`${req.method} ${req.url} host=${req.headers.host}`)
+        if (req.url === '/read/hold') return // never answers
+        if (req.url === '/read/drop') {
+          req.socket.destroy()
+          return
+        }
+        res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"alive"}')
+      },
       // A replica that does not answer for 1 s counts as timed out, so the test need not wait 30 s.
-      nginx: { rateLimit: false, proxyTimeout: 1 },
+      nginx: { proxyTimeout: 1 },
     })
-    const unused = 'unused'
-    nginx = await startNginx({
-      config,
-      binaries: locateBinaries({ postgres: false, redis: false }, quietReporter),
-      reporter: quietReporter,
-      credentials: {
-        version: 1,
-        postgres: { superuserPassword: unused, apiPassword: unused },
-        redis: { adminPassword: unused, apiPassword: unused },
-      },
-      urls: {
-        databaseUrl: unused,
-        adminDatabaseUrl: unused,
-        redisUrl: unused,
-        adminRedisUrl: unused,
-      },
-    })
-    port = ports.nginxPort
-    base = `http://127.0.0.1:${port}`
+    port = nginx.port
+    base = nginx.url
   })
   afterAll(async () => {
-    if (nginx) await stopComponent(nginx.state)
-    upstream?.closeAllConnections()
-    await new Promise((resolve) => upstream?.close(resolve))
-    rmSync(dataDir, { recursive: true, force: true })
+    await nginx?.stop()
   })
 
   /** Checks the shape every error body shares, and returns its code. */
@@ -82,22 +55,7 @@ describe('errors produced by nginx itself are JSON', () => {
     return body.error.code
   }
 
-  /** Sends raw bytes and parses the status line, headers and body of nginx's answer. */
-  function raw(request: string): Promise<{ status: number; headers: string; body: string }> {
-    return new Promise((resolve, reject) => {
-      const socket = createConnection({ host: '127.0.0.1', port })
-      let text = ''
-      socket.on('data', (chunk) => {
-        text += chunk.toString()
-      })
-      socket.on('error', reject)
-      socket.on('close', () => {
-        const [head = '', body = ''] = text.split('\r\n\r\n')
-        resolve({ status: Number(head.split(' ')[1]), headers: head, body })
-      })
-      socket.end(request)
-    })
-  }
+  const raw = (request: string) => rawRequest(port, request)
 
   it('504 when a replica does not answer in time, then 502 when it drops the connection', async () => {
     const timedOut = await fetch(`${base}/read/hold`)
@@ -107,6 +65,22 @@ describe('errors produced by nginx itself are JSON', () => {
     const dropped = await fetch(`${base}/read/drop`)
     expect(dropped.status).toBe(502)
     expect(await errorCode(dropped)).toBe('UPSTREAM_UNAVAILABLE')
+  })
+
+  it('413 for a body over the cap of its route: 1088 KiB on /write, 4 KiB anywhere else', async () => {
+    const small = await fetch(`${base}/health`, { method: 'POST', body: 'x'.repeat(4097) })
+    expect(small.status).toBe(413)
+    expect(await errorCode(small)).toBe('PAYLOAD_TOO_LARGE')
+    // Chunked, so nginx cannot tell from a Content-Length: refused once the body passes 4 KiB.
+    const chunked = await raw(
+      'POST /read/k HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n' +
+        `1400\r\n${'x'.repeat(0x1400)}\r\n0\r\n\r\n`,
+    )
+    expectJsonError(chunked, 413, 'PAYLOAD_TOO_LARGE')
+    // Within the cap of /write, the body passes (the stand-in replica answers it).
+    const accepted = await fetch(`${base}/write`, { method: 'POST', body: 'x'.repeat(8192) })
+    expect(accepted.status).toBe(200)
+    expect(seen.filter((line) => line.startsWith('POST /health'))).toEqual([])
   })
 
   it('413 for a body over the cap', async () => {
@@ -123,21 +97,121 @@ describe('errors produced by nginx itself are JSON', () => {
     const cases = [
       { request: 'NOT HTTP AT ALL\r\n\r\n', status: 400, code: 'BAD_REQUEST' },
       {
-        request: `GET /read/${'k'.repeat(9000)} HTTP/1.1\r\nHost: strata\r\n\r\n`,
+        request: `GET /read/${'k'.repeat(9000)} HTTP/1.1\r\nHost: localhost\r\n\r\n`,
         status: 414,
         code: 'URI_TOO_LONG',
       },
       {
-        request: `GET /read/k HTTP/1.1\r\nHost: strata\r\nX-Big: ${'h'.repeat(9000)}\r\n\r\n`,
+        request: `GET /read/k HTTP/1.1\r\nHost: localhost\r\nX-Big: ${'h'.repeat(9000)}\r\n\r\n`,
         status: 431,
         code: 'REQUEST_HEADER_TOO_LARGE',
       },
     ]
-    for (const { request, status, code } of cases) {
-      const answer = await raw(request)
-      expect(answer.status, code).toBe(status)
-      expect(answer.headers.toLowerCase()).toContain('content-type: application/json')
-      expect(JSON.parse(answer.body)).toMatchObject({ success: false, error: { code } })
-    }
+    for (const { request, status, code } of cases) expectJsonError(await raw(request), status, code)
+  })
+
+  it('501 for a Transfer-Encoding nginx cannot frame, 505 for HTTP/2 on the plain port', async () => {
+    const before = seen.length
+    const cases = [
+      {
+        request:
+          'POST /write HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: gzip, chunked\r\nConnection: close\r\n\r\n',
+        status: 501,
+        code: 'NOT_IMPLEMENTED',
+      },
+      {
+        request: 'GET /health HTTP/2.0\r\nHost: localhost\r\n\r\n',
+        status: 505,
+        code: 'HTTP_VERSION_NOT_SUPPORTED',
+      },
+    ]
+    for (const { request, status, code } of cases) expectJsonError(await raw(request), status, code)
+    expect(seen.length).toBe(before)
   })
 })
+
+/**
+ * DNS rebinding: a web page whose name has come to resolve to 127.0.0.1 sends requests here that
+ * its browser treats as same-origin. They carry the page's own name in Host, so nginx serves only
+ * this machine's names, and only on loopback.
+ */
+describe('the local nginx answers only this machine, by loopback and by name', () => {
+  let nginx: NginxFixture
+  const seen: string[] = []
+
+  beforeAll(async () => {
+    nginx = await startNginxFixture({
+      upstream: (req, res) => {
+        seen.push(`${req.method} ${req.url} host=${req.headers.host}`)
+        res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"alive"}')
+      },
+    })
+  })
+  afterAll(async () => {
+    await nginx?.stop()
+  })
+
+  const get = (host: string | null, path = '/health', version = '1.1') =>
+    rawRequest(
+      nginx.port,
+      `GET ${path} HTTP/${version}\r\n${host === null ? '' : `Host: ${host}\r\n`}Connection: close\r\n\r\n`,
+    )
+
+  it('serves localhost, 127.0.0.1 and [::1], with or without the port', async () => {
+    const hosts = ['localhost', `localhost:${nginx.port}`, '127.0.0.1', `127.0.0.1:${nginx.port}`]
+    hosts.push('[::1]', `[::1]:${nginx.port}`, 'LOCALHOST')
+    for (const host of hosts) expect((await get(host)).status, host).toBe(200)
+    // fetch sends `Host: 127.0.0.1:<port>`.
+    expect((await fetch(`${nginx.url}/read/k`)).status).toBe(200)
+  })
+
+  it('refuses any other Host with a JSON 421 that no replica sees', async () => {
+    const before = seen.length
+    const hosts = ['evil.example', `evil.example:${nginx.port}`, 'localhost.evil.example']
+    hosts.push('127.0.0.1.nip.io', '10.0.0.1', '0.0.0.0')
+    for (const host of hosts) expectJsonError(await get(host), 421, 'MISDIRECTED_REQUEST')
+    // The host of an absolute URI wins over the Host header, as the RFC says and nginx does.
+    const absolute = await rawRequest(
+      nginx.port,
+      'GET http://evil.example/health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n',
+    )
+    expect(absolute.status).toBe(421)
+    // An HTTP/1.0 request without a Host cannot be told from a rebinding one: refused too.
+    expect((await get(null, '/health', '1.0')).status).toBe(421)
+    expect(seen.length).toBe(before)
+  })
+
+  it('answers HTTP/0.9 (a body without status line or headers) with the JSON refusal, never a replica', async () => {
+    const before = seen.length
+    const answer = await rawRequest(nginx.port, 'GET /health\r\n')
+    // HTTP/0.9 has no status line and no headers: nginx can only send a body, and it is JSON.
+    expect(answer.status).toBeNaN()
+    expect(JSON.parse(answer.body)).toMatchObject({
+      success: false,
+      error: { code: 'MISDIRECTED_REQUEST' },
+    })
+    expect(seen.length).toBe(before)
+  })
+
+  it('listens on 127.0.0.1 only', () => {
+    const conf = readFileSync(nginx.confFile, 'utf8')
+    expect(conf.match(/^\s*listen\s+([^;]*);/gm)?.map((line) => line.trim())).toEqual([
+      `listen 127.0.0.1:${nginx.port} default_server;`,
+      `listen 127.0.0.1:${nginx.port};`,
+    ])
+    // What the kernel says: every listening socket on nginx's port is bound to 127.0.0.1.
+    const sockets = execFileSync('ss', ['-ltnH', `sport = :${nginx.port}`], { encoding: 'utf8' })
+      .trim()
+      .split('\n')
+      .map((line) => line.trim().split(/\s+/)[3])
+    expect(sockets.length).toBeGreaterThan(0)
+    expect(new Set(sockets)).toEqual(new Set([`127.0.0.1:${nginx.port}`]))
+  })
+})
+
+/** A raw answer is nginx's JSON error with this status and code. */
+function expectJsonError(answer: RawAnswer, status: number, code: string): void {
+  expect(answer.status, code).toBe(status)
+  expect(answer.headers.toLowerCase()).toContain('content-type: application/json')
+  expect(JSON.parse(answer.body)).toMatchObject({ success: false, error: { code } })
+}

@@ -99,7 +99,7 @@ describe('nginx in front of the replicas: rate limits, body cap, slow clients', 
     const startedAt = performance.now()
     const closed = closeOf(socket)
     // One byte every 200 ms: always active, never done. The timeout counts the whole header.
-    const header = `GET /health HTTP/1.1\r\nHost: strata\r\nX-Slow: ${'z'.repeat(200)}`
+    const header = `GET /health HTTP/1.1\r\nHost: localhost\r\nX-Slow: ${'z'.repeat(200)}`
     let sent = 0
     const trickle = setInterval(() => {
       if (!socket.destroyed && sent < header.length) socket.write(header[sent++] as string)
@@ -120,7 +120,7 @@ describe('nginx in front of the replicas: rate limits, body cap, slow clients', 
     const startedAt = performance.now()
     const closed = closeOf(socket)
     socket.write(
-      'POST /write HTTP/1.1\r\nHost: strata\r\nContent-Type: application/json\r\n' +
+      'POST /write HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n' +
         'Content-Length: 1000\r\n\r\n{"key":"slow","value":"',
     )
     const { response } = await closed

@@ -111,6 +111,8 @@ describe('parseCommandLine', () => {
           STRATA_RATE_LIMIT: 'on',
           STRATA_WRITE_RATE: '5',
           STRATA_CLIENT_HEADER_TIMEOUT: '3',
+          STRATA_CONN_LIMIT: '16',
+          STRATA_OPS_RATE: '2',
         },
       }),
     )
@@ -119,6 +121,8 @@ describe('parseCommandLine', () => {
       rateLimit: false,
       writeRate: 5,
       clientHeaderTimeout: 3,
+      connLimit: 16,
+      opsRate: 2,
     })
     expect(
       parseCommandLine(['up'], env({ nginx: { STRATA_RATE_LIMIT: 'off' } })).config.nginx.rateLimit,

@@ -11,12 +11,17 @@ export const LOAD_BALANCING = ['round-robin', 'key-affinity'] as const
 export type LoadBalancing = (typeof LOAD_BALANCING)[number]
 
 /**
- * What nginx enforces in front of the replicas: rate limits per client address on writes and
- * `/clear-cache`, and the timeouts that cut off slow clients. The same settings are the
- * `STRATA_*` variables of the nginx service in deploy/docker-compose.yml.
+ * What nginx enforces in front of the replicas: rate limits per client address on writes,
+ * `/clear-cache` and the operational GETs, requests in progress per address, and the timeouts
+ * that cut off slow clients. The same settings are the `STRATA_*` variables of the nginx service
+ * in deploy/docker-compose.yml, except those marked "local stack only", which the Docker
+ * configuration does not apply yet.
  */
 export interface NginxLimits {
-  /** Rate-limit writes and `/clear-cache` per client address (`--rate-limit`, `STRATA_RATE_LIMIT`). @default true */
+  /**
+   * Apply the per-address limits: write, admin and operational rates, requests in progress
+   * (`--rate-limit`, `STRATA_RATE_LIMIT`). @default true
+   */
   rateLimit: boolean
   /**
    * Sustained `POST /write` + `/delete` per second and client address (`STRATA_WRITE_RATE`).
@@ -44,6 +49,23 @@ export interface NginxLimits {
   keepaliveTimeout: number
   /** Longest pause, in seconds, while nginx waits on a replica (`STRATA_PROXY_TIMEOUT`). @default 30 */
   proxyTimeout: number
+  /**
+   * Requests in progress at once per client address (`STRATA_CONN_LIMIT`), counted from a
+   * complete request header to the end of the response: each pins nginx memory (16 KiB of body
+   * buffer, up to 32 KiB of headers) and, once proxied, a replica connection. Idle keep-alive
+   * connections are not counted. Local stack only for now.
+   * @default 128
+   */
+  connLimit: number
+  /**
+   * `GET /health`, `/cache-stats` and `/metrics` per second and client address, one budget for
+   * the three (`STRATA_OPS_RATE`): each costs a replica a PostgreSQL query or several Redis
+   * commands that no cache absorbs. Reads of `/read/*` are never limited. Local stack only for now.
+   * @default 10
+   */
+  opsRate: number
+  /** Operational GETs beyond that rate accepted at once (`STRATA_OPS_BURST`). @default 20 */
+  opsBurst: number
 }
 
 /** Production defaults; README.md (Security) gives the reason for each. */
@@ -58,6 +80,9 @@ export const NGINX_DEFAULTS: Readonly<NginxLimits> = {
   sendTimeout: 10,
   keepaliveTimeout: 15,
   proxyTimeout: 30,
+  connLimit: 128,
+  opsRate: 10,
+  opsBurst: 20,
 }
 
 /** The environment variable of each numeric nginx setting (also the compose file's names). */
@@ -71,6 +96,9 @@ export const NGINX_ENV: Readonly<Record<Exclude<keyof NginxLimits, 'rateLimit'>,
   sendTimeout: 'STRATA_SEND_TIMEOUT',
   keepaliveTimeout: 'STRATA_KEEPALIVE_TIMEOUT',
   proxyTimeout: 'STRATA_PROXY_TIMEOUT',
+  connLimit: 'STRATA_CONN_LIMIT',
+  opsRate: 'STRATA_OPS_RATE',
+  opsBurst: 'STRATA_OPS_BURST',
 }
 
 /** The CLI's commands. */
@@ -441,7 +469,8 @@ Options:
   --redis-port PORT        Redis started by the stack (default 6383)
   --postgres-port PORT     PostgreSQL started by the stack (default 5436)
   --data-dir DIR           data, logs, state and generated passwords (default .data in the repository)
-  --rate-limit on|off      nginx rate limits on writes and /clear-cache per client address
+  --rate-limit on|off      nginx's per-address limits: rates of writes, /clear-cache and
+                           /health, /cache-stats, /metrics; requests in progress
                            (default on; off for load tests)
   -h, --help               show this help
 
@@ -463,6 +492,9 @@ nginx limits (environment; whole numbers; the defaults suit production, see READ
   STRATA_SEND_TIMEOUT           longest pause in seconds while reading a response (default 10)
   STRATA_KEEPALIVE_TIMEOUT      seconds an idle client connection stays open (default 15)
   STRATA_PROXY_TIMEOUT          longest pause in seconds waiting on a replica (default 30)
+  STRATA_CONN_LIMIT             requests in progress at once per client address (default 128)
+  STRATA_OPS_RATE               GET /health, /cache-stats, /metrics per second and address (default 10)
+  STRATA_OPS_BURST              of those, accepted at once above that rate (default 20)
   Over the limit: 429 {"success":false,"error":{"code":"RATE_LIMITED",...}} with Retry-After.
 
 Credentials: the PostgreSQL and Redis the stack starts take passwords, generated on the first

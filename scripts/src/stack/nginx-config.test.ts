@@ -1,12 +1,23 @@
-import { readFileSync } from 'node:fs'
-import { join } from 'node:path'
-import { describe, expect, it } from 'vitest'
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  statSync,
+} from 'node:fs'
+import { tmpdir } from 'node:os'
+import { dirname, join } from 'node:path'
+import { afterEach, describe, expect, it } from 'vitest'
 import { NGINX_DEFAULTS, REPO_ROOT, stackPaths } from './config.js'
 import {
+  bodyTempDir,
   NGINX_TEMPLATES,
   nginxTemplateValues,
   renderNginxConfig,
   renderNginxTemplate,
+  searchableByOthers,
 } from './nginx-config.js'
 
 const input = {
@@ -15,6 +26,8 @@ const input = {
   logDir: '/data/logs/nginx',
   confDir: '/repo/deploy/nginx',
   replicaPorts: [8101, 8102, 8103],
+  bodyTempDir: '/data/nginx/client_body_temp',
+  limits: { connLimit: 64, opsRate: 7, opsBurst: 9 },
 }
 
 describe('renderNginxConfig', () => {
@@ -25,7 +38,15 @@ describe('renderNginxConfig', () => {
     )
     const rendered = renderNginxConfig(template, { ...input, lb: 'round-robin' })
     expect(rendered).not.toMatch(/\{\{[A-Z_]+\}\}/)
-    expect(rendered).toContain('listen 8005;')
+    // Loopback only, twice: the default server that refuses unknown Hosts, and the real one.
+    expect(rendered.match(/^\s*listen\s+(.*);$/gm)).toEqual([
+      '        listen 127.0.0.1:8005 default_server;',
+      '        listen 127.0.0.1:8005;',
+    ])
+    expect(rendered).toContain('client_body_temp_path "/data/nginx/client_body_temp";')
+    expect(rendered).toContain('limit_conn strata_conns 64;')
+    expect(rendered).toContain('zone=strata_ops:10m rate=7r/s;')
+    expect(rendered.match(/limit_req zone=strata_ops burst=9 nodelay;/g)).toHaveLength(3)
     for (const port of input.replicaPorts) {
       expect(rendered).toContain(`server 127.0.0.1:${port} max_fails=1 fail_timeout=2s;`)
     }
@@ -48,6 +69,48 @@ describe('renderNginxConfig', () => {
   })
 })
 
+describe('bodyTempDir', () => {
+  const made: string[] = []
+  afterEach(() => {
+    for (const dir of made.splice(0)) rmSync(dir, { recursive: true, force: true })
+  })
+  const privateDir = () => {
+    const dir = mkdtempSync(join(tmpdir(), 'strata-body-test-'))
+    made.push(dir)
+    chmodSync(dir, 0o700)
+    const runDir = join(dir, 'nginx')
+    mkdirSync(runDir)
+    return runDir
+  }
+
+  it('keeps bodies in the run directory when nginx does not start as root', () => {
+    const runDir = privateDir()
+    expect(bodyTempDir(runDir, false)).toBe(join(runDir, 'client_body_temp'))
+  })
+
+  it('keeps them there as root when the workers can reach it', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'strata-body-test-'))
+    made.push(dir)
+    chmodSync(dir, 0o755)
+    if (!searchableByOthers(tmpdir())) return // a private TMPDIR: nothing to check here
+    expect(bodyTempDir(dir, true)).toBe(join(dir, 'client_body_temp'))
+  })
+
+  it('as root under a private directory, uses a fresh private directory, and removes the last one', () => {
+    if (!searchableByOthers(tmpdir())) return
+    const runDir = privateDir()
+    expect(searchableByOthers(runDir)).toBe(false)
+    const first = bodyTempDir(runDir, true)
+    made.push(first)
+    expect(dirname(first)).toBe(tmpdir())
+    expect(statSync(first).mode & 0o777).toBe(0o700)
+    const second = bodyTempDir(runDir, true)
+    made.push(second)
+    expect(second).not.toBe(first)
+    expect(existsSync(first)).toBe(false)
+  })
+})
+
 describe('the shared STRATA_* templates', () => {
   const templatesDir = stackPaths({ rootDir: REPO_ROOT, dataDir: '/x' }).nginxTemplatesDir
   const template = (name: string) => readFileSync(join(templatesDir, `${name}.template`), 'utf8')
@@ -64,6 +127,8 @@ describe('the shared STRATA_* templates', () => {
     const locations = renderNginxTemplate(template('strata-limited-locations.conf'), values)
     expect(locations).toContain('limit_req zone=strata_writes burst=200 nodelay;')
     expect(locations).toContain('limit_req zone=strata_admin burst=5 nodelay;')
+    // The only routes that take a body keep the 1088k of a 1 MiB value plus its envelope.
+    expect(locations.match(/client_max_body_size 1088k;/g)).toHaveLength(3)
   })
 
   it('turn the limits off by emptying the key nginx counts by', () => {

@@ -1,5 +1,6 @@
-import { existsSync, readFileSync, writeFileSync } from 'node:fs'
-import { join } from 'node:path'
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { dirname, join } from 'node:path'
 import { type LoadBalancing, NGINX_ENV, type NginxLimits } from './config.js'
 import { StackError } from './errors.js'
 
@@ -14,13 +15,25 @@ export interface NginxConfigInput {
   confDir: string
   replicaPorts: readonly number[]
   lb: LoadBalancing
+  /** Where nginx spools request bodies; see {@link bodyTempDir}. */
+  bodyTempDir: string
+  /** The per-address limits the local template sets itself (the others are in the templates). */
+  limits: Pick<NginxLimits, LocalOnlyLimit>
 }
+
+/**
+ * Limits only the local template applies, as `{{PLACEHOLDER}}`s: the Docker configuration
+ * renders the shared templates with the compose file's `STRATA_*` variables, which do not
+ * include these yet.
+ */
+const LOCAL_ONLY = { connLimit: 'CONN_LIMIT', opsRate: 'OPS_RATE', opsBurst: 'OPS_BURST' } as const
+type LocalOnlyLimit = keyof typeof LOCAL_ONLY
 
 /** The `${STRATA_*}` templates the runner renders into `runDir` (as nginx's image does in Docker). */
 export const NGINX_TEMPLATES = ['strata-limits.conf', 'strata-limited-locations.conf'] as const
 
 /** What the local stack renders nginx's configuration from. */
-export interface NginxFilesInput extends NginxConfigInput {
+export interface NginxFilesInput extends Omit<NginxConfigInput, 'bodyTempDir' | 'limits'> {
   /** deploy/nginx/local.conf.template. */
   template: string
   /** deploy/nginx/templates, holding the `${STRATA_*}` templates. */
@@ -49,8 +62,51 @@ export function writeNginxConfig(input: NginxFilesInput): string {
     writeFileSync(join(input.runDir, name), renderNginxTemplate(template, values))
   }
   const path = join(input.runDir, 'nginx.conf')
-  writeFileSync(path, renderNginxConfig(read(input.template), input))
+  const bodyTemp = bodyTempDir(input.runDir, process.getuid?.() === 0)
+  writeFileSync(path, renderNginxConfig(read(input.template), { ...input, bodyTempDir: bodyTemp }))
   return path
+}
+
+/** Records the private body directory of the last start, so the next start removes it. */
+const BODY_TEMP_RECORD = 'client_body_temp.path'
+const BODY_TEMP_PREFIX = 'strata-nginx-body-'
+
+/**
+ * The directory nginx spools request bodies to: `<runDir>/client_body_temp` where its workers can
+ * reach it. Started as root, nginx runs its workers as `nobody`; when `runDir` lies under a
+ * directory others cannot search (/root, a mode-700 data directory), the workers could not open
+ * a spooled body there. The bodies then go to a fresh mode-700 directory under the system temp
+ * directory, created here (mkdtemp: no other user can have planted it or a symlink in its
+ * place) and handed to the worker user by nginx's master on start. The one left by the previous
+ * start of this `runDir` is removed first.
+ */
+export function bodyTempDir(runDir: string, asRoot: boolean): string {
+  if (!asRoot || searchableByOthers(runDir)) return join(runDir, 'client_body_temp')
+  const base = tmpdir()
+  if (!searchableByOthers(base)) {
+    throw new StackError(
+      'E_COMPONENT_FAILED',
+      `nginx: its workers (user nobody) can reach neither ${runDir} nor the temp directory ${base}; ` +
+        'set TMPDIR to a directory every user can search (e.g. /tmp), or use a --data-dir they can',
+    )
+  }
+  const record = join(runDir, BODY_TEMP_RECORD)
+  if (existsSync(record)) {
+    const previous = readFileSync(record, 'utf8').trim()
+    if (dirname(previous) === base && previous.startsWith(join(base, BODY_TEMP_PREFIX)))
+      rmSync(previous, { recursive: true, force: true })
+  }
+  const dir = mkdtempSync(join(base, BODY_TEMP_PREFIX))
+  writeFileSync(record, `${dir}\n`)
+  return dir
+}
+
+/** Whether a user other than the owner can reach `dir`: it and every parent searchable (o+x). */
+export function searchableByOthers(dir: string): boolean {
+  for (let path = dir; ; path = dirname(path)) {
+    if ((statSync(path).mode & 0o001) === 0) return false
+    if (dirname(path) === path) return true
+  }
 }
 
 /** The value of every `${STRATA_*}` variable of the templates, for these limits. */
@@ -61,6 +117,7 @@ export function nginxTemplateValues(limits: NginxLimits): Record<string, string>
     STRATA_ADMIN_RETRY_AFTER: String(Math.ceil(60 / limits.adminRate)),
   }
   for (const [setting, variable] of Object.entries(NGINX_ENV)) {
+    if (setting in LOCAL_ONLY) continue
     values[variable] = String(limits[setting as keyof typeof NGINX_ENV])
   }
   return values
@@ -87,7 +144,10 @@ export function renderNginxConfig(template: string, input: NginxConfigInput): st
       .map((port) => `server 127.0.0.1:${port} max_fails=1 fail_timeout=2s;`)
       .join('\n        '),
     READ_UPSTREAM: READ_UPSTREAM[input.lb],
+    BODY_TEMP_DIR: input.bodyTempDir,
   }
+  for (const [setting, placeholder] of Object.entries(LOCAL_ONLY))
+    values[placeholder] = String(input.limits[setting as LocalOnlyLimit])
   return substitute(template, /\{\{([A-Z_]+)\}\}/g, values)
 }
 

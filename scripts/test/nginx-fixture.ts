@@ -1,0 +1,163 @@
+import { chmodSync, existsSync, readdirSync, readFileSync, rmSync } from 'node:fs'
+import { createServer, type RequestListener, type Server } from 'node:http'
+import { createConnection } from 'node:net'
+import { join } from 'node:path'
+import { locateBinaries } from '../src/stack/binaries.js'
+import { type RunningComponent, startNginx, stopComponent } from '../src/stack/components.js'
+import { type NginxLimits, resolveStackConfig, stackPaths } from '../src/stack/config.js'
+import { quietReporter } from '../src/stack/reporter.js'
+import { freeStackPorts, makeDataDir } from './helpers.js'
+
+/** nginx from the stack's real configuration, in front of one stand-in replica. */
+export interface NginxFixture {
+  /** nginx's port, on 127.0.0.1. */
+  port: number
+  /** `http://127.0.0.1:<port>`. */
+  url: string
+  /** nginx's master process. */
+  pid: number
+  /** The rendered nginx.conf. */
+  confFile: string
+  /** Where nginx spools request bodies (client_body_temp_path of nginx.conf). */
+  bodyTempDir: string
+  stop(): Promise<void>
+}
+
+/** Options of {@link startNginxFixture}. */
+export interface NginxFixtureOptions {
+  /** Answers every request nginx passes on; `/health/live` must answer 200 (nginx's readiness). */
+  upstream: RequestListener
+  /** nginx's limits; rate limits are off unless turned on here. */
+  nginx?: Partial<NginxLimits>
+  /**
+   * Make the data directory private (mode 700), as a checkout under /root is: started as root,
+   * nginx's workers (`nobody`) then cannot enter it.
+   */
+  privateDataDir?: boolean
+}
+
+/**
+ * Starts nginx exactly as the stack runner does (local.conf.template, the shared snippets and
+ * templates, `nginx -t` first) in front of a stand-in replica whose behaviour the test controls,
+ * without PostgreSQL, Redis or the API: cheap enough for tests of nginx alone.
+ */
+export async function startNginxFixture(options: NginxFixtureOptions): Promise<NginxFixture> {
+  const dataDir = makeDataDir()
+  if (options.privateDataDir) chmodSync(dataDir, 0o700)
+  const ports = await freeStackPorts(1)
+  const upstream: Server = createServer(options.upstream)
+  await new Promise<void>((resolve) => upstream.listen(ports.replicaPortBase, '127.0.0.1', resolve))
+  const config = resolveStackConfig({
+    dataDir,
+    replicas: 1,
+    ...ports,
+    nginx: { rateLimit: false, ...options.nginx },
+  })
+  const unused = 'unused'
+  let nginx: RunningComponent | undefined
+  const confFile = join(stackPaths(config).nginxRunDir, 'nginx.conf')
+  const stop = async () => {
+    if (nginx) await stopComponent(nginx.state)
+    upstream.closeAllConnections()
+    await new Promise((resolve) => upstream.close(resolve))
+    // With a private data directory as root, bodies are spooled outside it (see bodyTempDir).
+    if (existsSync(confFile)) rmSync(bodyTempDirOf(confFile), { recursive: true, force: true })
+    rmSync(dataDir, { recursive: true, force: true })
+  }
+  try {
+    nginx = await startNginx({
+      config,
+      binaries: locateBinaries({ postgres: false, redis: false }, quietReporter),
+      reporter: quietReporter,
+      credentials: {
+        version: 1,
+        postgres: { superuserPassword: unused, apiPassword: unused },
+        redis: { adminPassword: unused, apiPassword: unused },
+      },
+      urls: {
+        databaseUrl: unused,
+        adminDatabaseUrl: unused,
+        redisUrl: unused,
+        adminRedisUrl: unused,
+      },
+    })
+  } catch (error) {
+    await stop()
+    throw error
+  }
+  return {
+    port: ports.nginxPort,
+    url: `http://127.0.0.1:${ports.nginxPort}`,
+    pid: nginx.state.pid,
+    confFile,
+    bodyTempDir: bodyTempDirOf(confFile),
+    stop,
+  }
+}
+
+/** client_body_temp_path of a rendered nginx.conf. */
+function bodyTempDirOf(confFile: string): string {
+  const path = /^\s*client_body_temp_path\s+"([^"]+)"/m.exec(readFileSync(confFile, 'utf8'))?.[1]
+  if (!path) throw new Error(`${confFile} sets no client_body_temp_path`)
+  return path
+}
+
+/** What nginx answered on a raw connection: status line, header block and body. */
+export interface RawAnswer {
+  /** NaN when the answer has no status line (HTTP/0.9). */
+  status: number
+  headers: string
+  body: string
+}
+
+/**
+ * Sends raw bytes to 127.0.0.1:`port` and resolves with nginx's answer once nginx closes the
+ * connection (send `Connection: close`). The socket is not half-closed: nginx takes a client that
+ * closes its side for one that went away, and drops a proxied request.
+ */
+export function rawRequest(port: number, request: string): Promise<RawAnswer> {
+  return new Promise((resolve, reject) => {
+    const socket = createConnection({ host: '127.0.0.1', port })
+    let text = ''
+    socket.setTimeout(10_000, () => socket.destroy(new Error('nginx did not close the connection')))
+    socket.on('data', (chunk) => {
+      text += chunk.toString()
+    })
+    socket.on('error', reject)
+    socket.on('close', () => {
+      if (!text.startsWith('HTTP/')) return resolve({ status: Number.NaN, headers: '', body: text })
+      const split = text.indexOf('\r\n\r\n')
+      const head = text.slice(0, split)
+      resolve({ status: Number(head.split(' ')[1]), headers: head, body: text.slice(split + 4) })
+    })
+    socket.write(request)
+  })
+}
+
+/** The pids of an nginx master and its workers (its children), from /proc. */
+export function nginxPids(master: number): number[] {
+  const pids = [master]
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue
+    try {
+      // The parent pid is the 2nd field after the command name, which may hold spaces: split after ')'.
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8')
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1])
+      if (ppid === master) pids.push(Number(entry))
+    } catch {
+      // Gone since listed.
+    }
+  }
+  return pids
+}
+
+/** Resident memory of these processes together, in bytes (VmRSS from /proc). */
+export function residentBytes(pids: readonly number[]): number {
+  let total = 0
+  for (const pid of pids) {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8')
+    const kib = /^VmRSS:\s+(\d+) kB$/m.exec(status)?.[1]
+    total += Number(kib ?? 0) * 1024
+  }
+  return total
+}
