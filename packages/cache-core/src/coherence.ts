@@ -103,6 +103,15 @@ export class Coherence {
     return this.#online
   }
 
+  /**
+   * Whether the bus lease holds at `now` (`performance.now()`): every invalidation published
+   * more than a lease ago has been applied. Always true without a bus or with leases off while
+   * subscribed. Shared L2 reads and joins of loads in flight need it, as L1 does.
+   */
+  leaseHeld(now: number): boolean {
+    return this.#bus === undefined || now < this.#bus.leaseUntil
+  }
+
   /** True once the bus is subscribed and the generation known (always, without Redis). */
   get synced(): boolean {
     return this.#synced

@@ -190,7 +190,9 @@ export class TieredCache<T> {
     if (this.#l1Enabled) this.#counters.l1Misses++
     if (this.#closed) return Promise.reject(new ClosedError())
     const flight = this.#flights.get(key)
-    return flight === undefined ? this.#startFlight(key) : this.#join(key, flight)
+    return flight !== undefined && this.#joinable(flight)
+      ? this.#join(key, flight)
+      : this.#startFlight(key)
   }
 
   /**
@@ -367,7 +369,20 @@ export class TieredCache<T> {
     }
   }
 
+  /**
+   * A read may join a load in flight only while the lease holds (a load that began before the
+   * lease ran out may predate a write whose invalidation is still held up) and while the load is
+   * younger than `maxLoadTime` (its fence may have expired). Otherwise it starts its own.
+   */
+  #joinable(flight: Flight<T>): boolean {
+    const now = performance.now()
+    return now - flight.startedAt <= this.#options.maxLoadTime && this.#coherence.leaseHeld(now)
+  }
+
   #startFlight(key: string): Promise<Lookup<T>> {
+    const replaced = this.#flights.get(key)
+    // A load this one replaces (not joinable any more) installs nothing either.
+    if (replaced) replaced.detached = true
     const flight: Flight<T> = {
       promise: undefined as unknown as Promise<Lookup<T>>,
       fence: this.#fences.get(key) ?? 0,
@@ -401,7 +416,14 @@ export class TieredCache<T> {
   }
 
   async #fill(key: string, flight: Flight<T>): Promise<Lookup<T>> {
-    if (this.#l2Reads && this.#coherence.online && !this.#breaker?.open) {
+    // Without the lease, an invalidation may be held up on its way here, and L2 may hold what it
+    // would have refused (a record written after a lost fence): read the source instead.
+    if (
+      this.#l2Reads &&
+      this.#coherence.online &&
+      !this.#breaker?.open &&
+      this.#coherence.leaseHeld(performance.now())
+    ) {
       const hit = await this.#readL2(key, flight)
       if (hit) return hit
     }
@@ -485,8 +507,13 @@ export class TieredCache<T> {
         ? { kind: 'absent', version, expiresAt, generation }
         : { kind: 'value', version, expiresAt, generation, payload }
       let accepted: boolean
+      // Redis refuses it past the load's deadline, on its own clock: a set delayed on its way
+      // there (a paused process, a slow link) must not land after the fence that would refuse it
+      // has expired. (fenceTtl exceeds maxLoadTime by far more than any clock skew.)
+      const deadline =
+        Date.now() + this.#options.maxLoadTime - (performance.now() - flight.startedAt)
       try {
-        accepted = await store.set(key, record, ttl)
+        accepted = await store.set(key, record, ttl, deadline)
       } catch (error) {
         this.#redisFailed('l2.set', error)
         return lookup

@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { startRedisServer } from '@strata/test-servers'
+import { startTcpProxy } from '@strata/testkit'
 import { Redis } from 'ioredis'
 import { describe, expect, it } from 'vitest'
 import { RedisBus } from '../src/bus/redis-bus.js'
@@ -170,6 +171,98 @@ describe('a read after the acknowledgement never joins a load that read the row 
     expect(new Set(reads.map((read) => read.version))).toEqual(new Set([1]))
     expect(table.loads).toBe(1)
     expect(cache.stats().joinRetries).toBe(0)
+  })
+})
+
+describe('without the lease, a replica trusts nothing shared (found by the model)', () => {
+  /** A reader whose Redis link runs through a proxy the test can stall, and a writer. */
+  async function silentReader(
+    loader: (key: string) => Promise<Loaded<string>>,
+    table: VersionedTable,
+  ) {
+    const proxy = await startTcpProxy({ target: { host: '127.0.0.1', port: bed.server.port } })
+    const reader = await bed.caches.create({
+      loader,
+      instanceId: 'reader',
+      redis: `redis://127.0.0.1:${proxy.port}`,
+      busLease: 200,
+      redisCommandTimeout: 30_000,
+    })
+    const writer = await bed.caches.create({ loader: table.loader, instanceId: 'writer' })
+    return { proxy, reader, writer }
+  }
+
+  it('does not let a read join a load that began before the lease ran out', async () => {
+    const table = new VersionedTable()
+    table.write('k', 'old')
+    const held = heldLoader(table)
+    const { proxy, reader, writer } = await silentReader(held.loader, table)
+    try {
+      const hold = held.holdNext()
+      const before = reader.get('k') // a load that reads the old row
+      await hold.started
+      proxy.stall() // the invalidation below is held up on its way to the reader
+      const lapsed = nextEvent(reader, 'lease', (e) => !e.held)
+      await writer.invalidate('k', 2)
+      table.write('k', 'new') // COMMIT, and the 200
+      await lapsed
+      // The lease ran out after the acknowledgement: this read owes the new version.
+      const after = reader.get('k')
+      proxy.resume() // its own load may now set L2 (the fence there refuses nothing newer)
+      hold.release()
+      expect(await before).toMatchObject({ value: 'old', version: 1 })
+      expect(await after).toMatchObject({ value: 'new', version: 2, level: 'DB' })
+    } finally {
+      proxy.resume()
+      await proxy.close()
+    }
+  })
+
+  it('reads no L2 while the lease is out, where a record a lost fence let in could wait', async () => {
+    const table = new VersionedTable()
+    table.write('k', 'old')
+    const l2 = new ControllableL2Store()
+    const proxy = await startTcpProxy({ target: { host: '127.0.0.1', port: bed.server.port } })
+    try {
+      const reader = await bed.caches.create({
+        loader: table.loader,
+        redis: `redis://127.0.0.1:${proxy.port}`,
+        busLease: 200,
+        // The link stays stalled during the read: its L2 set gives up quickly.
+        redisCommandTimeout: 200,
+        wrapL2: l2.wrap,
+      })
+      const writer = await bed.caches.create({ loader: table.loader })
+      proxy.stall()
+      const lapsed = nextEvent(reader, 'lease', (e) => !e.held)
+      await writer.invalidate('k', table.write('k', 'new'))
+      await lapsed
+      // L2 could hold anything here (a record written after a lost fence, which the held-up
+      // invalidation would have made a miss): the read goes to the source without asking.
+      const gets = l2.calls.get
+      expect(await reader.get('k')).toMatchObject({ value: 'new', version: 2, level: 'DB' })
+      expect(l2.calls.get).toBe(gets)
+    } finally {
+      proxy.resume()
+      await proxy.close()
+    }
+  })
+
+  it('does not let a read join a load older than maxLoadTime', async () => {
+    const table = new VersionedTable()
+    table.write('k', 'v1')
+    const held = heldLoader(table)
+    const cache = await bed.caches.create({ loader: held.loader, maxLoadTime: 50 })
+    const hold = held.holdNext()
+    const old = cache.get('k')
+    await hold.started
+    await sleep(100) // past maxLoadTime, whatever the machine: its fence may have expired since
+    table.write('k', 'v2')
+    const fresh = cache.get('k')
+    expect(await fresh).toMatchObject({ value: 'v2', version: 2 })
+    hold.release()
+    expect(await old).toMatchObject({ value: 'v1', version: 1 })
+    expect(table.loads).toBe(2)
   })
 })
 

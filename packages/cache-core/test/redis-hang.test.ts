@@ -19,9 +19,9 @@ function counting(store: L2Store, calls: { get: number; set: number; fence: numb
       calls.get++
       return store.get(key)
     },
-    set: (key, record, ttl) => {
+    set: (key, record, ttl, deadline) => {
       calls.set++
-      return store.set(key, record, ttl)
+      return store.set(key, record, ttl, deadline)
     },
     fence: (key, version, generation, nonce, ttl) => {
       calls.fence++

@@ -256,10 +256,26 @@ describe('L2 namespace and fences', () => {
       generation: 0,
       payload: '"x"',
     } as const
-    expect(await store.set('k', stale, 60_000)).toBe(false)
-    expect(await store.set('k', { ...stale, version: 5 }, 60_000)).toBe(true)
+    const deadline = Date.now() + 60_000
+    expect(await store.set('k', stale, 60_000, deadline)).toBe(false)
+    expect(await store.set('k', { ...stale, version: 5 }, 60_000, deadline)).toBe(true)
     const raw = await bed.redis.get(`${bed.prefix}:k:k`)
     expect(raw && decodeL2Record(raw)).toMatchObject({ kind: 'value', version: 5 })
+  })
+
+  it("refuses in Lua a set that reaches Redis after its deadline, on Redis's clock", async () => {
+    const store = new RedisStore({ redis: bed.redis, prefix: bed.prefix })
+    const record = {
+      kind: 'value',
+      version: 1,
+      expiresAt: Date.now() + 60_000,
+      generation: 0,
+      payload: '"x"',
+    } as const
+    // A load delayed past maxLoadTime on its way to Redis (a paused replica, a slow link).
+    expect(await store.set('k', record, 60_000, Date.now() - 1)).toBe(false)
+    expect(await bed.redis.exists(`${bed.prefix}:k:k`)).toBe(0)
+    expect(await store.set('k', record, 60_000, Date.now() + 60_000)).toBe(true)
   })
 
   it('keeps the fence alive when a short-lived miss replaces it', async () => {
@@ -269,6 +285,7 @@ describe('L2 namespace and fences', () => {
       'k',
       { kind: 'absent', version: 3, expiresAt: Date.now() + 1_000, generation: 0 },
       1_000,
+      Date.now() + 60_000,
     )
     expect(await bed.redis.pttl(`${bed.prefix}:k:k`)).toBeGreaterThan(50_000)
   })

@@ -8,10 +8,12 @@ export interface L2Store {
   /** The record under `key`; undefined on miss. Never rejects for an absent key. */
   get(key: string): Promise<L2Record | undefined>
   /**
-   * Installs a value or a cached miss unless a record with a newer version is already there.
-   * Resolves false when it refused (a newer write fenced the key).
+   * Installs a value or a cached miss unless a record with a newer version is already there, or
+   * `deadline` (milliseconds since the epoch) has passed when the store runs it: a set that
+   * arrives that late comes from a load so old that the fence refusing it may have expired.
+   * Resolves false when it refused.
    */
-  set(key: string, record: L2Record, ttlMs: number): Promise<boolean>
+  set(key: string, record: L2Record, ttlMs: number, deadline: number): Promise<boolean>
   /**
    * Leaves a fence that refuses every version below `version`, replacing older entries.
    * `nonce` names the write, so that `unfence` takes back this fence and no other.

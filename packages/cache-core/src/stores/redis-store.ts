@@ -5,8 +5,14 @@ import type { L2Store } from './l2-store.js'
 // Both scripts touch exactly one key, so they run unchanged on Redis Cluster.
 // GETRANGE reads only the version prefix: a 1 MiB value is never copied into Lua.
 
-/** KEYS[1] key; ARGV: version, encoded record, ttl ms. Returns 1 when installed, 0 when refused. */
+/**
+ * KEYS[1] key; ARGV: version, encoded record, ttl ms, deadline (ms since the epoch). Returns 1
+ * when installed, 0 when refused: a higher version is there, or the deadline has passed on
+ * Redis's clock (the load is too old: the fence that would refuse it may have expired since).
+ */
 const SET_IF_NOT_OLDER = `
+local now = redis.call('TIME')
+if tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000) > tonumber(ARGV[4]) then return 0 end
 local head = redis.call('GETRANGE', KEYS[1], 0, 31)
 local ttl = tonumber(ARGV[3])
 if head ~= '' then
@@ -72,7 +78,13 @@ return current
 `
 
 interface ScriptedRedis extends Redis {
-  strataSet(key: string, version: number, encoded: string, ttlMs: number): Promise<number>
+  strataSet(
+    key: string,
+    version: number,
+    encoded: string,
+    ttlMs: number,
+    deadline: number,
+  ): Promise<number>
   strataFence(key: string, version: number, encoded: string, ttlMs: number): Promise<number>
   strataUnfence(key: string, fence: string, replacement: string, ttlMs: number): Promise<number>
   strataSyncGeneration(key: string, known: number, fresh: number): Promise<number>
@@ -113,11 +125,10 @@ export class RedisStore implements L2Store {
     return raw === null ? undefined : decodeL2Record(raw)
   }
 
-  async set(key: string, record: L2Record, ttlMs: number): Promise<boolean> {
+  async set(key: string, record: L2Record, ttlMs: number, deadline: number): Promise<boolean> {
     const encoded = encodeL2Record(record)
-    return (
-      (await this.#redis.strataSet(this.#keyPrefix + key, record.version, encoded, ttlMs)) === 1
-    )
+    const prefixed = this.#keyPrefix + key
+    return (await this.#redis.strataSet(prefixed, record.version, encoded, ttlMs, deadline)) === 1
   }
 
   async fence(

@@ -38,6 +38,8 @@ export class ControllableL2Store implements L2Store {
   readonly #held = new Map<Holdable, { reached: () => void; gate: Promise<void> }>()
   /** When set, every call rejects with this error without reaching Redis. */
   failWith: Error | undefined
+  /** How many reads (`get`) and sets the cache has made through this store. */
+  readonly calls = { get: 0, set: 0 }
   #loseNextFenceReply: Error | undefined
 
   /** Pass as `wrapL2`. */
@@ -70,14 +72,16 @@ export class ControllableL2Store implements L2Store {
   }
 
   async get(key: string): Promise<L2Record | undefined> {
+    this.calls.get++
     const record = await this.#store().get(key)
     await this.#pass('get')
     return record
   }
 
-  async set(key: string, record: L2Record, ttlMs: number): Promise<boolean> {
+  async set(key: string, record: L2Record, ttlMs: number, deadline: number): Promise<boolean> {
+    this.calls.set++
     await this.#pass('set')
-    return await this.#store().set(key, record, ttlMs)
+    return await this.#store().set(key, record, ttlMs, deadline)
   }
 
   async fence(
