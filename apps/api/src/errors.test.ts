@@ -1,7 +1,10 @@
 import { readFileSync } from 'node:fs'
 import { HTTPException } from 'hono/http-exception'
 import { describe, expect, it } from 'vitest'
-import { ERROR_STATUS, toApiError } from './errors.js'
+import { CommitOutcomeUnknownError, DatabaseUnavailableError } from './db/client.js'
+import { DatabaseTimeoutError } from './db/deadline-socket.js'
+import { VersionConflictError } from './db/records.js'
+import { ERROR_STATUS, errorBody, toApiError } from './errors.js'
 
 describe('toApiError', () => {
   it.each([
@@ -15,6 +18,28 @@ describe('toApiError', () => {
     const error = toApiError(new HTTPException(status, { message: 'refused' }))
     expect(error.code).toBe(code)
     expect(ERROR_STATUS[error.code]).toBe(status)
+  })
+
+  it('answers a failure after COMMIT was sent with 504 OUTCOME_UNKNOWN, not 503', () => {
+    const error = toApiError(new CommitOutcomeUnknownError(new DatabaseTimeoutError(2000)))
+    expect(error.code).toBe('OUTCOME_UNKNOWN')
+    expect(error.status).toBe(504)
+  })
+
+  it('answers a database deadline before COMMIT with 503 DATABASE_UNAVAILABLE', () => {
+    expect(toApiError(new DatabaseTimeoutError(2000)).status).toBe(503)
+    expect(toApiError(new DatabaseUnavailableError()).code).toBe('DATABASE_UNAVAILABLE')
+  })
+
+  it('answers a version conflict with 409 and the current version in the body', () => {
+    const error = toApiError(new VersionConflictError('k', 1, 3))
+    expect(error.status).toBe(409)
+    expect(errorBody(error.code, error.message, error.fields)).toEqual({
+      success: false,
+      key: 'k',
+      current_version: 3,
+      error: { code: 'VERSION_CONFLICT', message: expect.stringContaining('version 3') },
+    })
   })
 
   it('keeps unknown failures internal', () => {

@@ -60,6 +60,20 @@ describe('/openapi.json', () => {
     expect(pattern.test('a\u0000b')).toBe(false)
   })
 
+  it('documents 504 OUTCOME_UNKNOWN on writes and deletes, and expected_version with its 409', async () => {
+    const spec = (await (await api.request('/openapi.json')).json()) as Spec & {
+      paths: Record<string, { post?: { responses: Record<string, unknown> } }>
+    }
+    const write = Object.keys(spec.paths['/write']?.post?.responses ?? {})
+    const remove = Object.keys(spec.paths['/delete']?.post?.responses ?? {})
+    expect(write).toEqual(expect.arrayContaining(['200', '409', '503', '504']))
+    expect(remove).toEqual(expect.arrayContaining(['200', '503', '504']))
+    expect(spec.components.schemas.WriteRequest?.properties.expected_version).toMatchObject({
+      type: 'integer',
+      minimum: 0,
+    })
+  })
+
   it('states that the keys "." and ".." are refused', async () => {
     const spec = (await (await api.request('/openapi.json')).json()) as Spec
     expect(spec.components.schemas.WriteRequest?.properties.key?.not).toEqual({ enum: ['.', '..'] })

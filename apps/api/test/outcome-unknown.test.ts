@@ -25,7 +25,7 @@ beforeAll(async () => {
   api = await startReplica(servers, {
     DATABASE_URL: `postgres://postgres@127.0.0.1:${proxy.port}/postgres`,
   })
-  direct = postgres(servers.postgres.url, { max: 1, onnotice: () => {} })
+  direct = postgres(servers.postgres.url, { max: 2, onnotice: () => {} })
 })
 afterAll(async () => {
   await api?.close()
@@ -99,6 +99,43 @@ describe('a write whose COMMIT reply is lost', () => {
     // after PostgreSQL has rolled that one back: version 1, nothing of "never".
     expect(await writeOnceBack('cut-before-commit', 'after')).toBe(1)
     expect(await row('cut-before-commit')).toEqual({ value: 'after', version: '1' })
+  })
+})
+
+describe('a write that times out before its COMMIT', () => {
+  it('never commits, even when PostgreSQL finishes its statements and answers late', async () => {
+    await databaseBack()
+    const key = 'late-answer'
+    // The test holds the key's lock, so the write's statements wait inside PostgreSQL.
+    const holder = await direct.reserve()
+    try {
+      await holder`SELECT pg_advisory_lock(hashtextextended(${key}, 0))`
+      const pending = api.request('/write', { json: { key, value: 'late' } })
+      const backendState = async (state: string, waitType?: string) => {
+        const rows = await direct<{ state: string; wait_event_type: string | null }[]>`
+          SELECT state, wait_event_type FROM pg_stat_activity
+          WHERE (query LIKE '%pg_advisory_xact_lock%' OR query LIKE '%INSERT INTO records%')
+            AND pid <> pg_backend_pid()`
+        expect(rows).toContainEqual(
+          expect.objectContaining({ state, ...(waitType ? { wait_event_type: waitType } : {}) }),
+        )
+      }
+      await eventually(() => backendState('active', 'Lock'))
+      // Nothing from PostgreSQL reaches the replica any more; then the statements complete.
+      proxy.stall()
+      await holder`SELECT pg_advisory_unlock(hashtextextended(${key}, 0))`
+      await eventually(() => backendState('idle in transaction'))
+      // The answer is held: the replica's deadline fires before the COMMIT was ever sent.
+      const response = await pending
+      expect(response.status).toBe(503)
+      expect(await response.json()).toMatchObject({ error: { code: 'DATABASE_UNAVAILABLE' } })
+    } finally {
+      proxy.resume()
+      holder.release()
+    }
+    // The late answer reaches a connection that no longer exists: no COMMIT follows it.
+    expect(await writeOnceBack(key, 'after')).toBe(1)
+    expect(await row(key)).toEqual({ value: 'after', version: '1' })
   })
 })
 

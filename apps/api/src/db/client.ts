@@ -176,11 +176,12 @@ export function createDatabase(url: string, options: DatabaseOptions): Database 
     },
     async transaction<T>(work: (tx: postgres.TransactionSql) => Promise<T>): Promise<T> {
       // postgres.js's begin() sends its own COMMIT after the callback returns, as a prepared
-      // statement, and does not say whether it was sent. So the callback sends COMMIT itself as
-      // its last statement: its answer says whether the transaction committed, whatever happens
-      // to begin()'s COMMIT (pipelined with it in the same round trip; PostgreSQL answers that
-      // one with a warning, as there is no transaction left). On the wire it is the simple query
-      // `COMMIT` every time, which fault injection can find.
+      // statement, and does not say whether it was sent. So the callback sends the COMMIT itself
+      // as its last statement: its answer says whether the transaction committed, whatever
+      // happens to begin()'s. It is `COMMIT AND CHAIN`, which opens an empty transaction for
+      // begin()'s COMMIT to close (pipelined, in the same round trip): a plain COMMIT would make
+      // that one a "no transaction in progress" warning in PostgreSQL's log on every write. On
+      // the wire it is the same simple query every time, which fault injection can find.
       let commit: Promise<unknown> | undefined
       let result: { value: T } | undefined
       // Set when begin() failed while the callback may still be running (the connection closed
@@ -198,7 +199,7 @@ export function createDatabase(url: string, options: DatabaseOptions): Database 
               })
               if (abandoned) return never()
               result = { value }
-              commit = tx.unsafe('COMMIT')
+              commit = tx.unsafe('COMMIT AND CHAIN')
               // Awaited below; a rejection here must not count as unhandled in the meantime.
               commit.catch(() => {})
               return value

@@ -28,7 +28,7 @@ const writeErrors = {
   504: json(
     ErrorResponse,
     '`OUTCOME_UNKNOWN`: the connection to PostgreSQL failed after COMMIT was sent, so the ' +
-      'change may or may not have been applied (and cached copies may not have been told). ' +
+      'change may or may not have been applied (the invalidation went out before COMMIT). ' +
       'Read the key before retrying; a write can retry safely with `expected_version`',
   ),
 }

@@ -133,6 +133,11 @@ const extraField = fc.oneof(
     '"prototype":1',
     '"ttl":5',
     '"version":99',
+    // The optional compare-and-set field: valid (0: the key must never have been written) and not.
+    '"expected_version":0',
+    '"expected_version":-1',
+    '"expected_version":1.5',
+    '"expected_version":"1"',
     '"key":"dup"',
     '"value":"dup"',
     '"":""',
