@@ -6,6 +6,7 @@ import { RecordsRepository, type StoredRecord } from './db/records.js'
 import type { Env } from './env.js'
 import { createLogger, type Logger } from './logger.js'
 import { Metrics } from './metrics.js'
+import { UnknownOutcomes } from './unknown-outcomes.js'
 
 /** Everything the app needs, built once from the configuration and closed once at shutdown. */
 export interface Deps {
@@ -24,6 +25,8 @@ export interface Deps {
    * took longer announces itself again after its commit, before it is acknowledged.
    */
   maxWriteTime: number
+  /** Keys of writes answered 504 OUTCOME_UNKNOWN, announced again once PostgreSQL answers. */
+  unknownOutcomes: UnknownOutcomes
   /**
    * Why Redis refuses this replica (`WRONGPASS …`, `NOAUTH …`, `NOPERM …`), from the last
    * connection error or a PING; undefined when it does not (it may still be unreachable).
@@ -75,9 +78,13 @@ export function createDeps(env: Env, logger: Logger = createLogger(env)): Deps {
     lastRedisError = Date.now()
     logger.warn({ err: error.message }, 'redis unavailable')
   })
-  // An invalidation (fence + publish) takes at most one Redis command's time; the COMMIT after it
-  // at most one database round trip's, or the write is answered "outcome unknown".
-  const maxWriteTime = REDIS_COMMAND_TIMEOUT_MS + env.DB_QUERY_TIMEOUT * 1000
+  // An invalidation (fence + publish) takes at most a Redis command's time (twice, should ioredis
+  // retry it once); the COMMIT after it at most one database round trip's, or the write is
+  // answered "outcome unknown". A load: at most three round trips (connect, log in, query) and
+  // an L2 read. The fences must outlive both.
+  const queryTimeout = env.DB_QUERY_TIMEOUT * 1000
+  const maxWriteTime = 2 * REDIS_COMMAND_TIMEOUT_MS + queryTimeout
+  const maxLoadTime = Math.max(10_000, 3 * queryTimeout + REDIS_COMMAND_TIMEOUT_MS)
   const cache = createTieredCache<StoredRecord>({
     mode: env.CACHE_MODE,
     redis,
@@ -95,6 +102,8 @@ export function createDeps(env: Env, logger: Logger = createLogger(env)): Deps {
     negativeTtl: env.NEGATIVE_CACHE_TTL * 1000,
     busLease: Math.round(env.BUS_LEASE * 1000),
     maxWriteTime,
+    maxLoadTime,
+    fenceTtl: Math.max(300_000, 2 * (maxWriteTime + maxLoadTime)),
   })
   cache.events.on('bus', ({ state }) => {
     if (state === 'up') logger.info('invalidation bus up: L1 serving (started empty)')
@@ -126,6 +135,9 @@ export function createDeps(env: Env, logger: Logger = createLogger(env)): Deps {
         replicaRow(env.REPLICA_ID, env.CACHE_MODE, cache.stats(), Date.now()),
       )
     : undefined
+  const unknownOutcomes = new UnknownOutcomes(db, cache as TieredCache<unknown>, (key) =>
+    logger.warn({ key }, 'too many writes of unknown outcome pending: one is not announced again'),
+  )
   const metrics = new Metrics(cache as TieredCache<unknown>, db, env.REPLICA_ID)
   return {
     env,
@@ -137,6 +149,7 @@ export function createDeps(env: Env, logger: Logger = createLogger(env)): Deps {
     cluster,
     metrics,
     maxWriteTime,
+    unknownOutcomes,
     async redisRefusal() {
       if (refusal || !redis) return refusal
       // Without a password Redis does not fail the connection, only each command.
@@ -149,6 +162,7 @@ export function createDeps(env: Env, logger: Logger = createLogger(env)): Deps {
     lifecycle: { draining: false, migrated: false },
     async close() {
       cluster?.stop()
+      unknownOutcomes.stop()
       await cache.close()
       await redis?.quit().catch(() => redis.disconnect())
       await db.close()

@@ -56,6 +56,7 @@ describe('a write whose COMMIT reply is lost', () => {
   it('answers 504 OUTCOME_UNKNOWN, and the write did in fact commit', async () => {
     await write(api, 'lost-reply', 'v1')
     await databaseBack()
+    const sentBefore = api.deps.cache.stats().invalidationsSent
     const cut = proxy.cutAfterClientMatch(/COMMIT/i)
     const response = await api.request('/write', { json: { key: 'lost-reply', value: 'v2' } })
     await cut
@@ -68,6 +69,10 @@ describe('a write whose COMMIT reply is lost', () => {
     await eventually(async () =>
       expect(await row('lost-reply')).toEqual({ value: 'v2', version: '2' }),
     )
+    // Once PostgreSQL answers again, the key is announced once more at v2: a COMMIT applied late
+    // cannot leave a replica serving what it cached in between.
+    await eventually(async () => expect(api.deps.unknownOutcomes.size).toBe(0))
+    expect(api.deps.cache.stats().invalidationsSent).toBe(sentBefore + 2)
     // The replica did not serve the old row afterwards either (the invalidation went out first).
     await writeOnceBack('other', 'x')
     expect((await read(api, 'lost-reply')).body).toMatchObject({ value: 'v2', version: 2 })

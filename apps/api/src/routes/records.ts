@@ -1,6 +1,7 @@
 import { createRoute, type OpenAPIHono, z } from '@hono/zod-openapi'
 import type { CacheLevel, Lookup } from '@strata/cache-core'
 import type { AppEnv } from '../app.js'
+import { CommitOutcomeUnknownError } from '../db/client.js'
 import type { StoredRecord } from '../db/records.js'
 import type { Deps } from '../deps.js'
 import { ApiError } from '../errors.js'
@@ -129,10 +130,21 @@ export function registerRecordRoutes(app: OpenAPIHono<AppEnv>, deps: Deps): void
     write: (beforeCommit: (version: number) => Promise<void>) => Promise<R>,
   ): Promise<R> {
     let announcedAt = 0
-    const result = await write((version) => {
-      announcedAt = performance.now()
-      return cache.invalidate(key, version)
-    })
+    let announced: number | undefined
+    let result: R
+    try {
+      result = await write((version) => {
+        announcedAt = performance.now()
+        announced = version
+        return cache.invalidate(key, version)
+      })
+    } catch (error) {
+      // COMMIT sent, answer lost: PostgreSQL may apply it late. Announce it again once it answers.
+      if (error instanceof CommitOutcomeUnknownError && announced !== undefined) {
+        deps.unknownOutcomes.add(key, announced)
+      }
+      throw error
+    }
     if (result === undefined) return result
     cache.evictLocal(key, result.version)
     if (performance.now() - announcedAt > deps.maxWriteTime) {
