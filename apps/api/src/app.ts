@@ -1,6 +1,7 @@
 import { createServer, type RequestListener, type Server } from 'node:http'
 import { getRequestListener } from '@hono/node-server'
 import { OpenAPIHono } from '@hono/zod-openapi'
+import type { AppEnv } from './app-env.js'
 import type { Deps } from './deps.js'
 import { ApiError, sendError, toApiError } from './errors.js'
 import { withFastRead } from './http/fast-read.js'
@@ -25,9 +26,6 @@ const ALLOWED: Record<string, string> = {
   '/openapi.json': 'GET, HEAD',
   '/docs': 'GET, HEAD',
 }
-
-/** Per-request values shared between middleware and handlers. */
-export type AppEnv = { Variables: { requestId: string; cacheLevel?: string } }
 
 /** Builds the Hono app over its dependencies. No server is started: tests call `app.request()`. */
 export function createApp(deps: Deps): OpenAPIHono<AppEnv> {

@@ -14,7 +14,8 @@ import {
   startRedisServer,
   stopProcess,
 } from '@strata/test-servers'
-import { type AppEnv, createApiServer } from '../src/app.js'
+import { createApiServer } from '../src/app.js'
+import type { AppEnv } from '../src/app-env.js'
 import { migrate } from '../src/db/migrate.js'
 import { createDeps, type Deps } from '../src/deps.js'
 import { parseEnv } from '../src/env.js'

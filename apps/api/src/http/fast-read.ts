@@ -2,8 +2,8 @@ import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http
 import type { Lookup } from '@strata/cache-core'
 import type { StoredRecord } from '../db/records.js'
 import type { Deps } from '../deps.js'
-import { readBody } from '../routes/records.js'
 import { recordRequest, requestIdFor } from './observe.js'
+import { readResponse } from './read-response.js'
 
 const PREFIX = '/read/'
 const ROUTE = '/read/:key'
@@ -28,7 +28,7 @@ const rendered = new WeakMap<object, Rendered>()
 function render(key: string, hit: Lookup<StoredRecord>): Rendered {
   let answer = rendered.get(hit)
   if (answer === undefined) {
-    const body = JSON.stringify(readBody(key, hit))
+    const body = JSON.stringify(readResponse(key, hit))
     answer = { body, length: Buffer.byteLength(body) }
     rendered.set(hit, answer)
   }

@@ -1,6 +1,6 @@
 import { createRoute, type OpenAPIHono } from '@hono/zod-openapi'
 import { adminTokenCheck, bearerToken } from '../admin-token.js'
-import type { AppEnv } from '../app.js'
+import type { AppEnv } from '../app-env.js'
 import type { Deps } from '../deps.js'
 import { ApiError } from '../errors.js'
 import { ErrorResponse, MessageResponse } from '../http/schemas.js'

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { OpenAPIHono } from '@hono/zod-openapi'
 import { getAbsoluteFSPath } from 'swagger-ui-dist'
-import type { AppEnv } from '../app.js'
+import type { AppEnv } from '../app-env.js'
 
 const PAGE = `<!doctype html>
 <html lang="en">

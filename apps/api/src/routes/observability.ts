@@ -1,5 +1,5 @@
 import { createRoute, type OpenAPIHono } from '@hono/zod-openapi'
-import type { AppEnv } from '../app.js'
+import type { AppEnv } from '../app-env.js'
 import { clusterTotals, type ReplicaStats, replicaRow } from '../cluster-stats.js'
 import type { Deps } from '../deps.js'
 import { CacheStatsResponse, HealthResponse, ProbeResponse } from '../http/schemas.js'

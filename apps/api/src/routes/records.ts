@@ -1,11 +1,10 @@
 import { createRoute, type OpenAPIHono, z } from '@hono/zod-openapi'
-import type { CacheLevel, Lookup } from '@strata/cache-core'
-import type { AppEnv } from '../app.js'
+import type { AppEnv } from '../app-env.js'
 import { CommitOutcomeUnknownError } from '../db/client.js'
-import type { StoredRecord } from '../db/records.js'
 import type { Deps } from '../deps.js'
 import { ApiError } from '../errors.js'
 import { jsonBody } from '../http/json-body.js'
+import { keyNotFound, readResponse } from '../http/read-response.js'
 import {
   DeleteRequest,
   ErrorResponse,
@@ -85,31 +84,6 @@ const deleteRoute = createRoute({
   },
 })
 
-/** The 404 body of `/read` and `/delete`: the original design's fields plus the error code. */
-const keyNotFound = (key: string, level: CacheLevel) => ({
-  success: false as const,
-  key,
-  message: 'Key not found' as const,
-  cache_level: level,
-  from_cache: level !== 'DB',
-  error: { code: 'KEY_NOT_FOUND' as const, message: `No record for key ${JSON.stringify(key)}` },
-})
-
-/** The body `GET /read/{key}` answers for a lookup: shared by the route and the L1 fast path. */
-export function readBody(key: string, hit: Lookup<StoredRecord>) {
-  if (!hit.found) return keyNotFound(key, hit.level)
-  return {
-    success: true as const,
-    key,
-    value: hit.value.value,
-    version: hit.version,
-    created_at: hit.value.createdAt,
-    updated_at: hit.value.updatedAt,
-    cache_level: hit.level,
-    from_cache: hit.level !== 'DB',
-  }
-}
-
 /** `/write`, `/read/{key}`, `/delete`. */
 export function registerRecordRoutes(app: OpenAPIHono<AppEnv>, deps: Deps): void {
   const { cache, records, metrics, env } = deps
@@ -184,7 +158,7 @@ export function registerRecordRoutes(app: OpenAPIHono<AppEnv>, deps: Deps): void
     metrics.countRead(hit.level)
     c.header('X-Cache-Level', hit.level)
     c.set('cacheLevel', hit.level)
-    const body = readBody(key, hit)
+    const body = readResponse(key, hit)
     return body.success ? c.json(body, 200) : c.json(body, 404)
   })
 
