@@ -49,6 +49,7 @@ variants=(
   "NO_FIX_AGE_DETACH|fail|$EXPIRY -DNO_FIX_AGE_DETACH"
   "NO_FIX_PROMOTE_AGE|fail|$EXPIRY -DNO_FIX_PROMOTE_AGE"
   "NO_FIX_SET_DEADLINE|fail|$EXPIRY -DNO_FIX_SET_DEADLINE"
+  "NO_FIX_FENCE_TTL|fail|$EXPIRY -DNO_FIX_FENCE_TTL"
 )
 
 # Optional arguments select variants by name.

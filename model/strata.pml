@@ -31,6 +31,8 @@
  *                          is older than maxLoadTime by the time Redis runs it
  *   NO_FIX_PROMOTE_AGE     (found by the model) an L2 hit older than maxLoadTime is promoted to L1
  *   NO_FIX_QUARANTINE      no quarantine after Redis data loss
+ *   NO_FIX_FENCE_TTL       (found by the model) fenceTtl only outlasts maxLoadTime counted from the
+ *                          fence (W2), not from the COMMIT (W3)
  */
 
 #define NR 2
@@ -195,6 +197,14 @@ byte i, m;           /* scratch (loop index, received message); always left at t
 #else
 #define AGE_DETACH(t) if :: fmap[REP(t)] == (t) -> fmap[REP(t)] = NONE :: else fi
 #endif
+/* fenceTtl > maxWriteTime + maxLoadTime: a fence outlives every load that started before its
+   write COMMITTED. With only fenceTtl > maxLoadTime it outlives the loads that started before the
+   fence was PLACED (W2), which is earlier: the switch makes a flight count its start from W2. */
+#ifdef NO_FIX_FENCE_TTL
+#define START_DB (wph == 2 -> wv : db)
+#else
+#define START_DB db
+#endif
 #define AGE(v) \
   i = 0; do :: i < NT -> if :: PENDING(i) && fsdb[i] < (v) -> fold[i] = 1; AGE_DETACH(i) :: else fi; i++ \
          :: else -> break od
@@ -220,7 +230,7 @@ byte i, m;           /* scratch (loop index, received message); always left at t
   l1h[r] = 1; l1v[r] = (v)
 
 #define START(t, r) \
-  fmap[r] = t; fsf[t] = lf[r]; fgen[t] = gen[r]; fsdb[t] = db; \
+  fmap[r] = t; fsf[t] = lf[r]; fgen[t] = gen[r]; fsdb[t] = START_DB; \
   fep[t] = 1; fdet[t] = 0; fold[t] = 0; fq[t] = QUAR(r); acc[t] = 0; \
   if :: L2OK(r) -> ph[t] = L2GET :: else -> ph[t] = DBREAD fi
 
