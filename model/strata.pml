@@ -9,8 +9,12 @@
  *     generation key `rgen` (0 = missing), and per-replica pub/sub delivery as FIFO channels
  *     `bus[r]` (one channel carries invalidations and the replica's own heartbeat echo).
  *   - NR = 2 replicas. Replica 0 runs the writer (writes of a key are serialised by an advisory
- *     lock, so one writer loses nothing) and reader thread 0; replica 1 runs reader threads 1 and 2
- *     (two, so that one can start a flight and the other join it).
+ *     lock, so one writer loses nothing). NT = 2 reader threads, each one read at a time: thread 1
+ *     reads on replica 1; thread 0 reads on replica 0 (read-your-writes) or, with FLOAT0, on
+ *     replica 1 too, so that two reads there can share a flight (one starts it, the other joins).
+ *
+ * Step names (R1, R2, R3a, R3b, W1-W4, B1-B5, G1, G2) are those of docs/protocol.md.
+ * Ghost variables (marked "ghost") only serve the properties; the protocol never reads them.
  *
  * The whole model is one process whose loop picks any enabled event; every event is one
  * d_step, i.e. one atomic transition. An event is one thing that happens at one place at one time:
@@ -63,14 +67,14 @@
 
 /* reader-thread phases (a thread that owns a flight runs it: L2GET .. SETREPLY) */
 #define IDLE     0
-#define L2GET    1   /* 3a: the GET executes in Redis */
-#define L2EVAL   2   /* 3a: its reply is processed (maybe after messages arrived meanwhile) */
-#define DBREAD   3   /* 3b: the SELECT reads the committed version */
-#define SETSEND  4   /* 3b: install checks on the replica; the Lua set is sent */
-#define SETLUA   5   /* 3b: the Lua set executes in Redis */
-#define SETREPLY 6   /* 3b: its reply is processed; L1 install */
-#define JOINED   7   /* 2: waiting for another thread's flight */
-#define GOT      8   /* 2: the joined flight resolved */
+#define L2GET    1   /* R3a: the GET executes in Redis */
+#define L2EVAL   2   /* R3a: its reply is processed (maybe after messages arrived meanwhile) */
+#define DBREAD   3   /* R3b: the SELECT reads the committed version */
+#define SETSEND  4   /* R3b: install checks on the replica; the Lua set is sent */
+#define SETLUA   5   /* R3b: the Lua set executes in Redis */
+#define SETREPLY 6   /* R3b: its reply is processed; L1 install */
+#define JOINED   7   /* R2: waiting for another thread's flight */
+#define GOT      8   /* R2: the joined flight resolved */
 
 /* L2 slot kinds */
 #define NOREC 0
@@ -114,8 +118,8 @@ byte ph[NT];
 byte rep[NT];        /* the replica this read runs on (chosen at arrival) */
 byte need[NT];       /* ghost: the version this read must return at least */
 byte res[NT];        /* the version the read / flight returns */
-byte f0[NT];         /* 2: local fence when the read joined */
-byte joined[NT];     /* 2: the thread whose flight it joined */
+byte f0[NT];         /* R2: local fence when the read joined */
+byte joined[NT];     /* R2: the thread whose flight it joined */
 bit  retried[NT];
 byte fsf[NT];        /* flight: startFence (raised by what L2 showed) */
 byte fgen[NT];       /* flight: generation at start */
@@ -164,10 +168,10 @@ byte i, m;           /* scratch (loop index, received message); always left at t
 #define LAPSE_ACK(r) if :: (r) == 1 -> lapseAck[r] = acked :: else fi
 #define SERVING(r) (synced[r] && lease[r])
 #define PENDING(t) (ph[t] >= L2GET && ph[t] <= SETREPLY)
-/* 3b: the replica-side install conditions (checked before the L2 set and again before L1) */
+/* R3b: the replica-side install conditions (checked before the L2 set and again before L1) */
 #define INSTALL_OK_V(t, r, v) ((v) >= fsf[t] && (v) >= lf[r] && fep[t] && !fdet[t] && !fold[t] && !fq[t] && online[r])
 #define INSTALL_OK(t, r) INSTALL_OK_V(t, r, res[t])
-/* 3a: promoting an L2 hit to L1 is an install like any other (v1 and the v2 text checked only
+/* R3a: promoting an L2 hit to L1 is an install like any other (v1 and the v2 text checked only
    epoch and fence here; the model found that the age limit is needed too). */
 #ifdef NO_FIX_PROMOTE_AGE
 #define PROMOTE_OK(t, r) (SERVING(r) && (rv[t]) >= fsf[t] && (rv[t]) >= lf[r] && fep[t] && !fdet[t])
@@ -296,23 +300,23 @@ byte i, m;           /* scratch (loop index, received message); always left at t
 
 /* Every event of replica r's bus, lease and Redis connection. */
 #define REPLICA(r) \
-  /* a message is delivered and applied */ \
+  /* B1 / B2: a message is delivered and applied */ \
   :: d_step { nempty(bus[r]) -> bus[r]?m; \
        if :: m == ECHO -> hbIn[r] = 0; lease[r] = 1; printf("R%d own heartbeat echo: lease renewed\n", r) \
           :: else -> EVICT(r, m); printf("R%d receives invalidate v%d\n", r, m) \
        fi; m = 0 } \
   /* heartbeat: published on the channel (command connection) */ \
   :: d_step { sub[r] == UP && !hbIn[r] && !lease[r] -> bus[r]!ECHO; hbIn[r] = 1; printf("R%d publishes a heartbeat\n", r) } \
-  /* the lease runs out: no own echo for `lease` ms */ \
+  /* B3: the lease runs out: no own echo for `lease` ms */ \
   :: d_step { LAPSES(r) && lease[r] -> lease[r] = 0; LAPSE_ACK(r); LAPSE_DETACH(r); \
        printf("R%d lease runs out\n", r) } \
   /* the subscriber connection drops (Redis side); messages on it are lost */ \
   :: d_step { drops < MAXDROPS && sub[r] == UP -> drops++; sub[r] = DEAD; EMPTY(r); hbIn[r] = 0; \
        printf("R%d subscriber connection drops\n", r) } \
-  /* the replica notices: not serving, local clear */ \
+  /* B4: the replica notices: not serving, local clear */ \
   :: d_step { sub[r] == DEAD -> sub[r] = DOWN; synced[r] = 0; lease[r] = 0; \
        LAPSE_ACK(r); LCLEAR(r); printf("R%d notices the bus is down: local clear\n", r) } \
-  /* resubscribe, then the generation sync (Lua CAS) and a local clear; data loss -> quarantine.
+  /* B5 + G1: resubscribe, then the generation sync (Lua CAS) and a local clear; data loss -> quarantine.
      (One step: between the subscribe and the sync the replica serves no L1, reads no L2 and installs
      nothing, so a message delivered in that window only raises a fence the local clear keeps; the
      model lets such a message be lost instead, which gives the replica less to go on.) */ \
@@ -351,7 +355,7 @@ init {
   REPLICA(0)
   REPLICA(1)
   /* ---- the writer on replica 0 (apps/api POST /write) ---- */
-  /* W1: BEGIN; lock + upsert -> v; invalidate(): local evict + local fence */
+  /* W1: BEGIN; lock + upsert -> v; invalidate(): local evict + local fence + detach */
   :: d_step { wph == 0 && db < W -> wv = db + 1; EVICT(0, wv); wph = 1; printf("W  write v%d: local evict + fence\n", wv) }
   /* W2: Redis runs the L2 fence (Lua, keeps a higher version) and, pipelined right behind it,
      PUBLISH invalidate(v), delivered to every live subscription but the writer's own (the bus skips
@@ -360,12 +364,12 @@ init {
   :: d_step { wph == 1 -> if :: !(l2k != NOREC && l2v > wv) -> l2k = FENCE; l2v = wv; l2g = gen[0] :: else fi;
        if :: sub[1] == UP -> bus[1]!wv :: else fi; wph = 2;
        printf("W  Redis runs the L2 fence v%d and publishes invalidate v%d\n", wv, wv) }
-  /* W3: COMMIT; its reply: evictLocal(v), then the 200. (Reads that start between the commit and the
+  /* W3 + W4: COMMIT; its reply: evictLocal(v), then the 200. (Reads that start between the commit and the
      200 are owed nothing newer, and a DB read then may as well have happened just after the 200.) */
   :: d_step { wph == 2 -> db = wv; lostFenceWrite = 0; EVICT(0, wv); acked = wv; wph = 0;
        printf("W  COMMIT v%d; evictLocal v%d; 200 sent\n", wv, wv) }
   /* ---- Redis faults ---- */
-  /* restart: L2, fences and the generation key are lost; every subscription drops */
+  /* G2: restart: L2, fences and the generation key are lost; every subscription drops */
   :: d_step { restarts < MAXRESTARTS -> restarts++; l2k = NOREC; l2v = 0; l2g = 0; deadBelow = rgen + 1; rgen = 0;
        lostFenceWrite = (wph == 2);
        i = 0; do :: i < NR -> if :: sub[i] == UP -> sub[i] = DEAD; hbIn[i] = 0 :: else fi; i++ :: else -> break od;
