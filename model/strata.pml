@@ -209,6 +209,12 @@ byte i, m;           /* scratch (loop index, received message); always left at t
 #else
 #define START_DB db
 #endif
+/* An expiry means fenceTtl has passed, far more than a lease: every lease held now was renewed by
+   an echo sent since. So every replica's lease runs out here; one whose subscription is alive
+   renews it at once (B2), one whose subscription is dead stays without. */
+#define TIME_PASSES \
+  if :: lease[0] -> lease[0] = 0; LAPSE_DETACH(0) :: else fi; \
+  if :: lease[1] -> lease[1] = 0; LAPSE_ACK(1); LAPSE_DETACH(1) :: else fi
 #define AGE(v) \
   i = 0; do :: i < NT -> if :: PENDING(i) && fsdb[i] < (v) -> fold[i] = 1; AGE_DETACH(i) :: else fi; i++ \
          :: else -> break od
@@ -331,7 +337,8 @@ byte i, m;           /* scratch (loop index, received message); always left at t
   /* quarantine ends: maxWriteTime after detection, so every write that fenced before the restart has committed or failed */ \
   :: d_step { quar[r] && !lostFenceWrite -> quar[r] = 0; printf("R%d quarantine ends\n", r) } \
   /* the local fence expires (fenceTtl > maxWriteTime + maxLoadTime) */ \
-  :: d_step { EXP && lf[r] > 0 && lf[r] <= db -> AGE(lf[r]); printf("R%d local fence v%d expires\n", r, lf[r]); lf[r] = 0 }
+  :: d_step { EXP && lf[r] > 0 && lf[r] <= db -> AGE(lf[r]); TIME_PASSES; \
+       printf("R%d local fence v%d expires (every lease runs out)\n", r, lf[r]); lf[r] = 0 }
 
 #ifdef NO_FIX_LAPSE_DETACH
 #define LAPSE_DETACH(r)
@@ -376,6 +383,6 @@ init {
        EMPTY(0); EMPTY(1);
        printf("Redis RESTARTS: L2, fences, generation and queued messages lost\n") }
   /* the L2 fence or record expires */
-  :: d_step { EXP && l2k != NOREC && l2v <= db -> AGE(l2v); printf("L2 entry v%d expires\n", l2v); l2k = NOREC; l2v = 0; l2g = 0 }
+  :: d_step { EXP && l2k != NOREC && l2v <= db -> AGE(l2v); TIME_PASSES; printf("L2 entry v%d expires (every lease runs out)\n", l2v); l2k = NOREC; l2v = 0; l2g = 0 }
   od
 }
