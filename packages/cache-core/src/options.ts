@@ -300,6 +300,21 @@ export function resolveOptions<T>(options: TieredCacheOptions<T>): ResolvedOptio
       `more than maxWriteTime + maxLoadTime (${maxWriteTime + maxLoadTime} ms): a fence must outlive every write and load that can still install what it read`,
     )
   }
+  const busLease = nonNegativeInteger('busLease', options.busLease, 60)
+  const heartbeatInterval = nonNegativeInteger(
+    'heartbeatInterval',
+    options.heartbeatInterval,
+    1_000,
+  )
+  // A replica that has not yet noticed a Redis restart may hold its lease for up to these; the
+  // fence it relies on for read-your-writes must outlive that by far (docs/protocol.md).
+  if (busLease + heartbeatInterval >= fenceTtl) {
+    throw new InvalidOptionError(
+      'fenceTtl',
+      fenceTtl,
+      `more than busLease + heartbeatInterval (${busLease + heartbeatInterval} ms)`,
+    )
+  }
   return {
     loader: options.loader,
     mode,
@@ -330,8 +345,8 @@ export function resolveOptions<T>(options: TieredCacheOptions<T>): ResolvedOptio
     maxLocalFences: positiveInteger('maxLocalFences', options.maxLocalFences, 10_000),
     redisCommandTimeout: positiveInteger('redisCommandTimeout', options.redisCommandTimeout, 1_000),
     redisProbeInterval: positiveInteger('redisProbeInterval', options.redisProbeInterval, 100),
-    busLease: nonNegativeInteger('busLease', options.busLease, 60),
-    heartbeatInterval: nonNegativeInteger('heartbeatInterval', options.heartbeatInterval, 1_000),
+    busLease,
+    heartbeatInterval,
     serializer: options.serializer ?? (json as Serializer<T>),
     wrapL2: options.wrapL2 ?? ((store) => store),
   }
