@@ -31,6 +31,7 @@ plugin_dir=/usr/local/lib/docker/cli-plugins
 work=$(mktemp -d "${TMPDIR:-/tmp}/strata-compose-test.XXXXXX")
 started=$(date +%s)
 timings=()
+kind=warm
 
 step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
 fail() { printf '\033[31mFAIL\033[0m %s\n' "$*" >&2; exit 1; }
@@ -39,7 +40,7 @@ timed() {
   local name=$1 t0=$SECONDS
   shift
   "$@"
-  timings+=("$(printf '%-34s %4d s' "$name" $((SECONDS - t0)))")
+  timings+=("$name"$'\t'"$((SECONDS - t0))")
 }
 
 dockerd_pid=
@@ -74,7 +75,7 @@ if ((${#missing[@]})); then
   t0=$SECONDS
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-  timings+=("$(printf '%-34s %4d s' "apt-get install ${missing[*]}" $((SECONDS - t0)))")
+  timings+=("apt-get install ${missing[*]}"$'\t'"$((SECONDS - t0))")
 fi
 docker --version
 
@@ -117,6 +118,7 @@ for spec in "buildx $BUILDX_VERSION" "compose $COMPOSE_VERSION"; do
     echo "$name $version: building from the Go module proxy in the background"
     (build_plugin "$name" "$version" >"$work/$name.log" 2>&1) &
     plugin_pids+=($!)
+    kind=cold
   fi
   plugin_wanted+=("$name:$version")
 done
@@ -171,6 +173,7 @@ build_base() {
 }
 if [ "${STRATA_COMPOSE_REBUILD:-}" = 1 ] || ! have_image "$BASE_IMAGE"; then
   timed "debootstrap $BASE_RELEASE + import" build_base
+  kind=cold
 fi
 echo "$BASE_IMAGE: $(docker image inspect --format '{{.Size}}' "$BASE_IMAGE" | awk '{ printf "%.0f MB", $1 / 1e6 }')"
 # The classic builder: these Dockerfiles need nothing from BuildKit, and buildx may still be
@@ -194,7 +197,7 @@ if ((${#plugin_pids[@]})); then
     wait "$pid" || { cat "$work"/*.log | tail -n 30; fail "building a Docker CLI plugin failed"; }
   done
   plugin_pids=()
-  timings+=("$(printf '%-34s %4d s' "buildx + compose plugins (go)" $((SECONDS - t_plugins)))")
+  timings+=("buildx + compose plugins (go, in the background)"$'\t'"$((SECONDS - t_plugins))")
 fi
 mkdir -p "$plugin_dir"
 for spec in "${plugin_wanted[@]}"; do
@@ -207,7 +210,10 @@ docker compose version
 # ---- 4 + 5. build Strata's images and run the scenarios ----------------------------------------
 step "Scenarios (scripts/src/compose-test.ts)"
 export STRATA_COMPOSE_BASE_IMAGE=$BASE_IMAGE STRATA_COMPOSE_STANDIN_TAG=$BASE_RELEASE
+# The setup figures, for the summary (and docs/docker.md with STRATA_COMPOSE_UPDATE_DOCS=1): a run
+# that built the plugins or the base image is "cold", one that found them cached is "warm".
+export STRATA_COMPOSE_STARTED=$started STRATA_COMPOSE_KIND=$kind
+STRATA_COMPOSE_SETUP=$(printf '%s\n' "${timings[@]}")
+export STRATA_COMPOSE_SETUP
 node --import tsx scripts/src/compose-test.ts
 
-step "Timings of the setup steps"
-printf '%s\n' "${timings[@]}" "$(printf '%-34s %4d s' 'compose:test in all' $(($(date +%s) - started)))"

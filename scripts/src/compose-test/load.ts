@@ -53,6 +53,7 @@ export class Load {
   readonly #firstSeen = new Map<string, number>()
   readonly #lastSeen = new Map<string, number>()
   readonly #started = performance.now()
+  readonly #startedWall = Date.now()
   #running = true
   #workers: Promise<void>[] = []
   #sequence = 0
@@ -64,6 +65,11 @@ export class Load {
       this.#workers.push(this.#loop(options.readRate / readers, () => this.#read()))
     if (options.writeRate > 0)
       this.#workers.push(this.#loop(options.writeRate, () => this.#write()))
+  }
+
+  /** Wall-clock time (Date.now scale) of `at`, milliseconds since the load began. */
+  wallClock(at: number): number {
+    return this.#startedWall + at
   }
 
   /** Milliseconds since the load began. */
