@@ -180,11 +180,12 @@ function updateReadmeSummary(): void {
     warm && `${warm['compose:test in all']} warm`,
   ].filter(Boolean)
   const summary = [
-    `build of both images ${builds.join(', ')}; API image ${f('image size localhost/strata-api:latest')};`,
-    `a new replica takes traffic ${f('scale 3→5: container started until it took traffic (max)')} after its`,
-    `container starts; failed requests: scale 3 → 5 ${f('scale 3→5: failed requests')}, scale 5 → 2`,
-    `${f('scale 5→2: failed requests')}, \`docker kill\` ${f('docker kill: failed GETs')} GETs; Redis restart:`,
-    `${f('Redis restart: history checker')}. The whole command: ${totals.join(', ')}.`,
+    `Build of both images: ${builds.join(', ')}. API image: ${f('image size localhost/strata-api:latest')}.`,
+    `A new replica takes traffic ${f('scale 3→5: container started until it took traffic (max)')} after its container starts.`,
+    `Failed requests: scaling 3 → 5 under load, ${f('scale 3→5: failed requests')}; scaling 5 → 2,`,
+    `${f('scale 5→2: failed requests')}; \`docker kill\` of a replica, ${f('docker kill: failed GETs')} GETs.`,
+    `Redis restart, history checker: ${f('Redis restart: history checker')}.`,
+    `The whole command: ${totals.join(', ')}.`,
   ].join('\n')
   const file = resolve(repo, 'README.md')
   const text = readFileSync(file, 'utf8')
