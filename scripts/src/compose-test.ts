@@ -173,7 +173,7 @@ function updateReadmeSummary(): void {
   const f = (name: string) => last[name] ?? '?'
   const builds = [
     cold && `${cold['build api + loadtest images']} cold`,
-    warm && `${warm['build api + loadtest images']} warm (after a source edit)`,
+    warm && `${warm['build api + loadtest images']} warm (nothing changed)`,
   ].filter(Boolean)
   const totals = [
     cold && `${cold['compose:test in all']} on a fresh machine`,
