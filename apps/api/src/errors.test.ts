@@ -48,10 +48,10 @@ describe('toApiError', () => {
   })
 })
 
-describe('the README error table', () => {
+describe('the error table of docs/api.md', () => {
   it('lists every code the API answers with, at the status it answers', () => {
-    const readme = readFileSync(new URL('../../../README.md', import.meta.url), 'utf8')
-    const table = readme.slice(readme.indexOf('### Errors'), readme.indexOf('### Metrics'))
+    const page = readFileSync(new URL('../../../docs/api.md', import.meta.url), 'utf8')
+    const table = page.slice(page.indexOf('## Errors'), page.indexOf('## Metrics'))
     const documented = Object.fromEntries(
       [...table.matchAll(/^\| `([A-Z0-9_]+)` \| (\d{3}) \|/gm)].map((m) => [m[1], Number(m[2])]),
     )

@@ -278,11 +278,11 @@ describe('HTTP API under hostile input (property-based)', () => {
 
 const isWellFormed = (s: string) => (s as unknown as { isWellFormed(): boolean }).isWellFormed()
 
-/** Values as the README states them (the size limit aside): no NUL, well-formed Unicode. */
+/** Values as docs/api.md states them (the size limit aside): no NUL, well-formed Unicode. */
 const isDocumentedValue = (value: string) => !value.includes('\u0000') && isWellFormed(value)
 
 /**
- * The key rule as the README states it, written out independently of the API's schema:
+ * The key rule as docs/api.md states it, written out independently of the API's schema:
  * 1–256 code points, no control characters, well-formed Unicode, and addressable as one
  * URL path segment (not `.` or `..`).
  */

@@ -68,7 +68,7 @@ export interface NginxLimits {
   opsBurst: number
 }
 
-/** Production defaults; README.md (Security) gives the reason for each. */
+/** Production defaults; docs/security.md gives the reason for each. */
 export const NGINX_DEFAULTS: Readonly<NginxLimits> = {
   rateLimit: true,
   writeRate: 100,
