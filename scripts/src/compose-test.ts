@@ -292,6 +292,29 @@ async function scenarios(compose: Compose, base: string): Promise<void> {
   check(ids.length === 3, `3 api containers (${ids.join(', ')})`)
   const whoami = await docker(['exec', ids[0] ?? '', 'id', '-u'])
   check(whoami.stdout.trim() !== '0', `the API runs as uid ${whoami.stdout.trim()}, not root`)
+  const hardening = await docker([
+    'inspect',
+    '--format',
+    '{{.HostConfig.ReadonlyRootfs}} {{.HostConfig.CapDrop}} {{.HostConfig.SecurityOpt}} {{.HostConfig.Memory}} {{.HostConfig.PidsLimit}}',
+    ids[0] ?? '',
+  ])
+  check(
+    /^true \[ALL\] \[no-new-privileges:true\] [1-9]\d* [1-9]\d*$/.test(hardening.stdout.trim()),
+    `the API container is read-only, without capabilities or privilege gain, memory and pids bounded (${hardening.stdout.trim()})`,
+  )
+  const maxmemory = await compose.run([
+    'exec',
+    '-T',
+    'redis',
+    'redis-cli',
+    'CONFIG',
+    'GET',
+    'maxmemory*',
+  ])
+  check(
+    /maxmemory\s+268435456/.test(maxmemory.stdout) && /noeviction/.test(maxmemory.stdout),
+    'Redis runs with maxmemory 256mb and noeviction',
+  )
 
   const seen = new Set<string>()
   for (let i = 0; i < 30 && seen.size < 3; i++)
