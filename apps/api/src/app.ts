@@ -1,34 +1,23 @@
 import { createServer, type RequestListener, type Server } from 'node:http'
 import { getRequestListener } from '@hono/node-server'
-import { OpenAPIHono } from '@hono/zod-openapi'
+import type { OpenAPIHono } from '@hono/zod-openapi'
 import { methodNotAllowed } from 'hono/method-not-allowed'
 import type { AppEnv } from './app-env.js'
 import type { Deps } from './deps.js'
-import { ApiError, sendError, toApiError } from './errors.js'
+import { sendError, toApiError } from './errors.js'
 import { withFastRead } from './http/fast-read.js'
 import { answerMalformedRequests, unparsableRequestHandler } from './http/malformed-request.js'
 import { recordRequest, requestIdFor } from './http/observe.js'
-import { registerAdminRoutes } from './routes/admin.js'
+import { createRouter } from './http/router.js'
+import { adminRoutes } from './routes/admin.js'
 import { registerDocsRoutes } from './routes/docs.js'
-import { registerObservabilityRoutes } from './routes/observability.js'
-import { registerRecordRoutes } from './routes/records.js'
+import { observabilityRoutes } from './routes/observability.js'
+import { recordRoutes } from './routes/records.js'
 
 /** Builds the Hono app over its dependencies. No server is started: tests call `app.request()`. */
 export function createApp(deps: Deps): OpenAPIHono<AppEnv> {
   const { logger, metrics, env } = deps
-  const app = new OpenAPIHono<AppEnv>({
-    // Validation failures become the API's own 400, naming the field.
-    defaultHook: (result) => {
-      if (result.success) return
-      const issue = result.error.issues[0]
-      const field = issue?.path.length ? `${issue.path.join('.')}: ` : ''
-      const message =
-        issue?.code === 'unrecognized_keys'
-          ? `unknown field(s) ${issue.keys.map((k) => JSON.stringify(k)).join(', ')}`
-          : (issue?.message ?? 'invalid input')
-      throw new ApiError('VALIDATION_FAILED', `${field}${message}`)
-    },
-  })
+  const app = createRouter()
 
   app.use(async (c, next) => {
     const startedAt = performance.now()
@@ -67,9 +56,10 @@ export function createApp(deps: Deps): OpenAPIHono<AppEnv> {
     }),
   )
 
-  registerRecordRoutes(app, deps)
-  registerAdminRoutes(app, deps)
-  registerObservabilityRoutes(app, deps)
+  app.route('/', recordRoutes(deps))
+  app.route('/', adminRoutes(deps))
+  app.route('/', observabilityRoutes(deps))
+  // Last: the spec it serves is generated from every route mounted above.
   registerDocsRoutes(app)
 
   app.notFound((c) => sendError(c, 'NOT_FOUND', `No route for ${c.req.method} ${c.req.path}`))

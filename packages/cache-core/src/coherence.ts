@@ -69,6 +69,8 @@ export class Coherence {
   #generationRetry: NodeJS.Timeout | undefined
   #clearRetry: NodeJS.Timeout | undefined
   readonly #waiters = new Set<() => void>()
+  /** Reads waiting for the lease to be renewed (see {@link leaseRenewed}). */
+  readonly #leaseWaiters = new Set<() => void>()
   readonly #host: CoherenceHost
   readonly #parts: CoherenceParts
   #bus: RedisBus | undefined
@@ -110,6 +112,27 @@ export class Coherence {
    */
   leaseHeld(now: number): boolean {
     return this.#bus === undefined || now < this.#bus.leaseUntil
+  }
+
+  /**
+   * Resolves true as soon as the lease holds again, or false after `timeoutMs`. A lease that ran
+   * out because a heartbeat came back late (a busy machine, a GC pause) is usually renewed within
+   * a heartbeat interval: a read that needs L2 waits that long rather than go to the source.
+   */
+  leaseRenewed(timeoutMs: number): Promise<boolean> {
+    if (this.leaseHeld(performance.now())) return Promise.resolve(true)
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer)
+        this.#leaseWaiters.delete(done)
+        resolve(true)
+      }
+      const timer = setTimeout(() => {
+        this.#leaseWaiters.delete(done)
+        resolve(false)
+      }, timeoutMs)
+      this.#leaseWaiters.add(done)
+    })
   }
 
   /** True once the bus is subscribed and the generation known (always, without Redis). */
@@ -298,6 +321,7 @@ export class Coherence {
     this.dropLocal()
     this.#serve()
     for (const waiter of [...this.#waiters]) waiter()
+    for (const waiter of [...this.#leaseWaiters]) waiter()
   }
 
   /** L1 serves until the lease runs out, once synced. */
@@ -308,6 +332,7 @@ export class Coherence {
 
   #onLease(_until: number): void {
     this.#serve()
+    for (const waiter of [...this.#leaseWaiters]) waiter()
     if (this.#leaseLapsed) {
       this.#leaseLapsed = false
       this.#parts.events.emit('lease', { held: true })

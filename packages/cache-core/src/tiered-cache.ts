@@ -46,6 +46,12 @@ export interface CacheHealth {
   bus: 'up' | 'down' | 'off'
 }
 
+/**
+ * How many leases a read that needs L2 waits for a lapsed lease to be renewed. Four: heartbeats go
+ * out every quarter lease, so a late one is followed by three more within that time.
+ */
+const LEASE_WAIT = 4
+
 /** Why an invalidation or a clear is refused without being sent. */
 const REDIS_NOT_ANSWERING = new Error(
   'Redis is not answering (a recent command got no answer); refused until a PING gets through',
@@ -417,15 +423,18 @@ export class TieredCache<T> {
 
   async #fill(key: string, flight: Flight<T>): Promise<Lookup<T>> {
     // Without the lease, an invalidation may be held up on its way here, and L2 may hold what it
-    // would have refused (a record written after a lost fence): read the source instead.
-    if (
-      this.#l2Reads &&
-      this.#coherence.online &&
-      !this.#breaker?.open &&
-      this.#coherence.leaseHeld(performance.now())
-    ) {
-      const hit = await this.#readL2(key, flight)
-      if (hit) return hit
+    // would have refused (a record written after a lost fence). A lease that ran out because a
+    // heartbeat came back late (a busy machine, a GC pause) is renewed by the next one: wait up to
+    // LEASE_WAIT leases for it, else read the source. On a link that is really silent, that is
+    // what each L2 read costs until the heartbeat gives the subscription up.
+    if (this.#l2Reads && this.#coherence.online && !this.#breaker?.open) {
+      const leased =
+        this.#coherence.leaseHeld(performance.now()) ||
+        (await this.#coherence.leaseRenewed(LEASE_WAIT * this.#options.busLease))
+      if (leased && this.#coherence.online && !this.#breaker?.open) {
+        const hit = await this.#readL2(key, flight)
+        if (hit) return hit
+      }
     }
     return this.#load(key, flight)
   }

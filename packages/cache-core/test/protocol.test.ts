@@ -248,6 +248,23 @@ describe('without the lease, a replica trusts nothing shared (found by the model
     }
   })
 
+  it('waits for a lease that ran out only because a heartbeat came back late, then reads L2', async () => {
+    const table = new VersionedTable()
+    table.write('k', 'v1')
+    const writer = await bed.caches.create({ loader: table.loader })
+    await writer.get('k') // L2 holds k
+    const reader = await bed.caches.create({ loader: table.loader, busLease: 1_000 })
+    // A stall longer than the lease: no heartbeat could come back meanwhile.
+    const stalledUntil = performance.now() + 1_100
+    while (performance.now() < stalledUntil) {
+      // busy
+    }
+    const loads = table.loads
+    // The next heartbeat back renews the lease well within the lease's length: served from L2.
+    expect(await reader.get('k')).toMatchObject({ value: 'v1', level: 'L2' })
+    expect(table.loads).toBe(loads)
+  })
+
   it('does not let a read join a load older than maxLoadTime', async () => {
     const table = new VersionedTable()
     table.write('k', 'v1')

@@ -3,6 +3,7 @@ import { adminTokenCheck, bearerToken } from '../admin-token.js'
 import type { AppEnv } from '../app-env.js'
 import type { Deps } from '../deps.js'
 import { ApiError } from '../errors.js'
+import { createRouter } from '../http/router.js'
 import { ErrorResponse, MessageResponse } from '../http/schemas.js'
 
 const json = <T>(schema: T, description: string) => ({
@@ -26,7 +27,8 @@ const clearRoute = createRoute({
 })
 
 /** `/clear-cache`. */
-export function registerAdminRoutes(app: OpenAPIHono<AppEnv>, deps: Deps): void {
+export function adminRoutes(deps: Deps): OpenAPIHono<AppEnv> {
+  const app = createRouter()
   const isAdmin =
     deps.env.ADMIN_TOKEN === undefined ? undefined : adminTokenCheck(deps.env.ADMIN_TOKEN)
 
@@ -44,4 +46,5 @@ export function registerAdminRoutes(app: OpenAPIHono<AppEnv>, deps: Deps): void 
     deps.logger.info('cache cleared cluster-wide')
     return c.json({ success: true as const, message: 'Cleared L1 on every replica and L2' }, 200)
   })
+  return app
 }

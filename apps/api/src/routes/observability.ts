@@ -2,6 +2,7 @@ import { createRoute, type OpenAPIHono } from '@hono/zod-openapi'
 import type { AppEnv } from '../app-env.js'
 import { clusterTotals, type ReplicaStats, replicaRow } from '../cluster-stats.js'
 import type { Deps } from '../deps.js'
+import { createRouter } from '../http/router.js'
 import { CacheStatsResponse, HealthResponse, ProbeResponse } from '../http/schemas.js'
 import { sharedFor } from '../shared-result.js'
 
@@ -62,7 +63,8 @@ const withTimeout = <T>(work: Promise<T>, ms: number): Promise<T> =>
   ])
 
 /** `/cache-stats`, `/health`, `/health/live`, `/health/ready`, `/metrics`. */
-export function registerObservabilityRoutes(app: OpenAPIHono<AppEnv>, deps: Deps): void {
+export function observabilityRoutes(deps: Deps): OpenAPIHono<AppEnv> {
+  const app = createRouter()
   const { cache, env, cluster, records, lifecycle } = deps
   const clusterRows = cluster ? sharedFor(OBSERVED_FOR_MS, () => cluster.rows()) : undefined
   const checkDatabase = sharedFor(OBSERVED_FOR_MS, async () => {
@@ -147,4 +149,5 @@ export function registerObservabilityRoutes(app: OpenAPIHono<AppEnv>, deps: Deps
     const body = await deps.metrics.registry.metrics()
     return c.body(body, 200, { 'Content-Type': deps.metrics.registry.contentType })
   })
+  return app
 }

@@ -5,6 +5,7 @@ import type { Deps } from '../deps.js'
 import { ApiError } from '../errors.js'
 import { jsonBody } from '../http/json-body.js'
 import { keyNotFound, readResponse } from '../http/read-response.js'
+import { createRouter } from '../http/router.js'
 import {
   DeleteRequest,
   ErrorResponse,
@@ -85,7 +86,8 @@ const deleteRoute = createRoute({
 })
 
 /** `/write`, `/read/{key}`, `/delete`. */
-export function registerRecordRoutes(app: OpenAPIHono<AppEnv>, deps: Deps): void {
+export function recordRoutes(deps: Deps): OpenAPIHono<AppEnv> {
+  const app = createRouter()
   const { cache, records, metrics, env } = deps
 
   /**
@@ -176,4 +178,5 @@ export function registerRecordRoutes(app: OpenAPIHono<AppEnv>, deps: Deps): void
       200,
     )
   })
+  return app
 }
