@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { FAULT_NAMES } from './faults.js'
+import { FAULT_NAMES } from './fault.js'
 import { duration, parseChaosArgs, UsageError } from './options.js'
 
 describe('duration', () => {

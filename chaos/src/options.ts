@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util'
-import { FAULT_NAMES, type FaultName } from './faults.js'
+import { FAULT_NAMES, type FaultName } from './fault.js'
 
 /** What `pnpm chaos` was asked to do. */
 export interface ChaosOptions {

@@ -1,6 +1,7 @@
 import { checkHistory, type HistoryLog, writeOp } from '@strata/testkit'
 import { describe, expect, it } from 'vitest'
-import { FAULTS, UNKNOWN_GRACE_MS } from './faults.js'
+import { UNKNOWN_GRACE_MS } from './fault.js'
+import { FAULTS } from './faults.js'
 import { phaseStats } from './measure.js'
 import { judge } from './run-fault.js'
 import { KeySpace } from './workload.js'

@@ -10,7 +10,7 @@ import {
   type WriteOp,
 } from '@strata/testkit'
 import { Redis } from 'ioredis'
-import { type Fault, type FaultName, type FaultWindow, UNKNOWN_GRACE_MS } from './faults.js'
+import { type Fault, type FaultName, type FaultWindow, UNKNOWN_GRACE_MS } from './fault.js'
 import { type PhaseStats, phaseStats, recoveryTime } from './measure.js'
 import { type Progress, seconds } from './progress.js'
 import { crashRecorder, REPLICAS, startChaosStack } from './stack.js'

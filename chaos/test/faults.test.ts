@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { FAULTS, type FaultName } from '../src/faults.js'
+import type { FaultName } from '../src/fault.js'
+import { FAULTS } from '../src/faults.js'
 import { Progress } from '../src/progress.js'
 import { type FaultResult, runFault } from '../src/run-fault.js'
 import { DEFAULT_WORKLOAD } from '../src/workload.js'

@@ -1,21 +1,36 @@
-import type { LoadSummary } from './summary.js'
+import type { LatencyGroup } from './stats.js'
+
+/**
+ * The figures of a run that thresholds test. A `LoadSummary` has them all; thresholds need no
+ * more, so they depend on nothing that depends on them.
+ */
+export interface MeasuredRun {
+  errors: number
+  error_rate: number
+  rps: number
+  dropped: number
+  l1_hit_rate: number
+  l2_hit_rate: number
+  combined_hit_rate: number
+  latency: Record<LatencyGroup, { p50_ms: number; p95_ms: number; p99_ms: number; max_ms: number }>
+}
 
 /** Figures of a run that a threshold can test. Rates are percentages, times milliseconds. */
 export const THRESHOLD_METRICS = {
-  errors: (s: LoadSummary) => s.errors,
-  error_rate: (s: LoadSummary) => s.error_rate,
-  rps: (s: LoadSummary) => s.rps,
-  dropped: (s: LoadSummary) => s.dropped,
-  l1_hit_rate: (s: LoadSummary) => s.l1_hit_rate,
-  l2_hit_rate: (s: LoadSummary) => s.l2_hit_rate,
-  combined_hit_rate: (s: LoadSummary) => s.combined_hit_rate,
-  p50_ms: (s: LoadSummary) => s.latency.all.p50_ms,
-  p95_ms: (s: LoadSummary) => s.latency.all.p95_ms,
-  p99_ms: (s: LoadSummary) => s.latency.all.p99_ms,
-  max_ms: (s: LoadSummary) => s.latency.all.max_ms,
-  read_p99_ms: (s: LoadSummary) => s.latency.read.p99_ms,
-  write_p99_ms: (s: LoadSummary) => s.latency.write.p99_ms,
-  l1_p99_ms: (s: LoadSummary) => s.latency.L1.p99_ms,
+  errors: (s: MeasuredRun) => s.errors,
+  error_rate: (s: MeasuredRun) => s.error_rate,
+  rps: (s: MeasuredRun) => s.rps,
+  dropped: (s: MeasuredRun) => s.dropped,
+  l1_hit_rate: (s: MeasuredRun) => s.l1_hit_rate,
+  l2_hit_rate: (s: MeasuredRun) => s.l2_hit_rate,
+  combined_hit_rate: (s: MeasuredRun) => s.combined_hit_rate,
+  p50_ms: (s: MeasuredRun) => s.latency.all.p50_ms,
+  p95_ms: (s: MeasuredRun) => s.latency.all.p95_ms,
+  p99_ms: (s: MeasuredRun) => s.latency.all.p99_ms,
+  max_ms: (s: MeasuredRun) => s.latency.all.max_ms,
+  read_p99_ms: (s: MeasuredRun) => s.latency.read.p99_ms,
+  write_p99_ms: (s: MeasuredRun) => s.latency.write.p99_ms,
+  l1_p99_ms: (s: MeasuredRun) => s.latency.L1.p99_ms,
 } as const
 
 export type ThresholdMetric = keyof typeof THRESHOLD_METRICS
@@ -68,7 +83,7 @@ export function parseThreshold(text: string): Threshold {
 
 /** Checks every threshold against a summary. */
 export function evaluateThresholds(
-  summary: LoadSummary,
+  summary: MeasuredRun,
   thresholds: readonly Threshold[],
 ): ThresholdResult[] {
   return thresholds.map((t) => {
