@@ -63,3 +63,38 @@ export interface CacheStats {
 /** `part / whole` as a percentage with two decimals; 0 when nothing was counted. */
 export const percent = (part: number, whole: number): number =>
   whole === 0 ? 0 : Math.round((part / whole) * 10_000) / 100
+
+/** The state beside the counters that a snapshot reports. */
+export type TierState = Pick<
+  CacheStats,
+  'l1Size' | 'l1MaxSize' | 'l1Bytes' | 'busState' | 'generation'
+>
+
+/** The counters, with the derived rates, and the tiers' state: what `stats()` returns. */
+export function snapshot(c: Counters, tiers: TierState): CacheStats {
+  return {
+    reads: c.reads,
+    l1Hits: c.l1Hits,
+    l1Misses: c.l1Misses,
+    l1HitRate: percent(c.l1Hits, c.l1Hits + c.l1Misses),
+    l2Hits: c.l2Hits,
+    l2Misses: c.l2Misses,
+    l2HitRate: percent(c.l2Hits, c.l2Hits + c.l2Misses),
+    combinedHitRate: percent(c.l1Hits + c.l2Hits, c.reads),
+    dbReads: c.dbReads,
+    promotions: c.promotions,
+    staleSetsRejected: c.staleSetsRejected,
+    invalidationsSent: c.invalidationsSent,
+    invalidationsReceived: c.invalidationsReceived,
+    clearsReceived: c.clearsReceived,
+    malformedMessages: c.malformedMessages,
+    redisErrors: c.redisErrors,
+    busDisconnects: c.busDisconnects,
+    leaseLapses: c.leaseLapses,
+    dataLosses: c.dataLosses,
+    joinRetries: c.joinRetries,
+    discardedLoads: c.discardedLoads,
+    fencesRestored: c.fencesRestored,
+    ...tiers,
+  }
+}

@@ -10,11 +10,12 @@ import type { CacheLevel, Lookup } from './lookup.js'
 import { type ResolvedOptions, resolveOptions, type TieredCacheOptions } from './options.js'
 import { RedisBreaker } from './redis-breaker.js'
 import { commandConnectionOptions, SUBSCRIBER_OPTIONS } from './redis-connection.js'
-import { type CacheStats, Counters, percent } from './stats.js'
+import { type CacheStats, Counters, snapshot } from './stats.js'
 import type { L2Record } from './stores/l2-record.js'
 import type { L2Store } from './stores/l2-store.js'
 import { MemoryStore } from './stores/memory-store.js'
 import { RedisStore } from './stores/redis-store.js'
+import { type LeftFence, Unfences } from './unfences.js'
 
 /** One in-progress fill of a key (L2 read, then loader). Concurrent misses share it. */
 interface Flight<T> {
@@ -29,13 +30,6 @@ interface Flight<T> {
   startedAt: number
   /** An invalidation or a local clear took it out of the map: it installs nothing. */
   detached: boolean
-}
-
-/** A fence left by a refused write, to take back when Redis answers again. */
-interface PendingUnfence {
-  version: number
-  generation: number
-  nonce: string
 }
 
 /** The health of each tier, as `/health` reports it. */
@@ -102,8 +96,8 @@ export class TieredCache<T> {
   readonly #flights = new Map<string, Flight<T>>()
   /** Key → highest version this instance has seen invalidated, for loads that start afterwards. */
   readonly #fences: LRUCache<string, number>
-  /** Key → a fence a refused write left in Redis, to take back once Redis answers. */
-  readonly #unfences: LRUCache<string, PendingUnfence>
+  /** Fences refused writes left in Redis, taken back once Redis answers. */
+  readonly #unfences: Unfences | undefined
   #closed = false
 
   constructor(options: TieredCacheOptions<T>) {
@@ -115,7 +109,6 @@ export class TieredCache<T> {
     this.#l1 = new MemoryStore<Lookup<T>>(o.l1)
     this.#l1Sized = o.l1.maxBytes !== undefined || Number.isFinite(o.l1.maxEntryBytes)
     this.#fences = new LRUCache<string, number>({ max: o.maxLocalFences, ttl: o.fenceTtl })
-    this.#unfences = new LRUCache<string, PendingUnfence>({ max: o.maxLocalFences })
     const host = {
       dropLocal: () => this.#dropLocal(),
       evict: (key: string, version: number) => this.#evict(key, version),
@@ -126,6 +119,7 @@ export class TieredCache<T> {
 
     if (o.mode === 'none' || o.redis === undefined) {
       this.#ownsRedis = false
+      this.#unfences = undefined
       this.#l2Reads = false
       this.#coherence = new Coherence(host, this.#parts(undefined))
       this.#coherence.servingUntil = 0
@@ -139,16 +133,19 @@ export class TieredCache<T> {
     if (this.#ownsRedis) this.#redis.on('error', (error) => this.#degraded('redis', error))
     const breaker = new RedisBreaker(this.#redis, o.redisProbeInterval, (open) => {
       this.events.emit('redis', { state: open ? 'down' : 'up' })
-      if (!open) this.#retryUnfences()
+      if (!open) this.#unfences?.retry()
     })
     this.#breaker = breaker
     this.#redis.on('ready', () => {
       breaker.reconnected()
-      this.#retryUnfences()
+      this.#unfences?.retry()
     })
     // Every write fences L2 and publishes, whatever this instance's own read mode: the other
     // replicas may read L2 or hold an L1.
     this.#store = o.wrapL2(new RedisStore({ redis: this.#redis, prefix: o.prefix }))
+    this.#unfences = new Unfences(this.#store, o.maxLocalFences, o.fenceTtl, (error) =>
+      this.#degraded('l2.unfence', error),
+    )
     this.#coherence = new Coherence(host, this.#parts(this.#store))
     this.#subscriber = this.#redis.duplicate(SUBSCRIBER_OPTIONS)
     this.#subscriber.on('error', (error) => this.#degraded('bus', error))
@@ -186,7 +183,8 @@ export class TieredCache<T> {
   get(key: string): Promise<Lookup<T>> {
     this.#counters.reads++
     // The lease is checked here, on the read itself: a timer could fire late after a stall.
-    if (performance.now() < this.#coherence.servingUntil) {
+    // (No clock read at all without an L1.)
+    if (this.#l1Enabled && performance.now() < this.#coherence.servingUntil) {
       const hit = this.#l1.get(key)
       if (hit !== undefined) {
         this.#counters.l1Hits++
@@ -299,36 +297,13 @@ export class TieredCache<T> {
 
   /** A snapshot of the counters with hit rates in percent. */
   stats(): CacheStats {
-    const c = this.#counters
-    return {
-      reads: c.reads,
-      l1Hits: c.l1Hits,
-      l1Misses: c.l1Misses,
-      l1HitRate: percent(c.l1Hits, c.l1Hits + c.l1Misses),
-      l2Hits: c.l2Hits,
-      l2Misses: c.l2Misses,
-      l2HitRate: percent(c.l2Hits, c.l2Hits + c.l2Misses),
-      combinedHitRate: percent(c.l1Hits + c.l2Hits, c.reads),
-      dbReads: c.dbReads,
-      promotions: c.promotions,
-      staleSetsRejected: c.staleSetsRejected,
-      invalidationsSent: c.invalidationsSent,
-      invalidationsReceived: c.invalidationsReceived,
-      clearsReceived: c.clearsReceived,
-      malformedMessages: c.malformedMessages,
-      redisErrors: c.redisErrors,
-      busDisconnects: c.busDisconnects,
-      leaseLapses: c.leaseLapses,
-      dataLosses: c.dataLosses,
-      joinRetries: c.joinRetries,
-      discardedLoads: c.discardedLoads,
-      fencesRestored: c.fencesRestored,
+    return snapshot(this.#counters, {
       l1Size: this.#l1Enabled ? this.#l1.size : 0,
       l1MaxSize: this.#l1Enabled ? this.#l1.maxEntries : 0,
       l1Bytes: this.#l1.bytes,
       busState: this.#bus ? this.#bus.state : 'off',
       generation: this.#coherence.generation,
-    }
+    })
   }
 
   /** The state of each tier, for health checks. */
@@ -613,35 +588,14 @@ export class TieredCache<T> {
    * holds its key's lock, so no other write of the key can have raised it since); in Redis only
    * the fence this write left, once Redis answers.
    */
-  #restoreFence(
-    key: string,
-    version: number,
-    previous: number | undefined,
-    fence: PendingUnfence,
-  ): void {
+  #restoreFence(key: string, version: number, previous: number | undefined, fence: LeftFence) {
     if (this.#fences.get(key) === version) {
       if (previous === undefined) this.#fences.delete(key)
       else this.#fences.set(key, previous)
       this.#counters.fencesRestored++
     }
-    this.#unfences.set(key, fence)
-    this.#retryUnfences()
-  }
-
-  /** Takes back in Redis the fences refused writes left, while Redis answers. */
-  #retryUnfences(): void {
-    const store = this.#store
-    if (!store || this.#breaker?.open || this.#redis?.status !== 'ready') return
-    for (const [key, fence] of this.#unfences.entries()) {
-      this.#unfences.delete(key)
-      store
-        .unfence(key, fence.version, fence.generation, fence.nonce, this.#options.fenceTtl)
-        .catch((error: unknown) => {
-          // Still unreachable: try again when it answers, unless a newer refusal replaced it.
-          if (!this.#unfences.has(key)) this.#unfences.set(key, fence)
-          this.#degraded('l2.unfence', error)
-        })
-    }
+    const reachable = !this.#breaker?.open && this.#redis?.status === 'ready'
+    this.#unfences?.add(key, fence, reachable)
   }
 
   /** Empties L1 and detaches every load in flight. */
