@@ -3,7 +3,7 @@ import { cpus } from 'node:os'
 import { resolve } from 'node:path'
 import { REPO_ROOT } from './stack-client.js'
 
-/** loadtests/results: one directory per run; `latest/` holds the newest comparison (committed). */
+/** loadtests/results: one directory per run; `latest/` holds the newest comparison (not committed: snapshots worth keeping go to docs/results/). */
 export const RESULTS_DIR = resolve(REPO_ROOT, 'loadtests/results')
 
 /** `2026-11-24T13-05-09` — sortable and safe in a path. */
