@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url'
 import type { FaultResult } from './run-fault.js'
 import type { SoakResult } from './soak.js'
 
-/** chaos/results: one directory per run; `latest/` holds the newest (committed). */
+/** chaos/results: one directory per run; `latest/` holds the newest (not committed; snapshots go to docs/results/). */
 export const RESULTS_DIR = fileURLToPath(new URL('../results', import.meta.url))
 
 /** `2026-11-25T01-30-00`: sortable and safe in a path. */
