@@ -65,9 +65,10 @@ export class ScriptNotLoadedError extends StrataError {
     readonly sha: string,
     cause: unknown,
   ) {
-    const reply = cause instanceof Error ? cause.message.split('\n')[0] : String(cause)
+    const reply = (cause instanceof Error ? cause.message.split('\n')[0] : String(cause)) ?? ''
     super(
-      `Redis cannot run Strata's script ${script} (${sha}): ${reply}. Load the scripts as a Redis admin after every Redis start (loadScripts(), or deploy/redis/load-scripts.sh; see docs/operations.md)`,
+      // Redis's own reply ends with a full stop, or not: this message goes on after one.
+      `Redis cannot run Strata's script ${script} (${sha}): ${reply.replace(/\.?$/, '.')} Load the scripts as a Redis admin after every Redis start (loadScripts(), or deploy/redis/load-scripts.sh; see docs/operations.md)`,
       { cause },
     )
   }
