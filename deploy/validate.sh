@@ -68,10 +68,6 @@ render_local() {
   text=${text//'{{UPSTREAM_SERVERS}}'/"$servers"}
   text=${text//'{{READ_UPSTREAM}}'/"$read_upstream"}
   text=${text//'{{BODY_TEMP_DIR}}'/"$work/run/client_body_temp"}
-  # The per-address limits only the local stack applies (defaults of scripts/src/stack/config.ts).
-  text=${text//'{{CONN_LIMIT}}'/128}
-  text=${text//'{{OPS_RATE}}'/10}
-  text=${text//'{{OPS_BURST}}'/20}
   if grep -n '{{' <<<"$text" >&2; then fail "unreplaced placeholder in the rendered local.conf.template (above)"; fi
   printf '%s\n' "$text" >"$out"
 }
@@ -93,10 +89,10 @@ mkdir -p "$work/run" "$work/logs"
 # The stack runner renders the shared templates into RUN_DIR, where the local config includes them.
 render_templates "$work/run"
 ok "templates rendered with the compose defaults: ${#strata_defaults[@]} STRATA_* variables"
-for p in LISTEN_PORT RUN_DIR LOG_DIR CONF_DIR UPSTREAM_SERVERS READ_UPSTREAM BODY_TEMP_DIR CONN_LIMIT OPS_RATE OPS_BURST; do
+for p in LISTEN_PORT RUN_DIR LOG_DIR CONF_DIR UPSTREAM_SERVERS READ_UPSTREAM BODY_TEMP_DIR; do
   grep -q "{{$p}}" "$nginx_dir/local.conf.template" || fail "local.conf.template does not use {{$p}}"
 done
-ok "uses all ten placeholders the stack runner fills in"
+ok "uses all seven placeholders the stack runner fills in"
 for read_upstream in strata_rr strata_affinity; do
   render_local "$work/local-$read_upstream.conf" "$read_upstream"
   nginx_test "$work/local-$read_upstream.conf"
