@@ -4,7 +4,7 @@ import { check, figure, seconds, sleep } from './report.js'
 
 /**
  * Restarts Redis under reads and writes and checks the history (packages/testkit): no stale
- * read, no lost write, every read served.
+ * read, no lost write, every read served, and writes acked again afterwards.
  */
 export async function redisRestart(compose: Compose, base: string): Promise<void> {
   const history = new History()
@@ -27,6 +27,13 @@ export async function redisRestart(compose: Compose, base: string): Promise<void
   await sleep(10_000)
   running = false
   await Promise.all(workers)
+  // The replicas may only run Strata's scripts by SHA, and the restarted Redis started without
+  // them: a write is fenced again only if the container loaded them (deploy/redis/start.sh).
+  const after = await client.write(keys[0] as string, 'after-restart')
+  check(
+    after.outcome === 'acked',
+    `Redis restart: the scripts were loaded again, writes acked (${after.outcome})`,
+  )
   client.close()
 
   const psql = await compose.must([
