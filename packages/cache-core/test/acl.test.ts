@@ -9,7 +9,7 @@ const PREFIX = 'app'
 const RULES = [
   `resetkeys ~${PREFIX}:*`,
   `resetchannels &${PREFIX}:*`,
-  '-@all +get +set +incr +evalsha +eval +getrange +pttl +strlen +del +time +publish +subscribe +unsubscribe +ping',
+  '-@all +get +set +evalsha +eval +getrange +pttl +strlen +del +time +publish +subscribe +ping',
 ].join(' ')
 
 let server: RedisServer
