@@ -7,26 +7,16 @@ import {
   ADMIN_TOKEN,
   read,
   requestOverSocket,
-  type Servers,
+  startCluster,
   startReplica,
-  startServers,
   type TestReplica,
   write,
 } from './harness.js'
 
-let servers: Servers
-let a: TestReplica
-let b: TestReplica
-
-beforeAll(async () => {
-  servers = await startServers()
-  a = await startReplica(servers, { REPLICA_ID: 'replica-a' })
-  b = await startReplica(servers, { REPLICA_ID: 'replica-b' })
-})
-afterAll(async () => {
-  await Promise.all([a?.close(), b?.close()])
-  await servers?.stop()
-})
+const {
+  servers,
+  replicas: [a, b],
+} = await startCluster({ REPLICA_ID: 'replica-a' }, { REPLICA_ID: 'replica-b' })
 
 /** Resolves once `replica` has heard the invalidation of `key` at `version` on the bus. */
 const heard = (replica: TestReplica, key: string, version: number) =>
