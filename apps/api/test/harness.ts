@@ -70,15 +70,17 @@ export async function startCluster<const Envs extends Array<Record<string, strin
 ): Promise<Cluster<{ -readonly [K in keyof Envs]: TestReplica }>> {
   const servers = await startServers()
   const replicas: TestReplica[] = []
-  const stop = async () => {
-    await Promise.all(replicas.map((replica) => replica.close()))
-    await servers.stop()
+  let stopped: Promise<void> | undefined
+  // Once only, whichever of the hook and the failed start below asks first.
+  const stop = () => {
+    stopped ??= Promise.all(replicas.map((replica) => replica.close())).then(() => servers.stop())
+    return stopped
   }
   afterAll(stop)
   try {
     for (const env of envs) replicas.push(await startReplica(servers, env))
   } catch (error) {
-    // Thrown while the file is collected: its afterAll hooks will not run.
+    // Thrown while the file is collected, after which vitest may run no hook of the file.
     await stop()
     throw error
   }
