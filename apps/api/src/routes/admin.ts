@@ -6,12 +6,7 @@ import type { AppEnv } from '../app-env.js'
 import type { Deps } from '../deps.js'
 import { ApiError } from '../errors.js'
 import { createRouter } from '../http/router.js'
-import { ErrorResponse, MessageResponse } from '../http/schemas.js'
-
-const json = <T>(schema: T, description: string) => ({
-  content: { 'application/json': { schema } },
-  description,
-})
+import { ErrorResponse, json, MessageResponse } from '../http/schemas.js'
 
 /**
  * Who may clear. Without ADMIN_TOKEN: nobody (403 `ADMIN_DISABLED`, before any header is read).
