@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
 import { parseEnv } from './env.js'
@@ -56,6 +57,26 @@ describe('parseEnv', () => {
     }
     expect(text).toContain('"turbo"')
     expect(text).not.toContain('short')
+  })
+
+  it('takes an ADMIN_TOKEN only in the characters a bearer token may have', () => {
+    for (const token of [
+      'a'.repeat(16),
+      'Az09._~+/-Az09._~+/-==',
+      randomBytes(16).toString('base64'),
+    ]) {
+      expect(parseEnv({ ADMIN_TOKEN: token }).ok, token).toBe(true)
+    }
+    for (const token of [
+      'has a space in it!',
+      'quote"quote"quote',
+      'ümlaut-ümlaut-ümlaut',
+      '==padding-first-x',
+    ]) {
+      const result = parseEnv({ ADMIN_TOKEN: token })
+      expect(result.ok, token).toBe(false)
+      if (!result.ok) expect(result.problems.join('\n')).not.toContain(token)
+    }
   })
 
   it('has no default secret: no token, and no password in the default URLs', () => {

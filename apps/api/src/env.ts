@@ -44,7 +44,13 @@ const envSchema = z.object({
   DB_POOL_MIN_SIZE: z.coerce.number().int().nonnegative().optional(),
   // Seconds one PostgreSQL round trip may take before its connection is dropped (fractions allowed).
   DB_QUERY_TIMEOUT: z.coerce.number().positive().max(3600).default(2),
-  ADMIN_TOKEN: z.string().min(16, 'at least 16 characters').optional(),
+  // A bearer token as RFC 6750 spells it (what a client can send after "Bearer "), or the
+  // header parser of /clear-cache could never accept it.
+  ADMIN_TOKEN: z
+    .string()
+    .min(16, 'at least 16 characters')
+    .regex(/^[A-Za-z0-9._~+/-]+=*$/, 'letters, digits and . _ ~ + / - only (then = padding)')
+    .optional(),
   MAX_VALUE_BYTES: z.coerce.number().int().positive().default(1_048_576),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   NODE_ENV: z.enum(['production', 'development', 'test']).default('development'),

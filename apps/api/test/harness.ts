@@ -16,6 +16,7 @@ import {
   stopProcess,
 } from '@strata/test-servers'
 import { Redis } from 'ioredis'
+import { afterAll } from 'vitest'
 import { createApiServer } from '../src/app.js'
 import type { AppEnv } from '../src/app-env.js'
 import { migrate } from '../src/db/migrate.js'
@@ -52,6 +53,40 @@ export async function startServers(options: ServerOptions = {}): Promise<Servers
       await Promise.all([postgres.stop(), redis.stop()])
     },
   }
+}
+
+/** What `startCluster` started for a test file. */
+export interface Cluster<Replicas extends TestReplica[]> {
+  servers: Servers
+  /** One replica a given environment, in the order given. */
+  replicas: Replicas
+}
+
+/**
+ * Starts PostgreSQL, Redis and one replica per `envs` entry (in order) and stops them all after
+ * the file's last test: the set-up of most test files, called at their top level.
+ * @example const { replicas: [a, b] } = await startCluster({ REPLICA_ID: 'a' }, { REPLICA_ID: 'b' })
+ */
+export async function startCluster<const Envs extends Array<Record<string, string>>>(
+  ...envs: Envs
+): Promise<Cluster<{ -readonly [K in keyof Envs]: TestReplica }>> {
+  const servers = await startServers()
+  const replicas: TestReplica[] = []
+  let stopped: Promise<void> | undefined
+  // Once only, whichever of the hook and the failed start below asks first.
+  const stop = () => {
+    stopped ??= Promise.all(replicas.map((replica) => replica.close())).then(() => servers.stop())
+    return stopped
+  }
+  afterAll(stop)
+  try {
+    for (const env of envs) replicas.push(await startReplica(servers, env))
+  } catch (error) {
+    // Thrown while the file is collected, after which vitest may run no hook of the file.
+    await stop()
+    throw error
+  }
+  return { servers, replicas: replicas as { -readonly [K in keyof Envs]: TestReplica } }
 }
 
 /** One replica of the API in-process: the Hono app over real PostgreSQL and Redis. */
