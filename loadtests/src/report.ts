@@ -1,5 +1,3 @@
-import { barChart } from './svg.js'
-
 /** One mode of a comparison: the figures `summary.json` holds for it. Rates are percentages. */
 export interface ModeRow {
   /** `multi`, `l2`, `l1`, `none`, `multi-affinity`. */
@@ -115,10 +113,10 @@ const MODE_LABEL: Record<string, string> = {
 }
 export const modeLabel = (mode: string) => MODE_LABEL[mode] ?? mode
 
-const f1 = (n: number) => n.toFixed(1)
-const int = (n: number) => Math.round(n).toLocaleString('en-US')
-const ms = (n: number) => (n < 10 ? n.toFixed(2) : n < 100 ? n.toFixed(1) : n.toFixed(0))
-const cmds = (n: number | null) => (n === null ? '–' : n.toFixed(3))
+export const f1 = (n: number) => n.toFixed(1)
+export const int = (n: number) => Math.round(n).toLocaleString('en-US')
+export const ms = (n: number) => (n < 10 ? n.toFixed(2) : n < 100 ? n.toFixed(1) : n.toFixed(0))
+export const cmds = (n: number | null) => (n === null ? '–' : n.toFixed(3))
 
 /** The comparison table as Markdown. */
 export function markdownTable(rows: readonly ModeRow[]): string {
@@ -275,155 +273,4 @@ export function markdownReport(report: ComparisonReport): string {
   }
   lines.push('')
   return lines.join('\n')
-}
-
-const COLORS = {
-  L1: '#2563eb',
-  L2: '#f59e0b',
-  DB: '#9ca3af',
-  p50: '#93c5fd',
-  p95: '#3b82f6',
-  p99: '#1e3a8a',
-  rps: '#059669',
-}
-
-/** The charts (inline SVG): hit rates, latency percentiles, throughput. */
-export function charts(rows: readonly ModeRow[], width = 560): string[] {
-  const categories = rows.map((r) => modeLabel(r.mode))
-  const offered = int(rows[0]?.offered_rps ?? 0)
-  return [
-    barChart({
-      title: 'Where reads were served (% of reads)',
-      unit: '%',
-      categories,
-      stacked: true,
-      max: 100,
-      width,
-      series: [
-        { name: 'L1 (process)', color: COLORS.L1, values: rows.map((r) => r.served.L1) },
-        { name: 'L2 (Redis)', color: COLORS.L2, values: rows.map((r) => r.served.L2) },
-        { name: 'PostgreSQL', color: COLORS.DB, values: rows.map((r) => r.served.DB) },
-      ],
-    }),
-    barChart({
-      title: `Latency at ${offered} req/s offered (ms, lower is better)`,
-      unit: ' ms',
-      categories,
-      width,
-      digits: 1,
-      series: [
-        { name: 'p50', color: COLORS.p50, values: rows.map((r) => r.p50_ms) },
-        { name: 'p95', color: COLORS.p95, values: rows.map((r) => r.p95_ms) },
-        { name: 'p99', color: COLORS.p99, values: rows.map((r) => r.p99_ms) },
-      ],
-    }),
-    barChart({
-      title: 'Maximum throughput (requests/s, higher is better)',
-      unit: '',
-      categories,
-      width,
-      digits: 0,
-      series: [{ name: 'req/s', color: COLORS.rps, values: rows.map((r) => r.rps) }],
-    }),
-    barChart({
-      title: `Database reads/s at ${offered} req/s offered (lower is better)`,
-      unit: '',
-      categories,
-      width,
-      digits: 0,
-      series: [{ name: 'DB reads/s', color: COLORS.DB, values: rows.map((r) => r.db_reads_per_s) }],
-    }),
-  ]
-}
-
-const escapeHtml = (text: string) =>
-  text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;')
-
-/** Markdown inline code and bold → HTML, for the few sentences the report shares with report.md. */
-const inline = (text: string) =>
-  escapeHtml(text)
-    .replace(/\*\*([^*]+)\*\*/g, '<strong>$1</strong>')
-    .replace(/`([^`]+)`/g, '<code>$1</code>')
-
-/** `report.html`: self-contained (inline CSS and SVG, no scripts, nothing fetched). */
-export function htmlReport(report: ComparisonReport): string {
-  const s = report.settings
-  const rows = report.rows
-  const table = [
-    '<table><thead><tr><th>mode</th><th>reads routed</th><th>p50 ms</th><th>p95 ms</th><th>p99 ms</th><th>L1 hit</th><th>L2 hit</th><th>combined</th><th>DB reads/s</th><th>Redis cmds/req</th><th>Redis cmds/read</th><th>max req/s</th><th>errors</th></tr></thead><tbody>',
-    ...rows.map(
-      (r) =>
-        `<tr><td>${escapeHtml(modeLabel(r.mode))}</td><td>${r.lb}</td><td>${ms(r.p50_ms)}</td><td>${ms(r.p95_ms)}</td><td>${ms(r.p99_ms)}</td><td>${f1(r.l1_hit_rate)}%</td><td>${f1(r.l2_hit_rate)}%</td><td><strong>${f1(r.combined_hit_rate)}%</strong></td><td>${int(r.db_reads_per_s)}</td><td>${cmds(r.redis_cmds_per_req)}</td><td>${cmds(r.redis_cmds_per_read)}</td><td>${int(r.rps)}</td><td>${r.errors}${r.dropped ? ` (${r.dropped} dropped)` : ''}</td></tr>`,
-    ),
-    '</tbody></table>',
-  ].join('\n')
-  const targets =
-    report.targets.length === 0
-      ? ''
-      : `<h2>Targets</h2><table><thead><tr><th>target</th><th>measured</th><th></th></tr></thead><tbody>${report.targets
-          .map(
-            (t) =>
-              `<tr><td>${inline(t.target)}</td><td>${inline(t.measured)}</td><td class="${t.met ? 'met' : 'missed'}">${t.met ? 'met' : 'missed'}</td></tr>`,
-          )
-          .join('')}</tbody></table>`
-  return `<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Strata cache modes: ${escapeHtml(report.scenario)}</title>
-<style>
-  body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: #111; margin: 2rem auto; max-width: 1200px; padding: 0 1rem; line-height: 1.45; }
-  h1 { font-size: 1.5rem; margin-bottom: .25rem; }
-  h2 { font-size: 1.15rem; margin-top: 2rem; }
-  p.meta { color: #4b5563; margin-top: 0; }
-  .charts { display: grid; grid-template-columns: repeat(auto-fit, minmax(560px, 1fr)); gap: 1.5rem 2rem; margin: 1.5rem 0; }
-  table { border-collapse: collapse; font-size: .9rem; margin: 1rem 0; }
-  th, td { border-bottom: 1px solid #e5e7eb; padding: .35rem .6rem; text-align: right; }
-  th:first-child, td:first-child, th:nth-child(2), td:nth-child(2) { text-align: left; }
-  thead th { background: #f9fafb; font-weight: 600; }
-  code { background: #f3f4f6; padding: 0 .25rem; border-radius: 3px; }
-  .met { color: #047857; font-weight: 600; }
-  .missed { color: #b91c1c; font-weight: 600; }
-  ul { padding-left: 1.2rem; }
-</style>
-</head>
-<body>
-<h1>Strata cache modes: <code>${escapeHtml(report.scenario)}</code></h1>
-<p class="meta">${escapeHtml(report.description)}. ${s.replicas} replicas behind nginx; ${s.interleaved_l2_ttl_s !== undefined ? 'one stack per mode, modes interleaved round by round' : 'a fresh stack per mode'}. Latency, hit rates, database and Redis load at ${int(s.rate)} requests/s offered (open loop over up to ${s.connections} connections); maximum throughput with ${s.vus} virtual users in a closed loop; ${s.duration_s} s each after ${s.warmup_s} s of warm-up${s.primed ? ', L2 primed with every key' : ''}.
-Measured ${escapeHtml(report.generatedAt.slice(0, 16).replace('T', ' '))} UTC on ${report.machine.cpus} × ${escapeHtml(report.machine.cpu_model)}, Node ${escapeHtml(report.machine.node)}.
-Reproduce with <code>${escapeHtml(report.command)}</code>.</p>
-<div class="charts">
-${charts(rows).join('\n')}
-</div>
-${table}
-<ul>${headline(rows)
-    .map((line) => `<li>${inline(line)}</li>`)
-    .join('')}</ul>
-${targets}
-<p class="meta">Hit rates and latencies come from each response's <code>X-Cache-Level</code>, measured by the generator; L2 hit = L2 hits / L1 misses. DB reads/s from the replicas' counters; Redis round trips from <code>INFO commandstats</code> (commands run inside Lua scripts are not counted).</p>
-</body>
-</html>
-`
-}
-
-/** Pixel size of `chartPage` for the screenshot. */
-export function chartPageSize(rows: number): { width: number; height: number } {
-  // Two rows of charts (see barChart's layout): hit rates beside latency (three bars per mode),
-  // then throughput beside database reads (one bar per mode).
-  const latency = 54 + 47 * rows + 26
-  const single = 54 + 34 * rows + 26
-  return { width: 1232, height: 24 + 34 + latency + 20 + single + 24 }
-}
-
-/** A page with only the charts, two by two, for the PNG in the README. */
-export function chartPage(report: ComparisonReport): string {
-  return `<!doctype html><html><head><meta charset="utf-8"><style>
-body { margin: 0; padding: 24px; background: #fff; font-family: system-ui, sans-serif; }
-h1 { font-size: 18px; margin: 0 0 12px; }
-.grid { display: grid; grid-template-columns: 560px 560px; gap: 20px 32px; }
-</style></head><body>
-<h1>Strata, ${escapeHtml(report.scenario)}: ${report.settings.replicas} replicas behind nginx, ${report.settings.interleaved_l2_ttl_s !== undefined ? 'modes interleaved' : 'a fresh stack per mode'} (${report.machine.cpus} cores shared with the load generator)</h1>
-<div class="grid">${charts(report.rows).join('\n')}</div>
-</body></html>`
 }

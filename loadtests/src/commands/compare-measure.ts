@@ -1,3 +1,4 @@
+import { median } from '../median.js'
 import {
   type Counters,
   clusterTotals,
@@ -192,13 +193,7 @@ const MEDIAN_FIELDS = [
 /** The counts that several runs add up. */
 const SUM_FIELDS = ['errors', 'dropped', 'requests', 'reads', 'writes', 'duration_s'] as const
 
-const medianOf = (values: number[]) => {
-  const xs = [...values].sort((a, b) => a - b)
-  const mid = Math.floor(xs.length / 2)
-  const value =
-    xs.length % 2 ? (xs[mid] as number) : ((xs[mid - 1] as number) + (xs[mid] as number)) / 2
-  return round(value, 3)
-}
+const medianOf = (values: number[]) => round(median(values), 3)
 
 /** A breakdown (tail shares, CPU per part, tiers) whose every part is the median of the runs'. */
 function medianParts<T extends Record<string, number>>(breakdowns: readonly T[]): T {

@@ -4,14 +4,12 @@ import { scenarioNamed } from '../../scenarios/index.js'
 import type { Progress } from '../progress.js'
 import {
   type ComparisonReport,
-  chartPage,
-  chartPageSize,
-  htmlReport,
   type ModeRow,
   markdownReport,
   markdownTable,
   type TargetCheck,
 } from '../report.js'
+import { chartPage, chartPageSize, htmlReport } from '../report-html.js'
 import { machineInfo, publishLatest, writeJson } from '../results.js'
 import { renderPng } from '../screenshot.js'
 import { simulate } from '../simulate.js'
