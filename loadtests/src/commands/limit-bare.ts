@@ -99,7 +99,7 @@ function startBareServers(run: LimitRun, ports: readonly number[], bodyFile: str
  * The stack's own rendered nginx.conf with the bare side's ports and directories: everything
  * else (workers, keepalive, logging, error pages, proxy settings) is byte for byte the same.
  */
-function bareNginxConfig(
+export function bareNginxConfig(
   stack: RunningStack,
   barePorts: readonly number[],
   listenPort: number,
@@ -110,12 +110,14 @@ function bareNginxConfig(
   const nginxPort = Number(new URL(stack.nginxUrl).port)
   conf = conf.split(join(stack.dataDir, 'logs', 'nginx')).join(logDir)
   conf = conf.split(join(stack.dataDir, 'nginx')).join(runDir)
-  conf = conf.replace(new RegExp(`listen ${nginxPort};`), `listen ${listenPort};`)
+  // Every server block listening on the stack's port (the Host check's default server too).
+  const listen = (port: number) => `listen 127.0.0.1:${port}`
+  conf = conf.replace(new RegExp(`${listen(nginxPort)}(?=[ ;])`, 'g'), listen(listenPort))
   stack.replicas.forEach((replica, i) => {
     const port = new URL(replica.url).port
     conf = conf.split(`server 127.0.0.1:${port} `).join(`server 127.0.0.1:${barePorts[i]} `)
   })
-  if (conf.includes(stack.dataDir) || !conf.includes(`listen ${listenPort};`)) {
+  if (conf.includes(stack.dataDir) || !conf.includes(`${listen(listenPort)};`)) {
     throw new Error(
       'could not adapt the stack’s nginx.conf for the bare side (its layout changed?)',
     )
