@@ -165,112 +165,133 @@ export function headline(rows: readonly ModeRow[]): string[] {
 
 /** The whole `report.md`. */
 export function markdownReport(report: ComparisonReport): string {
-  const s = report.settings
-  const lines: string[] = []
-  lines.push(`# Strata cache modes: \`${report.scenario}\``)
-  lines.push('')
-  lines.push(
-    `${report.description}. ${s.replicas} replicas behind nginx. Each mode is measured twice on its stack: ` +
-      `${int(s.rate)} requests/s offered (open loop over up to ${s.connections} keep-alive connections; latency, hit rates, database and Redis load), ` +
-      `then ${s.vus} virtual users as fast as they can (maximum throughput); ` +
-      `${s.duration_s} s each, after ${s.warmup_s} s of warm-up${s.primed ? ', with L2 primed with every key first (modes that have one)' : ''}. ` +
-      (s.repeat > 1
-        ? `Every mode was measured ${s.repeat} times in rotating order; the table shows medians. `
-        : '') +
-      (s.interleaved_l2_ttl_s !== undefined
-        ? `Each mode had its own stack, started before the first round, and each round measured every mode in turn, so the modes shared the machine's noise; only the stack being measured ran, the others were paused (SIGSTOP); the maximum throughput was measured once per mode, after the rounds. Every round started with every key in L2 (the first primed it; each later one first read again the keys written since), and L2 entries lived ${s.interleaved_l2_ttl_s} s so that the primed keys lasted until the last round; `
-        : 'Each mode ran on a fresh stack (new replicas, empty Redis, same seeded PostgreSQL rows); ') +
-      `replica access logs ${s.access_log ? 'on' : 'off'}.`,
-  )
-  lines.push('')
-  lines.push(
+  return [
+    `# Strata cache modes: \`${report.scenario}\``,
+    '',
+    introduction(report),
+    '',
     `Measured ${report.generatedAt.slice(0, 16).replace('T', ' ')} UTC on ${report.machine.cpus} × ${report.machine.cpu_model}, Node ${report.machine.node}; the load generator shares the machine with the cluster. Reproduce: \`${report.command}\`.`,
-  )
-  lines.push('')
-  lines.push(markdownTable(report.rows))
-  lines.push('')
-  lines.push(
+    '',
+    markdownTable(report.rows),
+    '',
     'Hit rates and latencies come from each response’s `X-Cache-Level`, measured by the generator; DB reads/s from the replicas’ `db_reads` counters; Redis commands from `INFO commandstats` (round trips only: commands run inside Lua scripts are not counted; per read = GETs and post-load sets over reads). ' +
       'Latency is per request as the client sees it, through nginx, on a CPU shared by every process.',
+    ...roundsSection(report),
+    ...cpuSection(report),
+    ...tailSection(report),
+    ...bullets(headline(report.rows)),
+    ...targetsSection(report),
+    ...idealSection(report),
+    '',
+  ].join('\n')
+}
+
+/** How the comparison was run. */
+function introduction(report: ComparisonReport): string {
+  const s = report.settings
+  return (
+    `${report.description}. ${s.replicas} replicas behind nginx. Each mode is measured twice on its stack: ` +
+    `${int(s.rate)} requests/s offered (open loop over up to ${s.connections} keep-alive connections; latency, hit rates, database and Redis load), ` +
+    `then ${s.vus} virtual users as fast as they can (maximum throughput); ` +
+    `${s.duration_s} s each, after ${s.warmup_s} s of warm-up${s.primed ? ', with L2 primed with every key first (modes that have one)' : ''}. ` +
+    (s.repeat > 1
+      ? `Every mode was measured ${s.repeat} times in rotating order; the table shows medians. `
+      : '') +
+    (s.interleaved_l2_ttl_s !== undefined
+      ? `Each mode had its own stack, started before the first round, and each round measured every mode in turn, so the modes shared the machine's noise; only the stack being measured ran, the others were paused (SIGSTOP); the maximum throughput was measured once per mode, after the rounds. Every round started with every key in L2 (the first primed it; each later one first read again the keys written since), and L2 entries lived ${s.interleaved_l2_ttl_s} s so that the primed keys lasted until the last round; `
+      : 'Each mode ran on a fresh stack (new replicas, empty Redis, same seeded PostgreSQL rows); ') +
+    `replica access logs ${s.access_log ? 'on' : 'off'}.`
   )
-  if (s.repeat > 1) {
-    lines.push('')
-    lines.push(
-      `p99 (ms) of each round, all requests: ${report.rows.map((r) => `${r.mode} ${(r.rounds ?? []).map((x) => ms(x.p99_ms)).join(' / ')}`).join('; ')}. ` +
-        (report.rows.every((r) => r.rounds?.every((x) => x.read_p99_ms !== undefined))
-          ? `Reads only: ${report.rows.map((r) => `${r.mode} ${(r.rounds ?? []).map((x) => ms(x.read_p99_ms ?? 0)).join(' / ')}`).join('; ')}.`
-          : `Maximum req/s of each run: ${report.rows.map((r) => `${r.mode} ${(r.rounds ?? []).map((x) => int(x.rps ?? 0)).join(' / ')}`).join('; ')}.`),
-    )
-  }
-  if (report.rows.every((r) => r.cpu_us_per_req)) {
-    lines.push('')
-    lines.push(
-      `CPU per request at ${int(report.settings.rate)} req/s (µs, from /proc; the generator not included):`,
-    )
-    lines.push('')
-    lines.push('| mode | replicas | Redis | PostgreSQL | nginx | total |')
-    lines.push('|---|---:|---:|---:|---:|---:|')
-    for (const r of report.rows) {
+}
+
+/** With `--repeat`: each round's p99 (and reads' p99, or older runs' maximum), per mode. */
+function roundsSection(report: ComparisonReport): string[] {
+  if (report.settings.repeat <= 1) return []
+  const perRound = (figure: (round: NonNullable<ModeRow['rounds']>[number]) => string) =>
+    report.rows.map((r) => `${r.mode} ${(r.rounds ?? []).map(figure).join(' / ')}`).join('; ')
+  return [
+    '',
+    `p99 (ms) of each round, all requests: ${perRound((x) => ms(x.p99_ms))}. ` +
+      (report.rows.every((r) => r.rounds?.every((x) => x.read_p99_ms !== undefined))
+        ? `Reads only: ${perRound((x) => ms(x.read_p99_ms ?? 0))}.`
+        : `Maximum req/s of each run: ${perRound((x) => int(x.rps ?? 0))}.`),
+  ]
+}
+
+/** CPU per request of each part of the stack, per mode. */
+function cpuSection(report: ComparisonReport): string[] {
+  if (!report.rows.every((r) => r.cpu_us_per_req)) return []
+  return [
+    '',
+    `CPU per request at ${int(report.settings.rate)} req/s (µs, from /proc; the generator not included):`,
+    '',
+    '| mode | replicas | Redis | PostgreSQL | nginx | total |',
+    '|---|---:|---:|---:|---:|---:|',
+    ...report.rows.map((r) => {
       const c = r.cpu_us_per_req
-      lines.push(
-        `| ${modeLabel(r.mode)} | ${f1(c.replica)} | ${f1(c.redis)} | ${f1(c.postgres)} | ${f1(c.nginx)} | ${f1(c.replica + c.redis + c.postgres + c.nginx)} |`,
-      )
-    }
-  }
+      return `| ${modeLabel(r.mode)} | ${f1(c.replica)} | ${f1(c.redis)} | ${f1(c.postgres)} | ${f1(c.nginx)} | ${f1(c.replica + c.redis + c.postgres + c.nginx)} |`
+    }),
+  ]
+}
+
+/** Latency by kind of request, and what the slowest 1% is made of. */
+function tailSection(report: ComparisonReport): string[] {
   // Runs recorded before these figures existed have no tail breakdown.
-  if (report.rows.every((r) => r.p99_tail)) {
-    lines.push('')
-    lines.push(
-      `Latency by kind of request at ${int(report.settings.rate)} req/s (ms), and what the slowest 1% is made of:`,
-    )
-    lines.push('')
-    lines.push(
-      '| mode | p99 all | p99 reads | p50 writes | p99 writes | slowest 1%: writes | L1 reads | L2 reads | DB reads |',
-    )
-    lines.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|')
-    for (const r of report.rows) {
+  if (!report.rows.every((r) => r.p99_tail)) return []
+  return [
+    '',
+    `Latency by kind of request at ${int(report.settings.rate)} req/s (ms), and what the slowest 1% is made of:`,
+    '',
+    '| mode | p99 all | p99 reads | p50 writes | p99 writes | slowest 1%: writes | L1 reads | L2 reads | DB reads |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|',
+    ...report.rows.map((r) => {
       const t = r.p99_tail
-      lines.push(
-        `| ${modeLabel(r.mode)} | ${ms(r.p99_ms)} | ${ms(r.read_p99_ms)} | ${ms(r.write_p50_ms)} | ${ms(r.write_p99_ms)} | ${f1(t.write)}% | ${f1(t.L1)}% | ${f1(t.L2)}% | ${f1(t.DB)}% |`,
-      )
-    }
-  }
-  const head = headline(report.rows)
-  if (head.length > 0) {
-    lines.push('')
-    for (const line of head) lines.push(`- ${line}`)
-  }
-  if (report.targets.length > 0) {
-    lines.push('')
-    lines.push('## Targets')
-    lines.push('')
-    lines.push('| target | measured | |')
-    lines.push('|---|---|---|')
-    for (const t of report.targets)
-      lines.push(`| ${t.target} | ${t.measured} | ${t.met ? 'met' : '**missed**'} |`)
-  }
-  if (report.ideal) {
-    lines.push('')
-    lines.push('## Against the ideal')
-    lines.push('')
-    lines.push(
-      `An exact LRU per replica, an L2 holding every key and writes that invalidate instantly (\`loadtests/src/simulate.ts\`) would give ` +
-        `L1 ${f1(report.ideal.round_robin.l1)}% / combined ${f1(report.ideal.round_robin.combined)}% with round robin and ` +
-        `L1 ${f1(report.ideal.key_affinity.l1)}% / combined ${f1(report.ideal.key_affinity.combined)}% with key affinity on this workload.`,
-    )
-    if (report.groups && report.groups.length > 0) {
-      lines.push('')
-      lines.push('`multi`, by key popularity (Zipf rank):')
-      lines.push('')
-      lines.push('| keys | L1 hit (ideal) | combined hit (ideal) |')
-      lines.push('|---|---:|---:|')
-      for (const g of report.groups) {
-        lines.push(
-          `| ${g.group} | ${f1(g.measured_l1)}% (${f1(g.ideal_l1)}%) | ${f1(g.measured_combined)}% (${f1(g.ideal_combined)}%) |`,
-        )
-      }
-    }
-  }
-  lines.push('')
-  return lines.join('\n')
+      return `| ${modeLabel(r.mode)} | ${ms(r.p99_ms)} | ${ms(r.read_p99_ms)} | ${ms(r.write_p50_ms)} | ${ms(r.write_p99_ms)} | ${f1(t.write)}% | ${f1(t.L1)}% | ${f1(t.L2)}% | ${f1(t.DB)}% |`
+    }),
+  ]
+}
+
+/** A Markdown list after a blank line; nothing when empty. */
+const bullets = (items: readonly string[]) =>
+  items.length === 0 ? [] : ['', ...items.map((item) => `- ${item}`)]
+
+function targetsSection(report: ComparisonReport): string[] {
+  if (report.targets.length === 0) return []
+  return [
+    '',
+    '## Targets',
+    '',
+    '| target | measured | |',
+    '|---|---|---|',
+    ...report.targets.map(
+      (t) => `| ${t.target} | ${t.measured} | ${t.met ? 'met' : '**missed**'} |`,
+    ),
+  ]
+}
+
+/** The ideal model's hit rates, and multi's by key popularity next to the model's. */
+function idealSection(report: ComparisonReport): string[] {
+  const { ideal, groups } = report
+  if (!ideal) return []
+  const lines = [
+    '',
+    '## Against the ideal',
+    '',
+    `An exact LRU per replica, an L2 holding every key and writes that invalidate instantly (\`loadtests/src/simulate.ts\`) would give ` +
+      `L1 ${f1(ideal.round_robin.l1)}% / combined ${f1(ideal.round_robin.combined)}% with round robin and ` +
+      `L1 ${f1(ideal.key_affinity.l1)}% / combined ${f1(ideal.key_affinity.combined)}% with key affinity on this workload.`,
+  ]
+  if (!groups || groups.length === 0) return lines
+  return [
+    ...lines,
+    '',
+    '`multi`, by key popularity (Zipf rank):',
+    '',
+    '| keys | L1 hit (ideal) | combined hit (ideal) |',
+    '|---|---:|---:|',
+    ...groups.map(
+      (g) =>
+        `| ${g.group} | ${f1(g.measured_l1)}% (${f1(g.ideal_l1)}%) | ${f1(g.measured_combined)}% (${f1(g.ideal_combined)}%) |`,
+    ),
+  ]
 }
