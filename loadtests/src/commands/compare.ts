@@ -4,9 +4,17 @@ import { join, relative, resolve } from 'node:path'
 import { scenarioNamed } from '../../scenarios/index.js'
 import { formatDuration } from '../duration.js'
 import type { LoadtestEnv } from '../env.js'
-import { duration, flag, int, parseOptions, SCENARIO_OPTIONS, text } from '../options.js'
+import {
+  duration,
+  flag,
+  int,
+  type OptionValues,
+  parseOptions,
+  SCENARIO_OPTIONS,
+  text,
+} from '../options.js'
 import { Progress } from '../progress.js'
-import { markdownTable } from '../report.js'
+import { type ModeRow, markdownTable } from '../report.js'
 import { publishLatest, resultDir, timestamp } from '../results.js'
 import { REPO_ROOT } from '../stack-client.js'
 import { VARIANTS } from './compare-measure.js'
@@ -64,27 +72,26 @@ export const COMPARE_HELP = `pnpm loadtest:compare [scenario] [options]
 
   Exit status: 0 done, 1 a mode failed or had errors, 2 bad arguments.`
 
+/** The options of `pnpm loadtest:compare`. */
+const COMPARE_OPTIONS = {
+  ...SCENARIO_OPTIONS,
+  rate: int(3000),
+  modes: text(Object.keys(VARIANTS).join(',')),
+  replicas: int(3),
+  'access-log': flag(),
+  'no-latest': flag(),
+  repeat: int(1),
+  'max-duration': duration(),
+  render: text(),
+}
+
 /** `pnpm loadtest:compare`. */
 export async function compareCommand(
   argv: string[],
   env: LoadtestEnv,
   signal: AbortSignal,
 ): Promise<number> {
-  const { values, positionals } = parseOptions(
-    argv,
-    {
-      ...SCENARIO_OPTIONS,
-      rate: int(3000),
-      modes: text(Object.keys(VARIANTS).join(',')),
-      replicas: int(3),
-      'access-log': flag(),
-      'no-latest': flag(),
-      repeat: int(1),
-      'max-duration': duration(),
-      render: text(),
-    },
-    1,
-  )
+  const { values, positionals } = parseOptions(argv, COMPARE_OPTIONS, 1)
   if (values.render !== undefined) {
     return renderCommand(
       resolve(env.invocationDir, values.render),
@@ -92,7 +99,36 @@ export async function compareCommand(
       new Progress({ interactive: false }),
     )
   }
-  const scenario = scenarioNamed(positionals[0] ?? 'read-heavy')
+  const settings = compareSettings(values, positionals[0])
+  const started = Date.now()
+  const run = newComparison(settings, env, signal)
+  run.progress.log(
+    `Comparing ${settings.modes.length} modes on ${settings.scenario.name}: ${settings.repeat} round(s), each measuring every mode at ${settings.rate.toLocaleString('en-US')} req/s offered, then in a closed loop of ${settings.vus} VUs; ${formatDuration(settings.warmupMs)} warm-up + ${formatDuration(settings.durationMs)} measured each. ` +
+      `One stack per mode, data in ${run.workDir}; results in ${relative(process.cwd(), run.outDir) || run.outDir}`,
+  )
+  try {
+    await startStacks(run)
+    await measureRounds(run)
+    await measureMaxima(run)
+  } finally {
+    await stopStacks(run)
+  }
+  const rows = combineRows(run)
+  if (rows.length === 0) {
+    run.progress.log('No mode completed; nothing to report.')
+    return 1
+  }
+  const complete = await publishReport(run, rows, !values['no-latest'])
+  console.log(`Took ${Math.round((Date.now() - started) / 1000)} s.`)
+  return run.failed || !complete ? 1 : 0
+}
+
+/** What the command line asks for; an unknown scenario or mode throws a RangeError. */
+function compareSettings(
+  values: OptionValues<typeof COMPARE_OPTIONS>,
+  scenarioName: string | undefined,
+): CompareSettings {
+  const scenario = scenarioNamed(scenarioName ?? 'read-heavy')
   const modes = values.modes.split(',').map((m) => m.trim())
   for (const mode of modes) {
     if (!VARIANTS[mode])
@@ -100,7 +136,7 @@ export async function compareCommand(
         `--modes: unknown mode ${JSON.stringify(mode)}; known: ${Object.keys(VARIANTS).join(', ')}`,
       )
   }
-  const settings: CompareSettings = {
+  return {
     scenario,
     modes,
     durationMs: values.duration,
@@ -114,43 +150,31 @@ export async function compareCommand(
     prime: !values['no-prime'],
     accessLog: values['access-log'],
   }
-  const started = Date.now()
-  const run = newComparison(settings, env, signal)
-  const { progress } = run
-  progress.log(
-    `Comparing ${modes.length} modes on ${settings.scenario.name}: ${settings.repeat} round(s), each measuring every mode at ${settings.rate.toLocaleString('en-US')} req/s offered, then in a closed loop of ${settings.vus} VUs; ${formatDuration(settings.warmupMs)} warm-up + ${formatDuration(settings.durationMs)} measured each. ` +
-      `One stack per mode, data in ${run.workDir}; results in ${relative(process.cwd(), run.outDir) || run.outDir}`,
-  )
-  try {
-    await startStacks(run)
-    await measureRounds(run)
-    await measureMaxima(run)
-  } finally {
-    await stopStacks(run)
-  }
-  const rows = combineRows(run)
-  if (rows.length === 0) {
-    progress.log('No mode completed; nothing to report.')
-    return 1
-  }
-  const report = comparisonReport(run, rows)
-  const files = await writeReports(run.outDir, report, progress)
+}
 
+/**
+ * Writes the report files, prints the table and the targets, and refreshes latest/ when the
+ * comparison is complete (and `latest`); returns whether it is.
+ */
+async function publishReport(run: Comparison, rows: ModeRow[], latest: boolean): Promise<boolean> {
+  const { settings, signal } = run
+  const comparison = comparisonReport(run, rows)
+  const files = await writeReports(run.outDir, comparison, run.progress)
   console.log(`\n${markdownTable(rows)}\n`)
-  for (const t of report.targets) console.log(`  ${t.met ? '✓' : '✗'} ${t.target}: ${t.measured}`)
+  for (const t of comparison.targets)
+    console.log(`  ${t.met ? '✓' : '✗'} ${t.target}: ${t.measured}`)
   const complete =
-    run.runs.length === modes.length * settings.repeat &&
-    run.saturated.size === modes.length &&
+    run.runs.length === settings.modes.length * settings.repeat &&
+    run.saturated.size === settings.modes.length &&
     !signal.aborted
   const outDir = relative(REPO_ROOT, run.outDir)
-  if (!values['no-latest'] && complete) {
-    const latest = publishLatest(run.outDir, files)
-    console.log(`\nResults: ${outDir}/ (also copied to ${relative(REPO_ROOT, latest)}/)`)
+  if (latest && complete) {
+    const copy = publishLatest(run.outDir, files)
+    console.log(`\nResults: ${outDir}/ (also copied to ${relative(REPO_ROOT, copy)}/)`)
   } else {
     console.log(`\nResults: ${outDir}/${complete ? '' : ' (incomplete: latest/ left as it was)'}`)
   }
-  console.log(`Took ${Math.round((Date.now() - started) / 1000)} s.`)
-  return run.failed || !complete ? 1 : 0
+  return complete
 }
 
 /** A comparison with nothing measured yet: its result directory and its stacks' working directory. */
