@@ -10,6 +10,7 @@ describe('parseEnv', () => {
     expect(result.env).toMatchObject({
       PORT: 8080,
       CACHE_MODE: 'multi',
+      REDIS_SCRIPTS: 'eval',
       L1_CACHE_SIZE: 1000,
       L1_CACHE_TTL: 60,
       L2_CACHE_TTL: 300,
@@ -34,6 +35,7 @@ describe('parseEnv', () => {
     const result = parseEnv({
       PORT: 'eighty',
       CACHE_MODE: 'turbo',
+      REDIS_SCRIPTS: 'lua',
       L1_CACHE_TTL: '-1',
       ADMIN_TOKEN: 'short',
       REDIS_URL: 'http://nope',
@@ -41,7 +43,15 @@ describe('parseEnv', () => {
     expect(result.ok).toBe(false)
     if (result.ok) return
     const text = result.problems.join('\n')
-    for (const name of ['PORT', 'CACHE_MODE', 'L1_CACHE_TTL', 'ADMIN_TOKEN', 'REDIS_URL']) {
+    const names = [
+      'PORT',
+      'CACHE_MODE',
+      'REDIS_SCRIPTS',
+      'L1_CACHE_TTL',
+      'ADMIN_TOKEN',
+      'REDIS_URL',
+    ]
+    for (const name of names) {
       expect(text).toContain(`${name}:`)
     }
     expect(text).toContain('"turbo"')

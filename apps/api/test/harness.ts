@@ -5,6 +5,7 @@ import { request as httpRequest } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { fileURLToPath } from 'node:url'
 import type { OpenAPIHono } from '@hono/zod-openapi'
+import { loadScripts } from '@strata/cache-core'
 import {
   freePort,
   type PostgresServer,
@@ -14,6 +15,7 @@ import {
   startRedisServer,
   stopProcess,
 } from '@strata/test-servers'
+import { Redis } from 'ioredis'
 import { createApiServer } from '../src/app.js'
 import type { AppEnv } from '../src/app-env.js'
 import { migrate } from '../src/db/migrate.js'
@@ -238,7 +240,9 @@ export interface TestSecrets {
 
 /**
  * PostgreSQL with a password (scram-sha-256), and Redis with a password plus Strata's API user
- * `strata-api` under the project's ACL rules: the servers as the local stack and compose run them.
+ * `strata-api` under the project's ACL rules, Strata's Lua scripts loaded by `default` (that user
+ * may only run them by SHA: give its replicas {@link PRELOADED_SCRIPTS}): the servers as the
+ * local stack and compose run them.
  */
 export async function startSecuredServers(): Promise<{ servers: Servers; secrets: TestSecrets }> {
   const secrets: TestSecrets = {
@@ -253,8 +257,17 @@ export async function startSecuredServers(): Promise<{ servers: Servers; secrets
       users: [{ name: 'strata-api', password: secrets.apiPassword, rules: API_USER_ACL_RULES }],
     },
   })
+  const admin = new Redis(servers.redis.url)
+  try {
+    await loadScripts(admin)
+  } finally {
+    admin.disconnect()
+  }
   return { servers, secrets }
 }
+
+/** The environment of a replica that logs in as `strata-api`, which may not EVAL. */
+export const PRELOADED_SCRIPTS = { REDIS_SCRIPTS: 'preloaded' } as const
 
 /** A replica as deployed: `src/server.ts` in its own process, listening on a free port. */
 export interface ApiProcess extends ServerProcess {

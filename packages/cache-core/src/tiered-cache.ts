@@ -142,7 +142,9 @@ export class TieredCache<T> {
     })
     // Every write fences L2 and publishes, whatever this instance's own read mode: the other
     // replicas may read L2 or hold an L1.
-    this.#store = o.wrapL2(new RedisStore({ redis: this.#redis, prefix: o.prefix }))
+    this.#store = o.wrapL2(
+      new RedisStore({ redis: this.#redis, prefix: o.prefix, scripts: o.l2.scripts }),
+    )
     this.#unfences = new Unfences(this.#store, o.maxLocalFences, o.fenceTtl, (error) =>
       this.#degraded('l2.unfence', error),
     )

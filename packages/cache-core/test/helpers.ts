@@ -133,3 +133,14 @@ export function useRedisTestbed(): RedisTestbed {
   afterEach(() => bed.caches.closeAll())
   return bed
 }
+
+/**
+ * ACL rules of a least-privilege cache user: the prefix's keys and channel, and the commands a
+ * cache sends with `l2.scripts: 'preloaded'` (EVALSHA, never EVAL or SCRIPT) and its scripts run.
+ */
+export const narrowAclRules = (prefix: string): string =>
+  [
+    `resetkeys ~${prefix}:*`,
+    `resetchannels &${prefix}:*`,
+    '-@all +get +set +incr +evalsha +getrange +pttl +strlen +del +time +publish +subscribe +unsubscribe +ping',
+  ].join(' ')

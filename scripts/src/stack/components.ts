@@ -38,6 +38,7 @@ import {
   redisAnswersPing,
   waitFor,
 } from './probes.js'
+import { loadStrataScripts } from './redis-scripts.js'
 import type { Reporter } from './reporter.js'
 import type { ComponentKind, ComponentState } from './state.js'
 
@@ -329,7 +330,8 @@ export async function startRedis(
     ],
     cwd: dir,
     env: { PATH: '/usr/bin:/bin' },
-    ready: () => redisAnswersPing(port, auth),
+    // Ready once the replicas' scripts are in: they may only run them by SHA.
+    ready: async () => (await redisAnswersPing(port, auth)) && loadStrataScripts(port, auth),
   })
 }
 
@@ -375,6 +377,8 @@ export async function startReplica(
     CACHE_MODE: config.mode,
     ADMIN_TOKEN: config.adminToken,
   }
+  // The stack's own Redis gets the scripts from startRedis; with another Redis, the user decides.
+  if (!config.redisUrl) env.REDIS_SCRIPTS = 'preloaded'
   if (config.adminToken === undefined) delete env.ADMIN_TOKEN
   const paths = stackPaths(config)
   return launch(ctx, {
