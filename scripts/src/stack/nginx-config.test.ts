@@ -39,7 +39,7 @@ describe('renderNginxConfig', () => {
     expect(rendered).not.toMatch(/\{\{[A-Z_]+\}\}/)
     // Loopback only, twice: the default server that refuses unknown Hosts, and the real one.
     expect(rendered.match(/^\s*listen\s+(.*);$/gm)).toEqual([
-      '        listen 127.0.0.1:8005 default_server;',
+      '        listen 127.0.0.1:8005 default_server sndbuf=64k;',
       '        listen 127.0.0.1:8005;',
     ])
     expect(rendered).toContain('client_body_temp_path "/data/nginx/client_body_temp";')
