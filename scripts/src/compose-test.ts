@@ -170,6 +170,22 @@ async function scenarios(compose: Compose, base: string, secrets: Secrets): Prom
     /^true \[ALL\] \[no-new-privileges:true\] [1-9]\d* [1-9]\d*$/.test(hardening.stdout.trim()),
     `the API container is read-only, without capabilities or privilege gain, memory and pids bounded (${hardening.stdout.trim()})`,
   )
+  // V8's heap is capped below the container's memory, so near the cap V8 collects harder instead
+  // of the kernel killing the container. Node sizes it from the cgroup's limit by itself (259 MiB
+  // in a 512 MiB container, measured); this catches a NODE_OPTIONS or a Node that undoes that.
+  const heap = await docker([
+    'exec',
+    ids[0] ?? '',
+    'node',
+    '-p',
+    "require('node:v8').getHeapStatistics().heap_size_limit",
+  ])
+  const memory = Number(hardening.stdout.trim().split(' ')[3])
+  const heapLimit = Number(heap.stdout.trim())
+  check(
+    heapLimit > 0 && heapLimit < 0.8 * memory,
+    `V8's heap limit (${Math.round(heapLimit / 2 ** 20)} MiB) is under 80% of the container's memory (${Math.round(memory / 2 ** 20)} MiB)`,
+  )
   const maxmemory = await compose.run([
     'exec',
     '-T',
