@@ -97,6 +97,73 @@ class RequestDurations {
   }
 }
 
+type CacheStats = ReturnType<TieredCache<unknown>['stats']>
+type CountKey = {
+  [K in keyof CacheStats]: CacheStats[K] extends number ? K : never
+}[keyof CacheStats]
+
+/** Counters that mirror one of cache-core's running totals: name, help, the total they read. */
+const STATS_COUNTERS: readonly [name: string, help: string, key: CountKey][] = [
+  ['strata_invalidations_sent_total', 'Invalidations this replica published', 'invalidationsSent'],
+  [
+    'strata_invalidations_received_total',
+    'Invalidations heard from other replicas',
+    'invalidationsReceived',
+  ],
+  [
+    'strata_stale_sets_rejected_total',
+    'Loads or L2 reads refused for being older than a write',
+    'staleSetsRejected',
+  ],
+  ['strata_l1_promotions_total', 'L2 hits copied into L1', 'promotions'],
+  [
+    'strata_bus_malformed_messages_total',
+    'Bus messages that did not parse and were dropped',
+    'malformedMessages',
+  ],
+  [
+    'strata_bus_lease_lapses_total',
+    'Times no heartbeat came back within the bus lease (L1 paused until one did)',
+    'leaseLapses',
+  ],
+  [
+    'strata_redis_data_losses_total',
+    'Times the L2 generation moved while unsubscribed: Redis lost data or a clear was missed',
+    'dataLosses',
+  ],
+  [
+    'strata_join_retries_total',
+    'Reads that joined a load older than a write they knew of, and loaded again',
+    'joinRetries',
+  ],
+  [
+    'strata_discarded_loads_total',
+    'Loads that installed nothing (detached by an invalidation or a bus loss, too old, quarantined)',
+    'discardedLoads',
+  ],
+  ['strata_fences_restored_total', 'Fences of refused writes taken back', 'fencesRestored'],
+  [
+    'strata_redis_errors_total',
+    'Redis operations that failed and were degraded around',
+    'redisErrors',
+  ],
+]
+
+/** A counter's `collect`: replaces its value with the running total `read` returns. */
+function collectTotal(read: () => number) {
+  return function (this: Counter) {
+    this.reset()
+    this.inc(read())
+  }
+}
+
+/** A gauge's `collect`: sets it to what `read` returns. */
+function collectLevel(read: () => number) {
+  return function (this: Gauge) {
+    this.set(read())
+  }
+}
+
 /** Prometheus metrics of one replica. Cache figures are read from cache-core's counters at scrape time. */
 export class Metrics {
   readonly registry = new Registry()
@@ -119,95 +186,24 @@ export class Metrics {
         for (const level of ['L1', 'L2', 'DB'] as const) this.labels(level).inc(reads[level])
       },
     })
-    const fromStats = (
-      name: string,
-      help: string,
-      pick: (s: ReturnType<typeof cache.stats>) => number,
-    ) =>
-      new Counter({
-        name,
-        help,
-        registers: [this.registry],
-        collect() {
-          this.reset()
-          this.inc(pick(cache.stats()))
-        },
-      })
-    fromStats(
-      'strata_invalidations_sent_total',
-      'Invalidations this replica published',
-      (s) => s.invalidationsSent,
-    )
-    fromStats(
-      'strata_invalidations_received_total',
-      'Invalidations heard from other replicas',
-      (s) => s.invalidationsReceived,
-    )
-    fromStats(
-      'strata_stale_sets_rejected_total',
-      'Loads or L2 reads refused for being older than a write',
-      (s) => s.staleSetsRejected,
-    )
-    fromStats('strata_l1_promotions_total', 'L2 hits copied into L1', (s) => s.promotions)
-    fromStats(
-      'strata_bus_malformed_messages_total',
-      'Bus messages that did not parse and were dropped',
-      (s) => s.malformedMessages,
-    )
-    fromStats(
-      'strata_bus_lease_lapses_total',
-      'Times no heartbeat came back within the bus lease (L1 paused until one did)',
-      (s) => s.leaseLapses,
-    )
-    fromStats(
-      'strata_redis_data_losses_total',
-      'Times the L2 generation moved while unsubscribed: Redis lost data or a clear was missed',
-      (s) => s.dataLosses,
-    )
-    fromStats(
-      'strata_join_retries_total',
-      'Reads that joined a load older than a write they knew of, and loaded again',
-      (s) => s.joinRetries,
-    )
-    fromStats(
-      'strata_discarded_loads_total',
-      'Loads that installed nothing (detached by an invalidation or a bus loss, too old, quarantined)',
-      (s) => s.discardedLoads,
-    )
-    fromStats(
-      'strata_fences_restored_total',
-      'Fences of refused writes taken back',
-      (s) => s.fencesRestored,
-    )
-    fromStats(
-      'strata_redis_errors_total',
-      'Redis operations that failed and were degraded around',
-      (s) => s.redisErrors,
-    )
-    new Gauge({
-      name: 'strata_bus_connected',
-      help: '1 while the invalidation bus subscription is up',
-      registers: [this.registry],
-      collect() {
-        this.set(cache.stats().busState === 'up' ? 1 : 0)
-      },
-    })
-    new Gauge({
-      name: 'strata_l1_entries',
-      help: 'Entries in this replica L1',
-      registers: [this.registry],
-      collect() {
-        this.set(cache.stats().l1Size)
-      },
-    })
-    new Gauge({
-      name: 'strata_db_pool_in_use',
-      help: 'Database connections holding a query',
-      registers: [this.registry],
-      collect() {
-        this.set(db.inUse())
-      },
-    })
+    const stats = () => cache.stats()
+    // Every scraped metric is read when Prometheus asks, never kept up to date by the hot path.
+    const registers = [this.registry]
+    for (const [name, help, key] of STATS_COUNTERS) {
+      new Counter({ name, help, registers, collect: collectTotal(() => stats()[key]) })
+    }
+    const gauges: [name: string, help: string, read: () => number][] = [
+      [
+        'strata_bus_connected',
+        '1 while the invalidation bus subscription is up',
+        () => (stats().busState === 'up' ? 1 : 0),
+      ],
+      ['strata_l1_entries', 'Entries in this replica L1', () => stats().l1Size],
+      ['strata_db_pool_in_use', 'Database connections holding a query', () => db.inUse()],
+    ]
+    for (const [name, help, read] of gauges) {
+      new Gauge({ name, help, registers, collect: collectLevel(read) })
+    }
   }
 
   /** Records one request's duration in seconds. */

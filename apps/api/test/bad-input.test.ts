@@ -18,149 +18,72 @@ const post = (path: string, body: string | Uint8Array, contentType = 'applicatio
   send(path, { method: 'POST', headers: { 'Content-Type': contentType }, body })
 
 const MiB = 1024 * 1024
-const cases: [name: string, send: () => Promise<Response>, status: number, code: string][] = [
-  ['malformed JSON', () => post('/write', '{"key": "a", "value": '), 400, 'INVALID_JSON'],
-  ['an empty body', () => post('/write', ''), 400, 'INVALID_JSON'],
-  ['a JSON array', () => post('/write', '[{"key":"a","value":"b"}]'), 400, 'VALIDATION_FAILED'],
-  ['a JSON string', () => post('/write', '"key"'), 400, 'VALIDATION_FAILED'],
-  ['null', () => post('/write', 'null'), 400, 'VALIDATION_FAILED'],
-  ['a numeric value', () => post('/write', '{"key":"a","value":5}'), 400, 'VALIDATION_FAILED'],
-  ['a numeric key', () => post('/write', '{"key":5,"value":"x"}'), 400, 'VALIDATION_FAILED'],
-  [
-    'an object value',
-    () => post('/write', '{"key":"a","value":{"x":1}}'),
-    400,
-    'VALIDATION_FAILED',
-  ],
-  ['a missing value', () => post('/write', '{"key":"a"}'), 400, 'VALIDATION_FAILED'],
-  ['a missing key', () => post('/write', '{"value":"a"}'), 400, 'VALIDATION_FAILED'],
-  ['an empty key', () => post('/write', '{"key":"","value":"a"}'), 400, 'VALIDATION_FAILED'],
-  [
-    'a 257-character key',
-    () => post('/write', JSON.stringify({ key: 'k'.repeat(257), value: 'a' })),
-    400,
-    'VALIDATION_FAILED',
-  ],
-  [
-    'a key with a NUL',
-    () => post('/write', JSON.stringify({ key: 'a\u0000b', value: 'a' })),
-    400,
-    'VALIDATION_FAILED',
-  ],
-  [
-    'a key with a newline',
-    () => post('/write', JSON.stringify({ key: 'a\nb', value: 'a' })),
-    400,
-    'VALIDATION_FAILED',
-  ],
-  [
-    'a key with DEL',
-    () => post('/write', JSON.stringify({ key: 'a\u007fb', value: 'a' })),
-    400,
-    'VALIDATION_FAILED',
-  ],
-  [
-    'a key with a lone surrogate',
-    () => post('/write', '{"key":"a\\ud800","value":"a"}'),
-    400,
-    'VALIDATION_FAILED',
-  ],
-  ['the key "."', () => post('/write', '{"key":".","value":"a"}'), 400, 'VALIDATION_FAILED'],
-  ['the key ".."', () => post('/write', '{"key":"..","value":"a"}'), 400, 'VALIDATION_FAILED'],
-  [
-    'a value with a NUL',
-    () => post('/write', '{"key":"existing","value":"a\\u0000b"}'),
-    400,
-    'VALIDATION_FAILED',
-  ],
-  [
-    'a value with a lone surrogate',
-    () => post('/write', '{"key":"existing","value":"\\udfff"}'),
-    400,
-    'VALIDATION_FAILED',
-  ],
-  [
-    'a delete of a key with a lone surrogate',
-    () => post('/delete', '{"key":"\\ud800"}'),
-    400,
-    'VALIDATION_FAILED',
-  ],
-  [
-    'a __proto__ field',
-    () => post('/write', '{"key":"a","value":"b","__proto__":{"polluted":true}}'),
-    400,
-    'VALIDATION_FAILED',
-  ],
-  [
-    'a constructor field',
-    () => post('/write', '{"key":"a","value":"b","constructor":{"prototype":{}}}'),
-    400,
-    'VALIDATION_FAILED',
-  ],
-  [
-    'an unknown field',
-    () => post('/write', '{"key":"a","value":"b","ttl":5}'),
-    400,
-    'VALIDATION_FAILED',
-  ],
-  [
-    'invalid UTF-8',
-    () =>
+/** The requests of one kind of refusal, by what they try: each must get `status` with `code`. */
+const refused = (status: number, code: string, sends: Record<string, () => Promise<Response>>) =>
+  Object.entries(sends).map(([name, send]) => [name, send, status, code] as const)
+
+/** Sends each body as a write, keeping its name. */
+const writesOf = (bodies: Record<string, string>) =>
+  Object.fromEntries(
+    Object.entries(bodies).map(([name, body]) => [name, () => post('/write', body)]),
+  )
+
+const cases = [
+  ...refused(400, 'INVALID_JSON', {
+    'malformed JSON': () => post('/write', '{"key": "a", "value": '),
+    'an empty body': () => post('/write', ''),
+    'delete with malformed JSON': () => post('/delete', '{'),
+  }),
+  ...refused(400, 'VALIDATION_FAILED', {
+    ...writesOf({
+      'a JSON array': '[{"key":"a","value":"b"}]',
+      'a JSON string': '"key"',
+      'a JSON null': 'null',
+      'a numeric value': '{"key":"a","value":5}',
+      'a numeric key': '{"key":5,"value":"x"}',
+      'an object value': '{"key":"a","value":{"x":1}}',
+      'a missing value': '{"key":"a"}',
+      'a missing key': '{"value":"a"}',
+      'an empty key': '{"key":"","value":"a"}',
+      'a 257-character key': JSON.stringify({ key: 'k'.repeat(257), value: 'a' }),
+      'a key with a NUL': JSON.stringify({ key: 'a\u0000b', value: 'a' }),
+      'a key with a newline': JSON.stringify({ key: 'a\nb', value: 'a' }),
+      'a key with DEL': JSON.stringify({ key: 'a\u007fb', value: 'a' }),
+      'a key with a lone surrogate': '{"key":"a\\ud800","value":"a"}',
+      'the key "."': '{"key":".","value":"a"}',
+      'the key ".."': '{"key":"..","value":"a"}',
+      'a value with a NUL': '{"key":"existing","value":"a\\u0000b"}',
+      'a value with a lone surrogate': '{"key":"existing","value":"\\udfff"}',
+      'a __proto__ field': '{"key":"a","value":"b","__proto__":{"polluted":true}}',
+      'a constructor field': '{"key":"a","value":"b","constructor":{"prototype":{}}}',
+      'an unknown field': '{"key":"a","value":"b","ttl":5}',
+    }),
+    'a delete of a key with a lone surrogate': () => post('/delete', '{"key":"\\ud800"}'),
+    'delete with an empty key': () => post('/delete', '{"key":""}'),
+    'a read of a 257-character key': () => send(`/read/${'k'.repeat(257)}`),
+    'a read of a key with a control character': () => send('/read/a%01b'),
+  }),
+  ...refused(400, 'INVALID_UTF8', {
+    'invalid UTF-8': () =>
       post('/write', new Uint8Array([0x7b, 0x22, 0x6b, 0x22, 0x3a, 0x22, 0xff, 0xfe, 0x22, 0x7d])),
-    400,
-    'INVALID_UTF8',
-  ],
-  [
-    'text/plain',
-    () => post('/write', '{"key":"a","value":"b"}', 'text/plain'),
-    415,
-    'UNSUPPORTED_MEDIA_TYPE',
-  ],
-  [
-    'a form body',
-    () => post('/write', 'key=a&value=b', 'application/x-www-form-urlencoded'),
-    415,
-    'UNSUPPORTED_MEDIA_TYPE',
-  ],
-  [
-    'multipart',
-    () => post('/write', '--x--', 'multipart/form-data; boundary=x'),
-    415,
-    'UNSUPPORTED_MEDIA_TYPE',
-  ],
-  [
-    'a space before the content type parameters',
-    () => post('/write', '{"key":"a","value":"b"}', 'application/json ; charset=utf-8'),
-    415,
-    'UNSUPPORTED_MEDIA_TYPE',
-  ],
-  [
-    'a content type with an empty parameter',
-    () => post('/write', '{"key":"a","value":"b"}', 'application/json;'),
-    415,
-    'UNSUPPORTED_MEDIA_TYPE',
-  ],
-  [
-    'no content type',
-    () => send('/write', { method: 'POST', body: '{"key":"a","value":"b"}' }),
-    415,
-    'UNSUPPORTED_MEDIA_TYPE',
-  ],
-  [
-    'a value of 1 MiB + 1 byte',
-    () => post('/write', JSON.stringify({ key: 'big', value: 'x'.repeat(MiB + 1) })),
-    413,
-    'PAYLOAD_TOO_LARGE',
-  ],
-  [
-    'a body far over the limit',
-    () => post('/write', JSON.stringify({ key: 'big', value: 'x'.repeat(3 * MiB) })),
-    413,
-    'PAYLOAD_TOO_LARGE',
-  ],
-  [
-    'a streamed body over the limit with no Content-Length',
-    () =>
+  }),
+  ...refused(415, 'UNSUPPORTED_MEDIA_TYPE', {
+    'text/plain': () => post('/write', '{"key":"a","value":"b"}', 'text/plain'),
+    'a form body': () => post('/write', 'key=a&value=b', 'application/x-www-form-urlencoded'),
+    multipart: () => post('/write', '--x--', 'multipart/form-data; boundary=x'),
+    'a space before the content type parameters': () =>
+      post('/write', '{"key":"a","value":"b"}', 'application/json ; charset=utf-8'),
+    'a content type with an empty parameter': () =>
+      post('/write', '{"key":"a","value":"b"}', 'application/json;'),
+    'no content type': () => send('/write', { method: 'POST', body: '{"key":"a","value":"b"}' }),
+    'delete as text/plain': () => post('/delete', '{"key":"existing"}', 'text/plain'),
+  }),
+  ...refused(413, 'PAYLOAD_TOO_LARGE', {
+    'a value of 1 MiB + 1 byte': () =>
+      post('/write', JSON.stringify({ key: 'big', value: 'x'.repeat(MiB + 1) })),
+    'a body far over the limit': () =>
+      post('/write', JSON.stringify({ key: 'big', value: 'x'.repeat(3 * MiB) })),
+    'a streamed body over the limit with no Content-Length': () =>
       send('/write', {
         method: 'POST',
         headers: { 'Content-Type': 'application/json' },
@@ -174,12 +97,9 @@ const cases: [name: string, send: () => Promise<Response>, status: number, code:
         }),
         duplex: 'half',
       } as RequestInit),
-    413,
-    'PAYLOAD_TOO_LARGE',
-  ],
-  [
-    'a body the client cuts off midway',
-    () =>
+  }),
+  ...refused(400, 'BAD_REQUEST', {
+    'a body the client cuts off midway': () =>
       api.request('/write', {
         method: 'POST',
         headers: { 'Content-Type': 'application/json' },
@@ -192,36 +112,18 @@ const cases: [name: string, send: () => Promise<Response>, status: number, code:
         }),
         duplex: 'half',
       } as RequestInit),
-    400,
-    'BAD_REQUEST',
-  ],
-  ['delete with malformed JSON', () => post('/delete', '{'), 400, 'INVALID_JSON'],
-  ['delete with an empty key', () => post('/delete', '{"key":""}'), 400, 'VALIDATION_FAILED'],
-  [
-    'delete as text/plain',
-    () => post('/delete', '{"key":"existing"}', 'text/plain'),
-    415,
-    'UNSUPPORTED_MEDIA_TYPE',
-  ],
-  [
-    'a read of a 257-character key',
-    () => send(`/read/${'k'.repeat(257)}`),
-    400,
-    'VALIDATION_FAILED',
-  ],
-  ['a read of a key with a control character', () => send('/read/a%01b'), 400, 'VALIDATION_FAILED'],
-  ['an unknown route', () => send('/nope'), 404, 'NOT_FOUND'],
-  ['a nested unknown route', () => send('/read/a/b'), 404, 'NOT_FOUND'],
-  ['GET /write', () => send('/write'), 405, 'METHOD_NOT_ALLOWED'],
-  ['PUT /write', () => send('/write', { method: 'PUT', body: '{}' }), 405, 'METHOD_NOT_ALLOWED'],
-  [
-    'DELETE /read/{key}',
-    () => send('/read/existing', { method: 'DELETE' }),
-    405,
-    'METHOD_NOT_ALLOWED',
-  ],
-  ['POST /read/{key}', () => post('/read/existing', '{}'), 405, 'METHOD_NOT_ALLOWED'],
-  ['GET /clear-cache', () => send('/clear-cache'), 405, 'METHOD_NOT_ALLOWED'],
+  }),
+  ...refused(404, 'NOT_FOUND', {
+    'an unknown route': () => send('/nope'),
+    'a nested unknown route': () => send('/read/a/b'),
+  }),
+  ...refused(405, 'METHOD_NOT_ALLOWED', {
+    'GET /write': () => send('/write'),
+    'PUT /write': () => send('/write', { method: 'PUT', body: '{}' }),
+    'DELETE /read/{key}': () => send('/read/existing', { method: 'DELETE' }),
+    'POST /read/{key}': () => post('/read/existing', '{}'),
+    'GET /clear-cache': () => send('/clear-cache'),
+  }),
 ]
 
 describe.each([
