@@ -191,40 +191,48 @@ describe('start-up with wrong credentials', () => {
     LOG_LEVEL: 'info',
   })
 
-  it('stops with a clear error naming REDIS_URL when Redis refuses the password, and never prints it', async () => {
-    const url = new URL(servers.redis.urlFor('strata-api'))
-    url.password = wrong
-    const { code, output } = await runServerUntilExit({
-      ...(await env()),
-      REDIS_URL: url.toString(),
-    })
-    expect(code, output).toBe(1)
-    expect(output).toContain('refused this replica (WRONGPASS')
-    expect(output).toContain(`redis://strata-api:***@127.0.0.1:${servers.redis.port}`)
-    expect(output).toContain('check the user name and password in REDIS_URL')
-    expect(output).not.toContain(wrong)
-    expect(output).not.toContain(secrets.apiPassword)
-  })
+  // Servers start in beforeAll, so each row reads its URLs and secrets when the test runs.
+  it.each([
+    {
+      variable: 'REDIS_URL' as const,
+      service: 'Redis',
+      url: () => servers.redis.urlFor('strata-api'),
+      refusal: 'refused this replica (WRONGPASS',
+      shown: () => `redis://strata-api:***@127.0.0.1:${servers.redis.port}`,
+      advice: 'check the user name and password in REDIS_URL',
+      secret: () => secrets.apiPassword,
+    },
+    {
+      variable: 'DATABASE_URL' as const,
+      service: 'PostgreSQL',
+      url: () => servers.postgres.url,
+      refusal: 'password authentication failed for user',
+      shown: () => `postgres://postgres:***@127.0.0.1:${servers.postgres.port}/postgres`,
+      advice: 'check DATABASE_URL',
+      secret: () => secrets.postgresPassword,
+    },
+  ])(
+    'stops with a clear error naming $variable when $service refuses the password, and never prints it',
+    async ({ variable, url, refusal, shown, advice, secret }) => {
+      const withWrongPassword = new URL(url())
+      withWrongPassword.password = wrong
+      const { code, output } = await runServerUntilExit({
+        ...(await env()),
+        [variable]: withWrongPassword.toString(),
+      })
+      expect(code, output).toBe(1)
+      expect(output).toContain(refusal)
+      expect(output).toContain(shown())
+      expect(output).toContain(advice)
+      expect(output).not.toContain(wrong)
+      expect(output).not.toContain(secret())
+    },
+  )
 
   it('stops with a clear error when REDIS_URL carries no password for a Redis that needs one', async () => {
     const url = `redis://127.0.0.1:${servers.redis.port}`
     const { code, output } = await runServerUntilExit({ ...(await env()), REDIS_URL: url })
     expect(code, output).toBe(1)
     expect(output).toContain(`Redis at ${url} refused this replica (NOAUTH`)
-  })
-
-  it('stops with a clear error naming DATABASE_URL when PostgreSQL refuses the password, and never prints it', async () => {
-    const url = new URL(servers.postgres.url)
-    url.password = wrong
-    const { code, output } = await runServerUntilExit({
-      ...(await env()),
-      DATABASE_URL: url.toString(),
-    })
-    expect(code, output).toBe(1)
-    expect(output).toContain('password authentication failed for user')
-    expect(output).toContain(`postgres://postgres:***@127.0.0.1:${servers.postgres.port}/postgres`)
-    expect(output).toContain('check DATABASE_URL')
-    expect(output).not.toContain(wrong)
-    expect(output).not.toContain(secrets.postgresPassword)
   })
 })

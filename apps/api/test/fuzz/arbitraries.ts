@@ -11,63 +11,71 @@ export const FUZZ_MAX_BODY_BYTES = FUZZ_MAX_VALUE_BYTES + 64 * 1024
 /** A handful of keys that requests keep hitting, so writes, reads and deletes meet each other. */
 export const POOL_KEYS = ['user:1', 'user:2', 'ключ', '🔑', 'a/b', 'with space', '%41', '__proto__']
 
-const keyFragment = fc.oneof(
-  fc.string({ unit: 'grapheme', maxLength: 6 }),
-  fc.string({ unit: 'binary', maxLength: 6 }),
-  fc.constantFrom(
-    // separators and path tricks
-    '/',
-    '..',
-    '.',
-    '../',
-    '\\',
-    '?',
-    '#',
-    '&',
-    ';',
-    '%',
-    '%2F',
-    '%2f',
-    '%00',
-    '%0A',
-    '%zz',
-    '%E0%A4%A',
-    '%ED%A0%80',
-    '%C0%AF',
-    '%252F',
-    '+',
-    ' ',
-    // control characters, C0 and C1, and Unicode line separators
-    '\u0000',
-    '\t',
-    '\n',
-    '\r',
-    '\u001b',
-    '\u007f',
-    '\u0085',
-    '\u009f',
-    '\u2028',
-    '\u200b',
-    '\ufeff',
-    '\uffff',
-    // lone and swapped surrogates
-    '\ud800',
-    '\udfff',
-    '\udc00\ud800',
-    '😀',
-    'é',
-    'e\u0301',
-    // names that look like Redis keys or object internals
-    'strata:m:generation',
-    'strata:k:',
-    'strata:bus',
-    '*',
-    '[a-z]',
-    '__proto__',
-    'constructor',
-    'prototype',
-    'toString',
-  ),
+/**
+ * Random strings up to `maxLength`, both as whole characters and as raw code units (which can
+ * split a surrogate pair), or one of the hand-picked `hostile` strings.
+ */
+const randomOrHostile = (maxLength: number, ...hostile: string[]) =>
+  fc.oneof(
+    fc.string({ unit: 'grapheme', maxLength }),
+    fc.string({ unit: 'binary', maxLength }),
+    fc.constantFrom(...hostile),
+  )
+
+const keyFragment = randomOrHostile(
+  6,
+  // separators and path tricks
+  '/',
+  '..',
+  '.',
+  '../',
+  '\\',
+  '?',
+  '#',
+  '&',
+  ';',
+  '%',
+  '%2F',
+  '%2f',
+  '%00',
+  '%0A',
+  '%zz',
+  '%E0%A4%A',
+  '%ED%A0%80',
+  '%C0%AF',
+  '%252F',
+  '+',
+  ' ',
+  // control characters, C0 and C1, and Unicode line separators
+  '\u0000',
+  '\t',
+  '\n',
+  '\r',
+  '\u001b',
+  '\u007f',
+  '\u0085',
+  '\u009f',
+  '\u2028',
+  '\u200b',
+  '\ufeff',
+  '\uffff',
+  // lone and swapped surrogates
+  '\ud800',
+  '\udfff',
+  '\udc00\ud800',
+  '😀',
+  'é',
+  'e\u0301',
+  // names that look like Redis keys or object internals
+  'strata:m:generation',
+  'strata:k:',
+  'strata:bus',
+  '*',
+  '[a-z]',
+  '__proto__',
+  'constructor',
+  'prototype',
+  'toString',
 )
 
 /** Keys of every shape: valid, invalid, borderline, and the shared pool. */
@@ -95,22 +103,19 @@ export const keyArb: fc.Arbitrary<string> = fc.oneof(
 )
 
 /** String values: empty, unicode, NUL, lone surrogates, and sizes around the value limit. */
-export const valueArb: fc.Arbitrary<string> = fc.oneof(
-  fc.string({ unit: 'grapheme', maxLength: 20 }),
-  fc.string({ unit: 'binary', maxLength: 20 }),
-  fc.constantFrom(
-    '',
-    '\u0000',
-    'a\u0000b',
-    '\ud800',
-    'x\udfffy',
-    '\r\n',
-    '{"nested":"json"}',
-    'x'.repeat(FUZZ_MAX_VALUE_BYTES),
-    'x'.repeat(FUZZ_MAX_VALUE_BYTES + 1),
-    'é'.repeat(FUZZ_MAX_VALUE_BYTES / 2), // exactly the limit in UTF-8
-    `${'é'.repeat(FUZZ_MAX_VALUE_BYTES / 2 - 1)}€`, // one byte over
-  ),
+export const valueArb: fc.Arbitrary<string> = randomOrHostile(
+  20,
+  '',
+  '\u0000',
+  'a\u0000b',
+  '\ud800',
+  'x\udfffy',
+  '\r\n',
+  '{"nested":"json"}',
+  'x'.repeat(FUZZ_MAX_VALUE_BYTES),
+  'x'.repeat(FUZZ_MAX_VALUE_BYTES + 1),
+  'é'.repeat(FUZZ_MAX_VALUE_BYTES / 2), // exactly the limit in UTF-8
+  `${'é'.repeat(FUZZ_MAX_VALUE_BYTES / 2 - 1)}€`, // one byte over
 )
 
 /** Anything JSON can carry, for fields of the wrong type. */
