@@ -1,9 +1,10 @@
-import type { Fault, FaultName } from './fault.js'
+import type { Fault, FaultContext, FaultName } from './fault.js'
 import {
   COMMIT_CUT_GAP_MS,
   COMMIT_CUTS,
   frozen,
   HELD_WRITES,
+  type HeldFaultSpec,
   HOT_KEY_ON_TARGET,
   heldFault,
   hold,
@@ -20,6 +21,24 @@ import {
   within,
 } from './fault-steps.js'
 import { subscriberOf } from './redis-clients.js'
+import type { ChaosStack } from './stack.js'
+
+/** A cluster action and the note that says it is done. */
+type ClusterStep = [act: (cluster: ChaosStack['cluster']) => Promise<unknown>, done: string]
+
+/** The inject and undo of a fault that is one awaited cluster action each way. */
+function clusterSteps(
+  inject: ClusterStep,
+  undo: ClusterStep,
+): Pick<HeldFaultSpec, 'inject' | 'undo'> {
+  const step =
+    ([act, done]: ClusterStep) =>
+    async ({ stack }: FaultContext) => {
+      await act(stack.cluster)
+      return done
+    }
+  return { inject: step(inject), undo: step(undo) }
+}
 
 /** Every fault, by name. */
 export const FAULTS: Record<FaultName, Fault> = {
@@ -28,14 +47,10 @@ export const FAULTS: Record<FaultName, Fault> = {
     title: 'SIGKILL Redis, restart it',
     proxies: [],
     expect: { failedReads: 'none', writes: ['acked', 'refused'] },
-    inject: async ({ stack }) => {
-      await stack.cluster.killRedis()
-      return 'Redis killed'
-    },
-    undo: async ({ stack }) => {
-      await stack.cluster.startRedis()
-      return 'Redis restarted (empty)'
-    },
+    ...clusterSteps(
+      [(cluster) => cluster.killRedis(), 'Redis killed'],
+      [(cluster) => cluster.startRedis(), 'Redis restarted (empty)'],
+    ),
   }),
   'redis-freeze': heldFault({
     name: 'redis-freeze',
@@ -88,14 +103,10 @@ export const FAULTS: Record<FaultName, Fault> = {
     title: `SIGKILL ${target}, restart it`,
     proxies: [],
     expect: { failedReads: 'none', writes: ['acked', 'unknown'], unknownOnlyInFlight: 'injection' },
-    inject: async ({ stack }) => {
-      await stack.cluster.killReplica(TARGET_REPLICA)
-      return `${target} killed`
-    },
-    undo: async ({ stack }) => {
-      await stack.cluster.startReplica(TARGET_REPLICA)
-      return `${target} restarted`
-    },
+    ...clusterSteps(
+      [(cluster) => cluster.killReplica(TARGET_REPLICA), `${target} killed`],
+      [(cluster) => cluster.startReplica(TARGET_REPLICA), `${target} restarted`],
+    ),
   }),
   'postgres-restart': heldFault({
     name: 'postgres-restart',
@@ -108,14 +119,10 @@ export const FAULTS: Record<FaultName, Fault> = {
       writes: ['acked', 'refused', 'unknown'],
       unknownOnlyInFlight: 'injection',
     },
-    inject: async ({ stack }) => {
-      await stack.cluster.stopPostgres()
-      return 'PostgreSQL stopped'
-    },
-    undo: async ({ stack }) => {
-      await stack.cluster.startPostgres()
-      return 'PostgreSQL started'
-    },
+    ...clusterSteps(
+      [(cluster) => cluster.stopPostgres(), 'PostgreSQL stopped'],
+      [(cluster) => cluster.startPostgres(), 'PostgreSQL started'],
+    ),
   }),
   'redis-latency': heldFault({
     name: 'redis-latency',

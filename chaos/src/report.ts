@@ -99,15 +99,22 @@ export const machine = () => ({
   platform: `${process.platform} ${process.arch}`,
 })
 
-/** The markdown report of a fault run: the table, then each fault's failures and notes. */
-export function faultMarkdown(results: readonly FaultResult[], command: string): string {
-  const lines = [
-    '# Chaos run',
+/** A report's title, the command and when and where it ran, then its summary table. */
+function reportHead(title: string, command: string, table: Table): string[] {
+  return [
+    `# ${title}`,
     '',
     `\`${command}\` — ${new Date().toISOString()}, Node ${process.version}, ${cpus().length} CPUs`,
     '',
-    markdownTable(faultTable(results)),
+    markdownTable(table),
     '',
+  ]
+}
+
+/** The markdown report of a fault run: the table, then each fault's failures and notes. */
+export function faultMarkdown(results: readonly FaultResult[], command: string): string {
+  const lines = [
+    ...reportHead('Chaos run', command, faultTable(results)),
     'b/d/a: before / during / after the fault. `writes`: acknowledged / refused with 503 (nothing',
     'changed) / other (no answer from the API: outcome unknown). Staleness bound checked: ',
     `${results[0]?.check.stalenessBoundMs ?? 100} ms.`,
@@ -167,12 +174,7 @@ export function faultMarkdown(results: readonly FaultResult[], command: string):
 /** The markdown report of a soak run. */
 export function soakMarkdown(result: SoakResult, command: string): string {
   return [
-    '# Soak run',
-    '',
-    `\`${command}\` — ${new Date().toISOString()}, Node ${process.version}, ${cpus().length} CPUs`,
-    '',
-    markdownTable(soakTable(result)),
-    '',
+    ...reportHead('Soak run', command, soakTable(result)),
     `${result.requests} requests at ${result.rate}/s over ${result.durationMs / 1000} s (RSS ` +
       `baseline: the ${result.warmupMs / 1000} s warm-up excluded): ${result.failedReads} failed ` +
       `reads, ${result.unackedWrites} unacknowledged writes, ${result.check.totalViolations} ` +

@@ -7,6 +7,9 @@ import { judge } from './run-fault.js'
 import { KeySpace } from './workload.js'
 
 const write = (fields: Parameters<typeof writeOp>[0]) => writeOp({ key: 'chaos:w:0', ...fields })
+/** A write that began at `start` and whose answer (`status`) left its outcome unknown. */
+const unknownWrite = (start: number, end: number, status: number) =>
+  write({ start, end, status, outcome: 'unknown' })
 
 /** Judges a history of writes as if `fault` had been injected at 100 and ended at 200. */
 function verdict(name: keyof typeof FAULTS, history: HistoryLog): string[] {
@@ -33,19 +36,9 @@ function verdict(name: keyof typeof FAULTS, history: HistoryLog): string[] {
 
 describe('judge', () => {
   it('accepts an unknown outcome only for a write in flight when the replica was killed, or just after', () => {
-    const inFlight = write({ start: 95, end: 150, status: 502, outcome: 'unknown' })
-    const justAfter = write({
-      start: 110 + UNKNOWN_GRACE_MS,
-      end: 1_200,
-      status: 502,
-      outcome: 'unknown',
-    })
-    const later = write({
-      start: 111 + UNKNOWN_GRACE_MS,
-      end: 1_200,
-      status: 502,
-      outcome: 'unknown',
-    })
+    const inFlight = unknownWrite(95, 150, 502)
+    const justAfter = unknownWrite(110 + UNKNOWN_GRACE_MS, 1_200, 502)
+    const later = unknownWrite(111 + UNKNOWN_GRACE_MS, 1_200, 502)
     const acked = write({ start: 10, end: 20, version: 1 })
     expect(verdict('replica-kill', { writes: [acked, inFlight, justAfter], reads: [] })).toEqual([])
     expect(verdict('replica-kill', { writes: [acked, inFlight, later], reads: [] })).toEqual([
@@ -55,19 +48,9 @@ describe('judge', () => {
 
   it('accepts an unknown outcome for a write in flight while the fault was on, not one begun after it', () => {
     // postgres-freeze: injected at 100, over at 200.
-    const duringFault = write({ start: 150, end: 400, status: 504, outcome: 'unknown' })
-    const justAfter = write({
-      start: 200 + UNKNOWN_GRACE_MS,
-      end: 1_300,
-      status: 504,
-      outcome: 'unknown',
-    })
-    const later = write({
-      start: 201 + UNKNOWN_GRACE_MS,
-      end: 1_300,
-      status: 504,
-      outcome: 'unknown',
-    })
+    const duringFault = unknownWrite(150, 400, 504)
+    const justAfter = unknownWrite(200 + UNKNOWN_GRACE_MS, 1_300, 504)
+    const later = unknownWrite(201 + UNKNOWN_GRACE_MS, 1_300, 504)
     expect(verdict('postgres-freeze', { writes: [duringFault, justAfter], reads: [] })).toEqual([])
     expect(verdict('postgres-freeze', { writes: [duringFault, later], reads: [] })).toEqual([
       `1 writes of unknown outcome began more than ${UNKNOWN_GRACE_MS} ms after the end of the fault`,

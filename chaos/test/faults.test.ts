@@ -28,8 +28,12 @@ const run = (name: FaultName, holdMs = 3_000): Promise<FaultResult> =>
 const total = (result: FaultResult, figure: (phase: FaultResult['phases'][number]) => number) =>
   result.phases.reduce((sum, phase) => sum + figure(phase), 0)
 
-/** What every fault must show: the checker found nothing and every key kept its acked version. */
-function expectCoherent(result: FaultResult): void {
+/**
+ * Runs one fault and asserts what every fault must show: the checker found nothing, every key
+ * kept its acked version, and the fault's own expectations held (no `failures`).
+ */
+async function runCoherent(name: FaultName, holdMs?: number): Promise<FaultResult> {
+  const result = await run(name, holdMs)
   expect(result.check.examples).toEqual([])
   expect(result.check.totalViolations).toBe(0)
   expect(result.check.checked).toEqual({
@@ -40,13 +44,13 @@ function expectCoherent(result: FaultResult): void {
   // The load really ran and really checked something.
   expect(result.check.writes.acked).toBeGreaterThan(100)
   expect(result.check.staleness.reads).toBeGreaterThan(500)
+  expect(result.failures).toEqual([])
+  return result
 }
 
 describe('faults under load (short run)', () => {
   it('redis-kill: reads never fail, writes are acked or refused with 503, and it recovers', async () => {
-    const result = await run('redis-kill')
-    expectCoherent(result)
-    expect(result.failures).toEqual([])
+    const result = await runCoherent('redis-kill')
     expect(total(result, (p) => p.failedReads)).toBe(0)
     // With Redis gone writes are refused, never left in doubt.
     expect(result.phases[1].writes.refused).toBeGreaterThan(0)
@@ -57,9 +61,7 @@ describe('faults under load (short run)', () => {
   })
 
   it('redis-freeze: calls fail fast instead of piling up for the 5 s freeze', async () => {
-    const result = await run('redis-freeze', 5_000)
-    expectCoherent(result)
-    expect(result.failures).toEqual([])
+    const result = await runCoherent('redis-freeze', 5_000)
     expect(total(result, (p) => p.failedReads)).toBe(0)
     expect(result.phases[1].writes.refused).toBeGreaterThan(0)
     expect(total(result, (p) => p.writes.unknown)).toBe(0)
@@ -68,68 +70,52 @@ describe('faults under load (short run)', () => {
   })
 
   it('subscriber-kill: the replica resubscribes, every write is acked, no read is stale', async () => {
-    const result = await run('subscriber-kill')
-    expectCoherent(result)
-    expect(result.failures).toEqual([])
+    const result = await runCoherent('subscriber-kill')
     expect(total(result, (p) => p.failedReads)).toBe(0)
     expect(total(result, (p) => p.writes.refused + p.writes.unknown)).toBe(0)
   })
 
   it('replica-kill: nginx moves reads to the others; only writes sent around the kill are in doubt', async () => {
-    const result = await run('replica-kill')
-    expectCoherent(result)
-    expect(result.failures).toEqual([])
+    const result = await runCoherent('replica-kill')
     expect(total(result, (p) => p.failedReads)).toBe(0)
     expect(total(result, (p) => p.writes.refused)).toBe(0)
   })
 
   it('postgres-restart: cached reads keep being served and writes get 503 until it is back', async () => {
-    const result = await run('postgres-restart')
-    expectCoherent(result)
+    // Unknown outcomes only for COMMITs cut by the stop itself: the fault's expectations say so,
+    // and runCoherent asserts they reported no failure.
+    const result = await runCoherent('postgres-restart')
     expect(total(result, (p) => p.failedCachedReads)).toBe(0)
     expect(result.phases[1].writes.refused).toBeGreaterThan(0)
-    // Unknown outcomes only for COMMITs cut by the stop itself (checked by the fault's
-    // expectations, reported in `failures`).
-    expect(result.failures).toEqual([])
   })
 
   it('redis-latency: a slow Redis link slows L2, never coherence; every write is acked', async () => {
-    const result = await run('redis-latency')
-    expectCoherent(result)
-    expect(result.failures).toEqual([])
+    const result = await runCoherent('redis-latency')
     expect(total(result, (p) => p.failedReads)).toBe(0)
     expect(total(result, (p) => p.writes.refused + p.writes.unknown)).toBe(0)
   })
 
   it('redis-partition: the cut-off replica stops serving L1 in time and refuses writes', async () => {
-    const result = await run('redis-partition')
-    expectCoherent(result)
-    expect(result.failures).toEqual([])
+    const result = await runCoherent('redis-partition')
     expect(total(result, (p) => p.failedReads)).toBe(0)
     expect(result.phases[1].writes.refused).toBeGreaterThan(0)
     expect(total(result, (p) => p.writes.unknown)).toBe(0)
   })
 
   it('postgres-latency: a read that joins a load begun before another replica committed is not served stale', async () => {
-    const result = await run('postgres-latency')
+    const result = await runCoherent('postgres-latency')
     // The fault had teeth: the target's loads came back at least 300 ms late (never early).
     expect(result.phases[1].readLatency.max).toBeGreaterThanOrEqual(300)
-    expectCoherent(result)
-    expect(result.failures).toEqual([])
     expect(total(result, (p) => p.failedReads)).toBe(0)
   })
 
   it('postgres-freeze: cached reads go on; a write is acked, refused, or unknown only while frozen', async () => {
-    const result = await run('postgres-freeze')
-    expectCoherent(result)
-    expect(result.failures).toEqual([])
+    const result = await runCoherent('postgres-freeze')
     expect(total(result, (p) => p.failedCachedReads)).toBe(0)
   })
 
   it('commit-reply-lost: a write whose COMMIT reply was lost is answered unknown (504), never refused, and no refusal lies', async () => {
-    const result = await run('commit-reply-lost')
-    expectCoherent(result)
-    expect(result.failures).toEqual([])
+    const result = await runCoherent('commit-reply-lost')
     expect(total(result, (p) => p.failedCachedReads)).toBe(0)
     // The cut writes were left in doubt; any other write that failed was refused by the API
     // while it held the database for unreachable, and the checker found none of those committed.
@@ -140,18 +126,14 @@ describe('faults under load (short run)', () => {
   })
 
   it('replica-pause: a thawed replica serves nothing its lapsed lease no longer covers', async () => {
-    const result = await run('replica-pause')
+    const result = await runCoherent('replica-pause')
     // The fault had teeth: reads sent to the frozen replica waited for the thaw.
     expect(result.phases[1].readLatency.max).toBeGreaterThanOrEqual(1_000)
-    expectCoherent(result)
-    expect(result.failures).toEqual([])
     expect(total(result, (p) => p.failedReads)).toBe(0)
   })
 
   it('compound: a pub/sub drop with a Redis crash, then a frozen replica while Redis restarts: coherent throughout', async () => {
-    const result = await run('compound')
-    expectCoherent(result)
-    expect(result.failures).toEqual([])
+    const result = await runCoherent('compound')
     expect(total(result, (p) => p.failedReads)).toBe(0)
     // Writes while Redis is down are refused.
     expect(result.phases[1].writes.refused).toBeGreaterThan(0)
