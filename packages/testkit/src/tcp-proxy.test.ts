@@ -22,6 +22,12 @@ class RawClient {
     this.socket.write(text)
   }
 
+  /** Sends `text`, then resolves once `received` contains `reply`. */
+  async ask(text: string, reply: string): Promise<void> {
+    this.send(text)
+    await this.until(reply)
+  }
+
   /** Resolves once `received` contains `text`. */
   async until(text: string): Promise<void> {
     while (!this.received.includes(text)) {
@@ -47,6 +53,18 @@ describe('TcpProxy', () => {
     clients.push(client)
     return client
   }
+  /** Sends `text` and waits until the armed `cut` has fired and the connection is closed. */
+  const sendIntoCut = async (client: RawClient, cut: Promise<void>, text: string) => {
+    client.send(text)
+    await cut
+    await client.closed()
+  }
+  /** A client through the proxy whose first round trip is done: its connection is up. */
+  const pinged = async () => {
+    const client = open()
+    await client.ask('PING\r\n', '+PONG')
+    return client
+  }
 
   beforeAll(async () => {
     redis = await startRedisServer()
@@ -66,33 +84,27 @@ describe('TcpProxy', () => {
   it('forwards both directions unchanged', async () => {
     await start()
     const client = open()
-    client.send('PING\r\nECHO hello\r\n')
-    await client.until('$5\r\nhello\r\n')
+    await client.ask('PING\r\nECHO hello\r\n', '$5\r\nhello\r\n')
     expect(client.received).toBe('+PONG\r\n$5\r\nhello\r\n')
     expect(proxy.connections).toBe(1)
   })
 
   it('adds the delay to each direction', async () => {
     await start()
-    const client = open()
-    client.send('PING\r\n')
-    await client.until('+PONG')
+    const client = await pinged()
     proxy.setDelay(40)
     const started = performance.now()
-    client.send('PING\r\n')
-    await client.until('+PONG\r\n+PONG')
+    await client.ask('PING\r\n', '+PONG\r\n+PONG')
     // The proxy can never be early; how late it is depends on the machine, so no upper bound.
     expect(performance.now() - started).toBeGreaterThanOrEqual(80)
   })
 
   it('delays one direction only when asked: the server has the request long before the reply is back', async () => {
     await start()
-    const client = open()
+    const client = await pinged()
     // Straight to Redis: its BLPOP answers the moment the proxied RPUSH has reached the server.
     const direct = new RawClient(redis.port)
     clients.push(direct)
-    client.send('PING\r\n')
-    await client.until('+PONG')
     proxy.setDelay(1_000, 'to-client')
     expect(proxy.delays).toEqual({ 'to-server': 0, 'to-client': 1_000 })
     const started = performance.now()
@@ -113,16 +125,13 @@ describe('TcpProxy', () => {
     proxy.setDelay(150)
     client.send('ECHO first\r\n')
     proxy.setDelay(0)
-    client.send('ECHO second\r\n')
-    await client.until('second')
+    await client.ask('ECHO second\r\n', 'second')
     expect(client.received).toBe('$5\r\nfirst\r\n$6\r\nsecond\r\n')
   })
 
   it('holds every byte, on open and new connections, until resumed', async () => {
     await start()
-    const before = open()
-    before.send('PING\r\n')
-    await before.until('+PONG')
+    const before = await pinged()
     proxy.stall()
     before.send('ECHO held\r\n')
     const during = open()
@@ -139,38 +148,27 @@ describe('TcpProxy', () => {
 
   it('forwards a matching client chunk, then cuts the connection before the reply', async () => {
     await start()
-    const client = open()
-    client.send('PING\r\n')
-    await client.until('+PONG')
-    const cut = proxy.cutAfterClientMatch(/set cut-key/i)
-    client.send('SET cut-key applied\r\n')
-    await cut
-    await client.closed()
+    const client = await pinged()
+    await sendIntoCut(client, proxy.cutAfterClientMatch(/set cut-key/i), 'SET cut-key applied\r\n')
     // The server executed the command, but its +OK never reached the client.
     expect(client.received).toBe('+PONG\r\n')
     const check = open()
-    check.send('GET cut-key\r\n')
-    await check.until('applied\r\n')
+    await check.ask('GET cut-key\r\n', 'applied\r\n')
   })
 
   it('cuts once per arming, on a connection opened after it was armed too', async () => {
     await start()
     const cut = proxy.cutAfterClientMatch(/ECHO once/)
     const first = open()
-    first.send('ECHO once\r\n')
-    await cut
-    await first.closed()
+    await sendIntoCut(first, cut, 'ECHO once\r\n')
     expect(first.received).toBe('')
     const second = open()
-    second.send('ECHO once\r\n')
-    await second.until('$4\r\nonce\r\n')
+    await second.ask('ECHO once\r\n', '$4\r\nonce\r\n')
   })
 
   it('closes the client side when the server goes away', async () => {
     await start()
-    const client = open()
-    client.send('PING\r\n')
-    await client.until('+PONG')
+    const client = await pinged()
     await redis.kill()
     try {
       await client.closed()
