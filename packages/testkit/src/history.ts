@@ -143,18 +143,11 @@ export class History implements HistoryLog {
 
   /** Records how a write ended; call as soon as its answer (or failure) is in. */
   completeWrite(op: PendingOp, answer: WriteAnswer): WriteOp {
-    this.#inFlight--
     const write: WriteOp = {
       type: 'write',
-      id: op.id,
-      key: op.key,
-      start: op.start,
-      end: this.#clock(),
-      status: answer.status,
+      ...this.#end(op, answer),
       outcome: writeOutcomeOf(answer),
       version: answer.status === 200 ? answer.version : undefined,
-      replica: answer.replica,
-      code: answer.code,
     }
     this.#writes.push(write)
     return write
@@ -162,20 +155,13 @@ export class History implements HistoryLog {
 
   /** Records how a read ended; call as soon as its answer (or failure) is in. */
   completeRead(op: PendingOp, answer: ReadAnswer): ReadOp {
-    this.#inFlight--
     const outcome = readOutcomeOf(answer)
     const read: ReadOp = {
       type: 'read',
-      id: op.id,
-      key: op.key,
-      start: op.start,
-      end: this.#clock(),
-      status: answer.status,
+      ...this.#end(op, answer),
       outcome,
       version: outcome === 'found' ? answer.version : undefined,
       cacheLevel: answer.cacheLevel,
-      replica: answer.replica,
-      code: answer.code,
     }
     this.#reads.push(read)
     return read
@@ -189,5 +175,19 @@ export class History implements HistoryLog {
   #begin(key: string): PendingOp {
     this.#inFlight++
     return { id: this.#nextId++, key, start: this.#clock() }
+  }
+
+  /** What any operation records as it ends: when, and what its answer said. */
+  #end(op: PendingOp, answer: WriteAnswer): OperationBase {
+    this.#inFlight--
+    return {
+      id: op.id,
+      key: op.key,
+      start: op.start,
+      end: this.#clock(),
+      status: answer.status,
+      replica: answer.replica,
+      code: answer.code,
+    }
   }
 }
