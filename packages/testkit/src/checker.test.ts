@@ -1,25 +1,36 @@
 import { describe, expect, it } from 'vitest'
 import { checkHistory } from './checker.js'
+import type { HistoryLog } from './history.js'
 import { readOp, writeOp } from './ops.js'
 
 const write = writeOp
 const read = readOp
 
+/** Version 1 acknowledged at 5, then version 2 written from `start` to `end` through `replica`. */
+const twoVersions = (start: number, end: number, replica = 'replica-1') => [
+  write({ start: 0, end: 5, version: 1 }),
+  write({ start, end, version: 2, replica }),
+]
+
+/** Checks `history` against a table that began empty and ended with `k` at `finalVersion`. */
+const checkFromEmpty = (history: HistoryLog, finalVersion: number) =>
+  checkHistory(history, {
+    initialVersions: new Map(),
+    finalVersions: new Map([['k', finalVersion]]),
+  })
+
 describe('checkHistory', () => {
   it('finds nothing in a history where every read sees the latest acknowledged write', () => {
-    const report = checkHistory(
+    const report = checkFromEmpty(
       {
-        writes: [
-          write({ start: 0, end: 5, version: 1 }),
-          write({ start: 10, end: 15, version: 2, replica: 'replica-2' }),
-        ],
+        writes: twoVersions(10, 15, 'replica-2'),
         reads: [
           read({ start: 6, end: 7, version: 1 }),
           read({ start: 16, end: 17, version: 2, replica: 'replica-1' }),
           read({ start: 16, end: 17, version: 2, replica: 'replica-3' }),
         ],
       },
-      { initialVersions: new Map(), finalVersions: new Map([['k', 2]]) },
+      2,
     )
     expect(report.totalViolations).toBe(0)
     expect(report.staleness).toEqual({ reads: 3, stale: 0, p50: 0, p99: 0, max: 0 })
@@ -33,10 +44,7 @@ describe('checkHistory', () => {
 
   it('reports a read on the acknowledging replica that began after the ack and saw an older version', () => {
     const report = checkHistory({
-      writes: [
-        write({ start: 0, end: 5, version: 1 }),
-        write({ start: 10, end: 20, version: 2, replica: 'replica-1' }),
-      ],
+      writes: twoVersions(10, 20),
       reads: [read({ start: 21, end: 22, version: 1, replica: 'replica-1' })],
     })
     expect(report.violations['read-your-writes']).toBe(1)
@@ -46,10 +54,7 @@ describe('checkHistory', () => {
 
   it('allows another replica to serve the older version within the bound, and measures it as staleness', () => {
     const report = checkHistory({
-      writes: [
-        write({ start: 0, end: 5, version: 1 }),
-        write({ start: 10, end: 20, version: 2, replica: 'replica-1' }),
-      ],
+      writes: twoVersions(10, 20),
       reads: [read({ start: 21, end: 22, version: 1, replica: 'replica-2' })],
     })
     expect(report.totalViolations).toBe(0)
@@ -58,10 +63,7 @@ describe('checkHistory', () => {
 
   it('reports an older version on another replica only once the bound has passed', () => {
     const history = {
-      writes: [
-        write({ start: 0, end: 5, version: 1 }),
-        write({ start: 10, end: 20, version: 2, replica: 'replica-1' }),
-      ],
+      writes: twoVersions(10, 20),
       reads: [read({ start: 170, end: 171, version: 1, replica: 'replica-2' })],
     }
     const tight = checkHistory(history, { stalenessBoundMs: 100 })
@@ -71,12 +73,9 @@ describe('checkHistory', () => {
   })
 
   it('accepts either version from reads that overlap the write, on every replica', () => {
-    const report = checkHistory(
+    const report = checkFromEmpty(
       {
-        writes: [
-          write({ start: 0, end: 5, version: 1 }),
-          write({ start: 100, end: 200, version: 2, replica: 'replica-1' }),
-        ],
+        writes: twoVersions(100, 200),
         reads: [
           // Begun before the ack, ended after it: old or new are both correct.
           read({ start: 150, end: 300, version: 1, replica: 'replica-1' }),
@@ -85,14 +84,14 @@ describe('checkHistory', () => {
           read({ start: 199.9, end: 400, version: 1, replica: 'replica-3' }),
         ],
       },
-      { initialVersions: new Map(), finalVersions: new Map([['k', 2]]) },
+      2,
     )
     expect(report.totalViolations).toBe(0)
     expect(report.staleness.stale).toBe(0)
   })
 
   it('treats a write of unknown outcome as possibly applied, never as required', () => {
-    const report = checkHistory(
+    const report = checkFromEmpty(
       {
         writes: [
           write({ start: 0, end: 5, version: 1 }),
@@ -103,14 +102,14 @@ describe('checkHistory', () => {
           read({ start: 500, end: 501, version: 1, replica: 'replica-2' }),
         ],
       },
-      { initialVersions: new Map(), finalVersions: new Map([['k', 2]]) },
+      2,
     )
     expect(report.totalViolations).toBe(0)
     expect(report.writes).toEqual({ acked: 1, refused: 0, unknown: 1 })
   })
 
   it('reports a version no write could have produced yet, or that was never committed', () => {
-    const report = checkHistory(
+    const report = checkFromEmpty(
       {
         writes: [write({ start: 50, end: 60, version: 1 })],
         reads: [
@@ -120,7 +119,7 @@ describe('checkHistory', () => {
           read({ start: 70, end: 80, version: 2 }),
         ],
       },
-      { initialVersions: new Map(), finalVersions: new Map([['k', 1]]) },
+      1,
     )
     expect(report.violations['impossible-read']).toBe(2)
     expect(report.totalViolations).toBe(2)
