@@ -121,18 +121,7 @@ export class Coherence {
    */
   leaseRenewed(timeoutMs: number): Promise<boolean> {
     if (this.leaseHeld(performance.now())) return Promise.resolve(true)
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(timer)
-        this.#leaseWaiters.delete(done)
-        resolve(true)
-      }
-      const timer = setTimeout(() => {
-        this.#leaseWaiters.delete(done)
-        resolve(false)
-      }, timeoutMs)
-      this.#leaseWaiters.add(done)
-    })
+    return wakeOrTimeout(this.#leaseWaiters, timeoutMs)
   }
 
   /** True once the bus is subscribed and the generation known (always, without Redis). */
@@ -166,18 +155,7 @@ export class Coherence {
   /** Resolves true once synced; false on timeout. */
   whenReady(timeoutMs: number): Promise<boolean> {
     if (this.#synced) return Promise.resolve(true)
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(timer)
-        this.#waiters.delete(done)
-        resolve(true)
-      }
-      const timer = setTimeout(() => {
-        this.#waiters.delete(done)
-        resolve(false)
-      }, timeoutMs)
-      this.#waiters.add(done)
-    })
+    return wakeOrTimeout(this.#waiters, timeoutMs)
   }
 
   close(): void {
@@ -351,4 +329,23 @@ export class Coherence {
     this.#parts.counters.leaseLapses++
     this.#parts.events.emit('lease', { held: false })
   }
+}
+
+/**
+ * Adds a waiter to `waiters` that resolves true when called (the caller's condition holds), or
+ * false after `timeoutMs`; either way it leaves the set.
+ */
+function wakeOrTimeout(waiters: Set<() => void>, timeoutMs: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer)
+      waiters.delete(done)
+      resolve(true)
+    }
+    const timer = setTimeout(() => {
+      waiters.delete(done)
+      resolve(false)
+    }, timeoutMs)
+    waiters.add(done)
+  })
 }

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { startRedisServer } from '@strata/test-servers'
-import { startTcpProxy } from '@strata/testkit'
+import { startTcpProxy, type TcpProxy } from '@strata/testkit'
 import { Redis } from 'ioredis'
 import { describe, expect, it } from 'vitest'
 import { RedisBus } from '../src/bus/redis-bus.js'
@@ -56,6 +56,30 @@ function heldLoader(table: VersionedTable) {
 }
 
 /** Restarts the test Redis (no persistence: every key is lost) and waits for `caches` to resync. */
+/** Blocks the event loop for `ms`, as a GC pause or a busy core would. */
+function stallEventLoop(ms: number): void {
+  const stalledUntil = performance.now() + ms
+  while (performance.now() < stalledUntil) {
+    // busy
+  }
+}
+
+/**
+ * A cache (maxLoadTime 50 ms) whose read of `k` (v1) is loading, held until the load is older
+ * than maxLoadTime whatever the machine; `hold.release()` lets it finish.
+ */
+async function loadOlderThanMaxLoadTime() {
+  const table = new VersionedTable()
+  table.write('k', 'v1')
+  const held = heldLoader(table)
+  const cache = await bed.caches.create({ loader: held.loader, maxLoadTime: 50 })
+  const hold = held.holdNext()
+  const pending = cache.get('k')
+  await hold.started
+  await sleep(100)
+  return { table, cache, hold, pending }
+}
+
 async function restartRedis(...caches: TieredCache<string>[]): Promise<void> {
   const down = caches.map((cache) => nextEvent(cache, 'bus', (e) => e.state === 'down'))
   await bed.server.stop()
@@ -172,34 +196,54 @@ describe('a read after the acknowledgement never joins a load that read the row 
 })
 
 describe('without the lease, a replica trusts nothing shared (found by the model)', () => {
-  /** A reader whose Redis link runs through a proxy the test can stall, and a writer. */
-  async function silentReader(
-    loader: (key: string) => Promise<Loaded<string>>,
+  /**
+   * A reader whose Redis link runs through a proxy the test can stall, with a 200 ms bus lease,
+   * and a writer, for the length of `test`. `reader` adds to or overrides the reader's options.
+   */
+  async function withSilentReader(
     table: VersionedTable,
+    reader: Partial<Parameters<typeof bed.caches.create>[0]>,
+    test: (caches: {
+      proxy: TcpProxy
+      reader: TieredCache<string>
+      writer: TieredCache<string>
+    }) => Promise<void>,
   ) {
     const proxy = await startTcpProxy({ target: { host: '127.0.0.1', port: bed.server.port } })
-    const reader = await bed.caches.create({
-      loader,
-      instanceId: 'reader',
-      redis: `redis://127.0.0.1:${proxy.port}`,
-      busLease: 200,
-      redisCommandTimeout: 30_000,
-    })
-    const writer = await bed.caches.create({ loader: table.loader, instanceId: 'writer' })
-    return { proxy, reader, writer }
+    try {
+      await test({
+        proxy,
+        reader: await bed.caches.create({
+          loader: table.loader,
+          instanceId: 'reader',
+          redis: `redis://127.0.0.1:${proxy.port}`,
+          busLease: 200,
+          redisCommandTimeout: 30_000,
+          ...reader,
+        }),
+        writer: await bed.caches.create({ loader: table.loader, instanceId: 'writer' }),
+      })
+    } finally {
+      proxy.resume()
+      await proxy.close()
+    }
+  }
+
+  /** Stalls the reader's Redis link; resolves once the reader has seen its bus lease run out. */
+  function cutOff(proxy: TcpProxy, reader: TieredCache<string>) {
+    proxy.stall()
+    return nextEvent(reader, 'lease', (e) => !e.held)
   }
 
   it('does not let a read join a load that began before the lease ran out', async () => {
     const table = new VersionedTable()
     table.write('k', 'old')
     const held = heldLoader(table)
-    const { proxy, reader, writer } = await silentReader(held.loader, table)
-    try {
+    await withSilentReader(table, { loader: held.loader }, async ({ proxy, reader, writer }) => {
       const hold = held.holdNext()
       const before = reader.get('k') // a load that reads the old row
       await hold.started
-      proxy.stall() // the invalidation below is held up on its way to the reader
-      const lapsed = nextEvent(reader, 'lease', (e) => !e.held)
+      const lapsed = cutOff(proxy, reader) // the invalidation below is held up on its way
       await writer.invalidate('k', 2)
       table.write('k', 'new') // COMMIT, and the 200
       await lapsed
@@ -209,29 +253,20 @@ describe('without the lease, a replica trusts nothing shared (found by the model
       hold.release()
       expect(await before).toMatchObject({ value: 'old', version: 1 })
       expect(await after).toMatchObject({ value: 'new', version: 2, level: 'DB' })
-    } finally {
-      proxy.resume()
-      await proxy.close()
-    }
+    })
   })
 
   it('reads no L2 while the lease is out, where a record a lost fence let in could wait', async () => {
     const table = new VersionedTable()
     table.write('k', 'old')
     const l2 = new ControllableL2Store()
-    const proxy = await startTcpProxy({ target: { host: '127.0.0.1', port: bed.server.port } })
-    try {
-      const reader = await bed.caches.create({
-        loader: table.loader,
-        redis: `redis://127.0.0.1:${proxy.port}`,
-        busLease: 200,
-        // The link stays stalled during the read: its L2 set gives up quickly.
-        redisCommandTimeout: 200,
-        wrapL2: l2.wrap,
-      })
-      const writer = await bed.caches.create({ loader: table.loader })
-      proxy.stall()
-      const lapsed = nextEvent(reader, 'lease', (e) => !e.held)
+    const options = {
+      // The link stays stalled during the read: its L2 set gives up quickly.
+      redisCommandTimeout: 200,
+      wrapL2: l2.wrap,
+    }
+    await withSilentReader(table, options, async ({ proxy, reader, writer }) => {
+      const lapsed = cutOff(proxy, reader)
       await writer.invalidate('k', table.write('k', 'new'))
       await lapsed
       // L2 could hold anything here (a record written after a lost fence, which the held-up
@@ -239,10 +274,7 @@ describe('without the lease, a replica trusts nothing shared (found by the model
       const gets = l2.calls.get
       expect(await reader.get('k')).toMatchObject({ value: 'new', version: 2, level: 'DB' })
       expect(l2.calls.get).toBe(gets)
-    } finally {
-      proxy.resume()
-      await proxy.close()
-    }
+    })
   })
 
   it('waits for a lease that ran out only because a heartbeat came back late, then reads L2', async () => {
@@ -252,10 +284,7 @@ describe('without the lease, a replica trusts nothing shared (found by the model
     await writer.get('k') // L2 holds k
     const reader = await bed.caches.create({ loader: table.loader, busLease: 1_000 })
     // A stall longer than the lease: no heartbeat could come back meanwhile.
-    const stalledUntil = performance.now() + 1_100
-    while (performance.now() < stalledUntil) {
-      // busy
-    }
+    stallEventLoop(1_100)
     const loads = table.loads
     // The next heartbeat back renews the lease well within the lease's length: served from L2.
     expect(await reader.get('k')).toMatchObject({ value: 'v1', level: 'L2' })
@@ -263,14 +292,8 @@ describe('without the lease, a replica trusts nothing shared (found by the model
   })
 
   it('does not let a read join a load older than maxLoadTime', async () => {
-    const table = new VersionedTable()
-    table.write('k', 'v1')
-    const held = heldLoader(table)
-    const cache = await bed.caches.create({ loader: held.loader, maxLoadTime: 50 })
-    const hold = held.holdNext()
-    const old = cache.get('k')
-    await hold.started
-    await sleep(100) // past maxLoadTime, whatever the machine: its fence may have expired since
+    const { table, cache, hold, pending: old } = await loadOlderThanMaxLoadTime()
+    // Its fence may have expired since.
     table.write('k', 'v2')
     const fresh = cache.get('k')
     expect(await fresh).toMatchObject({ value: 'v2', version: 2 })
@@ -299,10 +322,11 @@ describe('the bus tells processes apart, whatever their labels (item 3)', () => 
 
 describe('every write fences and publishes, whatever the writer reads through (item 4)', () => {
   it('an l2-mode writer still evicts the key from the L1 of a multi-mode replica', async () => {
-    const table = new VersionedTable()
-    table.write('k', 'v1')
-    const reader = await bed.caches.create({ loader: table.loader, mode: 'multi' })
-    const writer = await bed.caches.create({ loader: table.loader, mode: 'l2' })
+    const {
+      table,
+      a: reader,
+      b: writer,
+    } = await twoCachesOverK(bed, { mode: 'multi' }, { mode: 'l2' })
     await reader.get('k')
     expect(reader.peek('k')).toMatchObject({ version: 1 })
     const heard = nextEvent(reader, 'invalidate', (e) => e.key === 'k')
@@ -321,10 +345,7 @@ describe('the lease is checked on the read itself (item 5)', () => {
     await cache.get('k')
     expect(cache.peek('k')).toMatchObject({ level: 'L1' })
     // A stall (GC, a busy core): no timer or heartbeat can run, so no flag can be turned off.
-    const stalledUntil = performance.now() + 400
-    while (performance.now() < stalledUntil) {
-      // busy
-    }
+    stallEventLoop(400)
     expect(cache.peek('k')).toBeUndefined()
     const read = cache.get('k') // same turn: the lease is still over
     expect((await read).level).not.toBe('L1')
@@ -335,14 +356,8 @@ describe('the lease is checked on the read itself (item 5)', () => {
 
 describe('a load older than maxLoadTime installs nothing (item 7)', () => {
   it('returns what it read to its caller, and keeps it out of L1 and L2', async () => {
-    const table = new VersionedTable()
-    table.write('k', 'v1')
-    const held = heldLoader(table)
-    const cache = await bed.caches.create({ loader: held.loader, maxLoadTime: 50 })
-    const hold = held.holdNext()
-    const pending = cache.get('k')
-    await hold.started
-    await sleep(100) // a paused replica: the load is now older than maxLoadTime, whatever the machine
+    // As on a paused replica.
+    const { cache, hold, pending } = await loadOlderThanMaxLoadTime()
     hold.release()
     expect(await pending).toMatchObject({ value: 'v1', level: 'DB' })
     expect(cache.peek('k')).toBeUndefined()
