@@ -8,9 +8,8 @@ import {
   lookupUser,
   postgresBinDirs,
   runAs,
+  serverProcess,
   spawnAs,
-  stopProcess,
-  waitForPort,
 } from './processes.js'
 
 /** How a test's PostgreSQL authenticates clients. */
@@ -74,39 +73,30 @@ export async function startPostgresServer(
   }
 
   const port = await freePort()
-  let current: ReturnType<typeof spawnAs> | undefined
-  const start = async () => {
-    const spawned = spawnAs(user, postgres, [
-      '-D',
-      dataDir,
-      '-p',
-      String(port),
-      '-k',
-      dir,
-      '-c',
-      'listen_addresses=127.0.0.1',
-      '-c',
-      'fsync=off',
-      '-c',
-      'synchronous_commit=off',
-      '-c',
-      'full_page_writes=off',
-      '-c',
-      'max_connections=200',
-    ])
-    current = spawned
-    try {
-      await waitForPort(port, 30_000, 'postgres')
-    } catch (error) {
-      await stopProcess(spawned.child, 'SIGKILL')
-      throw new Error(`${(error as Error).message}\n${spawned.output()}`)
-    }
-  }
+  const server = serverProcess('postgres', port, 30_000)
+  const start = () =>
+    server.start(() =>
+      spawnAs(user, postgres, [
+        '-D',
+        dataDir,
+        '-p',
+        String(port),
+        '-k',
+        dir,
+        '-c',
+        'listen_addresses=127.0.0.1',
+        '-c',
+        'fsync=off',
+        '-c',
+        'synchronous_commit=off',
+        '-c',
+        'full_page_writes=off',
+        '-c',
+        'max_connections=200',
+      ]),
+    )
   // SIGINT is PostgreSQL's "fast shutdown": it disconnects clients instead of waiting for them.
-  const halt = async () => {
-    if (current) await stopProcess(current.child, 'SIGINT')
-    current = undefined
-  }
+  const halt = () => server.halt('SIGINT')
 
   await start()
   return {

@@ -110,3 +110,28 @@ export async function stopProcess(
   await exited
   clearTimeout(timer)
 }
+
+/**
+ * One server process at a time, listening on `port`: `start` runs what `spawn` spawns and waits
+ * until it accepts connections (or kills it and fails with its output); `halt` stops it.
+ */
+export function serverProcess(what: string, port: number, startTimeoutMs: number) {
+  let current: SpawnedProcess | undefined
+  return {
+    async start(spawn: () => SpawnedProcess): Promise<void> {
+      const spawned = spawn()
+      current = spawned
+      try {
+        await waitForPort(port, startTimeoutMs, what)
+      } catch (error) {
+        await stopProcess(spawned.child, 'SIGKILL')
+        current = undefined
+        throw new Error(`${(error as Error).message}\n${spawned.output()}`)
+      }
+    },
+    async halt(signal: NodeJS.Signals): Promise<void> {
+      if (current) await stopProcess(current.child, signal)
+      current = undefined
+    },
+  }
+}

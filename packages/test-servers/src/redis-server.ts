@@ -1,14 +1,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import {
-  findBinary,
-  freePort,
-  type SpawnedProcess,
-  spawnAs,
-  stopProcess,
-  waitForPort,
-} from './processes.js'
+import { findBinary, freePort, serverProcess, spawnAs } from './processes.js'
 import { type RedisAclUser, redisUrlFor, redisUserDirective } from './redis-acl.js'
 
 /** How a test's redis-server authenticates clients. */
@@ -57,7 +50,7 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
         ]),
     ...users.map(redisUserDirective),
   ]
-  let current: SpawnedProcess | undefined
+  const server = serverProcess('redis-server', port, 15_000)
 
   const start = async () => {
     const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no']
@@ -68,18 +61,11 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
       writeFileSync(file, `${directives.join('\n')}\n`, { mode: 0o600 })
       args.unshift(file)
     }
-    current = spawnAs(undefined, binary, args)
     try {
-      await waitForPort(port, 15_000, 'redis-server')
-    } catch (error) {
-      throw new Error(`${(error as Error).message}\n${current.output()}`)
+      await server.start(() => spawnAs(undefined, binary, args))
     } finally {
       if (dir) rmSync(dir, { recursive: true, force: true })
     }
-  }
-  const halt = async (signal: NodeJS.Signals) => {
-    if (current) await stopProcess(current.child, signal)
-    current = undefined
   }
 
   await start()
@@ -94,8 +80,8 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
       if (!user) throw new Error(`no Redis user ${JSON.stringify(name)} was configured`)
       return redisUrlFor(port, user.name, user.password)
     },
-    stop: () => halt('SIGTERM'),
-    kill: () => halt('SIGKILL'),
+    stop: () => server.halt('SIGTERM'),
+    kill: () => server.halt('SIGKILL'),
     start,
   }
 }
