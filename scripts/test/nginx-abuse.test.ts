@@ -1,10 +1,10 @@
 import { readdirSync, readlinkSync, statSync } from 'node:fs'
 import { createConnection, type Socket } from 'node:net'
 import { performance } from 'node:perf_hooks'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { NGINX_DEFAULTS } from '../src/stack/config.js'
 import { eventually } from './helpers.js'
-import { type NginxFixture, nginxPids, residentBytes, startNginxFixture } from './nginx-fixture.js'
+import { nginxPids, residentBytes, useNginxFixture } from './nginx-fixture.js'
 
 const MiB = 1024 * 1024
 /** The largest body /write accepts: 1088 KiB (a 1 MiB value plus its JSON envelope). */
@@ -26,34 +26,24 @@ const GROWTH_BOUND = 48 * MiB
  * (mode 700), so when this runs as root nginx's workers cannot enter it.
  */
 describe('nginx stays bounded under abuse', () => {
-  let nginx: NginxFixture
-  /** Requests the stand-in replica received, by method and path. */
-  const seen: string[] = []
-
-  beforeAll(async () => {
-    nginx = await startNginxFixture({
-      upstream: (req, res) => {
-        seen.push(`${req.method} ${req.url}`)
-        let bytes = 0
-        req.on('data', (chunk: Buffer) => {
-          bytes += chunk.length
-        })
-        req.on('end', () =>
-          res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ bytes })),
-        )
-      },
-      // The stalled bodies must outlive the measurement (the default is 10 s between two reads).
-      nginx: { ...NGINX_DEFAULTS, clientBodyTimeout: 120 },
-      privateDataDir: true,
-    })
-  })
-  afterAll(async () => {
-    await nginx?.stop()
+  const nginx = useNginxFixture({
+    upstream: (req, res) => {
+      let bytes = 0
+      req.on('data', (chunk: Buffer) => {
+        bytes += chunk.length
+      })
+      req.on('end', () =>
+        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ bytes })),
+      )
+    },
+    // The stalled bodies must outlive the measurement (the default is 10 s between two reads).
+    nginx: { ...NGINX_DEFAULTS, clientBodyTimeout: 120 },
+    privateDataDir: true,
   })
 
   it('spools a large accepted body to disk, where its workers can write even as root', async () => {
     const body = 'x'.repeat(MAX_BODY)
-    const response = await fetch(`${nginx.url}/write`, { method: 'POST', body })
+    const response = await fetch(`${nginx().url}/write`, { method: 'POST', body })
     expect(response.status).toBe(200)
     expect(await response.json()).toEqual({ bytes: MAX_BODY })
   })
@@ -63,11 +53,11 @@ describe('nginx stays bounded under abuse', () => {
     const paths = ['/health', '/cache-stats', '/metrics']
     const started = performance.now()
     const answers = await Promise.all(
-      Array.from({ length: total }, (_, i) => fetch(`${nginx.url}${paths[i % 3]}`)),
+      Array.from({ length: total }, (_, i) => fetch(`${nginx().url}${paths[i % 3]}`)),
     )
     const elapsedS = (performance.now() - started) / 1000
     const reads = await Promise.all(
-      Array.from({ length: total }, () => fetch(`${nginx.url}/read/k`)),
+      Array.from({ length: total }, () => fetch(`${nginx().url}/read/k`)),
     )
     const accepted = answers.filter((r) => r.status === 200).length
     const limited = answers.filter((r) => r.status === 429)
@@ -85,9 +75,9 @@ describe('nginx stays bounded under abuse', () => {
   })
 
   it('refuses 300 nearly complete 1 MiB bodies on POST /health with a JSON 413, and does not grow', async () => {
-    const pids = nginxPids(nginx.pid)
+    const pids = nginxPids(nginx().pid)
     const before = residentBytes(pids)
-    const attack = await stallBodies(nginx.port, '/health', ATTACKERS, pids)
+    const attack = await stallBodies(nginx().port, '/health', ATTACKERS, pids)
     try {
       // All refused as soon as their header was read, none reaches the replica.
       await attack.settled((answered) => answered === ATTACKERS)
@@ -95,27 +85,28 @@ describe('nginx stays bounded under abuse', () => {
       expect(attack.jsonCodes()).toEqual(new Set(['PAYLOAD_TOO_LARGE']))
       const growth = Math.max(attack.peakRss(), residentBytes(pids)) - before
       expect(growth, `nginx grew by ${(growth / MiB).toFixed(1)} MiB`).toBeLessThan(GROWTH_BOUND)
-      expect(seen.filter((line) => line.startsWith('POST /health'))).toEqual([])
+      expect(nginx().seen.filter((line) => line.startsWith('POST /health'))).toEqual([])
     } finally {
       attack.destroy()
     }
   })
 
   it('holds 300 stalled 1 MiB bodies on POST /write in 16 KiB each, the rest on disk, and refuses those over the connection limit', async () => {
-    const pids = nginxPids(nginx.pid)
+    const pids = nginxPids(nginx().pid)
     const before = residentBytes(pids)
-    const attack = await stallBodies(nginx.port, '/write', ATTACKERS, pids)
+    const attack = await stallBodies(nginx().port, '/write', ATTACKERS, pids)
     try {
       // Done when every connection was either refused, or had its body read by nginx: into memory
       // (at most 16 KiB) and a temp file (the rest).
       const spoolAtLeast = MAX_BODY - 1 - 16 * 1024
       await attack.settled(
-        (answered) => spooledBodies(nginx.bodyTempDir, pids, spoolAtLeast) === ATTACKERS - answered,
+        (answered) =>
+          spooledBodies(nginx().bodyTempDir, pids, spoolAtLeast) === ATTACKERS - answered,
       )
       const held = ATTACKERS - attack.answered()
       expect(held).toBeGreaterThan(0)
       expect(held).toBeLessThanOrEqual(NGINX_DEFAULTS.connLimit)
-      expect(spooledBodies(nginx.bodyTempDir, pids, spoolAtLeast)).toBe(held)
+      expect(spooledBodies(nginx().bodyTempDir, pids, spoolAtLeast)).toBe(held)
       // The refused ones: the connection limit (429), JSON with Retry-After.
       expect(new Set(attack.statuses())).toEqual(new Set([429]))
       expect(attack.jsonCodes()).toEqual(new Set(['RATE_LIMITED']))
@@ -125,17 +116,17 @@ describe('nginx stays bounded under abuse', () => {
 
       // While this address holds its limit of requests in progress, even its reads wait their
       // turn (429); nothing of the attack reached the replica (nginx forwards whole bodies only).
-      const read = await fetch(`${nginx.url}/read/k`)
+      const read = await fetch(`${nginx().url}/read/k`)
       expect(read.status).toBe(429)
       expect(read.headers.get('retry-after')).toBe('1')
       expect(await read.json()).toMatchObject({ error: { code: 'RATE_LIMITED' } })
-      expect(seen.filter((line) => line === 'POST /write')).toHaveLength(1)
+      expect(nginx().seen.filter((line) => line === 'POST /write')).toHaveLength(1)
     } finally {
       attack.destroy()
     }
     // Their connections gone, the address is served again.
     await eventually('a read to be served again', 30_000, async () =>
-      (await fetch(`${nginx.url}/read/k`)).status === 200 ? true : undefined,
+      (await fetch(`${nginx().url}/read/k`)).status === 200 ? true : undefined,
     )
   })
 })

@@ -1,12 +1,12 @@
 import { execFileSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import {
-  type NginxFixture,
-  type RawAnswer,
-  rawRequest,
-  startNginxFixture,
-} from './nginx-fixture.js'
+import type { ServerResponse } from 'node:http'
+import { describe, expect, it } from 'vitest'
+import { type RawAnswer, rawRequest, useNginxFixture } from './nginx-fixture.js'
+
+/** The stand-in replica's answer to anything it answers. */
+const alive = (res: ServerResponse) =>
+  res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"alive"}')
 
 /**
  * The errors nginx produces itself must be JSON like the API's own. nginx runs from the stack's
@@ -15,31 +15,17 @@ import {
  * drops the connection on /read/drop.
  */
 describe('errors produced by nginx itself are JSON', () => {
-  let nginx: NginxFixture
-  let base: string
-  let port: number
-  /** Requests the stand-in replica received. */
-  const seen: string[] = []
-
-  beforeAll(async () => {
-    nginx = await startNginxFixture({
-      upstream: (req, res) => {
-        seen.push(`${req.method} ${req.url} host=${req.headers.host}`)
-        if (req.url === '/read/hold') return // never answers
-        if (req.url === '/read/drop') {
-          req.socket.destroy()
-          return
-        }
-        res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"alive"}')
-      },
-      // A replica that does not answer for 1 s counts as timed out, so the test need not wait 30 s.
-      nginx: { proxyTimeout: 1 },
-    })
-    port = nginx.port
-    base = nginx.url
-  })
-  afterAll(async () => {
-    await nginx?.stop()
+  const nginx = useNginxFixture({
+    upstream: (req, res) => {
+      if (req.url === '/read/hold') return // never answers
+      if (req.url === '/read/drop') {
+        req.socket.destroy()
+        return
+      }
+      alive(res)
+    },
+    // A replica that does not answer for 1 s counts as timed out, so the test need not wait 30 s.
+    nginx: { proxyTimeout: 1 },
   })
 
   /** Checks the shape every error body shares, and returns its code. */
@@ -55,20 +41,20 @@ describe('errors produced by nginx itself are JSON', () => {
     return body.error.code
   }
 
-  const raw = (request: string) => rawRequest(port, request)
+  const raw = (request: string) => rawRequest(nginx().port, request)
 
   it('504 when a replica does not answer in time, then 502 when it drops the connection', async () => {
-    const timedOut = await fetch(`${base}/read/hold`)
+    const timedOut = await fetch(`${nginx().url}/read/hold`)
     expect(timedOut.status).toBe(504)
     expect(await errorCode(timedOut)).toBe('UPSTREAM_TIMEOUT')
 
-    const dropped = await fetch(`${base}/read/drop`)
+    const dropped = await fetch(`${nginx().url}/read/drop`)
     expect(dropped.status).toBe(502)
     expect(await errorCode(dropped)).toBe('UPSTREAM_UNAVAILABLE')
   })
 
   it('413 for a body over the cap of its route: 1088 KiB on /write, 4 KiB anywhere else', async () => {
-    const small = await fetch(`${base}/health`, { method: 'POST', body: 'x'.repeat(4097) })
+    const small = await fetch(`${nginx().url}/health`, { method: 'POST', body: 'x'.repeat(4097) })
     expect(small.status).toBe(413)
     expect(await errorCode(small)).toBe('PAYLOAD_TOO_LARGE')
     // Chunked, so nginx cannot tell from a Content-Length: refused once the body passes 4 KiB.
@@ -78,13 +64,13 @@ describe('errors produced by nginx itself are JSON', () => {
     )
     expectJsonError(chunked, 413, 'PAYLOAD_TOO_LARGE')
     // Within the cap of /write, the body passes (the stand-in replica answers it).
-    const accepted = await fetch(`${base}/write`, { method: 'POST', body: 'x'.repeat(8192) })
+    const accepted = await fetch(`${nginx().url}/write`, { method: 'POST', body: 'x'.repeat(8192) })
     expect(accepted.status).toBe(200)
-    expect(seen.filter((line) => line.startsWith('POST /health'))).toEqual([])
+    expect(nginx().seen.filter((line) => line.startsWith('POST /health'))).toEqual([])
   })
 
   it('413 for a body over the cap', async () => {
-    const response = await fetch(`${base}/write`, {
+    const response = await fetch(`${nginx().url}/write`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: 'x'.repeat(1088 * 1024 + 1),
@@ -111,7 +97,7 @@ describe('errors produced by nginx itself are JSON', () => {
   })
 
   it('501 for a Transfer-Encoding nginx cannot frame, 505 for HTTP/2 on the plain port', async () => {
-    const before = seen.length
+    const before = nginx().seen.length
     const cases = [
       {
         request:
@@ -126,7 +112,7 @@ describe('errors produced by nginx itself are JSON', () => {
       },
     ]
     for (const { request, status, code } of cases) expectJsonError(await raw(request), status, code)
-    expect(seen.length).toBe(before)
+    expect(nginx().seen.length).toBe(before)
   })
 })
 
@@ -136,76 +122,68 @@ describe('errors produced by nginx itself are JSON', () => {
  * this machine's names, and only on loopback.
  */
 describe('the local nginx answers only this machine, by loopback and by name', () => {
-  let nginx: NginxFixture
-  const seen: string[] = []
-
-  beforeAll(async () => {
-    nginx = await startNginxFixture({
-      upstream: (req, res) => {
-        seen.push(`${req.method} ${req.url} host=${req.headers.host}`)
-        res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"alive"}')
-      },
-    })
-  })
-  afterAll(async () => {
-    await nginx?.stop()
-  })
+  const nginx = useNginxFixture({ upstream: (_req, res) => alive(res) })
 
   const get = (host: string | null, path = '/health', version = '1.1') =>
     rawRequest(
-      nginx.port,
+      nginx().port,
       `GET ${path} HTTP/${version}\r\n${host === null ? '' : `Host: ${host}\r\n`}Connection: close\r\n\r\n`,
     )
 
   it('serves localhost, 127.0.0.1 and [::1], with or without the port', async () => {
-    const hosts = ['localhost', `localhost:${nginx.port}`, '127.0.0.1', `127.0.0.1:${nginx.port}`]
-    hosts.push('[::1]', `[::1]:${nginx.port}`, 'LOCALHOST')
+    const hosts = [
+      'localhost',
+      `localhost:${nginx().port}`,
+      '127.0.0.1',
+      `127.0.0.1:${nginx().port}`,
+    ]
+    hosts.push('[::1]', `[::1]:${nginx().port}`, 'LOCALHOST')
     for (const host of hosts) expect((await get(host)).status, host).toBe(200)
     // fetch sends `Host: 127.0.0.1:<port>`.
-    expect((await fetch(`${nginx.url}/read/k`)).status).toBe(200)
+    expect((await fetch(`${nginx().url}/read/k`)).status).toBe(200)
   })
 
   it('refuses any other Host with a JSON 421 that no replica sees', async () => {
-    const before = seen.length
-    const hosts = ['evil.example', `evil.example:${nginx.port}`, 'localhost.evil.example']
+    const before = nginx().seen.length
+    const hosts = ['evil.example', `evil.example:${nginx().port}`, 'localhost.evil.example']
     hosts.push('127.0.0.1.nip.io', '10.0.0.1', '0.0.0.0')
     for (const host of hosts) expectJsonError(await get(host), 421, 'MISDIRECTED_REQUEST')
     // The host of an absolute URI wins over the Host header, as the RFC says and nginx does.
     const absolute = await rawRequest(
-      nginx.port,
+      nginx().port,
       'GET http://evil.example/health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n',
     )
     expect(absolute.status).toBe(421)
     // An HTTP/1.0 request without a Host cannot be told from a rebinding one: refused too.
     expect((await get(null, '/health', '1.0')).status).toBe(421)
-    expect(seen.length).toBe(before)
+    expect(nginx().seen.length).toBe(before)
   })
 
   it('answers HTTP/0.9 (a body without status line or headers) with the JSON refusal, never a replica', async () => {
-    const before = seen.length
-    const answer = await rawRequest(nginx.port, 'GET /health\r\n')
+    const before = nginx().seen.length
+    const answer = await rawRequest(nginx().port, 'GET /health\r\n')
     // HTTP/0.9 has no status line and no headers: nginx can only send a body, and it is JSON.
     expect(answer.status).toBeNaN()
     expect(JSON.parse(answer.body)).toMatchObject({
       success: false,
       error: { code: 'MISDIRECTED_REQUEST' },
     })
-    expect(seen.length).toBe(before)
+    expect(nginx().seen.length).toBe(before)
   })
 
   it('listens on 127.0.0.1 only', () => {
-    const conf = readFileSync(nginx.confFile, 'utf8')
+    const conf = readFileSync(nginx().confFile, 'utf8')
     expect(conf.match(/^\s*listen\s+([^;]*);/gm)?.map((line) => line.trim())).toEqual([
-      `listen 127.0.0.1:${nginx.port} default_server sndbuf=64k;`,
-      `listen 127.0.0.1:${nginx.port};`,
+      `listen 127.0.0.1:${nginx().port} default_server sndbuf=64k;`,
+      `listen 127.0.0.1:${nginx().port};`,
     ])
     // What the kernel says: every listening socket on nginx's port is bound to 127.0.0.1.
-    const sockets = execFileSync('ss', ['-ltnH', `sport = :${nginx.port}`], { encoding: 'utf8' })
+    const sockets = execFileSync('ss', ['-ltnH', `sport = :${nginx().port}`], { encoding: 'utf8' })
       .trim()
       .split('\n')
       .map((line) => line.trim().split(/\s+/)[3])
     expect(sockets.length).toBeGreaterThan(0)
-    expect(new Set(sockets)).toEqual(new Set([`127.0.0.1:${nginx.port}`]))
+    expect(new Set(sockets)).toEqual(new Set([`127.0.0.1:${nginx().port}`]))
   })
 })
 

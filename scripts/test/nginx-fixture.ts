@@ -2,6 +2,7 @@ import { chmodSync, existsSync, readdirSync, readFileSync, rmSync } from 'node:f
 import { createServer, type RequestListener, type Server } from 'node:http'
 import { createConnection } from 'node:net'
 import { join } from 'node:path'
+import { afterAll, beforeAll } from 'vitest'
 import { locateBinaries } from '../src/stack/binaries.js'
 import { type RunningComponent, startNginx, stopComponent } from '../src/stack/components.js'
 import { type NginxLimits, resolveStackConfig, stackPaths } from '../src/stack/config.js'
@@ -20,6 +21,8 @@ export interface NginxFixture {
   confFile: string
   /** Where nginx spools request bodies (client_body_temp_path of nginx.conf). */
   bodyTempDir: string
+  /** The requests the stand-in replica received, in order, as `METHOD url`. */
+  seen: string[]
   stop(): Promise<void>
 }
 
@@ -45,7 +48,11 @@ export async function startNginxFixture(options: NginxFixtureOptions): Promise<N
   const dataDir = makeDataDir()
   if (options.privateDataDir) chmodSync(dataDir, 0o700)
   const ports = await freeStackPorts(1)
-  const upstream: Server = createServer(options.upstream)
+  const seen: string[] = []
+  const upstream: Server = createServer((req, res) => {
+    seen.push(`${req.method} ${req.url}`)
+    options.upstream(req, res)
+  })
   await new Promise<void>((resolve) => upstream.listen(ports.replicaPortBase, '127.0.0.1', resolve))
   const config = resolveStackConfig({
     dataDir,
@@ -91,7 +98,26 @@ export async function startNginxFixture(options: NginxFixtureOptions): Promise<N
     pid: nginx.state.pid,
     confFile,
     bodyTempDir: bodyTempDirOf(confFile),
+    seen,
     stop,
+  }
+}
+
+/**
+ * Starts an nginx fixture before the tests of the enclosing `describe` and stops it after them.
+ * @returns the running fixture, for use inside the tests.
+ */
+export function useNginxFixture(options: NginxFixtureOptions): () => NginxFixture {
+  let fixture: NginxFixture | undefined
+  beforeAll(async () => {
+    fixture = await startNginxFixture(options)
+  })
+  afterAll(async () => {
+    await fixture?.stop()
+  })
+  return () => {
+    if (!fixture) throw new Error('the nginx fixture is started by beforeAll')
+    return fixture
   }
 }
 
