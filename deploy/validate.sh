@@ -67,7 +67,7 @@ render_local() {
   text=${text//'{{UPSTREAM_SERVERS}}'/"$servers"}
   text=${text//'{{READ_UPSTREAM}}'/"$read_upstream"}
   text=${text//'{{BODY_TEMP_DIR}}'/"$work/run/client_body_temp"}
-  # The per-address limits only the local stack applies (defaults of scripts/src/stack/config.ts).
+  # The per-address limits only the local stack applies (defaults of tools/stack/src/config.ts).
   text=${text//'{{CONN_LIMIT}}'/128}
   text=${text//'{{OPS_RATE}}'/10}
   text=${text//'{{OPS_BURST}}'/20}

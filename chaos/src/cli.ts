@@ -3,9 +3,9 @@
  * `pnpm chaos --soak 10m`. Run with `tsx chaos/src/cli.ts [options]`; see `--help`.
  */
 import { join, relative } from 'node:path'
-import { ensureBuilt } from '@strata/scripts/build'
-import { REPO_ROOT } from '@strata/scripts/config'
-import type { Reporter } from '@strata/scripts/reporter'
+import { ensureBuilt } from '@strata/stack/build'
+import { REPO_ROOT } from '@strata/stack/config'
+import type { Reporter } from '@strata/stack/reporter'
 import { type ChaosOptions, HELP, parseChaosArgs, UsageError } from './options.js'
 import { Progress } from './progress.js'
 

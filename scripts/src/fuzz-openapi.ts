@@ -7,6 +7,9 @@ import { randomBytes } from 'node:crypto'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { ensureBuilt } from '@strata/stack/build'
+import { REPO_ROOT } from '@strata/stack/config'
+import { consoleReporter as log } from '@strata/stack/reporter'
 import { readFuzzOpenApiEnvironment } from './fuzz-openapi/env.js'
 import { HELP, parseFuzzOpenApiArgs, UsageError } from './fuzz-openapi/options.js'
 import {
@@ -15,9 +18,6 @@ import {
   SchemathesisMissingError,
   schemathesisArgs,
 } from './fuzz-openapi/schemathesis.js'
-import { ensureBuilt } from './stack/build.js'
-import { REPO_ROOT } from './stack/config.js'
-import { consoleReporter as log } from './stack/reporter.js'
 
 /** The running child (the replica or schemathesis), stopped on Ctrl-C so cleanup runs. */
 let foreground: ChildProcess | undefined

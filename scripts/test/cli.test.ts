@@ -1,11 +1,11 @@
 import { execFile, execFileSync } from 'node:child_process'
 import { readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { findPsql } from '@strata/stack/binaries'
+import { REPO_ROOT } from '@strata/stack/config'
+import type { StackCredentials } from '@strata/stack/credentials'
+import type { StackState } from '@strata/stack/state'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { findPsql } from '../src/stack/binaries.js'
-import { REPO_ROOT } from '../src/stack/config.js'
-import type { StackCredentials } from '../src/stack/credentials.js'
-import type { StackState } from '../src/stack/state.js'
 import {
   commandLines,
   freeStackPorts,

@@ -1,8 +1,8 @@
 import { readdirSync, readlinkSync, statSync } from 'node:fs'
 import { createConnection, type Socket } from 'node:net'
 import { performance } from 'node:perf_hooks'
+import { NGINX_DEFAULTS } from '@strata/stack/config'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { NGINX_DEFAULTS } from '../src/stack/config.js'
 import { eventually } from './helpers.js'
 import { type NginxFixture, nginxPids, residentBytes, startNginxFixture } from './nginx-fixture.js'
 

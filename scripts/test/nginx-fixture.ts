@@ -2,10 +2,10 @@ import { chmodSync, existsSync, readdirSync, readFileSync, rmSync } from 'node:f
 import { createServer, type RequestListener, type Server } from 'node:http'
 import { createConnection } from 'node:net'
 import { join } from 'node:path'
-import { locateBinaries } from '../src/stack/binaries.js'
-import { type RunningComponent, startNginx, stopComponent } from '../src/stack/components.js'
-import { type NginxLimits, resolveStackConfig, stackPaths } from '../src/stack/config.js'
-import { quietReporter } from '../src/stack/reporter.js'
+import { locateBinaries } from '@strata/stack/binaries'
+import { type RunningComponent, startNginx, stopComponent } from '@strata/stack/components'
+import { type NginxLimits, resolveStackConfig, stackPaths } from '@strata/stack/config'
+import { quietReporter } from '@strata/stack/reporter'
 import { freeStackPorts, makeDataDir } from './helpers.js'
 
 /** nginx from the stack's real configuration, in front of one stand-in replica. */

@@ -105,7 +105,7 @@ export const NGINX_ENV: Readonly<Record<Exclude<keyof NginxLimits, 'rateLimit'>,
 export const COMMANDS = ['start', 'up', 'down', 'status', 'help'] as const
 export type Command = (typeof COMMANDS)[number]
 
-/** The repository root, found from this file's place in it (scripts/src/stack/). */
+/** The repository root, found from this file's place in it (tools/stack/src/). */
 export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url)).replace(/\/$/, '')
 
 /** Everything that decides what the stack starts and where. Built once by `resolveStackConfig`. */
