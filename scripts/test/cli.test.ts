@@ -5,7 +5,6 @@ import { findPsql } from '@strata/stack/binaries'
 import { REPO_ROOT } from '@strata/stack/config'
 import type { StackCredentials } from '@strata/stack/credentials'
 import type { StackState } from '@strata/stack/state'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
   commandLines,
   freeStackPorts,
@@ -15,7 +14,8 @@ import {
   redisReply,
   type StackPorts,
   testEnvironment,
-} from './helpers.js'
+} from '@strata/stack/testing'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 
 /** Runs `tsx scripts/src/stack.ts <args>` as `pnpm stack` does, and collects its exit code and output. */
 function stackCli(args: string[]): Promise<{ code: number; output: string }> {

@@ -2,8 +2,8 @@ import { readdirSync, readlinkSync, statSync } from 'node:fs'
 import { createConnection, type Socket } from 'node:net'
 import { performance } from 'node:perf_hooks'
 import { NGINX_DEFAULTS } from '@strata/stack/config'
+import { eventually } from '@strata/stack/testing'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { eventually } from './helpers.js'
 import { type NginxFixture, nginxPids, residentBytes, startNginxFixture } from './nginx-fixture.js'
 
 const MiB = 1024 * 1024

@@ -6,7 +6,7 @@ import { locateBinaries } from '@strata/stack/binaries'
 import { type RunningComponent, startNginx, stopComponent } from '@strata/stack/components'
 import { type NginxLimits, resolveStackConfig, stackPaths } from '@strata/stack/config'
 import { quietReporter } from '@strata/stack/reporter'
-import { freeStackPorts, makeDataDir } from './helpers.js'
+import { freeStackPorts, makeDataDir } from '@strata/stack/testing'
 
 /** nginx from the stack's real configuration, in front of one stand-in replica. */
 export interface NginxFixture {

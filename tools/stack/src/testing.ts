@@ -3,13 +3,13 @@ import { createConnection } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { type Cluster, type ClusterOptions, isPortFree, startCluster } from '@strata/stack/cluster'
+import { type Cluster, type ClusterOptions, isPortFree, startCluster } from './cluster.js'
 import {
   type LoadBalancing,
   type NginxLimits,
   resolveStackConfig,
   type StackConfig,
-} from '@strata/stack/config'
+} from './config.js'
 
 /** The ports a test stack binds, all free when chosen. */
 export interface StackPorts {
