@@ -15,7 +15,7 @@ export type CacheMode = 'multi' | 'l2' | 'l1' | 'none'
 /** nginx's routing of reads. */
 export type LoadBalancing = 'round-robin' | 'key-affinity'
 
-/** The database the stack runner creates in the PostgreSQL it starts (tools/stack/src/components.ts). */
+/** The database the stack runner creates in the PostgreSQL it starts (tools/stack/src/components/postgres.ts). */
 const STACK_DATABASE = 'strata'
 
 /** Ports of a stack, all on 127.0.0.1. */

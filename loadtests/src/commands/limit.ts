@@ -186,7 +186,7 @@ export async function limitCommand(
         `bare-${i + 1}`,
         process.execPath,
         [
-          // As the stack runs its replicas (tools/stack/src/components.ts: REPLICA_NODE_FLAGS).
+          // As the stack runs its replicas (tools/stack/src/components/replica.ts: REPLICA_NODE_FLAGS).
           '--single-threaded-gc',
           ...profileFlags,
           '--import',

@@ -5,20 +5,18 @@ import { dirname } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { redactUrl } from '@strata/api/redact'
 import { type Binaries, findPsql, locateBinaries } from './binaries.js'
+import { isHealthy } from './components/health.js'
 import {
-  DATABASE_NAME,
   exitReason,
-  isHealthy,
-  type ReplicaBackends,
   type RunningComponent,
   START_ORDER,
   type StartContext,
-  startNginx,
-  startPostgres,
-  startRedis,
-  startReplica,
   stopComponents,
-} from './components.js'
+} from './components/launch.js'
+import { startNginx } from './components/nginx.js'
+import { DATABASE_NAME, startPostgres } from './components/postgres.js'
+import { startRedis } from './components/redis.js'
+import { type ReplicaBackends, startReplica } from './components/replica.js'
 import { replicaName, replicaPort, type StackConfig, stackPaths } from './config.js'
 import {
   connectionUrls,
