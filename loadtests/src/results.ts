@@ -1,7 +1,7 @@
 import { cpSync, mkdirSync, rmSync, writeFileSync } from 'node:fs'
 import { cpus } from 'node:os'
 import { resolve } from 'node:path'
-import { REPO_ROOT } from './stack-client.js'
+import { REPO_ROOT } from '@strata/stack/config'
 
 /** loadtests/results: one directory per run; `latest/` holds the newest comparison (not committed: snapshots worth keeping go to docs/results/). */
 export const RESULTS_DIR = resolve(REPO_ROOT, 'loadtests/results')

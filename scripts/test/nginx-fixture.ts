@@ -6,8 +6,9 @@ import { locateBinaries } from '@strata/stack/binaries'
 import { type RunningComponent, stopComponent } from '@strata/stack/components/launch'
 import { startNginx } from '@strata/stack/components/nginx'
 import { type NginxLimits, resolveStackConfig, stackPaths } from '@strata/stack/config'
+import { freeStackPorts, portOptions } from '@strata/stack/ports'
 import { quietReporter } from '@strata/stack/reporter'
-import { freeStackPorts, makeDataDir } from '@strata/stack/testing'
+import { makeDataDir } from '@strata/stack/testing'
 
 /** nginx from the stack's real configuration, in front of one stand-in replica. */
 export interface NginxFixture {
@@ -45,7 +46,7 @@ export interface NginxFixtureOptions {
 export async function startNginxFixture(options: NginxFixtureOptions): Promise<NginxFixture> {
   const dataDir = makeDataDir()
   if (options.privateDataDir) chmodSync(dataDir, 0o700)
-  const ports = await freeStackPorts(1)
+  const ports = portOptions(await freeStackPorts(1))
   const upstream: Server = createServer(options.upstream)
   await new Promise<void>((resolve) => upstream.listen(ports.replicaPortBase, '127.0.0.1', resolve))
   const config = resolveStackConfig({

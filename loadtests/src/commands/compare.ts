@@ -9,6 +9,10 @@ import {
 } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, relative, resolve } from 'node:path'
+import { type CacheMode, type LoadBalancing, REPO_ROOT } from '@strata/stack/config'
+import { freeStackPorts } from '@strata/stack/ports'
+import { cpuMillis } from '@strata/stack/processes'
+import type { RunningStack } from '@strata/stack/running-stack'
 import { scenarioNamed } from '../../scenarios/index.js'
 import { formatDuration } from '../duration.js'
 import type { LoadtestEnv } from '../env.js'
@@ -22,7 +26,6 @@ import {
   redisRoundTrips,
   replicaCounters,
 } from '../probes.js'
-import { cpuMillis } from '../proc-cpu.js'
 import { Progress } from '../progress.js'
 import {
   type ComparisonReport,
@@ -38,18 +41,7 @@ import { machineInfo, publishLatest, resultDir, timestamp, writeJson } from '../
 import { runScenario } from '../run-scenario.js'
 import { renderPng } from '../screenshot.js'
 import { simulate } from '../simulate.js'
-import {
-  type CacheMode,
-  freeStackPorts,
-  type LoadBalancing,
-  pauseStack,
-  REPO_ROOT,
-  type RunningStack,
-  resumeStack,
-  showSteps,
-  stackDown,
-  stackUp,
-} from '../stack-client.js'
+import { pauseStack, resumeStack, showSteps, stackDown, stackUp } from '../stack-client.js'
 import type { LoadSummary } from '../summary.js'
 
 /** The parts of a stack whose CPU time is accounted for. */

@@ -11,23 +11,18 @@ import {
 } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, relative } from 'node:path'
+import { REPO_ROOT } from '@strata/stack/config'
+import { freePortBlock, freeStackPorts } from '@strata/stack/ports'
+import { cpuMillis } from '@strata/stack/processes'
+import type { RunningStack } from '@strata/stack/running-stack'
 import { analyzeProfiles, type CpuProfileReport, formatProfileReport } from '../cpu-profile.js'
 import type { LoadtestEnv } from '../env.js'
 import { duration, flag, int, parseOptions } from '../options.js'
 import { counterDelta, replicaCounters } from '../probes.js'
-import { cpuMillis } from '../proc-cpu.js'
 import { type Child, startChild, stopChild, waitUntil } from '../processes.js'
 import { Progress } from '../progress.js'
 import { machineInfo, publishLatest, resultDir, timestamp, writeJson } from '../results.js'
-import {
-  freePortBlock,
-  freeStackPorts,
-  REPO_ROOT,
-  type RunningStack,
-  showSteps,
-  stackDown,
-  stackUp,
-} from '../stack-client.js'
+import { showSteps, stackDown, stackUp } from '../stack-client.js'
 import { textTable } from '../summary.js'
 import { findWrk, runWrk, type WrkResult } from '../wrk.js'
 

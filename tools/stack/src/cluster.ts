@@ -1,6 +1,5 @@
 import type { ChildProcess } from 'node:child_process'
 import { chmodSync, existsSync, mkdirSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { dirname } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { redactUrl } from '@strata/api/redact'
@@ -14,18 +13,20 @@ import {
   stopComponents,
 } from './components/launch.js'
 import { startNginx } from './components/nginx.js'
-import { DATABASE_NAME, startPostgres } from './components/postgres.js'
+import { startPostgres } from './components/postgres.js'
 import { startRedis } from './components/redis.js'
 import { type ReplicaBackends, startReplica } from './components/replica.js'
-import { replicaName, replicaPort, type StackConfig, stackPaths } from './config.js'
+import { DATABASE_NAME, replicaName, replicaPort, type StackConfig, stackPaths } from './config.js'
 import {
   connectionUrls,
   loadOrCreateCredentials,
   readCredentials,
   type StackConnectionUrls,
 } from './credentials.js'
-import { isRunning, killDaemon, processStartTime, signalTree } from './daemons.js'
+import { isRunning, killDaemon, signalTree } from './daemons.js'
 import { StackError } from './errors.js'
+import { isPortFree } from './ports.js'
+import { processStartTime } from './processes.js'
 import { quietReporter, type Reporter } from './reporter.js'
 import {
   type ComponentState,
@@ -506,15 +507,4 @@ async function assertPortsFree(config: StackConfig): Promise<void> {
         'Another stack or program listens there: stop it (`pnpm stack status` shows a stack of this checkout) or choose other ports.',
     )
   }
-}
-
-/** True when nothing listens on the port (checked on all interfaces, as nginx binds them). */
-export function isPortFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const server = createServer()
-    server.once('error', () => resolve(false))
-    server.listen({ port, host: '0.0.0.0', exclusive: true }, () =>
-      server.close(() => resolve(true)),
-    )
-  })
 }

@@ -105,6 +105,9 @@ export const NGINX_ENV: Readonly<Record<Exclude<keyof NginxLimits, 'rateLimit'>,
 export const COMMANDS = ['start', 'up', 'down', 'status', 'help'] as const
 export type Command = (typeof COMMANDS)[number]
 
+/** The database every replica uses; created on the stack's first start. */
+export const DATABASE_NAME = 'strata'
+
 /** The repository root, found from this file's place in it (tools/stack/src/). */
 export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url)).replace(/\/$/, '')
 

@@ -1,51 +1,16 @@
-import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs'
 import { createConnection } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { type Cluster, type ClusterOptions, isPortFree, startCluster } from './cluster.js'
+import { type Cluster, type ClusterOptions, startCluster } from './cluster.js'
 import {
   type LoadBalancing,
   type NginxLimits,
   resolveStackConfig,
   type StackConfig,
 } from './config.js'
-
-/** The ports a test stack binds, all free when chosen. */
-export interface StackPorts {
-  nginxPort: number
-  replicaPortBase: number
-  redisPort: number
-  postgresPort: number
-}
-
-/**
- * Free ports for a whole stack; the replicas need `replicas` consecutive ones. They are drawn
- * below Linux's ephemeral range (32768+), where the kernel picks the source ports of outgoing
- * connections: a port chosen there could be taken by a replica's connection to Redis before
- * nginx gets to bind it.
- */
-export async function freeStackPorts(replicas: number): Promise<StackPorts> {
-  const taken = new Set<number>()
-  const pickRun = async (length: number): Promise<number> => {
-    for (let attempt = 0; attempt < 200; attempt++) {
-      const base = 15_000 + Math.floor(Math.random() * (32_000 - 15_000 - length))
-      const run = Array.from({ length }, (_, i) => base + i)
-      if (run.some((port) => taken.has(port))) continue
-      const free = await Promise.all(run.map((port) => isPortFree(port)))
-      if (!free.every(Boolean)) continue
-      for (const port of run) taken.add(port)
-      return base
-    }
-    throw new Error(`found no ${length} consecutive free ports between 15000 and 32000`)
-  }
-  return {
-    replicaPortBase: await pickRun(replicas),
-    nginxPort: await pickRun(1),
-    redisPort: await pickRun(1),
-    postgresPort: await pickRun(1),
-  }
-}
+import { freeStackPorts, portOptions } from './ports.js'
 
 /** A stack owned by one test file, in its own temp directory and on free ports. */
 export interface TestStack {
@@ -110,7 +75,7 @@ export async function startTestStack(options: TestStackOptions = {}): Promise<Te
     dataDir,
     replicas,
     lb: options.lb ?? 'round-robin',
-    ...(await freeStackPorts(replicas)),
+    ...portOptions(await freeStackPorts(replicas)),
     durable: false,
     baseEnv: { ...testEnvironment(), ...options.env },
     nginx: { rateLimit: false, ...options.nginx },
@@ -212,36 +177,6 @@ export async function eventually<T>(
 }
 
 /**
- * True while a process runs. Independent of the stack's own bookkeeping on purpose: a zombie
- * (exited, waiting for its parent to collect it) counts as gone.
- */
-export function processRuns(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-    const state = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0]
-    return state !== 'Z' && state !== 'X'
-  } catch {
-    return false
-  }
-}
-
-/** Live processes whose process group is `pgid` (a component and its children: nginx workers, PostgreSQL backends). */
-export function liveGroupMembers(pgid: number): number[] {
-  return readdirSync('/proc')
-    .filter((entry) => /^\d+$/.test(entry))
-    .map(Number)
-    .filter((pid) => {
-      try {
-        const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-        const [state, , pgrp] = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-        return Number(pgrp) === pgid && state !== 'Z' && state !== 'X'
-      } catch {
-        return false
-      }
-    })
-}
-
-/**
  * Sends one command to Redis on 127.0.0.1:`port` as `user`, and returns Redis's first reply line
  * to it (`+OK`, `-NOPERM …`, `$5`, …); the AUTH reply comes first and is returned when it fails.
  */
@@ -272,17 +207,4 @@ export function redisReply(
     })
     socket.on('error', reject)
   })
-}
-
-/** The command lines of a process and every live member of its group, for secrets in `ps`. */
-export function commandLines(pids: readonly number[]): string[] {
-  const lines: string[] = []
-  for (const pid of new Set(pids.flatMap((leader) => [leader, ...liveGroupMembers(leader)]))) {
-    try {
-      lines.push(readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' '))
-    } catch {
-      // Gone since listed.
-    }
-  }
-  return lines
 }

@@ -3,15 +3,12 @@ import { chmodSync, chownSync, existsSync, mkdirSync, statSync, writeFileSync } 
 import { dirname, join } from 'node:path'
 import { redactUrl } from '@strata/api/redact'
 import { isRoot, lookupUser, type RunAs } from '@strata/test-servers'
-import { logFileOf, type StackConfig, stackPaths } from '../config.js'
+import { DATABASE_NAME, logFileOf, type StackConfig, stackPaths } from '../config.js'
 import { API_DATABASE_USER, type StackCredentials } from '../credentials.js'
 import { stopDaemon } from '../daemons.js'
 import { componentFailed, StackError } from '../errors.js'
 import { postgresAnswers, psql } from '../probes.js'
 import { launch, type RunningComponent, runToLog, STOP, type StartContext } from './launch.js'
-
-/** The database every replica uses; created on first start. */
-export const DATABASE_NAME = 'strata'
 
 /**
  * Starts PostgreSQL on `postgresPort` with its cluster in `<data-dir>/postgres`, running `initdb`
