@@ -1,4 +1,4 @@
-import { formatDuration } from './duration.js'
+import { formatDuration } from '@strata/stack/duration'
 import { loadOptions, primeKeys, runLoad } from './generator.js'
 import { formatTick, type Progress, progressBar } from './progress.js'
 import type { Scenario } from './scenario.js'

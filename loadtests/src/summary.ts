@@ -1,4 +1,4 @@
-import { formatDuration } from './duration.js'
+import { formatDuration } from '@strata/stack/duration'
 import { LATENCY_GROUPS, type LatencyGroup, type PhaseStats } from './stats.js'
 import { evaluateThresholds, type Threshold, type ThresholdResult } from './thresholds.js'
 
