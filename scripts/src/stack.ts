@@ -3,7 +3,7 @@
  * Run with `tsx scripts/src/stack.ts <command> [options]`; see `--help`.
  */
 import { ensureBuilt } from '@strata/stack/build'
-import { HELP, parseCommandLine, readCliEnvironment } from '@strata/stack/config'
+import { HELP, parseCommandLine, readCliEnvironment } from '@strata/stack/command-line'
 import { StackError } from '@strata/stack/errors'
 import { consoleReporter } from '@strata/stack/reporter'
 

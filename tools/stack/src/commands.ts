@@ -1,15 +1,10 @@
 import { relative, resolve } from 'node:path'
 import { redactUrl } from '@strata/api/redact'
-import {
-  type Cluster,
-  type ComponentStatus,
-  stackStatus,
-  startCluster,
-  stopStack,
-} from './cluster.js'
+import { type Cluster, startCluster } from './cluster.js'
 import { type StackConfig, stackPaths } from './config.js'
 import { killDaemon } from './daemons.js'
 import { StackError } from './errors.js'
+import { type ComponentStatus, stackStatus, stopStack } from './recorded-stack.js'
 import type { Reporter } from './reporter.js'
 import { readState, removeState } from './state.js'
 

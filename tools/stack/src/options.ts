@@ -83,8 +83,11 @@ export function parseOptions<T extends Record<string, OptionSpec>>(
   try {
     parsed = parseArgs({ args: [...argv], options, allowPositionals: maxPositionals > 0 })
   } catch (error) {
-    // node's ERR_PARSE_ARGS_*: an unknown option, a missing value, an unexpected argument.
-    throw new UsageError(`${(error as Error).message} (see --help)`)
+    // node's ERR_PARSE_ARGS_*: an unknown option, a missing value, an unexpected argument. The
+    // advice node appends to an unknown option (how to pass a positional starting with '-') is
+    // noise here: none of the tools takes such a positional.
+    const [problem] = (error as Error).message.split('. To specify a positional')
+    throw new UsageError(`${problem} (see --help)`)
   }
   if (parsed.positionals.length > maxPositionals)
     throw new UsageError(
