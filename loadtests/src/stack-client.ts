@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process'
 import { closeSync, openSync, readFileSync, writeSync } from 'node:fs'
 import { type CacheMode, type LoadBalancing, REPO_ROOT } from '@strata/stack/config'
+import { getJson } from '@strata/stack/http'
 import type { StackPorts } from '@strata/stack/ports'
 import { withChildren } from '@strata/stack/processes'
 import { type RunningStack, readStack } from '@strata/stack/running-stack'
@@ -156,8 +157,10 @@ export async function resumeStack(stack: RunningStack, timeoutMs = 30_000): Prom
   for (const kind of [...PAUSE_ORDER].reverse())
     signalAll(withChildren(stack.pids[kind] ?? []), 'SIGCONT')
   const serving = async (url: string) => {
-    const response = await fetch(`${url}/health`, { signal: AbortSignal.timeout(2_000) })
-    const health = (await response.json()) as { status?: string; checks?: { l1?: string } }
+    const health = (await getJson(`${url}/health`, 2_000)) as {
+      status?: string
+      checks?: { l1?: string }
+    }
     return health.status === 'healthy' && health.checks?.l1 !== 'bypassed'
   }
   await waitUntil(

@@ -1,4 +1,5 @@
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs'
+import { Agent } from 'node:http'
 import { createConnection } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -10,6 +11,7 @@ import {
   resolveStackConfig,
   type StackConfig,
 } from './config.js'
+import { httpRequest } from './http.js'
 import { freeStackPorts, portOptions } from './ports.js'
 
 /** A stack owned by one test file, in its own temp directory and on free ports. */
@@ -108,22 +110,33 @@ export interface ReadResult {
   replica: string | null
 }
 
+/**
+ * Connections kept open between the test requests, as a client of the stack would: a test's loop
+ * of reads and writes does not open a socket per request.
+ */
+const keepAlive = new Agent({ keepAlive: true })
+
 /** `GET <base>/read/<key>`; network errors are returned as status 0 so load loops can count them. */
 export async function readKey(base: string, key: string): Promise<ReadResult> {
   try {
-    const response = await fetch(`${base}/read/${encodeURIComponent(key)}`)
-    const body = (await response.json()) as { version?: number; value?: string }
+    const answer = await httpRequest(`${base}/read/${encodeURIComponent(key)}`, {
+      agent: keepAlive,
+    })
+    const body = JSON.parse(answer.body) as { version?: number; value?: string }
     return {
-      status: response.status,
+      status: answer.status,
       version: body.version,
       value: body.value,
-      cacheLevel: response.headers.get('x-cache-level'),
-      replica: response.headers.get('x-replica-id'),
+      cacheLevel: header(answer.headers['x-cache-level']),
+      replica: header(answer.headers['x-replica-id']),
     }
   } catch {
     return { status: 0, version: undefined, value: undefined, cacheLevel: null, replica: null }
   }
 }
+
+const header = (value: string | string[] | undefined): string | null =>
+  typeof value === 'string' ? value : null
 
 /** What a `POST /write` answered. */
 export interface WriteResult {
@@ -135,16 +148,16 @@ export interface WriteResult {
 /** `POST <base>/write`; network errors are returned as status 0. */
 export async function writeKey(base: string, key: string, value: string): Promise<WriteResult> {
   try {
-    const response = await fetch(`${base}/write`, {
+    const answer = await httpRequest(`${base}/write`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ key, value }),
+      json: { key, value },
+      agent: keepAlive,
     })
-    const body = (await response.json()) as { version?: number }
+    const body = JSON.parse(answer.body) as { version?: number }
     return {
-      status: response.status,
+      status: answer.status,
       version: body.version,
-      replica: response.headers.get('x-replica-id'),
+      replica: header(answer.headers['x-replica-id']),
     }
   } catch {
     return { status: 0, version: undefined, replica: null }

@@ -1,5 +1,6 @@
 import type { StackCredentials } from '../credentials.js'
-import { acceptsConnections, httpStatus, postgresAnswers, redisAnswersPing } from '../probes.js'
+import { httpStatus } from '../http.js'
+import { acceptsConnections, postgresAnswers, redisAnswersPing } from '../probes.js'
 import type { ComponentState } from '../state.js'
 
 /**

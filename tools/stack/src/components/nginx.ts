@@ -1,8 +1,8 @@
 import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { logFileOf, replicaPort, stackPaths } from '../config.js'
+import { httpStatus } from '../http.js'
 import { writeNginxConfig } from '../nginx-config.js'
-import { httpStatus } from '../probes.js'
 import { launch, type RunningComponent, runToLog, type StartContext } from './launch.js'
 
 /** Renders the nginx config for the replicas, checks it with `nginx -t`, starts nginx. */

@@ -1,6 +1,6 @@
 import { dirname } from 'node:path'
 import { logFileOf, replicaName, replicaPort, stackPaths } from '../config.js'
-import { httpStatus } from '../probes.js'
+import { httpStatus } from '../http.js'
 import { launch, type RunningComponent, type StartContext } from './launch.js'
 
 /** Where the replicas find their database and Redis. */
