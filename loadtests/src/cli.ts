@@ -1,3 +1,4 @@
+import { abortOnInterrupt } from '@strata/stack/cli-support'
 /**
  * The load tools: `pnpm loadtest`, `pnpm loadtest:compare`, `pnpm loadtest:limit`,
  * `pnpm loadtest:smoke`. Run with `tsx loadtests/src/cli.ts <command> [options]`.
@@ -16,37 +17,28 @@ const HELP = `Strata load tools
 async function main(): Promise<number> {
   const [command, ...rest] = process.argv.slice(2)
   const env = readLoadtestEnv()
-  const abort = new AbortController()
-  let interrupted = 0
-  const onSignal = () => {
-    interrupted++
-    if (interrupted > 1) process.exit(130)
-    console.error('\nInterrupted: stopping (press Ctrl-C again to exit at once)')
-    abort.abort()
-  }
-  process.on('SIGINT', onSignal)
-  process.on('SIGTERM', onSignal)
+  const signal = abortOnInterrupt('stopping')
   const wantsHelp = rest.includes('--help') || rest.includes('-h')
   switch (command) {
     case 'run': {
       const { runCommand, RUN_HELP } = await import('./commands/run.js')
       if (wantsHelp) return help(RUN_HELP)
-      return runCommand(rest, env, abort.signal)
+      return runCommand(rest, env, signal)
     }
     case 'compare': {
       const { compareCommand, COMPARE_HELP } = await import('./commands/compare.js')
       if (wantsHelp) return help(COMPARE_HELP)
-      return compareCommand(rest, env, abort.signal)
+      return compareCommand(rest, env, signal)
     }
     case 'limit': {
       const { limitCommand, LIMIT_HELP } = await import('./commands/limit.js')
       if (wantsHelp) return help(LIMIT_HELP)
-      return limitCommand(rest, env, abort.signal)
+      return limitCommand(rest, env, signal)
     }
     case 'smoke': {
       const { smokeCommand, SMOKE_HELP } = await import('./commands/smoke.js')
       if (wantsHelp) return help(SMOKE_HELP)
-      return smokeCommand(rest, env, abort.signal)
+      return smokeCommand(rest, env, signal)
     }
     default:
       console.log(HELP)

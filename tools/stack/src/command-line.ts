@@ -1,4 +1,5 @@
 import { resolve } from 'node:path'
+import { setting } from './cli-support.js'
 import { NGINX_ENV, type NginxLimits, resolveStackConfig, type StackConfig } from './config.js'
 import { StackError } from './errors.js'
 import { flag, int, parseOptions, text, UsageError } from './options.js'
@@ -22,18 +23,14 @@ export interface CliEnvironment {
 
 /** Reads the CLI's environment once. Empty variables count as unset, as shells often produce them. */
 export function readCliEnvironment(): CliEnvironment {
-  const get = (name: string) => {
-    const value = process.env[name]
-    return value === undefined || value === '' ? undefined : value
-  }
   return {
-    databaseUrl: get('DATABASE_URL'),
-    redisUrl: get('REDIS_URL'),
-    adminToken: get('ADMIN_TOKEN'),
+    databaseUrl: setting('DATABASE_URL'),
+    redisUrl: setting('REDIS_URL'),
+    adminToken: setting('ADMIN_TOKEN'),
     nginx: Object.fromEntries(
-      ['STRATA_RATE_LIMIT', ...Object.values(NGINX_ENV)].map((name) => [name, get(name)]),
+      ['STRATA_RATE_LIMIT', ...Object.values(NGINX_ENV)].map((name) => [name, setting(name)]),
     ),
-    invocationDir: get('INIT_CWD') ?? process.cwd(),
+    invocationDir: setting('INIT_CWD') ?? process.cwd(),
     all: { ...process.env },
   }
 }
