@@ -16,15 +16,9 @@ import { DATABASE_NAME, replicaName, replicaPort, type StackConfig, stackPaths }
 import { connectionUrls, loadOrCreateCredentials, type StackConnectionUrls } from './credentials.js'
 import { isRunning, killDaemon, signalTree } from './daemons.js'
 import { StackError } from './errors.js'
-import { assertPortsFree, refuseIfRunning } from './preflight.js'
+import { assertPortsFree, newStackState, refuseIfRunning } from './preflight.js'
 import { quietReporter, type Reporter } from './reporter.js'
-import {
-  type ComponentState,
-  newStackState,
-  removeState,
-  type StackState,
-  writeState,
-} from './state.js'
+import { type ComponentState, removeState, type StackState, writeState } from './state.js'
 
 /** How a cluster is run. */
 export interface ClusterOptions {

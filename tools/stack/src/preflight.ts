@@ -1,11 +1,13 @@
 import { dirname } from 'node:path'
+import { redactUrl } from '@strata/api/redact'
 import { replicaName, replicaPort, type StackConfig } from './config.js'
 import { isRunning } from './daemons.js'
 import { StackError } from './errors.js'
 import { isPortFree } from './ports.js'
-import { readState, removeState } from './state.js'
+import { processStartTime } from './processes.js'
+import { readState, removeState, type StackState } from './state.js'
 
-// What must hold before a stack starts: no stack of this data directory runs, its ports are free.
+// Before a stack starts: no stack of this data directory runs, its ports are free; its first state.
 
 /** Refuses to start a second stack on the same data directory; clears a dead one's state. */
 export function refuseIfRunning(stateFile: string): void {
@@ -49,5 +51,29 @@ export async function assertPortsFree(config: StackConfig): Promise<void> {
       `already in use: port ${taken.join(', port ')}.\n` +
         'Another stack or program listens there: stop it (`pnpm stack status` shows a stack of this checkout) or choose other ports.',
     )
+  }
+}
+
+/** The state file of a stack about to start: who owns it, with what options, nothing running yet. */
+export function newStackState(config: StackConfig, foreground: boolean): StackState {
+  return {
+    version: 1,
+    ownerPid: process.pid,
+    ownerStartTime: processStartTime(process.pid),
+    foreground,
+    startedAt: new Date().toISOString(),
+    options: {
+      replicas: config.replicas,
+      mode: config.mode,
+      lb: config.lb,
+      nginxPort: config.nginxPort,
+      replicaPortBase: config.replicaPortBase,
+      rateLimit: config.nginx.rateLimit,
+    },
+    external: {
+      ...(config.databaseUrl ? { database: redactUrl(config.databaseUrl) } : {}),
+      ...(config.redisUrl ? { redis: redactUrl(config.redisUrl) } : {}),
+    },
+    components: [],
   }
 }

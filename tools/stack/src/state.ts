@@ -1,9 +1,7 @@
 import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
-import { redactUrl } from '@strata/api/redact'
-import type { CacheMode, LoadBalancing, StackConfig } from './config.js'
+import type { CacheMode, LoadBalancing } from './config.js'
 import type { DaemonIdentity } from './daemons.js'
 import { StackError } from './errors.js'
-import { processStartTime } from './processes.js'
 
 /** The kinds of component, in start order; they stop in the reverse order. */
 export type ComponentKind = 'postgres' | 'redis' | 'replica' | 'nginx'
@@ -86,28 +84,4 @@ export function writeState(path: string, state: StackState): void {
 /** Removes the state file once nothing of the stack runs. */
 export function removeState(path: string): void {
   rmSync(path, { force: true })
-}
-
-/** The state file of a stack about to start: who owns it, with what options, nothing running yet. */
-export function newStackState(config: StackConfig, foreground: boolean): StackState {
-  return {
-    version: 1,
-    ownerPid: process.pid,
-    ownerStartTime: processStartTime(process.pid),
-    foreground,
-    startedAt: new Date().toISOString(),
-    options: {
-      replicas: config.replicas,
-      mode: config.mode,
-      lb: config.lb,
-      nginxPort: config.nginxPort,
-      replicaPortBase: config.replicaPortBase,
-      rateLimit: config.nginx.rateLimit,
-    },
-    external: {
-      ...(config.databaseUrl ? { database: redactUrl(config.databaseUrl) } : {}),
-      ...(config.redisUrl ? { redis: redactUrl(config.redisUrl) } : {}),
-    },
-    components: [],
-  }
 }
