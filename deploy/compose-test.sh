@@ -10,7 +10,7 @@
 #                 the end (by its pid)
 #   3. stand-ins  local images in place of the registry's base images: debian:trixie-slim (from
 #                 debootstrap), postgres, redis, nginx (deploy/stand-ins/); kept in the engine and
-#                 rebuilt only when missing
+#                 rebuilt only when missing or when their folder changed
 #   4. build      Strata's images from deploy/Dockerfile, through `docker compose build`
 #   5. scenarios  scripts/src/compose-test.ts against the running stack, then `down -v`
 #
@@ -117,14 +117,23 @@ if [ "${STRATA_COMPOSE_REBUILD:-}" = 1 ] || ! have_image "$BASE_IMAGE"; then
 fi
 echo "$BASE_IMAGE: $(docker image inspect --format '{{.Size}}' "$BASE_IMAGE" | awk '{ printf "%.0f MB", $1 / 1e6 }')"
 # The classic builder: these Dockerfiles need nothing from BuildKit, and buildx may still be
-# compiling. The layer cache makes a warm run a no-op.
+# compiling. The layer cache makes a warm run a no-op. Each image is labelled with a hash of its
+# folder, so a stand-in whose files changed is rebuilt (from its cached package layer).
+standin_hash() { # NAME
+  (cd "deploy/stand-ins/$1" && find . -type f -print0 | sort -z | xargs -0 sha256sum | sha256sum | cut -c1-16)
+}
 build_standin() { # NAME
-  DOCKER_BUILDKIT=0 docker build --build-arg "BASE_IMAGE=$BASE_IMAGE" \
+  DOCKER_BUILDKIT=0 docker build --build-arg "BASE_IMAGE=$BASE_IMAGE" --label "strata.stand-in=$(standin_hash "$1")" \
     -t "localhost/strata-stand-in-$1:$BASE_RELEASE" "deploy/stand-ins/$1" >"$work/stand-in-$1.log" 2>&1 ||
     { tail -n 30 "$work/stand-in-$1.log"; fail "building the $1 stand-in failed"; }
 }
+standin_current() { # NAME
+  local image=localhost/strata-stand-in-$1:$BASE_RELEASE
+  have_image "$image" &&
+    [ "$(docker image inspect --format '{{index .Config.Labels "strata.stand-in"}}' "$image")" = "$(standin_hash "$1")" ]
+}
 for name in postgres redis nginx; do
-  if [ "${STRATA_COMPOSE_REBUILD:-}" = 1 ] || ! have_image "localhost/strata-stand-in-$name:$BASE_RELEASE"; then
+  if [ "${STRATA_COMPOSE_REBUILD:-}" = 1 ] || ! standin_current "$name"; then
     timed "stand-in $name" build_standin "$name"
   fi
 done

@@ -4,7 +4,8 @@
 #      (both read-routing variants), including the ${STRATA_*} templates (rate limits, timeouts)
 #      rendered with the compose file's defaults.
 #   2. deploy/redis/start.sh, run against this machine's redis-server: its two ACL users work,
-#      and the API's user is refused what it must not do.
+#      the API's user is refused what it must not do, and the Lua scripts it loads as `default`
+#      run by SHA for the API's user, which may neither EVAL nor SCRIPT LOAD.
 # The compose file, the Dockerfile and deploy/nginx/docker.conf run for real in `pnpm compose:test`
 # (a Docker engine, images built from deploy/Dockerfile, `nginx -t` in the nginx container for
 # both read routings, then the stack under --scale); see docs/docker.md.
@@ -67,10 +68,6 @@ render_local() {
   text=${text//'{{UPSTREAM_SERVERS}}'/"$servers"}
   text=${text//'{{READ_UPSTREAM}}'/"$read_upstream"}
   text=${text//'{{BODY_TEMP_DIR}}'/"$work/run/client_body_temp"}
-  # The per-address limits only the local stack applies (defaults of tools/stack/src/config.ts).
-  text=${text//'{{CONN_LIMIT}}'/128}
-  text=${text//'{{OPS_RATE}}'/10}
-  text=${text//'{{OPS_BURST}}'/20}
   if grep -n '{{' <<<"$text" >&2; then fail "unreplaced placeholder in the rendered local.conf.template (above)"; fi
   printf '%s\n' "$text" >"$out"
 }
@@ -92,10 +89,10 @@ mkdir -p "$work/run" "$work/logs"
 # The stack runner renders the shared templates into RUN_DIR, where the local config includes them.
 render_templates "$work/run"
 ok "templates rendered with the compose defaults: ${#strata_defaults[@]} STRATA_* variables"
-for p in LISTEN_PORT RUN_DIR LOG_DIR CONF_DIR UPSTREAM_SERVERS READ_UPSTREAM BODY_TEMP_DIR CONN_LIMIT OPS_RATE OPS_BURST; do
+for p in LISTEN_PORT RUN_DIR LOG_DIR CONF_DIR UPSTREAM_SERVERS READ_UPSTREAM BODY_TEMP_DIR; do
   grep -q "{{$p}}" "$nginx_dir/local.conf.template" || fail "local.conf.template does not use {{$p}}"
 done
-ok "uses all ten placeholders the stack runner fills in"
+ok "uses all seven placeholders the stack runner fills in"
 for read_upstream in strata_rr strata_affinity; do
   render_local "$work/local-$read_upstream.conf" "$read_upstream"
   nginx_test "$work/local-$read_upstream.conf"
@@ -114,9 +111,10 @@ else
   printf '#!/bin/sh\nexec "$@"\n' >"$work/bin/docker-entrypoint.sh"
   chmod +x "$work/bin/docker-entrypoint.sh"
   redis_port=$(node -e "const s = require('net').createServer().listen(0, '127.0.0.1', () => { console.log(s.address().port); s.close() })")
+  lua_dir=$(cd "$here/../packages/cache-core/lua" && pwd)
   api_pw=validate-api-$RANDOM$RANDOM admin_pw=validate-admin-$RANDOM$RANDOM
   PATH="$work/bin:$(dirname "$redis_bin"):$PATH" REDIS_PASSWORD=$api_pw REDIS_ADMIN_PASSWORD=$admin_pw \
-    STRATA_ACL_RULES="$here/redis/api-user.acl" STRATA_ACL_FILE="$work/users.acl" \
+    STRATA_ACL_RULES="$here/redis/api-user.acl" STRATA_ACL_FILE="$work/users.acl" STRATA_LUA_DIR="$lua_dir" \
     sh "$here/redis/start.sh" --port "$redis_port" --bind 127.0.0.1 --daemonize yes \
     --pidfile "$work/redis.pid" --logfile "$work/redis.log" --dir "$work" || fail "start.sh did not start Redis"
   trap 'kill "$(cat "$work/redis.pid" 2>/dev/null)" 2>/dev/null || true; rm -rf "$work"' EXIT
@@ -131,6 +129,18 @@ else
   [ "$(stat -c %a "$work/users.acl")" = 600 ] || fail "the ACL file is readable by others"
   ok "default and strata-api log in; strata-api is refused FLUSHALL and keys outside strata:; no password, no access"
   ok "the ACL file (mode 600) holds password hashes only"
+  # start.sh loads the Lua scripts in the background once Redis answers.
+  sync_sha=$(sha1sum <"$lua_dir/sync-generation.lua" | cut -d' ' -f1)
+  all_shas=$(for f in "$lua_dir"/*.lua; do sha1sum <"$f" | cut -d' ' -f1; done)
+  loaded() { [ "$(cli --user default --pass "$admin_pw" script exists $all_shas | tr -d '\n')" = "$(printf '1%.0s' $all_shas)" ]; }
+  for _ in $(seq 100); do loaded && break; sleep 0.1; done
+  loaded || { cat "$work/redis.log" >&2; fail "start.sh did not load every script of $lua_dir"; }
+  [ "$(cli --user strata-api --pass "$api_pw" evalsha "$sync_sha" 1 strata:m:validate 0 7)" = 7 ] || fail "strata-api cannot run a loaded script by SHA"
+  [[ $(cli --user strata-api --pass "$api_pw" eval 'return 1' 0) == *NOPERM* ]] || fail "strata-api may run any Lua (EVAL)"
+  [[ $(cli --user strata-api --pass "$api_pw" script load 'return 1') == *NOPERM* ]] || fail "strata-api may load any Lua (SCRIPT LOAD)"
+  ok "start.sh loaded the $(echo $all_shas | wc -w) Lua scripts as default; strata-api runs them by SHA, is refused EVAL and SCRIPT LOAD"
+  REDISCLI_AUTH=$admin_pw STRATA_LUA_DIR=$lua_dir sh "$here/redis/load-scripts.sh" -p "$redis_port" 2>&1 | sed 's/^/     /'
+  ok "load-scripts.sh, as an operator runs it, loads them again (idempotent)"
   cli --user default --pass "$admin_pw" shutdown nosave >/dev/null || true
 fi
 

@@ -3,7 +3,7 @@ import { abortOnInterrupt } from '@strata/stack/cli-support'
  * The load tools: `pnpm loadtest`, `pnpm loadtest:compare`, `pnpm loadtest:limit`,
  * `pnpm loadtest:smoke`. Run with `tsx loadtests/src/cli.ts <command> [options]`.
  */
-import { readLoadtestEnv } from './env.js'
+import { type LoadtestEnv, readLoadtestEnv } from './env.js'
 
 const HELP = `Strata load tools
 
@@ -14,41 +14,39 @@ const HELP = `Strata load tools
 
   loadtest <command> --help              the options of a command`
 
+/** A command: what runs it and its `--help`. */
+interface Command {
+  run: (argv: string[], env: LoadtestEnv, signal: AbortSignal) => Promise<number>
+  help: string
+}
+const command = (run: Command['run'], help: string): Command => ({ run, help })
+
+/** Each command's module, loaded only when it is the one asked for. */
+const COMMANDS = new Map<string, () => Promise<Command>>([
+  ['run', () => import('./commands/run.js').then((m) => command(m.runCommand, m.RUN_HELP))],
+  [
+    'compare',
+    () => import('./commands/compare.js').then((m) => command(m.compareCommand, m.COMPARE_HELP)),
+  ],
+  ['limit', () => import('./commands/limit.js').then((m) => command(m.limitCommand, m.LIMIT_HELP))],
+  ['smoke', () => import('./commands/smoke.js').then((m) => command(m.smokeCommand, m.SMOKE_HELP))],
+])
+
 async function main(): Promise<number> {
-  const [command, ...rest] = process.argv.slice(2)
+  const [name, ...rest] = process.argv.slice(2)
   const env = readLoadtestEnv()
   const signal = abortOnInterrupt('stopping')
-  const wantsHelp = rest.includes('--help') || rest.includes('-h')
-  switch (command) {
-    case 'run': {
-      const { runCommand, RUN_HELP } = await import('./commands/run.js')
-      if (wantsHelp) return help(RUN_HELP)
-      return runCommand(rest, env, signal)
-    }
-    case 'compare': {
-      const { compareCommand, COMPARE_HELP } = await import('./commands/compare.js')
-      if (wantsHelp) return help(COMPARE_HELP)
-      return compareCommand(rest, env, signal)
-    }
-    case 'limit': {
-      const { limitCommand, LIMIT_HELP } = await import('./commands/limit.js')
-      if (wantsHelp) return help(LIMIT_HELP)
-      return limitCommand(rest, env, signal)
-    }
-    case 'smoke': {
-      const { smokeCommand, SMOKE_HELP } = await import('./commands/smoke.js')
-      if (wantsHelp) return help(SMOKE_HELP)
-      return smokeCommand(rest, env, signal)
-    }
-    default:
-      console.log(HELP)
-      return command === undefined || command === '--help' || command === '-h' ? 0 : 2
+  const load = name === undefined ? undefined : COMMANDS.get(name)
+  if (!load) {
+    console.log(HELP)
+    return name === undefined || name === '--help' || name === '-h' ? 0 : 2
   }
-}
-
-function help(text: string): number {
-  console.log(text)
-  return 0
+  const { run, help } = await load()
+  if (rest.includes('--help') || rest.includes('-h')) {
+    console.log(help)
+    return 0
+  }
+  return run(rest, env, signal)
 }
 
 main().then(

@@ -41,6 +41,13 @@ export interface Percentiles {
  * A log-linear histogram of non-negative integers (the generator records microseconds):
  * fixed memory (27 KB), O(1) record, mergeable, ≤ 0.8% relative error on every percentile.
  * The same idea as HdrHistogram with two significant digits, in 80 lines.
+ *
+ * Kept rather than hdr-histogram-js 3.0.1 (issue 13): both are faithful (2M log-uniform values
+ * from 100 µs to 1 s: p50–p99.9 within 0.3% of the exact values here, within 0.5% there with 2
+ * significant digits), but the generator records about three values per request, and a record
+ * cost 14–22 ns here against 390–490 ns for its JS histograms (32-bit buckets; 1.6–2.4 µs
+ * packed) and 52–77 ns for its WebAssembly one, which also needs an async start and an explicit
+ * destroy() per histogram (min–median of 5 rounds of 2M records, Node 20, 2-core shared machine).
  */
 export class Histogram {
   readonly #counts = new Float64Array(BUCKETS)

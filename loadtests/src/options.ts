@@ -15,6 +15,7 @@ export {
   flag,
   int,
   type OptionSpec,
+  type OptionValues,
   parseOptions,
   text,
   texts,

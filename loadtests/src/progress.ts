@@ -1,4 +1,4 @@
-import type { Tick } from './generator.js'
+import type { Tick } from './load-options.js'
 
 /**
  * Progress on stderr: on a terminal one line redrawn in place; elsewhere (CI, a pipe) a plain

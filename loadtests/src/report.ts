@@ -1,5 +1,3 @@
-import { barChart } from './svg.js'
-
 /** One mode of a comparison: the figures `summary.json` holds for it. Rates are percentages. */
 export interface ModeRow {
   /** `multi`, `l2`, `l1`, `none`, `multi-affinity`. */
@@ -115,10 +113,10 @@ const MODE_LABEL: Record<string, string> = {
 }
 export const modeLabel = (mode: string) => MODE_LABEL[mode] ?? mode
 
-const f1 = (n: number) => n.toFixed(1)
-const int = (n: number) => Math.round(n).toLocaleString('en-US')
-const ms = (n: number) => (n < 10 ? n.toFixed(2) : n < 100 ? n.toFixed(1) : n.toFixed(0))
-const cmds = (n: number | null) => (n === null ? '–' : n.toFixed(3))
+export const f1 = (n: number) => n.toFixed(1)
+export const int = (n: number) => Math.round(n).toLocaleString('en-US')
+export const ms = (n: number) => (n < 10 ? n.toFixed(2) : n < 100 ? n.toFixed(1) : n.toFixed(0))
+export const cmds = (n: number | null) => (n === null ? '–' : n.toFixed(3))
 
 /** The comparison table as Markdown. */
 export function markdownTable(rows: readonly ModeRow[]): string {
@@ -167,263 +165,133 @@ export function headline(rows: readonly ModeRow[]): string[] {
 
 /** The whole `report.md`. */
 export function markdownReport(report: ComparisonReport): string {
-  const s = report.settings
-  const lines: string[] = []
-  lines.push(`# Strata cache modes: \`${report.scenario}\``)
-  lines.push('')
-  lines.push(
-    `${report.description}. ${s.replicas} replicas behind nginx. Each mode is measured twice on its stack: ` +
-      `${int(s.rate)} requests/s offered (open loop over up to ${s.connections} keep-alive connections; latency, hit rates, database and Redis load), ` +
-      `then ${s.vus} virtual users as fast as they can (maximum throughput); ` +
-      `${s.duration_s} s each, after ${s.warmup_s} s of warm-up${s.primed ? ', with L2 primed with every key first (modes that have one)' : ''}. ` +
-      (s.repeat > 1
-        ? `Every mode was measured ${s.repeat} times in rotating order; the table shows medians. `
-        : '') +
-      (s.interleaved_l2_ttl_s !== undefined
-        ? `Each mode had its own stack, started before the first round, and each round measured every mode in turn, so the modes shared the machine's noise; only the stack being measured ran, the others were paused (SIGSTOP); the maximum throughput was measured once per mode, after the rounds. Every round started with every key in L2 (the first primed it; each later one first read again the keys written since), and L2 entries lived ${s.interleaved_l2_ttl_s} s so that the primed keys lasted until the last round; `
-        : 'Each mode ran on a fresh stack (new replicas, empty Redis, same seeded PostgreSQL rows); ') +
-      `replica access logs ${s.access_log ? 'on' : 'off'}.`,
-  )
-  lines.push('')
-  lines.push(
+  return [
+    `# Strata cache modes: \`${report.scenario}\``,
+    '',
+    introduction(report),
+    '',
     `Measured ${report.generatedAt.slice(0, 16).replace('T', ' ')} UTC on ${report.machine.cpus} × ${report.machine.cpu_model}, Node ${report.machine.node}; the load generator shares the machine with the cluster. Reproduce: \`${report.command}\`.`,
-  )
-  lines.push('')
-  lines.push(markdownTable(report.rows))
-  lines.push('')
-  lines.push(
+    '',
+    markdownTable(report.rows),
+    '',
     'Hit rates and latencies come from each response’s `X-Cache-Level`, measured by the generator; DB reads/s from the replicas’ `db_reads` counters; Redis commands from `INFO commandstats` (round trips only: commands run inside Lua scripts are not counted; per read = GETs and post-load sets over reads). ' +
       'Latency is per request as the client sees it, through nginx, on a CPU shared by every process.',
+    ...roundsSection(report),
+    ...cpuSection(report),
+    ...tailSection(report),
+    ...bullets(headline(report.rows)),
+    ...targetsSection(report),
+    ...idealSection(report),
+    '',
+  ].join('\n')
+}
+
+/** How the comparison was run. */
+function introduction(report: ComparisonReport): string {
+  const s = report.settings
+  return (
+    `${report.description}. ${s.replicas} replicas behind nginx. Each mode is measured twice on its stack: ` +
+    `${int(s.rate)} requests/s offered (open loop over up to ${s.connections} keep-alive connections; latency, hit rates, database and Redis load), ` +
+    `then ${s.vus} virtual users as fast as they can (maximum throughput); ` +
+    `${s.duration_s} s each, after ${s.warmup_s} s of warm-up${s.primed ? ', with L2 primed with every key first (modes that have one)' : ''}. ` +
+    (s.repeat > 1
+      ? `Every mode was measured ${s.repeat} times in rotating order; the table shows medians. `
+      : '') +
+    (s.interleaved_l2_ttl_s !== undefined
+      ? `Each mode had its own stack, started before the first round, and each round measured every mode in turn, so the modes shared the machine's noise; only the stack being measured ran, the others were paused (SIGSTOP); the maximum throughput was measured once per mode, after the rounds. Every round started with every key in L2 (the first primed it; each later one first read again the keys written since), and L2 entries lived ${s.interleaved_l2_ttl_s} s so that the primed keys lasted until the last round; `
+      : 'Each mode ran on a fresh stack (new replicas, empty Redis, same seeded PostgreSQL rows); ') +
+    `replica access logs ${s.access_log ? 'on' : 'off'}.`
   )
-  if (s.repeat > 1) {
-    lines.push('')
-    lines.push(
-      `p99 (ms) of each round, all requests: ${report.rows.map((r) => `${r.mode} ${(r.rounds ?? []).map((x) => ms(x.p99_ms)).join(' / ')}`).join('; ')}. ` +
-        (report.rows.every((r) => r.rounds?.every((x) => x.read_p99_ms !== undefined))
-          ? `Reads only: ${report.rows.map((r) => `${r.mode} ${(r.rounds ?? []).map((x) => ms(x.read_p99_ms ?? 0)).join(' / ')}`).join('; ')}.`
-          : `Maximum req/s of each run: ${report.rows.map((r) => `${r.mode} ${(r.rounds ?? []).map((x) => int(x.rps ?? 0)).join(' / ')}`).join('; ')}.`),
-    )
-  }
-  if (report.rows.every((r) => r.cpu_us_per_req)) {
-    lines.push('')
-    lines.push(
-      `CPU per request at ${int(report.settings.rate)} req/s (µs, from /proc; the generator not included):`,
-    )
-    lines.push('')
-    lines.push('| mode | replicas | Redis | PostgreSQL | nginx | total |')
-    lines.push('|---|---:|---:|---:|---:|---:|')
-    for (const r of report.rows) {
-      const c = r.cpu_us_per_req
-      lines.push(
-        `| ${modeLabel(r.mode)} | ${f1(c.replica)} | ${f1(c.redis)} | ${f1(c.postgres)} | ${f1(c.nginx)} | ${f1(c.replica + c.redis + c.postgres + c.nginx)} |`,
-      )
-    }
-  }
-  // Runs recorded before these figures existed have no tail breakdown.
-  if (report.rows.every((r) => r.p99_tail)) {
-    lines.push('')
-    lines.push(
-      `Latency by kind of request at ${int(report.settings.rate)} req/s (ms), and what the slowest 1% is made of:`,
-    )
-    lines.push('')
-    lines.push(
-      '| mode | p99 all | p99 reads | p50 writes | p99 writes | slowest 1%: writes | L1 reads | L2 reads | DB reads |',
-    )
-    lines.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|')
-    for (const r of report.rows) {
-      const t = r.p99_tail
-      lines.push(
-        `| ${modeLabel(r.mode)} | ${ms(r.p99_ms)} | ${ms(r.read_p99_ms)} | ${ms(r.write_p50_ms)} | ${ms(r.write_p99_ms)} | ${f1(t.write)}% | ${f1(t.L1)}% | ${f1(t.L2)}% | ${f1(t.DB)}% |`,
-      )
-    }
-  }
-  const head = headline(report.rows)
-  if (head.length > 0) {
-    lines.push('')
-    for (const line of head) lines.push(`- ${line}`)
-  }
-  if (report.targets.length > 0) {
-    lines.push('')
-    lines.push('## Targets')
-    lines.push('')
-    lines.push('| target | measured | |')
-    lines.push('|---|---|---|')
-    for (const t of report.targets)
-      lines.push(`| ${t.target} | ${t.measured} | ${t.met ? 'met' : '**missed**'} |`)
-  }
-  if (report.ideal) {
-    lines.push('')
-    lines.push('## Against the ideal')
-    lines.push('')
-    lines.push(
-      `An exact LRU per replica, an L2 holding every key and writes that invalidate instantly (\`loadtests/src/simulate.ts\`) would give ` +
-        `L1 ${f1(report.ideal.round_robin.l1)}% / combined ${f1(report.ideal.round_robin.combined)}% with round robin and ` +
-        `L1 ${f1(report.ideal.key_affinity.l1)}% / combined ${f1(report.ideal.key_affinity.combined)}% with key affinity on this workload.`,
-    )
-    if (report.groups && report.groups.length > 0) {
-      lines.push('')
-      lines.push('`multi`, by key popularity (Zipf rank):')
-      lines.push('')
-      lines.push('| keys | L1 hit (ideal) | combined hit (ideal) |')
-      lines.push('|---|---:|---:|')
-      for (const g of report.groups) {
-        lines.push(
-          `| ${g.group} | ${f1(g.measured_l1)}% (${f1(g.ideal_l1)}%) | ${f1(g.measured_combined)}% (${f1(g.ideal_combined)}%) |`,
-        )
-      }
-    }
-  }
-  lines.push('')
-  return lines.join('\n')
 }
 
-const COLORS = {
-  L1: '#2563eb',
-  L2: '#f59e0b',
-  DB: '#9ca3af',
-  p50: '#93c5fd',
-  p95: '#3b82f6',
-  p99: '#1e3a8a',
-  rps: '#059669',
-}
-
-/** The charts (inline SVG): hit rates, latency percentiles, throughput. */
-export function charts(rows: readonly ModeRow[], width = 560): string[] {
-  const categories = rows.map((r) => modeLabel(r.mode))
-  const offered = int(rows[0]?.offered_rps ?? 0)
+/** With `--repeat`: each round's p99 (and reads' p99, or older runs' maximum), per mode. */
+function roundsSection(report: ComparisonReport): string[] {
+  if (report.settings.repeat <= 1) return []
+  const perRound = (figure: (round: NonNullable<ModeRow['rounds']>[number]) => string) =>
+    report.rows.map((r) => `${r.mode} ${(r.rounds ?? []).map(figure).join(' / ')}`).join('; ')
   return [
-    barChart({
-      title: 'Where reads were served (% of reads)',
-      unit: '%',
-      categories,
-      stacked: true,
-      max: 100,
-      width,
-      series: [
-        { name: 'L1 (process)', color: COLORS.L1, values: rows.map((r) => r.served.L1) },
-        { name: 'L2 (Redis)', color: COLORS.L2, values: rows.map((r) => r.served.L2) },
-        { name: 'PostgreSQL', color: COLORS.DB, values: rows.map((r) => r.served.DB) },
-      ],
-    }),
-    barChart({
-      title: `Latency at ${offered} req/s offered (ms, lower is better)`,
-      unit: ' ms',
-      categories,
-      width,
-      digits: 1,
-      series: [
-        { name: 'p50', color: COLORS.p50, values: rows.map((r) => r.p50_ms) },
-        { name: 'p95', color: COLORS.p95, values: rows.map((r) => r.p95_ms) },
-        { name: 'p99', color: COLORS.p99, values: rows.map((r) => r.p99_ms) },
-      ],
-    }),
-    barChart({
-      title: 'Maximum throughput (requests/s, higher is better)',
-      unit: '',
-      categories,
-      width,
-      digits: 0,
-      series: [{ name: 'req/s', color: COLORS.rps, values: rows.map((r) => r.rps) }],
-    }),
-    barChart({
-      title: `Database reads/s at ${offered} req/s offered (lower is better)`,
-      unit: '',
-      categories,
-      width,
-      digits: 0,
-      series: [{ name: 'DB reads/s', color: COLORS.DB, values: rows.map((r) => r.db_reads_per_s) }],
+    '',
+    `p99 (ms) of each round, all requests: ${perRound((x) => ms(x.p99_ms))}. ` +
+      (report.rows.every((r) => r.rounds?.every((x) => x.read_p99_ms !== undefined))
+        ? `Reads only: ${perRound((x) => ms(x.read_p99_ms ?? 0))}.`
+        : `Maximum req/s of each run: ${perRound((x) => int(x.rps ?? 0))}.`),
+  ]
+}
+
+/** CPU per request of each part of the stack, per mode. */
+function cpuSection(report: ComparisonReport): string[] {
+  if (!report.rows.every((r) => r.cpu_us_per_req)) return []
+  return [
+    '',
+    `CPU per request at ${int(report.settings.rate)} req/s (µs, from /proc; the generator not included):`,
+    '',
+    '| mode | replicas | Redis | PostgreSQL | nginx | total |',
+    '|---|---:|---:|---:|---:|---:|',
+    ...report.rows.map((r) => {
+      const c = r.cpu_us_per_req
+      return `| ${modeLabel(r.mode)} | ${f1(c.replica)} | ${f1(c.redis)} | ${f1(c.postgres)} | ${f1(c.nginx)} | ${f1(c.replica + c.redis + c.postgres + c.nginx)} |`
     }),
   ]
 }
 
-const escapeHtml = (text: string) =>
-  text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;')
+/** Latency by kind of request, and what the slowest 1% is made of. */
+function tailSection(report: ComparisonReport): string[] {
+  // Runs recorded before these figures existed have no tail breakdown.
+  if (!report.rows.every((r) => r.p99_tail)) return []
+  return [
+    '',
+    `Latency by kind of request at ${int(report.settings.rate)} req/s (ms), and what the slowest 1% is made of:`,
+    '',
+    '| mode | p99 all | p99 reads | p50 writes | p99 writes | slowest 1%: writes | L1 reads | L2 reads | DB reads |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|',
+    ...report.rows.map((r) => {
+      const t = r.p99_tail
+      return `| ${modeLabel(r.mode)} | ${ms(r.p99_ms)} | ${ms(r.read_p99_ms)} | ${ms(r.write_p50_ms)} | ${ms(r.write_p99_ms)} | ${f1(t.write)}% | ${f1(t.L1)}% | ${f1(t.L2)}% | ${f1(t.DB)}% |`
+    }),
+  ]
+}
 
-/** Markdown inline code and bold → HTML, for the few sentences the report shares with report.md. */
-const inline = (text: string) =>
-  escapeHtml(text)
-    .replace(/\*\*([^*]+)\*\*/g, '<strong>$1</strong>')
-    .replace(/`([^`]+)`/g, '<code>$1</code>')
+/** A Markdown list after a blank line; nothing when empty. */
+const bullets = (items: readonly string[]) =>
+  items.length === 0 ? [] : ['', ...items.map((item) => `- ${item}`)]
 
-/** `report.html`: self-contained (inline CSS and SVG, no scripts, nothing fetched). */
-export function htmlReport(report: ComparisonReport): string {
-  const s = report.settings
-  const rows = report.rows
-  const table = [
-    '<table><thead><tr><th>mode</th><th>reads routed</th><th>p50 ms</th><th>p95 ms</th><th>p99 ms</th><th>L1 hit</th><th>L2 hit</th><th>combined</th><th>DB reads/s</th><th>Redis cmds/req</th><th>Redis cmds/read</th><th>max req/s</th><th>errors</th></tr></thead><tbody>',
-    ...rows.map(
-      (r) =>
-        `<tr><td>${escapeHtml(modeLabel(r.mode))}</td><td>${r.lb}</td><td>${ms(r.p50_ms)}</td><td>${ms(r.p95_ms)}</td><td>${ms(r.p99_ms)}</td><td>${f1(r.l1_hit_rate)}%</td><td>${f1(r.l2_hit_rate)}%</td><td><strong>${f1(r.combined_hit_rate)}%</strong></td><td>${int(r.db_reads_per_s)}</td><td>${cmds(r.redis_cmds_per_req)}</td><td>${cmds(r.redis_cmds_per_read)}</td><td>${int(r.rps)}</td><td>${r.errors}${r.dropped ? ` (${r.dropped} dropped)` : ''}</td></tr>`,
+function targetsSection(report: ComparisonReport): string[] {
+  if (report.targets.length === 0) return []
+  return [
+    '',
+    '## Targets',
+    '',
+    '| target | measured | |',
+    '|---|---|---|',
+    ...report.targets.map(
+      (t) => `| ${t.target} | ${t.measured} | ${t.met ? 'met' : '**missed**'} |`,
     ),
-    '</tbody></table>',
-  ].join('\n')
-  const targets =
-    report.targets.length === 0
-      ? ''
-      : `<h2>Targets</h2><table><thead><tr><th>target</th><th>measured</th><th></th></tr></thead><tbody>${report.targets
-          .map(
-            (t) =>
-              `<tr><td>${inline(t.target)}</td><td>${inline(t.measured)}</td><td class="${t.met ? 'met' : 'missed'}">${t.met ? 'met' : 'missed'}</td></tr>`,
-          )
-          .join('')}</tbody></table>`
-  return `<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Strata cache modes: ${escapeHtml(report.scenario)}</title>
-<style>
-  body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: #111; margin: 2rem auto; max-width: 1200px; padding: 0 1rem; line-height: 1.45; }
-  h1 { font-size: 1.5rem; margin-bottom: .25rem; }
-  h2 { font-size: 1.15rem; margin-top: 2rem; }
-  p.meta { color: #4b5563; margin-top: 0; }
-  .charts { display: grid; grid-template-columns: repeat(auto-fit, minmax(560px, 1fr)); gap: 1.5rem 2rem; margin: 1.5rem 0; }
-  table { border-collapse: collapse; font-size: .9rem; margin: 1rem 0; }
-  th, td { border-bottom: 1px solid #e5e7eb; padding: .35rem .6rem; text-align: right; }
-  th:first-child, td:first-child, th:nth-child(2), td:nth-child(2) { text-align: left; }
-  thead th { background: #f9fafb; font-weight: 600; }
-  code { background: #f3f4f6; padding: 0 .25rem; border-radius: 3px; }
-  .met { color: #047857; font-weight: 600; }
-  .missed { color: #b91c1c; font-weight: 600; }
-  ul { padding-left: 1.2rem; }
-</style>
-</head>
-<body>
-<h1>Strata cache modes: <code>${escapeHtml(report.scenario)}</code></h1>
-<p class="meta">${escapeHtml(report.description)}. ${s.replicas} replicas behind nginx; ${s.interleaved_l2_ttl_s !== undefined ? 'one stack per mode, modes interleaved round by round' : 'a fresh stack per mode'}. Latency, hit rates, database and Redis load at ${int(s.rate)} requests/s offered (open loop over up to ${s.connections} connections); maximum throughput with ${s.vus} virtual users in a closed loop; ${s.duration_s} s each after ${s.warmup_s} s of warm-up${s.primed ? ', L2 primed with every key' : ''}.
-Measured ${escapeHtml(report.generatedAt.slice(0, 16).replace('T', ' '))} UTC on ${report.machine.cpus} × ${escapeHtml(report.machine.cpu_model)}, Node ${escapeHtml(report.machine.node)}.
-Reproduce with <code>${escapeHtml(report.command)}</code>.</p>
-<div class="charts">
-${charts(rows).join('\n')}
-</div>
-${table}
-<ul>${headline(rows)
-    .map((line) => `<li>${inline(line)}</li>`)
-    .join('')}</ul>
-${targets}
-<p class="meta">Hit rates and latencies come from each response's <code>X-Cache-Level</code>, measured by the generator; L2 hit = L2 hits / L1 misses. DB reads/s from the replicas' counters; Redis round trips from <code>INFO commandstats</code> (commands run inside Lua scripts are not counted).</p>
-</body>
-</html>
-`
+  ]
 }
 
-/** Pixel size of `chartPage` for the screenshot. */
-export function chartPageSize(rows: number): { width: number; height: number } {
-  // Two rows of charts (see barChart's layout): hit rates beside latency (three bars per mode),
-  // then throughput beside database reads (one bar per mode).
-  const latency = 54 + 47 * rows + 26
-  const single = 54 + 34 * rows + 26
-  return { width: 1232, height: 24 + 34 + latency + 20 + single + 24 }
-}
-
-/** A page with only the charts, two by two, for the PNG in the README. */
-export function chartPage(report: ComparisonReport): string {
-  return `<!doctype html><html><head><meta charset="utf-8"><style>
-body { margin: 0; padding: 24px; background: #fff; font-family: system-ui, sans-serif; }
-h1 { font-size: 18px; margin: 0 0 12px; }
-.grid { display: grid; grid-template-columns: 560px 560px; gap: 20px 32px; }
-</style></head><body>
-<h1>Strata, ${escapeHtml(report.scenario)}: ${report.settings.replicas} replicas behind nginx, ${report.settings.interleaved_l2_ttl_s !== undefined ? 'modes interleaved' : 'a fresh stack per mode'} (${report.machine.cpus} cores shared with the load generator)</h1>
-<div class="grid">${charts(report.rows).join('\n')}</div>
-</body></html>`
+/** The ideal model's hit rates, and multi's by key popularity next to the model's. */
+function idealSection(report: ComparisonReport): string[] {
+  const { ideal, groups } = report
+  if (!ideal) return []
+  const lines = [
+    '',
+    '## Against the ideal',
+    '',
+    `An exact LRU per replica, an L2 holding every key and writes that invalidate instantly (\`loadtests/src/simulate.ts\`) would give ` +
+      `L1 ${f1(ideal.round_robin.l1)}% / combined ${f1(ideal.round_robin.combined)}% with round robin and ` +
+      `L1 ${f1(ideal.key_affinity.l1)}% / combined ${f1(ideal.key_affinity.combined)}% with key affinity on this workload.`,
+  ]
+  if (!groups || groups.length === 0) return lines
+  return [
+    ...lines,
+    '',
+    '`multi`, by key popularity (Zipf rank):',
+    '',
+    '| keys | L1 hit (ideal) | combined hit (ideal) |',
+    '|---|---:|---:|',
+    ...groups.map(
+      (g) =>
+        `| ${g.group} | ${f1(g.measured_l1)}% (${f1(g.ideal_l1)}%) | ${f1(g.measured_combined)}% (${f1(g.ideal_combined)}%) |`,
+    ),
+  ]
 }

@@ -1,5 +1,6 @@
 import { formatDuration } from '@strata/stack/duration'
-import { loadOptions, primeKeys, runLoad } from './generator.js'
+import { primeKeys, runLoad } from './generator.js'
+import { loadOptions } from './load-options.js'
 import { formatTick, type Progress, progressBar } from './progress.js'
 import type { Scenario } from './scenario.js'
 import { seedDataset } from './seed.js'

@@ -80,6 +80,64 @@ const round = (value: number, digits = 2) => {
 }
 const pct = (part: number, whole: number) => (whole === 0 ? 0 : round((part / whole) * 100))
 
+/** count, mean and percentiles of each latency group, in ms. */
+function latencySummaries(stats: PhaseStats): Record<LatencyGroup, LatencySummary> {
+  const ms = (us: number) => round(us / 1000, 3)
+  return Object.fromEntries(
+    LATENCY_GROUPS.map((group) => {
+      const s = stats.latency[group].summary()
+      return [
+        group,
+        {
+          count: s.count,
+          mean_ms: ms(s.mean),
+          p50_ms: ms(s.p50),
+          p90_ms: ms(s.p90),
+          p95_ms: ms(s.p95),
+          p99_ms: ms(s.p99),
+          max_ms: ms(s.max),
+        },
+      ]
+    }),
+  ) as Record<LatencyGroup, LatencySummary>
+}
+
+/** Of the requests slower than the overall p99: the share of writes and of reads per tier. */
+function p99Tail(stats: PhaseStats): LoadSummary['p99_tail'] {
+  const p99 = stats.latency.all.percentile(99)
+  const slow = stats.latency.all.countAbove(p99)
+  const tailShare = (group: LatencyGroup) => pct(stats.latency[group].countAbove(p99), slow)
+  return {
+    threshold_ms: round(p99 / 1000, 3),
+    requests: slow,
+    write: tailShare('write'),
+    L1: tailShare('L1'),
+    L2: tailShare('L2'),
+    DB: tailShare('DB'),
+  }
+}
+
+/** Hit rates of each group of keys the scenario labelled, in the groups' natural order. */
+function byGroup(stats: PhaseStats): NonNullable<LoadSummary['by_group']> {
+  const answered = stats.levels.L1 + stats.levels.L2 + stats.levels.DB
+  return Object.fromEntries(
+    [...stats.groups]
+      .sort(([a], [b]) => a.localeCompare(b, 'en', { numeric: true }))
+      .map(([group, c]) => {
+        const reads = c.L1 + c.L2 + c.DB
+        return [
+          group,
+          {
+            reads,
+            l1_hit_rate: pct(c.L1, reads),
+            combined_hit_rate: pct(c.L1 + c.L2, reads),
+            db_share: pct(c.DB, answered),
+          },
+        ]
+      }),
+  )
+}
+
 /** Builds the summary of the measured phase and checks the thresholds. */
 export function summarize(input: {
   scenario: string
@@ -97,27 +155,6 @@ export function summarize(input: {
   const { stats } = input
   const windowMs = stats.requests === 0 ? 0 : stats.lastEnd - stats.firstStart
   const answered = stats.levels.L1 + stats.levels.L2 + stats.levels.DB
-  const latency = Object.fromEntries(
-    LATENCY_GROUPS.map((group) => {
-      const s = stats.latency[group].summary()
-      const ms = (us: number) => round(us / 1000, 3)
-      return [
-        group,
-        {
-          count: s.count,
-          mean_ms: ms(s.mean),
-          p50_ms: ms(s.p50),
-          p90_ms: ms(s.p90),
-          p95_ms: ms(s.p95),
-          p99_ms: ms(s.p99),
-          max_ms: ms(s.max),
-        },
-      ]
-    }),
-  ) as Record<LatencyGroup, LatencySummary>
-  const p99 = stats.latency.all.percentile(99)
-  const slow = stats.latency.all.countAbove(p99)
-  const tailShare = (group: LatencyGroup) => pct(stats.latency[group].countAbove(p99), slow)
   const summary: LoadSummary = {
     scenario: input.scenario,
     target: input.target,
@@ -145,35 +182,9 @@ export function summarize(input: {
       L2: pct(stats.levels.L2, answered),
       DB: pct(stats.levels.DB, answered),
     },
-    latency,
-    p99_tail: {
-      threshold_ms: round(p99 / 1000, 3),
-      requests: slow,
-      write: tailShare('write'),
-      L1: tailShare('L1'),
-      L2: tailShare('L2'),
-      DB: tailShare('DB'),
-    },
-    ...(stats.groups.size > 0
-      ? {
-          by_group: Object.fromEntries(
-            [...stats.groups]
-              .sort(([a], [b]) => a.localeCompare(b, 'en', { numeric: true }))
-              .map(([group, c]) => {
-                const reads = c.L1 + c.L2 + c.DB
-                return [
-                  group,
-                  {
-                    reads,
-                    l1_hit_rate: pct(c.L1, reads),
-                    combined_hit_rate: pct(c.L1 + c.L2, reads),
-                    db_share: pct(c.DB, stats.levels.L1 + stats.levels.L2 + stats.levels.DB),
-                  },
-                ]
-              }),
-          ),
-        }
-      : {}),
+    latency: latencySummaries(stats),
+    p99_tail: p99Tail(stats),
+    ...(stats.groups.size > 0 ? { by_group: byGroup(stats) } : {}),
     replicas: Object.fromEntries([...stats.replicas].sort(([a], [b]) => a.localeCompare(b))),
     rps_series: input.series,
     ...(input.prime ? { prime: input.prime } : {}),
@@ -194,6 +205,49 @@ const ms = (value: number) =>
 export const textTable = (rows: readonly (readonly string[])[], indent = '  '): string =>
   sharedTextTable(rows, { indent, gap: '   ', alignRight: (_, column) => column > 0 })
 
+/** Latency of each kind of request that had any (all requests always). */
+function latencyTable(s: LoadSummary): string {
+  const rows: string[][] = [['latency (ms)', 'count', 'mean', 'p50', 'p90', 'p95', 'p99', 'max']]
+  for (const group of LATENCY_GROUPS) {
+    const l = s.latency[group]
+    if (l.count === 0 && group !== 'all') continue
+    rows.push([
+      LATENCY_LABEL[group],
+      num(l.count),
+      ms(l.mean_ms),
+      ms(l.p50_ms),
+      ms(l.p90_ms),
+      ms(l.p95_ms),
+      ms(l.p99_ms),
+      ms(l.max_ms),
+    ])
+  }
+  return textTable(rows)
+}
+
+const LATENCY_LABEL: Record<LatencyGroup, string> = {
+  all: 'all requests',
+  read: 'reads',
+  write: 'writes',
+  L1: 'reads from L1',
+  L2: 'reads from L2',
+  DB: 'reads from DB',
+}
+
+/** Hit rates by group of keys. */
+function groupTable(groups: NonNullable<LoadSummary['by_group']>): string {
+  return textTable([
+    ['keys', 'reads', 'L1 hit', 'combined hit', 'DB reads (% of all reads)'],
+    ...Object.entries(groups).map(([group, g]) => [
+      group,
+      num(g.reads),
+      `${g.l1_hit_rate.toFixed(1)}%`,
+      `${g.combined_hit_rate.toFixed(1)}%`,
+      `${g.db_share.toFixed(2)}%`,
+    ]),
+  ])
+}
+
 /** The readable summary printed at the end of a run (k6's end-of-test summary, for Strata). */
 export function formatSummary(s: LoadSummary): string {
   const lines: string[] = []
@@ -212,30 +266,7 @@ export function formatSummary(s: LoadSummary): string {
     `  hit rate  L1 ${s.l1_hit_rate.toFixed(1)}%   L2 ${s.l2_hit_rate.toFixed(1)}% of L1 misses   combined ${s.combined_hit_rate.toFixed(1)}%   (reads served: L1 ${s.served.L1.toFixed(1)}% · L2 ${s.served.L2.toFixed(1)}% · DB ${s.served.DB.toFixed(1)}%)`,
   )
   lines.push('')
-  const rows: string[][] = [['latency (ms)', 'count', 'mean', 'p50', 'p90', 'p95', 'p99', 'max']]
-  const label: Record<LatencyGroup, string> = {
-    all: 'all requests',
-    read: 'reads',
-    write: 'writes',
-    L1: 'reads from L1',
-    L2: 'reads from L2',
-    DB: 'reads from DB',
-  }
-  for (const group of LATENCY_GROUPS) {
-    const l = s.latency[group]
-    if (l.count === 0 && group !== 'all') continue
-    rows.push([
-      label[group],
-      num(l.count),
-      ms(l.mean_ms),
-      ms(l.p50_ms),
-      ms(l.p90_ms),
-      ms(l.p95_ms),
-      ms(l.p99_ms),
-      ms(l.max_ms),
-    ])
-  }
-  lines.push(textTable(rows))
+  lines.push(latencyTable(s))
   const t = s.p99_tail
   if (t.requests > 0)
     lines.push(
@@ -250,19 +281,7 @@ export function formatSummary(s: LoadSummary): string {
   }
   if (s.by_group) {
     lines.push('')
-    const groupRows: string[][] = [
-      ['keys', 'reads', 'L1 hit', 'combined hit', 'DB reads (% of all reads)'],
-    ]
-    for (const [group, g] of Object.entries(s.by_group)) {
-      groupRows.push([
-        group,
-        num(g.reads),
-        `${g.l1_hit_rate.toFixed(1)}%`,
-        `${g.combined_hit_rate.toFixed(1)}%`,
-        `${g.db_share.toFixed(2)}%`,
-      ])
-    }
-    lines.push(textTable(groupRows))
+    lines.push(groupTable(s.by_group))
   }
   if (s.errors > 0) {
     lines.push('')

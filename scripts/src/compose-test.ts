@@ -6,72 +6,42 @@
  * nginx's published port. Every figure it prints is measured in this run.
  */
 import { randomBytes } from 'node:crypto'
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
-import { createServer } from 'node:net'
+import { mkdirSync, writeFileSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { checkHistory, History, StrataClient } from '@strata/testkit'
 import { Compose, docker, replicaIdOf } from './compose-test/compose.js'
+import { updateDocs } from './compose-test/docs.js'
+import { checkFiles, SECRETS, type Secrets } from './compose-test/files.js'
 import { describeFailures, Load } from './compose-test/load.js'
+import { checkNginxLimits, checkOpsHidden, replicaGet } from './compose-test/nginx-ops.js'
+import { checkPostgresRole } from './compose-test/postgres-role.js'
+import { redisRestart } from './compose-test/redis-restart.js'
+import {
+  check,
+  failures,
+  figure,
+  figures,
+  freePort,
+  http,
+  seconds,
+  sleep,
+  step,
+} from './compose-test/report.js'
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '../..')
 const PROJECT = 'strata-compose-test'
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 const secret = () => randomBytes(18).toString('hex')
-
-/** Figures for the summary, in the order measured. */
-const figures: [string, string][] = []
-const failures: string[] = []
-const figure = (name: string, value: string) => {
-  figures.push([name, value])
-  console.log(`     ${name}: ${value}`)
-}
-const check = (ok: boolean, what: string) => {
-  console.log(`${ok ? 'ok  ' : 'FAIL'} ${what}`)
-  if (!ok) failures.push(what)
-}
-const step = (title: string) => console.log(`\n\x1b[1m--- ${title}\x1b[0m`)
-const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`
-
-async function freePort(): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
-  const address = server.address()
-  await new Promise((r) => server.close(r))
-  if (address === null || typeof address === 'string') throw new Error('no free port')
-  return address.port
-}
-
-/** One HTTP exchange through nginx, with its JSON body and the replica that answered. */
-async function http(base: string, method: string, path: string, body?: unknown) {
-  const res = await fetch(`${base}${path}`, {
-    method,
-    signal: AbortSignal.timeout(10_000),
-    ...(body === undefined
-      ? {}
-      : { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }),
-  })
-  const text = await res.text()
-  let json: Record<string, unknown> = {}
-  try {
-    json = JSON.parse(text) as Record<string, unknown>
-  } catch {
-    // Not JSON: the assertions below report the status.
-  }
-  return { status: res.status, json, replica: res.headers.get('x-replica-id') ?? '' }
-}
 
 async function main(): Promise<number> {
   const port = await freePort()
   const base = `http://127.0.0.1:${port}`
+  const secrets = Object.fromEntries(SECRETS.map((name) => [name, secret()])) as Secrets
   const compose = new Compose({
     project: PROJECT,
     files: ['deploy/docker-compose.yml', 'deploy/stand-ins/compose.yml'],
     cwd: repo,
     env: {
-      POSTGRES_PASSWORD: secret(),
-      REDIS_PASSWORD: secret(),
-      REDIS_ADMIN_PASSWORD: secret(),
+      ...secrets,
       // Published on loopback only, on a free port: never clashes with a stack already running.
       STRATA_PORT: `127.0.0.1:${port}`,
       // One client address sends everything here, as with the load generator (see the compose
@@ -86,7 +56,7 @@ async function main(): Promise<number> {
   await compose.run(['--profile', 'loadtest', 'down', '-v', '--remove-orphans'])
 
   try {
-    await scenarios(compose, base)
+    await scenarios(compose, base, secrets)
   } catch (error) {
     failures.push(error instanceof Error ? error.message : String(error))
     console.error(error)
@@ -124,122 +94,20 @@ async function main(): Promise<number> {
   writeFileSync(out, `${JSON.stringify(Object.fromEntries(figures), null, 2)}\n`)
   console.log(`  (also in ${out})`)
   const passed = figures.length > 0 && failures.length === 0
-  if (passed && process.env.STRATA_COMPOSE_UPDATE_DOCS === '1') updateDocs(kind)
+  if (passed && process.env.STRATA_COMPOSE_UPDATE_DOCS === '1') updateDocs(repo, kind)
   console.log(
     passed ? '\ncompose:test passed' : `\ncompose:test FAILED:\n  ${failures.join('\n  ')}`,
   )
   return passed ? 0 : 1
 }
 
-/**
- * Writes this run's figures into docs/docker.md, between the markers of its kind, so the page
- * shows what the command measured and nothing typed by hand.
- */
-function updateDocs(kind: 'cold' | 'warm'): void {
-  const file = resolve(repo, 'docs/docker.md')
-  const begin = `<!-- compose-test figures: ${kind} -->`
-  const end = `<!-- /compose-test figures: ${kind} -->`
-  const text = readFileSync(file, 'utf8')
-  const from = text.indexOf(begin)
-  const to = text.indexOf(end)
-  if (from < 0 || to < from) throw new Error(`docs/docker.md lacks the markers ${begin} … ${end}`)
-  const day = new Date().toISOString().slice(0, 10)
-  const table = [
-    `Measured ${day} by \`STRATA_COMPOSE_UPDATE_DOCS=1 pnpm compose:test\` (${kind} run):`,
-    '',
-    '| what | figure |',
-    '| --- | --- |',
-    ...figures.map(([name, value]) => `| ${name} | ${value} |`),
-  ].join('\n')
-  writeFileSync(file, `${text.slice(0, from + begin.length)}\n${table}\n${text.slice(to)}`)
-  console.log(`  written into docs/docker.md (${kind})`)
-  updateReadmeSummary()
-}
-
-/** The README's Docker section: one paragraph from the last cold and warm runs' figures. */
-function updateReadmeSummary(): void {
-  const read = (kind: string): Record<string, string> | undefined => {
-    try {
-      const json = readFileSync(resolve(repo, `.data/compose-test/figures-${kind}.json`), 'utf8')
-      return JSON.parse(json) as Record<string, string>
-    } catch {
-      return undefined
-    }
-  }
-  const cold = read('cold')
-  const warm = read('warm')
-  const last = warm ?? cold
-  if (!last) return
-  const f = (name: string) => last[name] ?? '?'
-  const builds = [
-    cold && `${cold['build api + loadtest images']} cold`,
-    warm && `${warm['build api + loadtest images']} warm (nothing changed)`,
-  ].filter(Boolean)
-  const totals = [
-    cold && `${cold['compose:test in all']} on a fresh machine`,
-    warm && `${warm['compose:test in all']} warm`,
-  ].filter(Boolean)
-  const summary = [
-    `Build of both images: ${builds.join(', ')}. API image: ${f('image size localhost/strata-api:latest')}.`,
-    `A new replica takes traffic ${f('scale 3→5: container started until it took traffic (max)')} after its container starts.`,
-    `Failed requests: scaling 3 → 5 under load, ${f('scale 3→5: failed requests')}; scaling 5 → 2,`,
-    `${f('scale 5→2: failed requests')}; \`docker kill\` of a replica, ${f('docker kill: failed GETs')} GETs.`,
-    `Redis restart, history checker: ${f('Redis restart: history checker')}.`,
-    `The whole command: ${totals.join(', ')}.`,
-  ].join('\n')
-  const file = resolve(repo, 'README.md')
-  const text = readFileSync(file, 'utf8')
-  const begin = '<!-- compose-test summary -->'
-  const end = '<!-- /compose-test summary -->'
-  const from = text.indexOf(begin)
-  const to = text.indexOf(end)
-  if (from < 0 || to < from) throw new Error(`README.md lacks the markers ${begin} … ${end}`)
-  writeFileSync(file, `${text.slice(0, from + begin.length)}\n${summary}\n${text.slice(to)}`)
-  console.log('  written into README.md (Docker Compose)')
-}
-
-async function scenarios(compose: Compose, base: string): Promise<void> {
+async function scenarios(compose: Compose, base: string, secrets: Secrets): Promise<void> {
   for (const line of (process.env.STRATA_COMPOSE_SETUP ?? '').split('\n').filter(Boolean)) {
     const [name, secs] = line.split('\t')
     figure(`setup: ${name}`, `${secs} s`)
   }
 
-  // ---- the files -------------------------------------------------------------------------------
-  step('Compose file: parsed by compose, secrets required')
-  await compose.must(['--profile', 'loadtest', 'config', '--quiet'])
-  check(true, 'docker compose config accepts the shipped file with the stand-in override')
-  for (const name of ['POSTGRES_PASSWORD', 'REDIS_PASSWORD', 'REDIS_ADMIN_PASSWORD']) {
-    const without = await compose.run(['config', '--quiet'], { env: { [name]: '' } })
-    check(
-      without.code !== 0 && without.stderr.includes(name),
-      `without ${name} compose refuses the file and names the variable`,
-    )
-  }
-  const withExample = await compose.run(['--env-file', 'deploy/.env.example', 'config', '--quiet'])
-  check(
-    withExample.code === 0,
-    'the file loads with deploy/.env.example (secrets from the environment)',
-  )
-  // The stand-in override replaces nginx's image in this run, so the image users pull is read
-  // from the shipped file alone: it must have the `resolve` parameter docker.conf relies on.
-  const shipped = await compose.must(['config', '--format', 'json'], {
-    files: ['deploy/docker-compose.yml'],
-  })
-  const services = (JSON.parse(shipped.stdout) as { services: Record<string, { image?: string }> })
-    .services
-  const nginxImage = services.nginx?.image ?? ''
-  const tag = /^nginx:(\d+)\.(\d+)(?:\.(\d+))?/.exec(nginxImage)
-  const version = tag ? [Number(tag[1]), Number(tag[2]), Number(tag[3] ?? 0)] : [0, 0, 0]
-  const atLeast = (v: number[], min: number[]) =>
-    v[0] !== min[0]
-      ? (v[0] ?? 0) > (min[0] ?? 0)
-      : v[1] !== min[1]
-        ? (v[1] ?? 0) > (min[1] ?? 0)
-        : (v[2] ?? 0) >= (min[2] ?? 0)
-  check(
-    atLeast(version, [1, 27, 3]),
-    `users' nginx image ${nginxImage} is pinned to >= 1.27.3 (upstream \`resolve\`)`,
-  )
+  await checkFiles(compose)
 
   // ---- build -------------------------------------------------------------------------------------
   step('Build Strata images from deploy/Dockerfile')
@@ -302,6 +170,22 @@ async function scenarios(compose: Compose, base: string): Promise<void> {
     /^true \[ALL\] \[no-new-privileges:true\] [1-9]\d* [1-9]\d*$/.test(hardening.stdout.trim()),
     `the API container is read-only, without capabilities or privilege gain, memory and pids bounded (${hardening.stdout.trim()})`,
   )
+  // V8's heap is capped below the container's memory, so near the cap V8 collects harder instead
+  // of the kernel killing the container. Node sizes it from the cgroup's limit by itself (259 MiB
+  // in a 512 MiB container, measured); this catches a NODE_OPTIONS or a Node that undoes that.
+  const heap = await docker([
+    'exec',
+    ids[0] ?? '',
+    'node',
+    '-p',
+    "require('node:v8').getHeapStatistics().heap_size_limit",
+  ])
+  const memory = Number(hardening.stdout.trim().split(' ')[3])
+  const heapLimit = Number(heap.stdout.trim())
+  check(
+    heapLimit > 0 && heapLimit < 0.8 * memory,
+    `V8's heap limit (${Math.round(heapLimit / 2 ** 20)} MiB) is under 80% of the container's memory (${Math.round(memory / 2 ** 20)} MiB)`,
+  )
   const maxmemory = await compose.run([
     'exec',
     '-T',
@@ -323,6 +207,7 @@ async function scenarios(compose: Compose, base: string): Promise<void> {
     seen.size === 3 && ids.every((id) => seen.has(id)),
     `three distinct X-Replica-Id through nginx (${[...seen].join(', ')})`,
   )
+  await checkOpsHidden(compose, base)
 
   // Write then read on every replica: each replica first caches the old version in L1, then a
   // write through any replica must reach all of them (the bus), never a stale value.
@@ -348,9 +233,18 @@ async function scenarios(compose: Compose, base: string): Promise<void> {
     stale === 0,
     `write then read on every replica: ${stale} stale of ${reads} reads (5 keys × 3 writes)`,
   )
+  const databaseSecrets = {
+    superuser: secrets.POSTGRES_PASSWORD,
+    api: secrets.POSTGRES_API_PASSWORD,
+  }
+  await checkPostgresRole(compose, databaseSecrets, ids)
 
-  const stats = await http(base, 'GET', '/cache-stats')
-  const cluster = stats.json.cluster as { replicas?: { replica_id?: string }[] } | undefined
+  // On a replica: nginx does not serve /cache-stats by default.
+  const stats = JSON.parse((await replicaGet(compose, '/cache-stats')).body) as Record<
+    string,
+    unknown
+  >
+  const cluster = stats.cluster as { replicas?: { replica_id?: string }[] } | undefined
   const rows = cluster?.replicas?.map((r) => r.replica_id) ?? []
   check(
     rows.length === 3 && ids.every((id) => rows.includes(id)),
@@ -453,70 +347,8 @@ async function scenarios(compose: Compose, base: string): Promise<void> {
   const hitRate = /combined (\d+(?:\.\d+)?)%/.exec(loadtest.stdout)
   check(hitRate !== null, 'the generator reported hit rates')
   if (hitRate) figure('loadtest read-heavy 15 s: combined hit rate', `${hitRate[1]} %`)
-}
 
-async function redisRestart(compose: Compose, base: string): Promise<void> {
-  const history = new History()
-  const client = new StrataClient({ baseUrl: base, history, timeoutMs: 15_000 })
-  const keys = Array.from({ length: 20 }, (_, i) => `compose:redis:${i}`)
-  let running = true
-  const worker = async (n: number) => {
-    let i = n
-    while (running) {
-      const key = keys[i++ % keys.length] as string
-      if (i % 5 === 0) await client.write(key, `w${i}`)
-      else await client.read(key)
-      await sleep(10)
-    }
-  }
-  const workers = [0, 1, 2, 3].map(worker)
-  await sleep(4_000)
-  const restarted = await compose.run(['restart', 'redis'])
-  check(restarted.code === 0, `docker compose restart redis (${seconds(restarted.ms)})`)
-  await sleep(10_000)
-  running = false
-  await Promise.all(workers)
-  client.close()
-
-  const psql = await compose.must([
-    'exec',
-    '-T',
-    'postgres',
-    'psql',
-    '-U',
-    'strata',
-    '-d',
-    'strata',
-    '-At',
-    '-F',
-    ' ',
-    '-c',
-    "SELECT key, GREATEST(r.version, d.version) FROM records r FULL OUTER JOIN deleted_records d USING (key) WHERE key LIKE 'compose:redis:%'",
-  ])
-  const finalVersions = new Map(
-    psql.stdout
-      .split('\n')
-      .filter(Boolean)
-      .map((line) => {
-        const [key, version] = line.split(' ')
-        return [key as string, Number(version)] as const
-      }),
-  )
-  const result = checkHistory(history, { initialVersions: new Map(), finalVersions })
-  const { writes, reads } = result
-  figure(
-    'Redis restart: history checker',
-    `${result.totalViolations} violations; reads ${reads.found + reads.notFound} served, ${reads.failed} failed; ` +
-      `writes ${writes.acked} acked, ${writes.refused} refused (503), ${writes.unknown} unknown; ` +
-      `stale reads ${result.staleness.stale}`,
-  )
-  for (const example of result.examples.slice(0, 5))
-    console.log(`     ${example.kind}: ${example.message}`)
-  check(
-    result.totalViolations === 0,
-    'Redis restart: no guarantee broken (no stale read, no lost write)',
-  )
-  check(reads.failed === 0, 'Redis restart: every read was served')
+  await checkNginxLimits(compose, base, encodeURIComponent('compose:rw:0'))
 }
 
 main().then(

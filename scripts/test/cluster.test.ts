@@ -266,4 +266,20 @@ describe('local stack (3 replicas, round robin)', () => {
       (await readKey(stack.url, key)).replica === 'replica-2' ? true : undefined,
     )
   })
+
+  it('loads the Lua scripts again when Redis restarts empty: writes and L1 come back', async () => {
+    const key = 'after-redis-restart'
+    await stack.cluster.killRedis()
+    await stack.cluster.startRedis()
+    // The replicas run the scripts by SHA only, and a restarted Redis holds none: a write is
+    // fenced again only because the restart loaded them (then every replica is back online).
+    const version = await eventually('a write through replica-1', 15_000, async () => {
+      const written = await writeKey(stack.replicaUrl(1), key, 'value')
+      return written.status === 200 ? written.version : undefined
+    })
+    await eventually('replica-3 to serve it from L1', 15_000, async () => {
+      const read = await readKey(stack.replicaUrl(3), key)
+      return read.version === version && read.cacheLevel === 'L1' ? true : undefined
+    })
+  })
 })

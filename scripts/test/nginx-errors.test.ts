@@ -196,7 +196,7 @@ describe('the local nginx answers only this machine, by loopback and by name', (
   it('listens on 127.0.0.1 only', () => {
     const conf = readFileSync(nginx.confFile, 'utf8')
     expect(conf.match(/^\s*listen\s+([^;]*);/gm)?.map((line) => line.trim())).toEqual([
-      `listen 127.0.0.1:${nginx.port} default_server;`,
+      `listen 127.0.0.1:${nginx.port} default_server sndbuf=64k;`,
       `listen 127.0.0.1:${nginx.port};`,
     ])
     // What the kernel says: every listening socket on nginx's port is bound to 127.0.0.1.

@@ -1,6 +1,6 @@
 import { timingSafeEqual } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
-import { adminTokenCheck, bearerToken } from './admin-token.js'
+import { adminTokenCheck } from './admin-token.js'
 
 const TOKEN = 'admin-token-0123456789abcdef'
 
@@ -33,16 +33,5 @@ describe('adminTokenCheck', () => {
     const presented = ['', 'x', TOKEN.slice(0, 8), TOKEN, `${TOKEN}${TOKEN}`, 'y'.repeat(4096)]
     for (const token of presented) isAdmin(token)
     expect(calls).toEqual(presented.map(() => [32, 32]))
-  })
-})
-
-describe('bearerToken', () => {
-  it('takes the token of a Bearer header, case-insensitively, and nothing else', () => {
-    expect(bearerToken(`Bearer ${TOKEN}`)).toBe(TOKEN)
-    expect(bearerToken(`bearer   ${TOKEN}  `)).toBe(TOKEN)
-    expect(bearerToken(undefined)).toBe('')
-    expect(bearerToken('')).toBe('')
-    expect(bearerToken(`Basic ${TOKEN}`)).toBe('')
-    expect(bearerToken(TOKEN)).toBe('')
   })
 })

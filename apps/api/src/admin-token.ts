@@ -23,8 +23,3 @@ export function adminTokenCheck(
   const expected = digest(token)
   return (presented) => compare(digest(presented), expected)
 }
-
-/** The token of an `Authorization: Bearer <token>` header; '' when there is none. */
-export function bearerToken(header: string | undefined): string {
-  return /^Bearer\s+(.+)$/i.exec(header ?? '')?.[1]?.trim() ?? ''
-}

@@ -1,4 +1,9 @@
-import { connectRedis, createTieredCache, type TieredCache } from '@strata/cache-core'
+import {
+  connectRedis,
+  createTieredCache,
+  ScriptNotLoadedError,
+  type TieredCache,
+} from '@strata/cache-core'
 import type { Redis } from 'ioredis'
 import { ClusterStats, replicaRow } from './cluster-stats.js'
 import { createDatabase, type Database } from './db/client.js'
@@ -98,7 +103,11 @@ export function createDeps(env: Env, logger: Logger = createLogger(env)): Deps {
       maxEntryBytes: env.L1_MAX_ENTRY_BYTES,
       weigh: weighL1Entry,
     },
-    l2: { ttl: env.L2_CACHE_TTL * 1000, maxEntryBytes: env.L2_MAX_ENTRY_BYTES },
+    l2: {
+      ttl: env.L2_CACHE_TTL * 1000,
+      maxEntryBytes: env.L2_MAX_ENTRY_BYTES,
+      scripts: env.REDIS_SCRIPTS,
+    },
     negativeTtl: env.NEGATIVE_CACHE_TTL * 1000,
     busLease: Math.round(env.BUS_LEASE * 1000),
     maxWriteTime,
@@ -117,6 +126,16 @@ export function createDeps(env: Env, logger: Logger = createLogger(env)): Deps {
     logger.warn(
       { quarantine_ms: quarantineMs },
       'redis lost data (or a clear was missed): L1 emptied, loads not cached for the quarantine',
+    )
+  })
+  // Every L2 call fails the same way until an admin loads the scripts: one line per 10 s, saying so.
+  let scriptsLoggedAt = Number.NEGATIVE_INFINITY
+  cache.events.on('degraded', ({ error }) => {
+    if (!(error instanceof ScriptNotLoadedError) || Date.now() - scriptsLoggedAt < 10_000) return
+    scriptsLoggedAt = Date.now()
+    logger.error(
+      { script: error.script, sha: error.sha },
+      `L2 skipped and writes refused: ${error.message}`,
     )
   })
   // Anyone who can publish on the bus can send thousands of these a second: one line per 10 s,

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
 import { parseEnv } from './env.js'
@@ -10,6 +11,7 @@ describe('parseEnv', () => {
     expect(result.env).toMatchObject({
       PORT: 8080,
       CACHE_MODE: 'multi',
+      REDIS_SCRIPTS: 'eval',
       L1_CACHE_SIZE: 1000,
       L1_CACHE_TTL: 60,
       L2_CACHE_TTL: 300,
@@ -34,6 +36,7 @@ describe('parseEnv', () => {
     const result = parseEnv({
       PORT: 'eighty',
       CACHE_MODE: 'turbo',
+      REDIS_SCRIPTS: 'lua',
       L1_CACHE_TTL: '-1',
       ADMIN_TOKEN: 'short',
       REDIS_URL: 'http://nope',
@@ -41,11 +44,39 @@ describe('parseEnv', () => {
     expect(result.ok).toBe(false)
     if (result.ok) return
     const text = result.problems.join('\n')
-    for (const name of ['PORT', 'CACHE_MODE', 'L1_CACHE_TTL', 'ADMIN_TOKEN', 'REDIS_URL']) {
+    const names = [
+      'PORT',
+      'CACHE_MODE',
+      'REDIS_SCRIPTS',
+      'L1_CACHE_TTL',
+      'ADMIN_TOKEN',
+      'REDIS_URL',
+    ]
+    for (const name of names) {
       expect(text).toContain(`${name}:`)
     }
     expect(text).toContain('"turbo"')
     expect(text).not.toContain('short')
+  })
+
+  it('takes an ADMIN_TOKEN only in the characters a bearer token may have', () => {
+    for (const token of [
+      'a'.repeat(16),
+      'Az09._~+/-Az09._~+/-==',
+      randomBytes(16).toString('base64'),
+    ]) {
+      expect(parseEnv({ ADMIN_TOKEN: token }).ok, token).toBe(true)
+    }
+    for (const token of [
+      'has a space in it!',
+      'quote"quote"quote',
+      'ümlaut-ümlaut-ümlaut',
+      '==padding-first-x',
+    ]) {
+      const result = parseEnv({ ADMIN_TOKEN: token })
+      expect(result.ok, token).toBe(false)
+      if (!result.ok) expect(result.problems.join('\n')).not.toContain(token)
+    }
   })
 
   it('has no default secret: no token, and no password in the default URLs', () => {

@@ -1,5 +1,5 @@
 import { hostname } from 'node:os'
-import { CACHE_MODES } from '@strata/cache-core'
+import { CACHE_MODES, SCRIPTS_MODES } from '@strata/cache-core'
 import { z } from 'zod'
 
 const seconds = (fallback: number) => z.coerce.number().int().positive().default(fallback)
@@ -23,6 +23,9 @@ const envSchema = z.object({
     .default('postgres://postgres@127.0.0.1:5436/postgres'),
   REDIS_URL: z.url({ protocol: /^rediss?$/ }).default('redis://127.0.0.1:6383'),
   CACHE_MODE: z.enum(CACHE_MODES as ['multi', 'l2', 'l1', 'none']).default('multi'),
+  // cache-core's `l2.scripts`: `preloaded` sends EVALSHA only, for a Redis user without +eval
+  // whose scripts an admin loads after every Redis start (docs/operations.md).
+  REDIS_SCRIPTS: z.enum(SCRIPTS_MODES as ['eval', 'preloaded']).default('eval'),
   L1_CACHE_SIZE: z.coerce.number().int().positive().default(1000),
   L1_CACHE_TTL: seconds(60),
   // Bytes, as L1 weighs a value: twice its serialized size (the value, and the rendered answer
@@ -41,7 +44,13 @@ const envSchema = z.object({
   DB_POOL_MIN_SIZE: z.coerce.number().int().nonnegative().optional(),
   // Seconds one PostgreSQL round trip may take before its connection is dropped (fractions allowed).
   DB_QUERY_TIMEOUT: z.coerce.number().positive().max(3600).default(2),
-  ADMIN_TOKEN: z.string().min(16, 'at least 16 characters').optional(),
+  // A bearer token as RFC 6750 spells it (what a client can send after "Bearer "), or the
+  // header parser of /clear-cache could never accept it.
+  ADMIN_TOKEN: z
+    .string()
+    .min(16, 'at least 16 characters')
+    .regex(/^[A-Za-z0-9._~+/-]+=*$/, 'letters, digits and . _ ~ + / - only (then = padding)')
+    .optional(),
   MAX_VALUE_BYTES: z.coerce.number().int().positive().default(1_048_576),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   NODE_ENV: z.enum(['production', 'development', 'test']).default('development'),

@@ -1,25 +1,10 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import {
-  read,
-  type Servers,
-  startReplica,
-  startServers,
-  type TestReplica,
-  write,
-} from './harness.js'
+import { beforeAll, describe, expect, it } from 'vitest'
+import { read, startCluster, write } from './harness.js'
 
-let servers: Servers
-let api: TestReplica
-
-beforeAll(async () => {
-  servers = await startServers()
-  api = await startReplica(servers)
-  await write(api, 'existing', 'original')
-})
-afterAll(async () => {
-  await api?.close()
-  await servers?.stop()
-})
+const {
+  replicas: [api],
+} = await startCluster({})
+await write(api, 'existing', 'original')
 
 /** What the table holds, straight from PostgreSQL, to prove a refused request changed nothing. */
 const snapshot = () => api.deps.db.sql`SELECT key, value, version FROM records ORDER BY key`

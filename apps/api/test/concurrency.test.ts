@@ -1,30 +1,9 @@
 import postgres from 'postgres'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { migrate } from '../src/db/migrate.js'
-import {
-  read,
-  type Servers,
-  startReplica,
-  startServers,
-  type TestReplica,
-  write,
-} from './harness.js'
+import { read, startCluster, type TestReplica, write } from './harness.js'
 
-let servers: Servers
-let replicas: TestReplica[] = []
-
-beforeAll(async () => {
-  servers = await startServers()
-  replicas = await Promise.all([
-    startReplica(servers),
-    startReplica(servers),
-    startReplica(servers),
-  ])
-})
-afterAll(async () => {
-  await Promise.all(replicas.map((r) => r.close()))
-  await servers?.stop()
-})
+const { servers, replicas } = await startCluster({}, {}, {})
 
 describe('mixed concurrency', () => {
   it('gives versions that only go up, to every reader, under concurrent writes and reads', async () => {

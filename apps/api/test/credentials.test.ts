@@ -1,12 +1,17 @@
+import { loadScripts } from '@strata/cache-core'
 import { freePort } from '@strata/test-servers'
 import { Redis } from 'ioredis'
 import postgres from 'postgres'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
+  type ApiProcess,
+  eventually,
+  PRELOADED_SCRIPTS,
   randomSecret,
   read,
   runServerUntilExit,
   type Servers,
+  startApiProcess,
   startReplica,
   startSecuredServers,
   type TestReplica,
@@ -22,7 +27,7 @@ let admin: Redis
 
 beforeAll(async () => {
   ;({ servers, secrets } = await startSecuredServers())
-  const env = { REDIS_URL: servers.redis.urlFor('strata-api') }
+  const env = { REDIS_URL: servers.redis.urlFor('strata-api'), ...PRELOADED_SCRIPTS }
   a = await startReplica(servers, env)
   b = await startReplica(servers, env)
   admin = new Redis(servers.redis.url)
@@ -96,6 +101,9 @@ describe('Redis ACL user and PostgreSQL password', () => {
         'CLIENT LIST': () => redis.client('LIST'),
         'ACL LIST': () => redis.acl('LIST'),
         'SCRIPT FLUSH': () => redis.script('FLUSH'),
+        // Any Lua of its own, even harmless: only Strata's scripts, loaded by an admin, by SHA.
+        'EVAL return 1': () => redis.eval('return 1', 0),
+        'SCRIPT LOAD': () => redis.script('LOAD', 'return 1'),
         SAVE: () => redis.save(),
         SHUTDOWN: () => redis.call('SHUTDOWN', 'NOSAVE'),
         'GET other:secret': () => redis.get('other:secret'),
@@ -135,6 +143,42 @@ describe('Redis ACL user and PostgreSQL password', () => {
     base.password = 'wrong-password'
     await expect(attempt(base.toString())).rejects.toThrow(/password authentication failed/)
     await expect(attempt(servers.postgres.url)).resolves.toBeUndefined()
+  })
+})
+
+describe('Lua scripts loaded by the admin, not by the API', () => {
+  let replica: ApiProcess | undefined
+  afterAll(() => replica?.stop())
+
+  it('without them (Redis just restarted), a replica serves from PostgreSQL, refuses writes and says why; once loaded, L2 and L1 are back', async () => {
+    await admin.script('FLUSH')
+    replica = await startApiProcess(servers, {
+      REDIS_URL: servers.redis.urlFor('strata-api'),
+      ...PRELOADED_SCRIPTS,
+      LOG_LEVEL: 'info',
+    })
+    const base = replica.base
+    const writeStatus = async () =>
+      (
+        await fetch(`${base}/write`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ key: 'acl:scripts', value: 'v' }),
+        })
+      ).status
+    const level = async () => (await fetch(`${base}/read/acl:scripts`)).headers.get('X-Cache-Level')
+
+    expect(await writeStatus()).toBe(503)
+    expect((await fetch(`${base}/read/acl:scripts`)).status).toBe(404)
+    const output = replica.output()
+    expect(output).toContain('L2 skipped and writes refused')
+    expect(output).toContain('NOSCRIPT')
+    expect(output).toContain('deploy/redis/load-scripts.sh')
+
+    await loadScripts(admin)
+    await eventually(async () => expect(await writeStatus()).toBe(200))
+    expect(await level()).toBe('DB')
+    await eventually(async () => expect(await level()).toBe('L1'))
   })
 })
 

@@ -1,26 +1,10 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import {
-  read,
-  type Servers,
-  startReplica,
-  startServers,
-  type TestReplica,
-  write,
-} from './harness.js'
+import { describe, expect, it } from 'vitest'
+import { read, startCluster, startReplica, type TestReplica, write } from './harness.js'
 
-let servers: Servers
-let a: TestReplica
-let b: TestReplica
-
-beforeAll(async () => {
-  servers = await startServers()
-  a = await startReplica(servers)
-  b = await startReplica(servers)
-})
-afterAll(async () => {
-  await Promise.all([a?.close(), b?.close()])
-  await servers?.stop()
-})
+const {
+  servers,
+  replicas: [a, b],
+} = await startCluster({}, {})
 
 const busState = (replica: TestReplica, state: 'up' | 'down') =>
   new Promise<void>((resolve) => {

@@ -7,26 +7,16 @@ import {
   ADMIN_TOKEN,
   read,
   requestOverSocket,
-  type Servers,
+  startCluster,
   startReplica,
-  startServers,
   type TestReplica,
   write,
 } from './harness.js'
 
-let servers: Servers
-let a: TestReplica
-let b: TestReplica
-
-beforeAll(async () => {
-  servers = await startServers()
-  a = await startReplica(servers, { REPLICA_ID: 'replica-a' })
-  b = await startReplica(servers, { REPLICA_ID: 'replica-b' })
-})
-afterAll(async () => {
-  await Promise.all([a?.close(), b?.close()])
-  await servers?.stop()
-})
+const {
+  servers,
+  replicas: [a, b],
+} = await startCluster({ REPLICA_ID: 'replica-a' }, { REPLICA_ID: 'replica-b' })
 
 /** Resolves once `replica` has heard the invalidation of `key` at `version` on the bus. */
 const heard = (replica: TestReplica, key: string, version: number) =>
@@ -309,11 +299,38 @@ describe('POST /clear-cache', () => {
     const missing = await a.request('/clear-cache', { method: 'POST' })
     expect(missing.status).toBe(401)
     expect(await missing.json()).toMatchObject({ error: { code: 'UNAUTHORIZED' } })
-    const wrong = await a.request('/clear-cache', {
-      method: 'POST',
-      headers: { Authorization: 'Bearer not-the-token' },
-    })
-    expect(wrong.status).toBe(401)
+    // Every refusal is the same 401, malformed headers included: none tells a client more.
+    for (const authorization of [
+      'Bearer not-the-token',
+      `Basic ${ADMIN_TOKEN}`,
+      ADMIN_TOKEN,
+      'Bearer',
+      'Bearer not a token',
+      `Bearer ${ADMIN_TOKEN}!`,
+    ]) {
+      const refused = await a.request('/clear-cache', {
+        method: 'POST',
+        headers: { Authorization: authorization },
+      })
+      expect(refused.status, authorization).toBe(401)
+      expect(refused.headers.get('www-authenticate')).toBe('Bearer')
+      expect(await refused.json()).toMatchObject({
+        error: {
+          code: 'UNAUTHORIZED',
+          message: 'A valid "Authorization: Bearer <ADMIN_TOKEN>" header is required',
+        },
+      })
+    }
+  })
+
+  it('takes the token after "Bearer" in any case and any spacing', async () => {
+    for (const authorization of [`bearer ${ADMIN_TOKEN}`, `BEARER    ${ADMIN_TOKEN}`]) {
+      const response = await a.request('/clear-cache', {
+        method: 'POST',
+        headers: { Authorization: authorization },
+      })
+      expect(response.status, authorization).toBe(200)
+    }
   })
 
   it('empties L1 on every replica and L2', async () => {

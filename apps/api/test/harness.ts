@@ -5,6 +5,7 @@ import { request as httpRequest } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { fileURLToPath } from 'node:url'
 import type { OpenAPIHono } from '@hono/zod-openapi'
+import { loadScripts } from '@strata/cache-core'
 import {
   freePort,
   type PostgresServer,
@@ -14,6 +15,8 @@ import {
   startRedisServer,
   stopProcess,
 } from '@strata/test-servers'
+import { Redis } from 'ioredis'
+import { afterAll } from 'vitest'
 import { createApiServer } from '../src/app.js'
 import type { AppEnv } from '../src/app-env.js'
 import { migrate } from '../src/db/migrate.js'
@@ -50,6 +53,40 @@ export async function startServers(options: ServerOptions = {}): Promise<Servers
       await Promise.all([postgres.stop(), redis.stop()])
     },
   }
+}
+
+/** What `startCluster` started for a test file. */
+export interface Cluster<Replicas extends TestReplica[]> {
+  servers: Servers
+  /** One replica a given environment, in the order given. */
+  replicas: Replicas
+}
+
+/**
+ * Starts PostgreSQL, Redis and one replica per `envs` entry (in order) and stops them all after
+ * the file's last test: the set-up of most test files, called at their top level.
+ * @example const { replicas: [a, b] } = await startCluster({ REPLICA_ID: 'a' }, { REPLICA_ID: 'b' })
+ */
+export async function startCluster<const Envs extends Array<Record<string, string>>>(
+  ...envs: Envs
+): Promise<Cluster<{ -readonly [K in keyof Envs]: TestReplica }>> {
+  const servers = await startServers()
+  const replicas: TestReplica[] = []
+  let stopped: Promise<void> | undefined
+  // Once only, whichever of the hook and the failed start below asks first.
+  const stop = () => {
+    stopped ??= Promise.all(replicas.map((replica) => replica.close())).then(() => servers.stop())
+    return stopped
+  }
+  afterAll(stop)
+  try {
+    for (const env of envs) replicas.push(await startReplica(servers, env))
+  } catch (error) {
+    // Thrown while the file is collected, after which vitest may run no hook of the file.
+    await stop()
+    throw error
+  }
+  return { servers, replicas: replicas as { -readonly [K in keyof Envs]: TestReplica } }
 }
 
 /** One replica of the API in-process: the Hono app over real PostgreSQL and Redis. */
@@ -238,7 +275,9 @@ export interface TestSecrets {
 
 /**
  * PostgreSQL with a password (scram-sha-256), and Redis with a password plus Strata's API user
- * `strata-api` under the project's ACL rules: the servers as the local stack and compose run them.
+ * `strata-api` under the project's ACL rules, Strata's Lua scripts loaded by `default` (that user
+ * may only run them by SHA: give its replicas {@link PRELOADED_SCRIPTS}): the servers as the
+ * local stack and compose run them.
  */
 export async function startSecuredServers(): Promise<{ servers: Servers; secrets: TestSecrets }> {
   const secrets: TestSecrets = {
@@ -253,8 +292,17 @@ export async function startSecuredServers(): Promise<{ servers: Servers; secrets
       users: [{ name: 'strata-api', password: secrets.apiPassword, rules: API_USER_ACL_RULES }],
     },
   })
+  const admin = new Redis(servers.redis.url)
+  try {
+    await loadScripts(admin)
+  } finally {
+    admin.disconnect()
+  }
   return { servers, secrets }
 }
+
+/** The environment of a replica that logs in as `strata-api`, which may not EVAL. */
+export const PRELOADED_SCRIPTS = { REDIS_SCRIPTS: 'preloaded' } as const
 
 /** A replica as deployed: `src/server.ts` in its own process, listening on a free port. */
 export interface ApiProcess extends ServerProcess {

@@ -1,23 +1,13 @@
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
-import { type Servers, startReplica, startServers, type TestReplica } from './harness.js'
+import { beforeAll, describe, expect, it, vi } from 'vitest'
+import { startCluster } from './harness.js'
 
 // A write acknowledged more than maxWriteTime after its invalidation could have lost its fence in
 // a Redis restart while the replicas' quarantine (which lasts maxWriteTime) has already ended:
 // it announces itself again after COMMIT, before the 200. Forced here by a maxWriteTime of 0.
 
-let servers: Servers
-let a: TestReplica
-let b: TestReplica
-
-beforeAll(async () => {
-  servers = await startServers()
-  a = await startReplica(servers, { REPLICA_ID: 'replica-a' })
-  b = await startReplica(servers, { REPLICA_ID: 'replica-b' })
-})
-afterAll(async () => {
-  await Promise.all([a?.close(), b?.close()])
-  await servers?.stop()
-})
+const {
+  replicas: [a, b],
+} = await startCluster({ REPLICA_ID: 'replica-a' }, { REPLICA_ID: 'replica-b' })
 
 describe('a write slower than maxWriteTime', () => {
   let configured = 0

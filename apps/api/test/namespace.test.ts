@@ -1,7 +1,7 @@
 import { createConnection } from 'node:net'
 import { Redis } from 'ioredis'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { read, type Servers, startReplica, startServers, type TestReplica } from './harness.js'
+import { afterAll, describe, expect, it } from 'vitest'
+import { read, startCluster } from './harness.js'
 
 /**
  * Keys chosen to escape the namespace if user keys were ever concatenated, parsed or globbed
@@ -117,22 +117,12 @@ function touched(args: string[]): { keys: string[]; channels: string[] } {
   }
 }
 
-let servers: Servers
-let a: TestReplica
-let b: TestReplica
-let admin: Redis
-
-beforeAll(async () => {
-  servers = await startServers()
-  a = await startReplica(servers)
-  b = await startReplica(servers)
-  admin = new Redis(servers.redis.url)
-})
-afterAll(async () => {
-  admin?.disconnect()
-  await Promise.all([a?.close(), b?.close()])
-  await servers?.stop()
-})
+const {
+  servers,
+  replicas: [a, b],
+} = await startCluster({}, {})
+const admin = new Redis(servers.redis.url)
+afterAll(() => admin.disconnect())
 
 /** Every key outside `strata:k:`, with its value: what no user key may ever change. */
 async function outsideUserSpace(): Promise<Record<string, string>> {

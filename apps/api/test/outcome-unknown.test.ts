@@ -1,26 +1,17 @@
 import { startTcpProxy, type TcpProxy } from '@strata/testkit'
 import postgres from 'postgres'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import {
-  eventually,
-  read,
-  type Servers,
-  startReplica,
-  startServers,
-  type TestReplica,
-  write,
-} from './harness.js'
+import { eventually, read, startCluster, startReplica, type TestReplica, write } from './harness.js'
 
 // A replica whose PostgreSQL link runs through a TCP proxy that can cut a connection right after
 // a given statement went out, before PostgreSQL's answer comes back.
-let servers: Servers
+const { servers } = await startCluster()
 let proxy: TcpProxy
 let api: TestReplica
 /** A direct connection, past the proxy: what PostgreSQL really holds. */
 let direct: postgres.Sql
 
 beforeAll(async () => {
-  servers = await startServers()
   proxy = await startTcpProxy({ target: { host: '127.0.0.1', port: servers.postgres.port } })
   api = await startReplica(servers, {
     DATABASE_URL: `postgres://postgres@127.0.0.1:${proxy.port}/postgres`,
@@ -31,7 +22,6 @@ afterAll(async () => {
   await api?.close()
   await direct?.end()
   await proxy?.close()
-  await servers?.stop()
 })
 
 const row = async (key: string) => {

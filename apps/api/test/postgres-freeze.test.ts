@@ -2,29 +2,21 @@ import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import postgres from 'postgres'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import {
-  eventually,
-  read,
-  type Servers,
-  startReplica,
-  startServers,
-  type TestReplica,
-  write,
-} from './harness.js'
+import { eventually, read, startCluster, write } from './harness.js'
 
 // PostgreSQL frozen with SIGSTOP: it accepts connections and bytes (the kernel does that) and
 // never answers. The replica runs with a deadline of 0.5 s per round trip.
 const DEADLINE_MS = 500
 
-let servers: Servers
-let api: TestReplica
+const {
+  servers,
+  replicas: [api],
+} = await startCluster({ DB_QUERY_TIMEOUT: String(DEADLINE_MS / 1000) })
 let direct: postgres.Sql
 /** The postmaster's pid; every PostgreSQL process is its child. */
 let postmaster: number
 
 beforeAll(async () => {
-  servers = await startServers()
-  api = await startReplica(servers, { DB_QUERY_TIMEOUT: String(DEADLINE_MS / 1000) })
   direct = postgres(servers.postgres.url, { max: 1, onnotice: () => {} })
   const [setting] = await direct<{ setting: string }[]>`
     SELECT setting FROM pg_settings WHERE name = 'data_directory'`
@@ -35,9 +27,7 @@ beforeAll(async () => {
   expect(Number.isInteger(postmaster)).toBe(true)
 })
 afterAll(async () => {
-  await api?.close()
   await direct?.end({ timeout: 1 })
-  await servers?.stop()
 })
 
 /** The postmaster and its children (backends, checkpointer, …), read from /proc. */

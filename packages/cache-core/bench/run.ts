@@ -107,7 +107,7 @@ async function main(): Promise<void> {
   const baseline = BASELINE
     ? (
         (await import(BASELINE)) as { createTieredCache: typeof createTieredCache }
-      ).createTieredCache<string>({ redis: server.url, loader, prefix: 'bench-base' })
+      ).createTieredCache<string>({ redis: server.url, loader, prefix: 'bench-base', busLease: 0 })
     : undefined
   await Promise.all([core.whenReady(), coreL2.whenReady(), baseline?.whenReady()])
   const lru = new LRUCache<string, string>({ max: 1000, ttl: 60_000 })
@@ -130,7 +130,11 @@ async function main(): Promise<void> {
     await redis.set(`raw:${key}`, VALUE)
   }
 
-  const warm = { l1Misses: core.stats().l1Misses, l2Misses: coreL2.stats().l2Misses }
+  const warm = {
+    l1Misses: core.stats().l1Misses,
+    l2Misses: coreL2.stats().l2Misses,
+    baselineL1Misses: baseline?.stats().l1Misses,
+  }
   const l1 = {
     core: [] as number[],
     lru: [] as number[],
@@ -164,6 +168,9 @@ async function main(): Promise<void> {
   const bentoOps = median(l1.bento)
   // The figures are only meaningful if every measured read was a hit in the tier under test.
   if (core.stats().l1Misses !== warm.l1Misses) throw new Error('the L1 benchmark missed L1')
+  if (baseline && baseline.stats().l1Misses !== warm.baselineL1Misses) {
+    throw new Error('the baseline L1 benchmark missed L1')
+  }
   if (coreL2.stats().l2Misses !== warm.l2Misses) throw new Error('the L2 benchmark missed L2')
 
   const lruAwaitedOps = median(l1.lruAwaited)

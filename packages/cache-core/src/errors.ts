@@ -34,7 +34,7 @@ export class InvalidationError extends StrataError {
     readonly key: string,
     readonly version: number,
     cause: unknown,
-    reason = 'Redis is unavailable',
+    reason = cause instanceof ScriptNotLoadedError ? cause.message : 'Redis is unavailable',
   ) {
     const shown = key.length > 100 ? `${key.slice(0, 100)}…` : key
     super(`Could not invalidate "${shown}" at version ${version}: ${reason}`, { cause })
@@ -47,6 +47,30 @@ export class ClearError extends StrataError {
 
   constructor(cause: unknown) {
     super('Could not clear the cache cluster-wide: Redis is unavailable', { cause })
+  }
+}
+
+/**
+ * Redis cannot run one of Strata's scripts: it does not hold it (`NOSCRIPT`, e.g. after a
+ * restart, with `l2.scripts: 'preloaded'`), or refused to take it from this client (`NOPERM` on
+ * the `EVAL` fallback of `'eval'`). An admin must load the scripts (`loadScripts()`); meanwhile
+ * L2 is skipped and invalidations are refused, as when Redis is down. Redis did answer, so this
+ * does not count as Redis hanging.
+ */
+export class ScriptNotLoadedError extends StrataError {
+  static override readonly code = 'E_SCRIPT_NOT_LOADED'
+
+  constructor(
+    readonly script: string,
+    readonly sha: string,
+    cause: unknown,
+  ) {
+    const reply = (cause instanceof Error ? cause.message.split('\n')[0] : String(cause)) ?? ''
+    super(
+      // Redis's own reply ends with a full stop, or not: this message goes on after one.
+      `Redis cannot run Strata's script ${script} (${sha}): ${reply.replace(/\.?$/, '.')} Load the scripts as a Redis admin after every Redis start (loadScripts(), or deploy/redis/load-scripts.sh; see docs/operations.md)`,
+      { cause },
+    )
   }
 }
 

@@ -6,6 +6,7 @@ export {
   ClosedError,
   InvalidationError,
   InvalidOptionError,
+  ScriptNotLoadedError,
   StrataError,
 } from './errors.js'
 export type { CacheEvents } from './events.js'
@@ -30,4 +31,11 @@ export {
 export { connectRedis, type RedisConnectionOptions } from './redis-connection.js'
 export { type CacheStats, percent } from './stats.js'
 export type { L2Store } from './stores/l2-store.js'
+export {
+  loadScripts,
+  SCRIPTS_MODES,
+  type ScriptsMode,
+  STRATA_SCRIPTS,
+  type StrataScript,
+} from './stores/redis-scripts.js'
 export { type CacheHealth, createTieredCache, TieredCache } from './tiered-cache.js'

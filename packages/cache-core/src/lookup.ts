@@ -22,6 +22,13 @@ export interface Missing {
 /** What `get()` resolves: a record or a miss, and the tier that answered. */
 export type Lookup<T> = Found<T> | Missing
 
+/** Lookups are frozen: one instance may be handed to many callers, and kept in L1. */
+export const found = <T>(value: T, version: number, level: CacheLevel): Lookup<T> =>
+  Object.freeze({ found: true as const, value, version, level })
+
+export const missing = (version: number, level: CacheLevel): Lookup<never> =>
+  Object.freeze({ found: false as const, value: undefined, version, level })
+
 /** What a loader returns for a key that has no record. */
 export interface Absent {
   readonly absent: true

@@ -4,6 +4,7 @@ import { MAX_ORIGIN_LENGTH } from './bus/messages.js'
 import { InvalidOptionError } from './errors.js'
 import type { Loader } from './lookup.js'
 import type { L2Store } from './stores/l2-store.js'
+import { SCRIPTS_MODES, type ScriptsMode } from './stores/redis-scripts.js'
 
 /**
  * Which tiers serve reads.
@@ -79,6 +80,15 @@ export interface L2Options {
    * @default undefined (no cap)
    */
   maxEntryBytes?: number | undefined
+  /**
+   * How the cache's Lua scripts reach Redis. `'preloaded'` sends `EVALSHA` only, so the Redis
+   * user needs `+evalsha` but neither `+eval` nor `+script` (which would let it run any Lua):
+   * an admin loads the scripts with `loadScripts()` after every Redis start, and until then L2
+   * is skipped and invalidations are refused with a `ScriptNotLoadedError` as the cause. See
+   * {@link ScriptsMode}.
+   * @default 'eval'
+   */
+  scripts?: ScriptsMode | undefined
 }
 
 /** Options of `createTieredCache()`. */
@@ -207,7 +217,7 @@ export interface ResolvedOptions<T> {
     ttl: number
     weigh: (serializedBytes: number) => number
   }
-  l2: { ttl: number; maxEntryBytes: number }
+  l2: { ttl: number; maxEntryBytes: number; scripts: ScriptsMode }
   negativeTtl: number
   fenceTtl: number
   maxLoadTime: number
@@ -290,6 +300,10 @@ export function resolveOptions<T>(options: TieredCacheOptions<T>): ResolvedOptio
   if (typeof weigh !== 'function') {
     throw new InvalidOptionError('l1.weigh', weigh, 'a function (serializedBytes) => bytes')
   }
+  const scripts = options.l2?.scripts ?? 'eval'
+  if (!SCRIPTS_MODES.includes(scripts)) {
+    throw new InvalidOptionError('l2.scripts', scripts, `one of ${SCRIPTS_MODES.join(', ')}`)
+  }
   const fenceTtl = positiveInteger('fenceTtl', options.fenceTtl, 300_000)
   const maxLoadTime = positiveInteger('maxLoadTime', options.maxLoadTime, 10_000)
   const maxWriteTime = positiveInteger('maxWriteTime', options.maxWriteTime, 5_000)
@@ -337,6 +351,7 @@ export function resolveOptions<T>(options: TieredCacheOptions<T>): ResolvedOptio
       maxEntryBytes:
         optionalPositiveInteger('l2.maxEntryBytes', options.l2?.maxEntryBytes) ??
         Number.POSITIVE_INFINITY,
+      scripts,
     },
     negativeTtl: positiveInteger('negativeTtl', options.negativeTtl, 5_000),
     fenceTtl,

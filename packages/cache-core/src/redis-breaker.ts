@@ -1,4 +1,5 @@
 import { type Redis, ReplyError } from 'ioredis'
+import { ScriptNotLoadedError } from './errors.js'
 
 /**
  * Stops the cache from sending commands to a Redis that has stopped answering.
@@ -31,11 +32,13 @@ export class RedisBreaker {
 
   /**
    * Reports a failed command. It opens the breaker when the connection looked ready and yet
-   * got no answer (a timeout): a hang. An error reply proves Redis alive, and a connection that
-   * is not ready fails every command at once anyway (no offline queue), so neither opens it.
+   * got no answer (a timeout): a hang. An error reply proves Redis alive (a script it does not
+   * hold included: probing would not load it), and a connection that is not ready fails every
+   * command at once anyway (no offline queue), so neither opens it.
    */
   failed(error: unknown): void {
-    if (error instanceof ReplyError || this.#open || this.#stopped) return
+    const answered = error instanceof ReplyError || error instanceof ScriptNotLoadedError
+    if (answered || this.#open || this.#stopped) return
     if (this.#redis.status !== 'ready') return
     this.#open = true
     this.#onChange(true)

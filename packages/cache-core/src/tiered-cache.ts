@@ -6,31 +6,17 @@ import { RedisBus } from './bus/redis-bus.js'
 import { Coherence } from './coherence.js'
 import { ClearError, ClosedError, InvalidationError } from './errors.js'
 import { CacheEventEmitter } from './events.js'
-import type { CacheLevel, Lookup } from './lookup.js'
+import { Flights } from './flights.js'
+import type { FillParts } from './install.js'
+import type { Lookup } from './lookup.js'
 import { type ResolvedOptions, resolveOptions, type TieredCacheOptions } from './options.js'
 import { RedisBreaker } from './redis-breaker.js'
 import { commandConnectionOptions, SUBSCRIBER_OPTIONS } from './redis-connection.js'
 import { type CacheStats, Counters, snapshot } from './stats.js'
-import type { L2Record } from './stores/l2-record.js'
 import type { L2Store } from './stores/l2-store.js'
 import { MemoryStore } from './stores/memory-store.js'
 import { RedisStore } from './stores/redis-store.js'
 import { type LeftFence, Unfences } from './unfences.js'
-
-/** One in-progress fill of a key (L2 read, then loader). Concurrent misses share it. */
-interface Flight<T> {
-  promise: Promise<Lookup<T>>
-  /** The newest version known to be written since the flight began: anything older is not installed. */
-  fence: number
-  /** The coherence epoch at start. A clear or a bus loss since then bars the result from L1 and L2. */
-  epoch: number
-  /** The L2 namespace generation at start; what the flight writes to L2 is tagged with it. */
-  generation: number
-  /** When it started, on the monotonic clock: past `maxLoadTime` it installs nothing. */
-  startedAt: number
-  /** An invalidation or a local clear took it out of the map: it installs nothing. */
-  detached: boolean
-}
 
 /** The health of each tier, as `/health` reports it. */
 export interface CacheHealth {
@@ -40,22 +26,10 @@ export interface CacheHealth {
   bus: 'up' | 'down' | 'off'
 }
 
-/**
- * How many leases a read that needs L2 waits for a lapsed lease to be renewed. Four: heartbeats go
- * out every quarter lease, so a late one is followed by three more within that time.
- */
-const LEASE_WAIT = 4
-
 /** Why an invalidation or a clear is refused without being sent. */
 const REDIS_NOT_ANSWERING = new Error(
   'Redis is not answering (a recent command got no answer); refused until a PING gets through',
 )
-
-const found = <T>(value: T, version: number, level: CacheLevel): Lookup<T> =>
-  Object.freeze({ found: true as const, value, version, level })
-
-const missing = (version: number, level: CacheLevel): Lookup<never> =>
-  Object.freeze({ found: false as const, value: undefined, version, level })
 
 /**
  * A read-through cache with an in-process L1, a Redis L2 and a pub/sub invalidation bus.
@@ -81,8 +55,6 @@ export class TieredCache<T> {
   readonly #counters = new Counters()
   readonly #l1: MemoryStore<Lookup<T>>
   readonly #l1Enabled: boolean
-  /** Whether L1 weighs its values (a byte bound or a size cap): loads then serialize. */
-  readonly #l1Sized: boolean
   /** The shared store: fences, the generation and, in modes with L2, the entries. */
   readonly #store: L2Store | undefined
   /** Whether reads go through L2 (modes `multi` and `l2`). */
@@ -93,7 +65,8 @@ export class TieredCache<T> {
   readonly #breaker: RedisBreaker | undefined
   readonly #ownsRedis: boolean
   readonly #coherence: Coherence
-  readonly #flights = new Map<string, Flight<T>>()
+  /** Loads in progress, one a key, shared by concurrent misses. */
+  readonly #flights: Flights<T>
   /** Key → highest version this instance has seen invalidated, for loads that start afterwards. */
   readonly #fences: LRUCache<string, number>
   /** Fences refused writes left in Redis, taken back once Redis answers. */
@@ -107,7 +80,6 @@ export class TieredCache<T> {
     this.#l1Enabled = o.mode === 'multi' || o.mode === 'l1'
     this.#l2Reads = o.mode === 'multi' || o.mode === 'l2'
     this.#l1 = new MemoryStore<Lookup<T>>(o.l1)
-    this.#l1Sized = o.l1.maxBytes !== undefined || Number.isFinite(o.l1.maxEntryBytes)
     this.#fences = new LRUCache<string, number>({ max: o.maxLocalFences, ttl: o.fenceTtl })
     const host = {
       dropLocal: () => this.#dropLocal(),
@@ -123,6 +95,7 @@ export class TieredCache<T> {
       this.#l2Reads = false
       this.#coherence = new Coherence(host, this.#parts(undefined))
       this.#coherence.servingUntil = 0
+      this.#flights = new Flights(this.#fillParts())
       return
     }
     this.#ownsRedis = typeof o.redis === 'string'
@@ -142,7 +115,9 @@ export class TieredCache<T> {
     })
     // Every write fences L2 and publishes, whatever this instance's own read mode: the other
     // replicas may read L2 or hold an L1.
-    this.#store = o.wrapL2(new RedisStore({ redis: this.#redis, prefix: o.prefix }))
+    this.#store = o.wrapL2(
+      new RedisStore({ redis: this.#redis, prefix: o.prefix, scripts: o.l2.scripts }),
+    )
     this.#unfences = new Unfences(this.#store, o.maxLocalFences, o.fenceTtl, (error) =>
       this.#degraded('l2.unfence', error),
     )
@@ -162,6 +137,7 @@ export class TieredCache<T> {
       this.#coherence.busHandlers(),
     )
     this.#coherence.attach(this.#bus)
+    this.#flights = new Flights(this.#fillParts())
     this.#bus.start()
   }
 
@@ -193,10 +169,7 @@ export class TieredCache<T> {
     }
     if (this.#l1Enabled) this.#counters.l1Misses++
     if (this.#closed) return Promise.reject(new ClosedError())
-    const flight = this.#flights.get(key)
-    return flight !== undefined && this.#joinable(flight)
-      ? this.#join(key, flight)
-      : this.#startFlight(key)
+    return this.#flights.read(key)
   }
 
   /**
@@ -340,6 +313,26 @@ export class TieredCache<T> {
     if (this.#ownsRedis) await quit(this.#redis)
   }
 
+  /** What loads share with the cache; built once every part exists. */
+  #fillParts(): FillParts<T> {
+    return {
+      options: this.#options,
+      counters: this.#counters,
+      events: this.events,
+      coherence: this.#coherence,
+      l1: this.#l1,
+      l1Enabled: this.#l1Enabled,
+      l1Sized:
+        this.#options.l1.maxBytes !== undefined || Number.isFinite(this.#options.l1.maxEntryBytes),
+      fences: this.#fences,
+      store: this.#store,
+      l2Reads: this.#l2Reads,
+      breaker: this.#breaker,
+      redisFailed: (operation, error) => this.#redisFailed(operation, error),
+      degraded: (operation, error) => this.#degraded(operation, error),
+    }
+  }
+
   #parts(store: L2Store | undefined) {
     return {
       l1Enabled: this.#l1Enabled,
@@ -350,231 +343,11 @@ export class TieredCache<T> {
     }
   }
 
-  /**
-   * A read may join a load in flight only while the lease holds (a load that began before the
-   * lease ran out may predate a write whose invalidation is still held up) and while the load is
-   * younger than `maxLoadTime` (its fence may have expired). Otherwise it starts its own.
-   */
-  #joinable(flight: Flight<T>): boolean {
-    const now = performance.now()
-    return now - flight.startedAt <= this.#options.maxLoadTime && this.#coherence.leaseHeld(now)
-  }
-
-  #startFlight(key: string): Promise<Lookup<T>> {
-    const replaced = this.#flights.get(key)
-    // A load this one replaces (not joinable any more) installs nothing either.
-    if (replaced) replaced.detached = true
-    const flight: Flight<T> = {
-      promise: undefined as unknown as Promise<Lookup<T>>,
-      fence: this.#fences.get(key) ?? 0,
-      epoch: this.#coherence.epoch,
-      generation: this.#coherence.generation,
-      startedAt: performance.now(),
-      detached: false,
-    }
-    this.#flights.set(key, flight)
-    flight.promise = this.#fill(key, flight).finally(() => {
-      if (this.#flights.get(key) === flight) this.#flights.delete(key)
-    })
-    return flight.promise
-  }
-
-  /**
-   * Joins a flight in progress. The flight started after every write this instance knows of
-   * was announced (an invalidation detaches older ones), but its load may still have read the
-   * row before such a write committed. A joiner that knew of that write must not be handed the
-   * older row: it may have arrived after the write was acknowledged. It loads again instead,
-   * from a flight that starts after it arrived, whose answer is therefore good for it.
-   */
-  #join(key: string, flight: Flight<T>): Promise<Lookup<T>> {
-    const known = this.#fences.get(key)
-    if (known === undefined) return flight.promise
-    return flight.promise.then((lookup) => {
-      if (lookup.version >= known) return lookup
-      this.#counters.joinRetries++
-      return this.#flights.get(key)?.promise ?? this.#startFlight(key)
-    })
-  }
-
-  async #fill(key: string, flight: Flight<T>): Promise<Lookup<T>> {
-    // Without the lease, an invalidation may be held up on its way here, and L2 may hold what it
-    // would have refused (a record written after a lost fence). A lease that ran out because a
-    // heartbeat came back late (a busy machine, a GC pause) is renewed by the next one: wait up to
-    // LEASE_WAIT leases for it, else read the source. On a link that is really silent, that is
-    // what each L2 read costs until the heartbeat gives the subscription up.
-    if (this.#l2Reads && this.#coherence.online && !this.#breaker?.open) {
-      const leased =
-        this.#coherence.leaseHeld(performance.now()) ||
-        (await this.#coherence.leaseRenewed(LEASE_WAIT * this.#options.busLease))
-      if (leased && this.#coherence.online && !this.#breaker?.open) {
-        const hit = await this.#readL2(key, flight)
-        if (hit) return hit
-      }
-    }
-    return this.#load(key, flight)
-  }
-
-  async #readL2(key: string, flight: Flight<T>): Promise<Lookup<T> | undefined> {
-    let record: L2Record | undefined
-    try {
-      record = await this.#store?.get(key)
-    } catch (error) {
-      this.#redisFailed('l2.get', error)
-    }
-    if (record === undefined) {
-      this.#counters.l2Misses++
-      return undefined
-    }
-    // A record older than a write this instance knows of is stale, whatever L2 says: it can have
-    // been set after its fence expired or was lost (a Redis restart), by a load that was slow.
-    const known = Math.max(flight.fence, this.#fences.get(key) ?? 0)
-    // Whatever L2 holds, no load may install a version older than it.
-    flight.fence = Math.max(flight.fence, record.version)
-    if (
-      record.kind === 'fence' ||
-      record.version < known ||
-      record.generation < flight.generation ||
-      record.expiresAt <= Date.now()
-    ) {
-      if (record.kind !== 'fence' && record.version < known) {
-        this.#rejectStale(key, record.version, known, 'L2')
-      }
-      this.#counters.l2Misses++
-      return undefined
-    }
-    let lookup: Lookup<T>
-    try {
-      lookup =
-        record.kind === 'value'
-          ? found(this.#options.serializer.deserialize(record.payload), record.version, 'L2')
-          : missing(record.version, 'L2')
-    } catch (error) {
-      this.#degraded('l2.decode', error)
-      this.#counters.l2Misses++
-      return undefined
-    }
-    this.#counters.l2Hits++
-    if (this.#l1Enabled && this.#mayInstall(key, record.version, flight, 'L1')) {
-      const limit = record.kind === 'value' ? this.#options.l1.ttl : this.#options.negativeTtl
-      const ttl = Math.min(limit, record.expiresAt - Date.now())
-      const bytes = record.kind === 'value' ? Buffer.byteLength(record.payload) : 0
-      if (ttl > 0 && this.#installL1(key, lookup, ttl, bytes)) {
-        this.#counters.promotions++
-        this.events.emit('promote', { key, version: record.version, ttl })
-      }
-    }
-    return lookup
-  }
-
-  async #load(key: string, flight: Flight<T>): Promise<Lookup<T>> {
-    this.#counters.dbReads++
-    const loaded = await this.#options.loader(key)
-    const isAbsent = loaded === undefined || 'absent' in loaded
-    const version = loaded?.version ?? 0
-    const lookup = isAbsent ? missing(version, 'DB') : found(loaded.value, version, 'DB')
-    const store = this.#l2Reads ? this.#store : undefined
-    if (!this.#mayInstall(key, version, flight, store ? 'L2' : 'L1')) return lookup
-    const ttl = isAbsent ? this.#options.negativeTtl : this.#options.l2.ttl
-    const needsPayload = !isAbsent && (store !== undefined || this.#l1Sized)
-    const payload =
-      needsPayload && !isAbsent ? this.#options.serializer.serialize(loaded.value) : ''
-    const bytes = payload === '' ? 0 : Buffer.byteLength(payload)
-
-    if (store) {
-      // Too large for L2: cached nowhere, since L1 takes only what L2 accepted.
-      if (bytes > this.#options.l2.maxEntryBytes) return lookup
-      // Without L2's verdict this instance cannot know whether a newer write exists: skip L1.
-      if (this.#breaker?.open || !this.#coherence.online) return lookup
-      const expiresAt = Date.now() + ttl
-      const generation = flight.generation
-      const record: L2Record = isAbsent
-        ? { kind: 'absent', version, expiresAt, generation }
-        : { kind: 'value', version, expiresAt, generation, payload }
-      let accepted: boolean
-      // Redis refuses it past the load's deadline, on its own clock: a set delayed on its way
-      // there (a paused process, a slow link) must not land after the fence that would refuse it
-      // has expired. (fenceTtl exceeds maxLoadTime by far more than any clock skew.)
-      const deadline =
-        Date.now() + this.#options.maxLoadTime - (performance.now() - flight.startedAt)
-      try {
-        accepted = await store.set(key, record, ttl, deadline)
-      } catch (error) {
-        this.#redisFailed('l2.set', error)
-        return lookup
-      }
-      if (!accepted) {
-        this.#rejectStale(key, version, flight.fence, 'L2')
-        return lookup
-      }
-      // Anything may have happened during the round trip: ask again before L1.
-      if (!this.#mayInstall(key, version, flight, 'L1')) return lookup
-    }
-    if (this.#l1Enabled) {
-      this.#installL1(
-        key,
-        lookup,
-        isAbsent ? this.#options.negativeTtl : this.#options.l1.ttl,
-        bytes,
-      )
-    }
-    return lookup
-  }
-
-  /**
-   * Puts a lookup in L1 (misses apart from values) while L1 serves, unless the value weighs
-   * more than `l1.maxEntryBytes`. `serializedBytes` is the UTF-8 length of its serialized form.
-   */
-  #installL1(key: string, lookup: Lookup<T>, ttl: number, serializedBytes: number): boolean {
-    if (!(performance.now() < this.#coherence.servingUntil)) return false
-    const entry = Object.freeze({ ...lookup, level: 'L1' as const })
-    if (!lookup.found) {
-      this.#l1.setMiss(key, entry, ttl)
-      return true
-    }
-    const weight = this.#options.l1.weigh(serializedBytes)
-    if (weight > this.#options.l1.maxEntryBytes) return false
-    this.#l1.set(key, entry, ttl, weight)
-    return true
-  }
-
-  /**
-   * Whether what `flight` read (at `version`) may be installed now. Not when the flight was
-   * detached (an invalidation or a local clear since it began), when it is older than
-   * `maxLoadTime` (a fence may have expired meanwhile), when it began in a quarantine (Redis
-   * lost fences), or when a newer version is known.
-   */
-  #mayInstall(key: string, version: number, flight: Flight<T>, tier: 'L1' | 'L2'): boolean {
-    if (
-      flight.detached ||
-      flight.epoch !== this.#coherence.epoch ||
-      performance.now() - flight.startedAt > this.#options.maxLoadTime ||
-      flight.startedAt < this.#coherence.quarantineUntil
-    ) {
-      this.#counters.discardedLoads++
-      return false
-    }
-    const fence = Math.max(flight.fence, this.#fences.get(key) ?? 0)
-    if (version >= fence) return true
-    this.#rejectStale(key, version, fence, tier)
-    return false
-  }
-
-  #rejectStale(key: string, version: number, fence: number, tier: 'L1' | 'L2'): void {
-    this.#counters.staleSetsRejected++
-    this.events.emit('stale-set-rejected', { key, version, fence, tier })
-  }
-
   /** Drops a key here and remembers its version, so no older load lands afterwards. */
   #evict(key: string, version: number): void {
     this.#l1.delete(key)
     if (version > (this.#fences.get(key) ?? -1)) this.#fences.set(key, version)
-    const flight = this.#flights.get(key)
-    if (flight) {
-      flight.fence = Math.max(flight.fence, version)
-      flight.detached = true
-      // Readers from now on start a fresh load instead of joining one that predates the write.
-      this.#flights.delete(key)
-    }
+    this.#flights.detach(key, version)
   }
 
   #invalidated(key: string, version: number): void {
@@ -601,8 +374,7 @@ export class TieredCache<T> {
   /** Empties L1 and detaches every load in flight. */
   #dropLocal(): void {
     this.#l1.clear()
-    for (const flight of this.#flights.values()) flight.detached = true
-    this.#flights.clear()
+    this.#flights.detachAll()
   }
 
   #degraded(operation: string, error: unknown): void {

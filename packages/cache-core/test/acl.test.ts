@@ -2,15 +2,10 @@ import { randomBytes } from 'node:crypto'
 import { type RedisServer, startRedisServer } from '@strata/test-servers'
 import { Redis } from 'ioredis'
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
-import { CacheFactory, nextEvent, VersionedTable } from './helpers.js'
+import { loadScripts } from '../src/index.js'
+import { CacheFactory, narrowAclRules, nextEvent, VersionedTable } from './helpers.js'
 
 const PREFIX = 'app'
-/** What a cache needs of Redis: its prefix's keys and channel, and these commands only. */
-const RULES = [
-  `resetkeys ~${PREFIX}:*`,
-  `resetchannels &${PREFIX}:*`,
-  '-@all +get +set +incr +evalsha +eval +getrange +pttl +strlen +del +time +publish +subscribe +unsubscribe +ping',
-].join(' ')
 
 let server: RedisServer
 let admin: Redis
@@ -23,9 +18,11 @@ const caches = new CacheFactory(
 beforeAll(async () => {
   server = await startRedisServer({
     password: randomBytes(16).toString('hex'),
-    users: [{ name: 'app', password, rules: RULES }],
+    users: [{ name: 'app', password, rules: narrowAclRules(PREFIX) }],
   })
   admin = new Redis(server.url)
+  // The user may not run Lua of its own: an admin loads the cache's scripts.
+  await loadScripts(admin)
 })
 afterEach(() => caches.closeAll())
 afterAll(async () => {
@@ -38,8 +35,8 @@ describe('a cache on a Redis URL with a user name, a password and a narrow ACL',
     const warn = vi.spyOn(console, 'warn')
     await admin.acl('LOG', 'RESET')
     const table = new VersionedTable()
-    const a = await caches.create({ loader: table.loader })
-    const b = await caches.create({ loader: table.loader })
+    const a = await caches.create({ loader: table.loader, l2: { scripts: 'preloaded' } })
+    const b = await caches.create({ loader: table.loader, l2: { scripts: 'preloaded' } })
     expect(a.health()).toMatchObject({ l2: 'up', bus: 'up' })
 
     table.write('k', 'one')

@@ -1,7 +1,7 @@
 import { startTcpProxy } from '@strata/testkit'
 import { describe, expect, it } from 'vitest'
 import { ClearError, InvalidationError } from '../src/index.js'
-import { nextEvent, useRedisTestbed, VersionedTable } from './helpers.js'
+import { nextEvent, twoCachesOverK, useRedisTestbed, VersionedTable } from './helpers.js'
 
 const bed = useRedisTestbed()
 
@@ -16,10 +16,7 @@ async function until(condition: () => boolean): Promise<void> {
 
 describe('bus loss', () => {
   it('serves nothing from L1 while the subscriber is down and starts empty after resubscribing', async () => {
-    const table = new VersionedTable()
-    table.write('k', 'v1')
-    const a = await bed.caches.create({ loader: table.loader, instanceId: 'a' })
-    const b = await bed.caches.create({ loader: table.loader, instanceId: 'b' })
+    const { table, a, b } = await twoCachesOverK(bed, { instanceId: 'a' }, { instanceId: 'b' })
     await a.get('k')
     expect(await a.get('k')).toMatchObject({ level: 'L1' })
 

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest'
 import type { Loaded } from '../src/index.js'
 import { decodeL2Record } from '../src/stores/l2-record.js'
 import { ControllableL2Store, deferred } from '../src/testing/index.js'
-import { nextEvent, useRedisTestbed, VersionedTable } from './helpers.js'
+import { nextEvent, twoCachesOverK, useRedisTestbed, VersionedTable } from './helpers.js'
 
 const bed = useRedisTestbed()
 
@@ -134,10 +134,7 @@ describe('no stale set', () => {
 
 describe('cross-instance invalidation', () => {
   it('evicts the key from every other instance L1 when one instance writes', async () => {
-    const table = new VersionedTable()
-    table.write('k', 'v1')
-    const a = await bed.caches.create({ loader: table.loader, instanceId: 'a' })
-    const b = await bed.caches.create({ loader: table.loader, instanceId: 'b' })
+    const { table, a, b } = await twoCachesOverK(bed, { instanceId: 'a' }, { instanceId: 'b' })
     await a.get('k')
     expect(await a.get('k')).toMatchObject({ level: 'L1', version: 1 })
 

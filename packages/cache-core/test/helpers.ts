@@ -133,3 +133,33 @@ export function useRedisTestbed(): RedisTestbed {
   afterEach(() => bed.caches.closeAll())
   return bed
 }
+
+/**
+ * ACL rules of a least-privilege cache user: the prefix's keys and channel, and the commands a
+ * cache sends with `l2.scripts: 'preloaded'` (EVALSHA, never EVAL or SCRIPT) and its scripts run.
+ */
+export const narrowAclRules = (prefix: string): string =>
+  [
+    `resetkeys ~${prefix}:*`,
+    `resetchannels &${prefix}:*`,
+    '-@all +get +set +evalsha +getrange +pttl +strlen +del +time +publish +subscribe +ping',
+  ].join(' ')
+
+/** Options of one cache a test creates: everything but the loader, which is the table's. */
+type TestCacheOptions = Partial<TieredCacheOptions<string>>
+
+/**
+ * A table holding `k` at version 1 and two caches over it, each with its own options (the
+ * second defaults to the first's): how the tests of what one process sees of another begin.
+ */
+export async function twoCachesOverK(
+  bed: RedisTestbed,
+  first: TestCacheOptions = {},
+  second: TestCacheOptions = first,
+): Promise<{ table: VersionedTable; a: TieredCache<string>; b: TieredCache<string> }> {
+  const table = new VersionedTable()
+  table.write('k', 'v1')
+  const a = await bed.caches.create({ loader: table.loader, ...first })
+  const b = await bed.caches.create({ loader: table.loader, ...second })
+  return { table, a, b }
+}

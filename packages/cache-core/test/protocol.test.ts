@@ -9,7 +9,7 @@ import { commandConnectionOptions, SUBSCRIBER_OPTIONS } from '../src/redis-conne
 import { decodeL2Record, encodeL2Record } from '../src/stores/l2-record.js'
 import { RedisStore } from '../src/stores/redis-store.js'
 import { ControllableL2Store, deferred } from '../src/testing/index.js'
-import { nextEvent, useRedisTestbed, VersionedTable } from './helpers.js'
+import { nextEvent, twoCachesOverK, useRedisTestbed, VersionedTable } from './helpers.js'
 
 // One test (at least) per rule of the coherency protocol v2 (docs/protocol.md). Each forces its
 // interleaving with held loaders, held L2 calls, killed connections or a restarted Redis, and
@@ -114,11 +114,8 @@ describe('L2 reads and loads never hand out what a known write made stale (item 
   })
 
   it('notices that Redis lost its data and installs nothing from loads that start within maxWriteTime', async () => {
-    const table = new VersionedTable()
-    table.write('k', 'v1')
     // A quarantine far longer than the test: every load below starts inside it.
-    const a = await bed.caches.create({ loader: table.loader, maxWriteTime: 60_000 })
-    const b = await bed.caches.create({ loader: table.loader, maxWriteTime: 60_000 })
+    const { a, b } = await twoCachesOverK(bed, { maxWriteTime: 60_000 })
     await a.get('k')
     const generation = a.stats().generation
     const lossA = nextEvent(a, 'data-loss')
@@ -285,10 +282,11 @@ describe('without the lease, a replica trusts nothing shared (found by the model
 
 describe('the bus tells processes apart, whatever their labels (item 3)', () => {
   it('hears invalidations from another process with the same instance id', async () => {
-    const table = new VersionedTable()
-    table.write('k', 'v1')
-    const a = await bed.caches.create({ loader: table.loader, instanceId: 'copied-config' })
-    const b = await bed.caches.create({ loader: table.loader, instanceId: 'copied-config' })
+    const { table, a, b } = await twoCachesOverK(
+      bed,
+      { instanceId: 'copied-config' },
+      { instanceId: 'copied-config' },
+    )
     await a.get('k')
     expect(a.peek('k')).toMatchObject({ version: 1 })
     expect(a.origin).not.toBe(b.origin)
@@ -367,10 +365,7 @@ describe('a load older than maxLoadTime installs nothing (item 7)', () => {
 
 describe('the clear generation survives a Redis restart (item 8)', () => {
   it('a clear after the restart still empties L2 for every replica', async () => {
-    const table = new VersionedTable()
-    table.write('k', 'v1')
-    const a = await bed.caches.create({ loader: table.loader, maxWriteTime: 1 })
-    const b = await bed.caches.create({ loader: table.loader, maxWriteTime: 1 })
+    const { a, b } = await twoCachesOverK(bed, { maxWriteTime: 1 })
     for (let i = 0; i < 3; i++) await a.clear()
     const beforeRestart = a.stats().generation
     await restartRedis(a, b)

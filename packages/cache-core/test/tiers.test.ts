@@ -3,9 +3,19 @@ import { absent } from '../src/index.js'
 import { decodeL2Record } from '../src/stores/l2-record.js'
 import { RedisStore } from '../src/stores/redis-store.js'
 import { deferred } from '../src/testing/index.js'
-import { keysUnder, nextEvent, useRedisTestbed, VersionedTable } from './helpers.js'
+import { keysUnder, nextEvent, twoCachesOverK, useRedisTestbed, VersionedTable } from './helpers.js'
 
 const bed = useRedisTestbed()
+
+/** A value record at `version`, in generation 0, that L2 keeps for another minute. */
+const liveRecord = (version: number) =>
+  ({
+    kind: 'value',
+    version,
+    expiresAt: Date.now() + 60_000,
+    generation: 0,
+    payload: '"x"',
+  }) as const
 
 // L1 reads the clock at most once per millisecond and resets that with a timer: fake both.
 const FAKED: ('Date' | 'setTimeout' | 'clearTimeout')[] = ['Date', 'setTimeout', 'clearTimeout']
@@ -210,10 +220,7 @@ describe('modes', () => {
   })
 
   it('l1: serves from L1, caches nothing in Redis, and its writes still fence L2 and invalidate', async () => {
-    const table = new VersionedTable()
-    table.write('k', 'v1')
-    const a = await bed.caches.create({ loader: table.loader, mode: 'l1' })
-    const b = await bed.caches.create({ loader: table.loader, mode: 'l1' })
+    const { table, a, b } = await twoCachesOverK(bed, { mode: 'l1' })
     await a.get('k')
     expect(await a.get('k')).toMatchObject({ level: 'L1' })
     // Only the generation, which every instance reads when it subscribes.
@@ -249,13 +256,7 @@ describe('L2 namespace and fences', () => {
   it('refuses in Lua a set older than the fence, even from an instance that never heard of it', async () => {
     const store = new RedisStore({ redis: bed.redis, prefix: bed.prefix })
     await store.fence('k', 5, 0, 'n', 60_000)
-    const stale = {
-      kind: 'value',
-      version: 4,
-      expiresAt: Date.now() + 60_000,
-      generation: 0,
-      payload: '"x"',
-    } as const
+    const stale = liveRecord(4)
     const deadline = Date.now() + 60_000
     expect(await store.set('k', stale, 60_000, deadline)).toBe(false)
     expect(await store.set('k', { ...stale, version: 5 }, 60_000, deadline)).toBe(true)
@@ -265,13 +266,7 @@ describe('L2 namespace and fences', () => {
 
   it("refuses in Lua a set that reaches Redis after its deadline, on Redis's clock", async () => {
     const store = new RedisStore({ redis: bed.redis, prefix: bed.prefix })
-    const record = {
-      kind: 'value',
-      version: 1,
-      expiresAt: Date.now() + 60_000,
-      generation: 0,
-      payload: '"x"',
-    } as const
+    const record = liveRecord(1)
     // A load delayed past maxLoadTime on its way to Redis (a paused replica, a slow link).
     expect(await store.set('k', record, 60_000, Date.now() - 1)).toBe(false)
     expect(await bed.redis.exists(`${bed.prefix}:k:k`)).toBe(0)

@@ -15,3 +15,4 @@ export {
 } from './processes.js'
 export { type RedisAclUser, redisUrlFor, redisUserDirective } from './redis-acl.js'
 export { type RedisServer, type RedisServerOptions, startRedisServer } from './redis-server.js'
+export { SERVER_SUITE_SETTINGS } from './vitest-settings.js'

@@ -252,7 +252,7 @@ export class Cluster {
     await this.#kill(this.#backend('redis'))
   }
 
-  /** Starts Redis again on its port, empty, after a kill; resolves once it answers PING. */
+  /** Starts Redis again on its port, empty, after a kill; resolves once it holds the scripts. */
   async startRedis(): Promise<void> {
     this.#assertStopped(this.#backend('redis'))
     this.#track(await startRedis(this.#context, 'append'))

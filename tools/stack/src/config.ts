@@ -14,8 +14,7 @@ export type LoadBalancing = (typeof LOAD_BALANCING)[number]
  * What nginx enforces in front of the replicas: rate limits per client address on writes,
  * `/clear-cache` and the operational GETs, requests in progress per address, and the timeouts
  * that cut off slow clients. The same settings are the `STRATA_*` variables of the nginx service
- * in deploy/docker-compose.yml, except those marked "local stack only", which the Docker
- * configuration does not apply yet.
+ * in deploy/docker-compose.yml.
  */
 export interface NginxLimits {
   /**
@@ -53,14 +52,14 @@ export interface NginxLimits {
    * Requests in progress at once per client address (`STRATA_CONN_LIMIT`), counted from a
    * complete request header to the end of the response: each pins nginx memory (16 KiB of body
    * buffer, up to 32 KiB of headers) and, once proxied, a replica connection. Idle keep-alive
-   * connections are not counted. Local stack only for now.
+   * connections are not counted.
    * @default 128
    */
   connLimit: number
   /**
    * `GET /health`, `/cache-stats` and `/metrics` per second and client address, one budget for
    * the three (`STRATA_OPS_RATE`): each costs a replica a PostgreSQL query or several Redis
-   * commands that no cache absorbs. Reads of `/read/*` are never limited. Local stack only for now.
+   * commands that no cache absorbs. Reads of `/read/*` are never limited.
    * @default 10
    */
   opsRate: number

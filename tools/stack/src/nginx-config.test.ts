@@ -27,7 +27,6 @@ const input = {
   confDir: '/repo/deploy/nginx',
   replicaPorts: [8101, 8102, 8103],
   bodyTempDir: '/data/nginx/client_body_temp',
-  limits: { connLimit: 64, opsRate: 7, opsBurst: 9 },
 }
 
 describe('renderNginxConfig', () => {
@@ -40,13 +39,10 @@ describe('renderNginxConfig', () => {
     expect(rendered).not.toMatch(/\{\{[A-Z_]+\}\}/)
     // Loopback only, twice: the default server that refuses unknown Hosts, and the real one.
     expect(rendered.match(/^\s*listen\s+(.*);$/gm)).toEqual([
-      '        listen 127.0.0.1:8005 default_server;',
+      '        listen 127.0.0.1:8005 default_server sndbuf=64k;',
       '        listen 127.0.0.1:8005;',
     ])
     expect(rendered).toContain('client_body_temp_path "/data/nginx/client_body_temp";')
-    expect(rendered).toContain('limit_conn strata_conns 64;')
-    expect(rendered).toContain('zone=strata_ops:10m rate=7r/s;')
-    expect(rendered.match(/limit_req zone=strata_ops burst=9 nodelay;/g)).toHaveLength(3)
     for (const port of input.replicaPorts) {
       expect(rendered).toContain(`server 127.0.0.1:${port} max_fails=1 fail_timeout=2s;`)
     }
@@ -124,9 +120,17 @@ describe('the shared STRATA_* templates', () => {
     expect(limits).toContain('zone=strata_admin:1m rate=10r/m;')
     expect(limits).toContain('~^/clear-cache  6;')
     expect(limits).toContain('client_header_timeout 10s;')
+    expect(limits).toContain('zone=strata_ops:10m rate=10r/s;')
+    expect(limits).toContain('limit_conn_zone $strata_limit_key zone=strata_conns:10m;')
+    // The local stack serves the operational routes (loopback only).
+    expect(limits).toContain('map "on" $strata_ops_hidden')
     const locations = renderNginxTemplate(template('strata-limited-locations.conf'), values)
     expect(locations).toContain('limit_req zone=strata_writes burst=200 nodelay;')
     expect(locations).toContain('limit_req zone=strata_admin burst=5 nodelay;')
+    expect(locations).toContain('limit_conn strata_conns 128;')
+    expect(locations.match(/limit_req zone=strata_ops burst=20 nodelay;/g)).toHaveLength(3)
+    // Every operational route but /health is hidden when STRATA_EXPOSE_OPS is not `on`.
+    expect(locations.match(/if \(\$strata_ops_hidden\) \{ return 404; \}/g)).toHaveLength(5)
     // The only routes that take a body keep the 1088k of a 1 MiB value plus its envelope.
     expect(locations.match(/client_max_body_size 1088k;/g)).toHaveLength(3)
   })
@@ -160,7 +164,10 @@ describe('the shared STRATA_* templates', () => {
       ),
     )
     const values = nginxTemplateValues(NGINX_DEFAULTS)
-    for (const name of used) expect(composeDefaults[name], name).toBe(values[name])
+    // The one deliberate difference: compose hides the operational routes by default.
+    const composeOnly: Record<string, string> = { STRATA_EXPOSE_OPS: 'off' }
+    for (const name of used)
+      expect(composeDefaults[name], name).toBe(composeOnly[name] ?? values[name])
     expect([...used].sort()).toEqual(Object.keys(values).sort())
   })
 })

@@ -17,23 +17,13 @@ export interface NginxConfigInput {
   lb: LoadBalancing
   /** Where nginx spools request bodies; see {@link bodyTempDir}. */
   bodyTempDir: string
-  /** The per-address limits the local template sets itself (the others are in the templates). */
-  limits: Pick<NginxLimits, LocalOnlyLimit>
 }
-
-/**
- * Limits only the local template applies, as `{{PLACEHOLDER}}`s: the Docker configuration
- * renders the shared templates with the compose file's `STRATA_*` variables, which do not
- * include these yet.
- */
-const LOCAL_ONLY = { connLimit: 'CONN_LIMIT', opsRate: 'OPS_RATE', opsBurst: 'OPS_BURST' } as const
-type LocalOnlyLimit = keyof typeof LOCAL_ONLY
 
 /** The `${STRATA_*}` templates the runner renders into `runDir` (as nginx's image does in Docker). */
 export const NGINX_TEMPLATES = ['strata-limits.conf', 'strata-limited-locations.conf'] as const
 
 /** What the local stack renders nginx's configuration from. */
-export interface NginxFilesInput extends Omit<NginxConfigInput, 'bodyTempDir' | 'limits'> {
+export interface NginxFilesInput extends Omit<NginxConfigInput, 'bodyTempDir'> {
   /** deploy/nginx/local.conf.template. */
   template: string
   /** deploy/nginx/templates, holding the `${STRATA_*}` templates. */
@@ -115,9 +105,11 @@ export function nginxTemplateValues(limits: NginxLimits): Record<string, string>
     STRATA_RATE_LIMIT: limits.rateLimit ? 'on' : 'off',
     // When a /clear-cache slot frees again: one every 60 / rate seconds.
     STRATA_ADMIN_RETRY_AFTER: String(Math.ceil(60 / limits.adminRate)),
+    // /metrics, /cache-stats and /docs stay served: the local stack listens on loopback only
+    // (Docker defaults to off; docs/security.md).
+    STRATA_EXPOSE_OPS: 'on',
   }
   for (const [setting, variable] of Object.entries(NGINX_ENV)) {
-    if (setting in LOCAL_ONLY) continue
     values[variable] = String(limits[setting as keyof typeof NGINX_ENV])
   }
   return values
@@ -146,8 +138,6 @@ export function renderNginxConfig(template: string, input: NginxConfigInput): st
     READ_UPSTREAM: READ_UPSTREAM[input.lb],
     BODY_TEMP_DIR: input.bodyTempDir,
   }
-  for (const [setting, placeholder] of Object.entries(LOCAL_ONLY))
-    values[placeholder] = String(input.limits[setting as LocalOnlyLimit])
   return substitute(template, /\{\{([A-Z_]+)\}\}/g, values)
 }
 

@@ -1,5 +1,11 @@
 import { z } from '@hono/zod-openapi'
 
+/** An OpenAPI response (or body) of JSON in `schema`. */
+export const json = <T>(schema: T, description: string) => ({
+  content: { 'application/json': { schema } },
+  description,
+})
+
 // These schemas validate requests and generate /openapi.json: one definition for both.
 
 // In a `u` regex a surrogate pair is one code point, so this matches only unpaired halves.

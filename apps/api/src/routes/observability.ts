@@ -3,7 +3,7 @@ import type { AppEnv } from '../app-env.js'
 import { clusterTotals, type ReplicaStats, replicaRow } from '../cluster-stats.js'
 import type { Deps } from '../deps.js'
 import { createRouter } from '../http/router.js'
-import { CacheStatsResponse, HealthResponse, ProbeResponse } from '../http/schemas.js'
+import { CacheStatsResponse, HealthResponse, json, ProbeResponse } from '../http/schemas.js'
 import { sharedFor } from '../shared-result.js'
 
 /**
@@ -11,11 +11,6 @@ import { sharedFor } from '../shared-result.js'
  * both answer anyone, and each would otherwise cost a query or 2 + N Redis commands per request.
  */
 const OBSERVED_FOR_MS = 1_000
-
-const json = <T>(schema: T, description: string) => ({
-  content: { 'application/json': { schema } },
-  description,
-})
 
 const statsRoute = createRoute({
   method: 'get',

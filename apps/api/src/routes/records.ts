@@ -9,6 +9,7 @@ import { createRouter } from '../http/router.js'
 import {
   DeleteRequest,
   ErrorResponse,
+  json,
   KeyNotFoundResponse,
   KeySchema,
   ReadResponse,
@@ -17,10 +18,6 @@ import {
   WriteResponse,
 } from '../http/schemas.js'
 
-const json = <T>(schema: T, description: string) => ({
-  content: { 'application/json': { schema } },
-  description,
-})
 const writeErrors = {
   400: json(ErrorResponse, 'Malformed JSON, invalid UTF-8 or invalid fields'),
   413: json(ErrorResponse, 'Body or value too large'),

@@ -84,27 +84,15 @@ export class ControllableL2Store implements L2Store {
     return await this.#store().set(key, record, ttlMs, deadline)
   }
 
-  async fence(
-    key: string,
-    version: number,
-    generation: number,
-    nonce: string,
-    ttlMs: number,
-  ): Promise<void> {
-    await this.#store().fence(key, version, generation, nonce, ttlMs)
+  async fence(...args: Parameters<L2Store['fence']>): Promise<void> {
+    await this.#store().fence(...args)
     const lost = this.#loseNextFenceReply
     this.#loseNextFenceReply = undefined
     if (lost) throw lost
   }
 
-  async unfence(
-    key: string,
-    version: number,
-    generation: number,
-    nonce: string,
-    ttlMs: number,
-  ): Promise<boolean> {
-    return await this.#store().unfence(key, version, generation, nonce, ttlMs)
+  async unfence(...args: Parameters<L2Store['unfence']>): Promise<boolean> {
+    return await this.#store().unfence(...args)
   }
 
   async syncGeneration(known: number, fresh: number): Promise<number> {

@@ -5,6 +5,7 @@ import { redisUserDirective } from '@strata/test-servers'
 import { logFileOf, stackPaths } from '../config.js'
 import { API_REDIS_USER, apiUserAclRules } from '../credentials.js'
 import { redisAnswersPing } from '../probes.js'
+import { loadStrataScripts } from '../redis-scripts.js'
 import { launch, type RunningComponent, type StartContext } from './launch.js'
 
 /**
@@ -72,6 +73,7 @@ export async function startRedis(
     ],
     cwd: dir,
     env: { PATH: '/usr/bin:/bin' },
-    ready: () => redisAnswersPing(port, auth),
+    // Ready once the replicas' scripts are in: they may only run them by SHA.
+    ready: async () => (await redisAnswersPing(port, auth)) && loadStrataScripts(port, auth),
   })
 }

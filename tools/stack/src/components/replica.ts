@@ -45,6 +45,8 @@ export async function startReplica(
     CACHE_MODE: config.mode,
     ADMIN_TOKEN: config.adminToken,
   }
+  // The stack's own Redis gets the scripts from startRedis; with another Redis, the user decides.
+  if (!config.redisUrl) env.REDIS_SCRIPTS = 'preloaded'
   if (config.adminToken === undefined) delete env.ADMIN_TOKEN
   const paths = stackPaths(config)
   return launch(ctx, {

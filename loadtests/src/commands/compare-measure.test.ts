@@ -1,0 +1,67 @@
+import { describe, expect, it } from 'vitest'
+import type { ModeRow } from '../report.js'
+import { medianRow } from './compare-measure.js'
+
+/** A row whose every figure is `n` (errors and drops 1 each). */
+const rowOf = (n: number, nullable: number | null = n): ModeRow => ({
+  mode: 'multi',
+  cache_mode: 'multi',
+  lb: 'round-robin',
+  rps: 0,
+  offered_rps: 100,
+  p50_ms: n,
+  p95_ms: n,
+  p99_ms: n,
+  saturated_p99_ms: 0,
+  errors: 1,
+  dropped: 1,
+  l1_hit_rate: n,
+  l2_hit_rate: n,
+  combined_hit_rate: n,
+  db_reads_per_s: n,
+  redis_cmds_per_req: nullable,
+  redis_cmds_per_read: nullable,
+  read_p99_ms: n,
+  write_p50_ms: n,
+  write_p99_ms: n,
+  p99_tail: { write: n, L1: n, L2: n, DB: n },
+  requests: 10,
+  reads: 9,
+  writes: 1,
+  duration_s: 3,
+  served: { L1: n, L2: n, DB: n },
+  cpu_us_per_req: { replica: n, redis: n, postgres: n, nginx: n },
+})
+
+describe('medianRow', () => {
+  it('returns a single run as it is', () => {
+    const row = rowOf(1)
+    expect(medianRow([row])).toBe(row)
+  })
+
+  it('takes the median of every figure and adds up the counts, keeping the key order', () => {
+    const row = medianRow([rowOf(5), rowOf(1), rowOf(2), rowOf(100)])
+    // Even count: the mean of the middle two (2 and 5).
+    const want = { ...rowOf(3.5), errors: 4, dropped: 4, requests: 40, reads: 36, writes: 4 }
+    expect(row).toEqual({
+      ...want,
+      duration_s: 12,
+      rounds: [5, 1, 2, 100].map((n) => ({
+        p99_ms: n,
+        read_p99_ms: n,
+        combined_hit_rate: n,
+        l1_hit_rate: n,
+      })),
+    })
+    expect(Object.keys(row)).toEqual([...Object.keys(rowOf(1)), 'rounds'])
+    expect(Object.keys(row.served)).toEqual(['L1', 'L2', 'DB'])
+  })
+
+  it('rounds medians to 3 digits and leaves Redis figures null when a run has none', () => {
+    const row = medianRow([rowOf(1 / 3, null), rowOf(1 / 3), rowOf(1)])
+    expect(row.p99_ms).toBe(0.333)
+    expect(row.cpu_us_per_req.nginx).toBe(0.333)
+    expect(row.redis_cmds_per_req).toBeNull()
+    expect(row.redis_cmds_per_read).toBeNull()
+  })
+})

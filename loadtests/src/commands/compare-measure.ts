@@ -1,0 +1,230 @@
+import type { CacheMode, LoadBalancing } from '@strata/stack/config'
+import { cpuMillis } from '@strata/stack/processes'
+import type { RunningStack } from '@strata/stack/running-stack'
+import { median } from '../median.js'
+import {
+  type Counters,
+  clusterTotals,
+  counterDelta,
+  redisCommandStats,
+  redisRoundTrips,
+  replicaCounters,
+} from '../probes.js'
+import type { Progress } from '../progress.js'
+import type { ModeRow } from '../report.js'
+import { runScenario } from '../run-scenario.js'
+import type { Scenario } from '../scenario.js'
+import type { LoadSummary } from '../summary.js'
+
+/** The parts of a stack whose CPU time is accounted for. */
+const CPU_KINDS = ['replica', 'redis', 'postgres', 'nginx'] as const
+type CpuKind = (typeof CPU_KINDS)[number]
+
+/** A compared variant: a cache mode and nginx's read routing. */
+export interface Variant {
+  mode: CacheMode
+  lb: LoadBalancing
+}
+
+/** The variants compared. */
+export const VARIANTS: Record<string, Variant> = {
+  multi: { mode: 'multi', lb: 'round-robin' },
+  l2: { mode: 'l2', lb: 'round-robin' },
+  l1: { mode: 'l1', lb: 'round-robin' },
+  none: { mode: 'none', lb: 'round-robin' },
+  'multi-affinity': { mode: 'multi', lb: 'key-affinity' },
+}
+
+/** What one mode's run measured: the generator's summary and the servers' counters over the window. */
+export interface ModeMeasurement {
+  /** The fixed-rate run: latency, hit rates, database and Redis load at equal offered load. */
+  summary: LoadSummary
+  /** Summed replica counters over the fixed-rate run's measured window. */
+  server: Counters
+  /** Seconds between the two server snapshots. */
+  server_window_s: number
+  /** CPU time each part of the stack used over the window (process and direct children), ms. */
+  cpu_ms: Record<CpuKind, number>
+  /** `cluster.totals` as `/cache-stats` reported it at the end. */
+  cluster_totals: Record<string, unknown>
+  /** Redis round trips in the window, by command; null without Redis (mode none). */
+  redis: { total: number; byCommand: Record<string, number> } | null
+}
+
+export async function measureMode(
+  stack: RunningStack,
+  options: {
+    scenario: Scenario
+    vus: number
+    rate: number
+    warmupMs: number
+    durationMs: number
+    /** Every key the run writes is added here. */
+    written: Set<string>
+    /** Seed the stack's database and (when `prime`) fill L2 first: the first round only. */
+    seedAndPrime: boolean
+    prime: boolean
+    seed: number
+    progress: Progress
+    label: string
+    signal: AbortSignal
+  },
+): Promise<ModeMeasurement> {
+  const replicaUrls = stack.replicas.map((r) => r.url)
+  const usesRedis = stack.mode !== 'none' && stack.redisUrl !== undefined
+  const snapshot = async () => {
+    const [counters, commands] = await Promise.all([
+      replicaCounters(replicaUrls),
+      usesRedis && stack.redisUrl ? redisCommandStats(stack.redisUrl) : Promise.resolve(undefined),
+    ])
+    const cpu = Object.fromEntries(
+      CPU_KINDS.map((kind) => [kind, cpuMillis(stack.pids[kind] ?? [])]),
+    ) as Record<CpuKind, number>
+    return { counters, commands, cpu, at: performance.now() }
+  }
+  let first: ReturnType<typeof snapshot> | undefined
+  const summary = await runScenario({
+    target: new URL(stack.nginxUrl),
+    scenario: options.scenario,
+    databaseUrl: options.seedAndPrime ? stack.databaseUrl : undefined,
+    vus: options.vus,
+    rate: options.rate,
+    warmupMs: options.warmupMs,
+    durationMs: options.durationMs,
+    prime: options.seedAndPrime && options.prime,
+    written: options.written,
+    thresholds: [],
+    seed: options.seed,
+    progress: options.progress,
+    label: options.label,
+    signal: options.signal,
+    onMeasureStart: () => {
+      first = snapshot()
+      // Awaited below; a failure then fails this mode.
+      first.catch(() => {})
+    },
+  })
+  const last = await snapshot()
+  if (!first) throw new Error('the measured window never opened')
+  const start = await first
+  const cluster = await clusterTotals(stack.nginxUrl).catch(() => ({}))
+  return {
+    summary,
+    server: counterDelta(start.counters, last.counters),
+    server_window_s: (last.at - start.at) / 1000,
+    cpu_ms: Object.fromEntries(
+      CPU_KINDS.map((kind) => [kind, last.cpu[kind] - start.cpu[kind]]),
+    ) as Record<CpuKind, number>,
+    cluster_totals: cluster,
+    redis: start.commands && last.commands ? redisRoundTrips(start.commands, last.commands) : null,
+  }
+}
+
+export const round = (n: number, digits = 2) => Math.round(n * 10 ** digits) / 10 ** digits
+
+export function modeRow(mode: string, variant: Variant, m: ModeMeasurement): ModeRow {
+  const s = m.summary
+  // Read-path round trips: GET on an L1 miss, the Lua set after a load. Writes add a fence (an
+  // EVALSHA, one per invalidation sent) and a PUBLISH, which are not the read path's.
+  let perRead: number | null = null
+  if (m.redis) {
+    const c = m.redis.byCommand
+    const evals = (c.evalsha ?? 0) + (c.eval ?? 0)
+    const fences = variant.mode === 'l1' ? 0 : m.server.invalidations_sent
+    perRead =
+      m.server.reads === 0
+        ? 0
+        : round(((c.get ?? 0) + Math.max(0, evals - fences)) / m.server.reads, 3)
+  }
+  return {
+    mode,
+    cache_mode: variant.mode,
+    lb: variant.lb,
+    // The closed-loop figures are filled in from the mode's max run, after every round.
+    rps: 0,
+    offered_rps: s.rate ?? s.rps,
+    p50_ms: s.latency.all.p50_ms,
+    p95_ms: s.latency.all.p95_ms,
+    p99_ms: s.latency.all.p99_ms,
+    saturated_p99_ms: 0,
+    errors: s.errors,
+    dropped: s.dropped,
+    l1_hit_rate: s.l1_hit_rate,
+    l2_hit_rate: s.l2_hit_rate,
+    combined_hit_rate: s.combined_hit_rate,
+    db_reads_per_s: m.server_window_s > 0 ? round(m.server.db_reads / m.server_window_s, 1) : 0,
+    redis_cmds_per_req: m.redis
+      ? round(m.redis.total / Math.max(1, m.server.reads + m.server.invalidations_sent), 3)
+      : null,
+    redis_cmds_per_read: perRead,
+    read_p99_ms: s.latency.read.p99_ms,
+    write_p50_ms: s.latency.write.p50_ms,
+    write_p99_ms: s.latency.write.p99_ms,
+    p99_tail: { write: s.p99_tail.write, L1: s.p99_tail.L1, L2: s.p99_tail.L2, DB: s.p99_tail.DB },
+    requests: s.requests,
+    reads: s.reads,
+    writes: s.writes,
+    duration_s: s.duration_s,
+    served: s.served,
+    cpu_us_per_req: Object.fromEntries(
+      CPU_KINDS.map((kind) => [
+        kind,
+        s.requests === 0
+          ? 0
+          : round(((m.cpu_ms[kind] * 1000) / s.requests) * (s.duration_s / m.server_window_s), 1),
+      ]),
+    ) as Record<CpuKind, number>,
+  }
+}
+
+/** The figures of a row that several runs combine by their median. */
+const MEDIAN_FIELDS = [
+  'p50_ms',
+  'p95_ms',
+  'p99_ms',
+  'saturated_p99_ms',
+  'l1_hit_rate',
+  'l2_hit_rate',
+  'combined_hit_rate',
+  'db_reads_per_s',
+  'read_p99_ms',
+  'write_p50_ms',
+  'write_p99_ms',
+] as const
+/** The counts that several runs add up. */
+const SUM_FIELDS = ['errors', 'dropped', 'requests', 'reads', 'writes', 'duration_s'] as const
+
+const medianOf = (values: number[]) => round(median(values), 3)
+
+/** A breakdown (tail shares, CPU per part, tiers) whose every part is the median of the runs'. */
+function medianParts<T extends Record<string, number>>(breakdowns: readonly T[]): T {
+  const first = breakdowns[0] as T
+  return Object.fromEntries(
+    Object.keys(first).map((part) => [part, medianOf(breakdowns.map((b) => b[part] as number))]),
+  ) as T
+}
+
+/** One row per mode from several runs: the median of every figure; errors and drops add up. */
+export function medianRow(runs: readonly ModeRow[]): ModeRow {
+  const first = runs[0] as ModeRow
+  if (runs.length === 1) return first
+  // Spread over `first`, so the keys keep the order they have in a single run's row.
+  const row: ModeRow = { ...first }
+  for (const field of MEDIAN_FIELDS) row[field] = medianOf(runs.map((r) => r[field]))
+  for (const field of SUM_FIELDS) row[field] = runs.reduce((total, r) => total + r[field], 0)
+  for (const field of ['redis_cmds_per_req', 'redis_cmds_per_read'] as const) {
+    row[field] = runs.some((r) => r[field] === null)
+      ? null
+      : medianOf(runs.map((r) => r[field] as number))
+  }
+  row.p99_tail = medianParts(runs.map((r) => r.p99_tail))
+  row.cpu_us_per_req = medianParts(runs.map((r) => r.cpu_us_per_req))
+  row.served = medianParts(runs.map((r) => r.served))
+  row.rounds = runs.map((r) => ({
+    p99_ms: r.p99_ms,
+    read_p99_ms: r.read_p99_ms,
+    combined_hit_rate: r.combined_hit_rate,
+    l1_hit_rate: r.l1_hit_rate,
+  }))
+  return row
+}

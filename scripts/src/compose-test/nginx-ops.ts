@@ -1,0 +1,114 @@
+import { connect, type Socket } from 'node:net'
+import type { Compose } from './compose.js'
+import { type Answer, check, errorCode, http, sleep, step } from './report.js'
+
+/** The operational routes compose hides by default; /health stays public. */
+const OPS_PATHS = ['/metrics', '/cache-stats', '/docs', '/docs/swagger-ui.css', '/openapi.json']
+
+/**
+ * GET `path` on a replica from inside its container, as an operator does with
+ * `docker compose exec api ...` (there is no curl in the image); the status, then the body.
+ */
+export async function replicaGet(compose: Compose, path: string) {
+  const script = `fetch('http://127.0.0.1:8080${path}').then(async (r) => process.stdout.write(r.status + '\\n' + (await r.text())), () => process.exit(1))`
+  const result = await compose.must(['exec', '-T', 'api', 'node', '-e', script])
+  const newline = result.stdout.indexOf('\n')
+  return { status: Number(result.stdout.slice(0, newline)), body: result.stdout.slice(newline + 1) }
+}
+
+/** By default nginx answers the operational routes with its JSON 404; replicas still serve them. */
+export async function checkOpsHidden(compose: Compose, base: string): Promise<void> {
+  step('Operational routes: not served through nginx by default (STRATA_EXPOSE_OPS=off)')
+  for (const path of OPS_PATHS) {
+    const res = await http(base, 'GET', path)
+    check(
+      res.status === 404 && errorCode(res.json) === 'NOT_FOUND' && res.replica === '',
+      `GET ${path} through nginx: ${res.status} ${errorCode(res.json)}, answered by nginx itself`,
+    )
+  }
+  const health = await http(base, 'GET', '/health')
+  check(health.status === 200 && health.replica !== '', 'GET /health through nginx: 200, public')
+  const metrics = await replicaGet(compose, '/metrics')
+  check(
+    metrics.status === 200 && metrics.body.includes('strata_cache_reads_total'),
+    'operators get /metrics on a replica: docker compose exec api node -e "fetch(...)"',
+  )
+}
+
+/** Limits for the check below: small enough to reach with a handful of requests. */
+const TIGHT = {
+  STRATA_RATE_LIMIT: 'on',
+  STRATA_EXPOSE_OPS: 'on',
+  STRATA_OPS_RATE: '1',
+  STRATA_OPS_BURST: '2',
+  STRATA_CONN_LIMIT: '2',
+}
+
+/** A POST /write whose body never comes: a request in progress until nginx's body timeout. */
+function stalledWrite(port: number): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1', () => {
+      const head = `POST /write HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{`
+      socket.write(head, () => resolve(socket))
+    })
+    socket.on('error', reject)
+  })
+}
+
+/** Polls GET `path` until it answers `status`, for at most `ms`: nginx counts asynchronously. */
+async function until(base: string, path: string, status: number, ms: number) {
+  const deadline = Date.now() + ms
+  for (;;) {
+    const res = await http(base, 'GET', path)
+    if (res.status === status || Date.now() > deadline) return res
+    await sleep(100)
+  }
+}
+
+/**
+ * nginx recreated with STRATA_EXPOSE_OPS=on and tight STRATA_OPS_* / STRATA_CONN_LIMIT: the
+ * operational routes are served, their budget answers 429, and requests in progress per address
+ * are capped. Run last: it leaves nginx with these limits.
+ */
+export async function checkNginxLimits(compose: Compose, base: string, key: string) {
+  step(
+    `nginx limits in Docker (${Object.entries(TIGHT)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(' ')})`,
+  )
+  await compose.must(['up', '-d', '--no-build', '--no-deps', '--wait', 'nginx'], { env: TIGHT })
+  const docs = await http(base, 'GET', '/openapi.json')
+  check(docs.status === 200 && docs.replica !== '', 'STRATA_EXPOSE_OPS=on: /openapi.json served')
+  const statuses: number[] = []
+  let refused: Answer | undefined
+  for (let i = 0; i < 8; i++) {
+    const res = await http(base, 'GET', '/cache-stats')
+    statuses.push(res.status)
+    if (res.status === 429) refused ??= res
+  }
+  check(
+    statuses[0] === 200 &&
+      refused !== undefined &&
+      errorCode(refused.json) === 'RATE_LIMITED' &&
+      refused.headers.get('retry-after') === '1',
+    `8 GET /cache-stats in a row, rate 1/s burst 2: ${statuses.join(' ')} (429 RATE_LIMITED, Retry-After: 1)`,
+  )
+  // One at a time: the limit on requests in progress (2) is not what this is about.
+  const reads: number[] = []
+  for (let i = 0; i < 20; i++) reads.push((await http(base, 'GET', `/read/${key}`)).status)
+  check(
+    reads.every((s) => s === 200),
+    'with the operational budget spent, 20 reads in a row are all served (reads are not rate-limited)',
+  )
+
+  const port = Number(new URL(base).port)
+  const stalled = [await stalledWrite(port), await stalledWrite(port)]
+  const third = await until(base, `/read/${key}`, 429, 10_000)
+  check(
+    third.status === 429 && errorCode(third.json) === 'RATE_LIMITED',
+    `2 requests in progress (stalled bodies), a third from the same address: ${third.status} ${errorCode(third.json)}`,
+  )
+  for (const socket of stalled) socket.destroy()
+  const after = await until(base, `/read/${key}`, 200, 10_000)
+  check(after.status === 200, `once they close, the next read is served (${after.status})`)
+}
