@@ -2,6 +2,7 @@ import { cpSync, mkdirSync, rmSync, writeFileSync } from 'node:fs'
 import { cpus } from 'node:os'
 import { resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { runTimestamp } from '@strata/stack/cli-support'
 import { textTable as sharedTextTable } from '@strata/stack/text-table'
 import type { FaultResult } from './run-fault.js'
 import type { SoakResult } from './soak.js'
@@ -10,11 +11,7 @@ import type { SoakResult } from './soak.js'
 export const RESULTS_DIR = fileURLToPath(new URL('../results', import.meta.url))
 
 /** `2026-11-25T01-30-00`: sortable and safe in a path. */
-export const runName = (date = new Date()) =>
-  date
-    .toISOString()
-    .replace(/\.\d+Z$/, '')
-    .replace(/:/g, '-')
+export const runName = runTimestamp
 
 /** A table as rows of cells; the first row is the header. */
 type Table = string[][]

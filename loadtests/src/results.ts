@@ -2,6 +2,7 @@ import { cpSync, mkdirSync, rmSync, writeFileSync } from 'node:fs'
 import { cpus } from 'node:os'
 import { resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { runTimestamp } from '@strata/stack/cli-support'
 
 /**
  * loadtests/results: one directory per run; `latest/` holds the newest comparison (not committed:
@@ -11,11 +12,7 @@ import { fileURLToPath } from 'node:url'
 export const RESULTS_DIR = fileURLToPath(new URL('../results', import.meta.url))
 
 /** `2026-11-24T13-05-09` — sortable and safe in a path. */
-export const timestamp = (date = new Date()) =>
-  date
-    .toISOString()
-    .replace(/\.\d+Z$/, '')
-    .replace(/:/g, '-')
+export const timestamp = runTimestamp
 
 /** Creates `loadtests/results/<name>/` and returns its path. */
 export function resultDir(name: string): string {

@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
-import { setting } from './cli-support.js'
+import { runTimestamp, setting } from './cli-support.js'
 
 describe('setting', () => {
   it('reads a variable, empty counting as unset', () => {
@@ -51,5 +51,11 @@ describe('abortOnInterrupt', () => {
     child.kill('SIGINT')
     const [code] = await once(child, 'exit')
     expect(code).toBe(130)
+  })
+})
+
+describe('runTimestamp', () => {
+  it('names a run by its UTC second, with no character a path would mind', () => {
+    expect(runTimestamp(new Date('2026-11-24T13:05:09.123Z'))).toBe('2026-11-24T13-05-09')
   })
 })

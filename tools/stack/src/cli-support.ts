@@ -29,3 +29,10 @@ export function abortOnInterrupt(message: string): AbortSignal {
   process.on('SIGTERM', onSignal)
   return abort.signal
 }
+
+/** `2026-11-24T13-05-09`: a run's name for its results directory, sortable and safe in a path. */
+export const runTimestamp = (date = new Date()): string =>
+  date
+    .toISOString()
+    .replace(/\.\d+Z$/, '')
+    .replace(/:/g, '-')
