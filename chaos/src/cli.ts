@@ -3,9 +3,10 @@
  * `pnpm chaos --soak 10m`. Run with `tsx chaos/src/cli.ts [options]`; see `--help`.
  */
 import { join, relative } from 'node:path'
-import { ensureBuilt } from '@strata/scripts/build'
-import { REPO_ROOT } from '@strata/scripts/config'
-import type { Reporter } from '@strata/scripts/reporter'
+import { ensureBuilt } from '@strata/stack/build'
+import { abortOnInterrupt } from '@strata/stack/cli-support'
+import { REPO_ROOT } from '@strata/stack/config'
+import type { Reporter } from '@strata/stack/reporter'
 import { type ChaosOptions, HELP, parseChaosArgs, UsageError } from './options.js'
 import { Progress } from './progress.js'
 
@@ -118,20 +119,11 @@ async function runSoakCommand(
   return result.passed ? 0 : 1
 }
 
-const abort = new AbortController()
-let interrupts = 0
-const onSignal = () => {
-  interrupts++
-  if (interrupts > 1) process.exit(130)
-  console.error('\nInterrupted: stopping the stack (press Ctrl-C again to exit at once)')
-  abort.abort()
-}
-process.on('SIGINT', onSignal)
-process.on('SIGTERM', onSignal)
+const interrupted = abortOnInterrupt('stopping the stack')
 
-main(abort.signal).then(
+main(interrupted).then(
   (code) => {
-    process.exitCode = abort.signal.aborted ? 130 : code
+    process.exitCode = interrupted.aborted ? 130 : code
   },
   (error: unknown) => {
     if (error instanceof UsageError) {
@@ -139,7 +131,7 @@ main(abort.signal).then(
       process.exitCode = 2
       return
     }
-    if (abort.signal.aborted) {
+    if (interrupted.aborted) {
       process.exitCode = 130
       return
     }

@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises'
+import { httpRequest } from '@strata/stack/http'
 import type { WriteOutcome } from '@strata/testkit'
 import type { Fault, FaultContext, HotKeyLoad } from './fault.js'
 import { type ChaosStack, type Link, REPLICAS } from './stack.js'
@@ -24,8 +25,9 @@ export async function waitUntil(
 /** A replica's view of its tiers, from `/health`. */
 export async function tiersOf(url: string): Promise<{ bus?: string; l1?: string } | undefined> {
   try {
-    const response = await fetch(`${url}/health`, { signal: AbortSignal.timeout(2_000) })
-    const body = (await response.json()) as { checks?: { bus?: string; l1?: string } }
+    const body = (await httpRequest(`${url}/health`, { timeoutMs: 2_000 }).then((answer) =>
+      JSON.parse(answer.body),
+    )) as { checks?: { bus?: string; l1?: string } }
     return body.checks
   } catch {
     return undefined

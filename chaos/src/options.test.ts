@@ -1,6 +1,7 @@
+import { durationOf as duration } from '@strata/stack/options'
 import { describe, expect, it } from 'vitest'
 import { FAULT_NAMES } from './fault.js'
-import { duration, parseChaosArgs, UsageError } from './options.js'
+import { parseChaosArgs, UsageError } from './options.js'
 
 describe('duration', () => {
   it.each([
@@ -46,5 +47,6 @@ describe('parseChaosArgs', () => {
     expect(() => parseChaosArgs(['--fault', 'meteor'])).toThrow('unknown fault "meteor"')
     expect(() => parseChaosArgs(['--rate', '0'])).toThrow('--rate: expected a positive number')
     expect(() => parseChaosArgs(['--color'])).toThrow(UsageError)
+    expect(() => parseChaosArgs(['--seed', '1.5'])).toThrow('--seed: expected a whole number')
   })
 })

@@ -1,5 +1,15 @@
-import { parseArgs } from 'node:util'
+import {
+  duration,
+  flag,
+  int,
+  parseOptions,
+  positive,
+  texts,
+  UsageError,
+} from '@strata/stack/options'
 import { FAULT_NAMES, type FaultName } from './fault.js'
+
+export { UsageError }
 
 /** What `pnpm chaos` was asked to do. */
 export interface ChaosOptions {
@@ -16,12 +26,6 @@ export interface ChaosOptions {
   seed: number
   /** Set for `--soak D`: the soak's duration, ms. */
   soakMs: number | undefined
-}
-
-/** A command line that cannot be run; the CLI prints it and exits 2. */
-export class UsageError extends Error {
-  static readonly code = 'E_USAGE'
-  readonly code = UsageError.code
 }
 
 export const HELP = `pnpm chaos [options]
@@ -69,69 +73,36 @@ Durations: 500ms, 10s, 2m, 1m30s (a bare number is seconds).
 Exit status: 0 every guarantee held, 1 one was broken (the table says which), 2 bad usage,
 130 interrupted.`
 
-/**
- * Milliseconds from `500ms`, `10s`, `2m`, `1m30s`, or a bare number of seconds.
- * @example duration('--hold', '1m30s') // 90_000
- */
-export function duration(option: string, text: string): number {
-  const bare = Number(text)
-  if (text.trim() !== '' && Number.isFinite(bare)) return Math.round(bare * 1000)
-  const units: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 }
-  let total = 0
-  const rest = text.replace(/(\d+(?:\.\d+)?)(ms|s|m|h)/g, (_, amount: string, unit: string) => {
-    total += Number(amount) * (units[unit] ?? Number.NaN)
-    return ''
-  })
-  if (text === '' || rest !== '' || !Number.isFinite(total))
-    throw new UsageError(`${option}: not a duration: ${JSON.stringify(text)} (e.g. 10s, 2m, 500ms)`)
-  return Math.round(total)
-}
-
-function positive(option: string, text: string): number {
-  const value = Number(text)
-  if (!Number.isFinite(value) || value <= 0)
-    throw new UsageError(`${option}: expected a positive number (got ${JSON.stringify(text)})`)
-  return value
-}
+const OPTIONS = {
+  fault: texts(),
+  duration: duration('10s'),
+  hold: duration('5s'),
+  rate: positive(),
+  latency: duration('25ms'),
+  bound: duration('100ms'),
+  seed: int(1),
+  soak: duration(),
+  help: flag('h'),
+} as const
 
 /** Parses the command line; throws `UsageError` naming the option at fault. */
 export function parseChaosArgs(argv: readonly string[]): ChaosOptions {
-  let parsed: ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: false }>>
-  try {
-    parsed = parseArgs({ args: [...argv], options: OPTIONS, allowPositionals: false })
-  } catch (error) {
-    throw new UsageError(`${(error as Error).message} (see --help)`)
-  }
-  const { values } = parsed
-  const faults = values.fault ?? []
-  for (const name of faults) {
+  const { values } = parseOptions(argv, OPTIONS)
+  for (const name of values.fault) {
     if (!(FAULT_NAMES as readonly string[]).includes(name))
       throw new UsageError(
         `--fault: unknown fault ${JSON.stringify(name)}; one of ${FAULT_NAMES.join(', ')}`,
       )
   }
-  const soakMs = values.soak === undefined ? undefined : duration('--soak', values.soak)
   return {
-    help: values.help ?? false,
-    faults: FAULT_NAMES.filter((name) => faults.length === 0 || faults.includes(name)),
-    phaseMs: duration('--duration', values.duration ?? '10s'),
-    holdMs: duration('--hold', values.hold ?? '5s'),
-    rate: positive('--rate', values.rate ?? (soakMs === undefined ? '200' : '400')),
-    latencyMs: duration('--latency', values.latency ?? '25ms'),
-    stalenessBoundMs: duration('--bound', values.bound ?? '100ms'),
-    seed: Math.trunc(positive('--seed', values.seed ?? '1')),
-    soakMs,
+    help: values.help,
+    faults: FAULT_NAMES.filter((name) => values.fault.length === 0 || values.fault.includes(name)),
+    phaseMs: values.duration,
+    holdMs: values.hold,
+    rate: values.rate ?? (values.soak === undefined ? 200 : 400),
+    latencyMs: values.latency,
+    stalenessBoundMs: values.bound,
+    seed: values.seed,
+    soakMs: values.soak,
   }
 }
-
-const OPTIONS = {
-  fault: { type: 'string', multiple: true },
-  duration: { type: 'string' },
-  hold: { type: 'string' },
-  rate: { type: 'string' },
-  latency: { type: 'string' },
-  bound: { type: 'string' },
-  seed: { type: 'string' },
-  soak: { type: 'string' },
-  help: { type: 'boolean', short: 'h' },
-} as const

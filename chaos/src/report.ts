@@ -2,6 +2,8 @@ import { cpSync, mkdirSync, rmSync, writeFileSync } from 'node:fs'
 import { cpus } from 'node:os'
 import { resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { runTimestamp } from '@strata/stack/cli-support'
+import { textTable as sharedTextTable } from '@strata/stack/text-table'
 import type { FaultResult } from './run-fault.js'
 import type { SoakResult } from './soak.js'
 
@@ -9,33 +11,17 @@ import type { SoakResult } from './soak.js'
 export const RESULTS_DIR = fileURLToPath(new URL('../results', import.meta.url))
 
 /** `2026-11-25T01-30-00`: sortable and safe in a path. */
-export const runName = (date = new Date()) =>
-  date
-    .toISOString()
-    .replace(/\.\d+Z$/, '')
-    .replace(/:/g, '-')
+export const runName = runTimestamp
 
 /** A table as rows of cells; the first row is the header. */
 type Table = string[][]
 
 /** Fixed-width columns for a terminal; numbers are right-aligned. */
-export function textTable(table: Table): string {
-  const widths = (table[0] ?? []).map((_, column) =>
-    Math.max(...table.map((row) => (row[column] ?? '').length)),
-  )
-  const numeric = (cell: string) => /^[-\d.,/ %msx]+$/.test(cell) && /\d/.test(cell)
-  const line = (row: string[]) =>
-    row
-      .map((cell, column) =>
-        numeric(cell) ? cell.padStart(widths[column] ?? 0) : cell.padEnd(widths[column] ?? 0),
-      )
-      .join('  ')
-      .trimEnd()
-  const [header, ...body] = table
-  return [line(header ?? []), widths.map((w) => '─'.repeat(w)).join('  '), ...body.map(line)].join(
-    '\n',
-  )
-}
+export const textTable = (table: Table): string =>
+  sharedTextTable(table, {
+    alignRight: (cell) => /^[-\d.,/ %msx]+$/.test(cell) && /\d/.test(cell),
+    rule: true,
+  })
 
 /** A GitHub-flavoured markdown table. */
 export function markdownTable(table: Table): string {

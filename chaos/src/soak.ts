@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { httpRequest } from '@strata/stack/http'
 import {
   type CheckReport,
   checkHistory,
@@ -86,8 +87,7 @@ export function rssMiB(pid: number): number {
  * (prom-client measures it with `monitorEventLoopDelay` and resets it at every scrape).
  */
 export async function loopDelayMs(replicaUrl: string): Promise<number> {
-  const response = await fetch(`${replicaUrl}/metrics`, { signal: AbortSignal.timeout(5_000) })
-  const text = await response.text()
+  const { body: text } = await httpRequest(`${replicaUrl}/metrics`, { timeoutMs: 5_000 })
   const match = /^nodejs_eventloop_lag_max_seconds(?:\{[^}]*\})? ([\d.e+-]+)$/m.exec(text)
   if (!match?.[1]) throw new Error(`${replicaUrl}/metrics has no nodejs_eventloop_lag_max_seconds`)
   return Number(match[1]) * 1000

@@ -1,8 +1,8 @@
 import { cpSync, mkdirSync } from 'node:fs'
 import { join } from 'node:path'
-import type { Cluster } from '@strata/scripts/cluster'
-import type { Reporter } from '@strata/scripts/reporter'
-import { startTestStack } from '@strata/scripts/testing'
+import type { Cluster } from '@strata/stack/cluster'
+import type { Reporter } from '@strata/stack/reporter'
+import { startTestStack } from '@strata/stack/testing'
 import { startTcpProxy, type TcpProxy } from '@strata/testkit'
 
 /** Replicas in every chaos stack: enough for "the writer" and "the others" to both be plural. */

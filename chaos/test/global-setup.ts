@@ -1,6 +1,6 @@
-import { ensureBuilt } from '@strata/scripts/build'
-import { REPO_ROOT } from '@strata/scripts/config'
-import { consoleReporter } from '@strata/scripts/reporter'
+import { ensureBuilt } from '@strata/stack/build'
+import { REPO_ROOT } from '@strata/stack/config'
+import { consoleReporter } from '@strata/stack/reporter'
 
 /**
  * The chaos stacks run apps/api/dist. `turbo run test` builds only this package's dependencies,

@@ -1,3 +1,4 @@
+import { abortOnInterrupt } from '@strata/stack/cli-support'
 /**
  * The load tools: `pnpm loadtest`, `pnpm loadtest:compare`, `pnpm loadtest:limit`,
  * `pnpm loadtest:smoke`. Run with `tsx loadtests/src/cli.ts <command> [options]`.
@@ -34,16 +35,7 @@ const COMMANDS = new Map<string, () => Promise<Command>>([
 async function main(): Promise<number> {
   const [name, ...rest] = process.argv.slice(2)
   const env = readLoadtestEnv()
-  const abort = new AbortController()
-  let interrupted = 0
-  const onSignal = () => {
-    interrupted++
-    if (interrupted > 1) process.exit(130)
-    console.error('\nInterrupted: stopping (press Ctrl-C again to exit at once)')
-    abort.abort()
-  }
-  process.on('SIGINT', onSignal)
-  process.on('SIGTERM', onSignal)
+  const signal = abortOnInterrupt('stopping')
   const load = name === undefined ? undefined : COMMANDS.get(name)
   if (!load) {
     console.log(HELP)
@@ -54,7 +46,7 @@ async function main(): Promise<number> {
     console.log(help)
     return 0
   }
-  return run(rest, env, abort.signal)
+  return run(rest, env, signal)
 }
 
 main().then(

@@ -1,3 +1,4 @@
+import { setting } from '@strata/stack/cli-support'
 /** The environment variables the load tools read. Only this file reads `process.env`. */
 export interface LoadtestEnv {
   /** PostgreSQL to seed, when the stack's own cannot be found (`DATABASE_URL`). */
@@ -12,14 +13,10 @@ export interface LoadtestEnv {
 
 /** Reads the environment once. Empty variables count as unset. */
 export function readLoadtestEnv(): LoadtestEnv {
-  const get = (name: string) => {
-    const value = process.env[name]
-    return value === undefined || value === '' ? undefined : value
-  }
   return {
-    databaseUrl: get('DATABASE_URL'),
-    invocationDir: get('INIT_CWD') ?? process.cwd(),
-    ci: get('CI') !== undefined && get('CI') !== 'false',
+    databaseUrl: setting('DATABASE_URL'),
+    invocationDir: setting('INIT_CWD') ?? process.cwd(),
+    ci: setting('CI') !== undefined && setting('CI') !== 'false',
     all: { ...process.env },
   }
 }

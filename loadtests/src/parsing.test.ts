@@ -1,5 +1,5 @@
+import { parseDuration } from '@strata/stack/duration'
 import { describe, expect, it } from 'vitest'
-import { parseDuration } from './duration.js'
 import { flag, int, parseOptions, SCENARIO_OPTIONS, text, texts } from './options.js'
 import { parseCommandStats, redisRoundTrips } from './probes.js'
 import { niceMax } from './svg.js'

@@ -1,5 +1,5 @@
+import { getJson } from '@strata/stack/http'
 import { Redis } from 'ioredis'
-import { HttpConnection, NetworkError } from './http-connection.js'
 
 /** The counters of `/cache-stats` a comparison uses (the original design's field names). */
 export const COUNTERS = [
@@ -15,31 +15,6 @@ export const COUNTERS = [
   'stale_sets_rejected',
 ] as const
 export type Counters = Record<(typeof COUNTERS)[number], number>
-
-/**
- * GETs a JSON document on a connection of its own, closed afterwards. Not `fetch`: its pooled
- * keep-alive sockets outlive a stack, and the first request after a new stack takes the same
- * port can land on a socket the old one closed. Throws with the status on anything but 200.
- */
-export async function getJson(url: string, timeoutMs = 5_000): Promise<Record<string, unknown>> {
-  const parsed = new URL(url)
-  const connection = new HttpConnection(parsed)
-  const deadline = setInterval(() => connection.checkDeadline(performance.now()), 100)
-  try {
-    const response = await connection.request('GET', parsed.pathname + parsed.search, undefined, {
-      timeoutMs,
-      keepBody: true,
-    })
-    if (response.status !== 200) throw new Error(`GET ${url} answered ${response.status}`)
-    return JSON.parse(response.body) as Record<string, unknown>
-  } catch (error) {
-    if (error instanceof NetworkError) throw new Error(`GET ${url} failed: ${error.message}`)
-    throw error
-  } finally {
-    clearInterval(deadline)
-    connection.close()
-  }
-}
 
 const pick = (source: Record<string, unknown>): Counters =>
   Object.fromEntries(COUNTERS.map((name) => [name, Number(source[name] ?? 0)])) as Counters

@@ -1,17 +1,18 @@
 import { cpSync, mkdirSync, rmSync, writeFileSync } from 'node:fs'
 import { cpus } from 'node:os'
 import { resolve } from 'node:path'
-import { REPO_ROOT } from './stack-client.js'
+import { fileURLToPath } from 'node:url'
+import { runTimestamp } from '@strata/stack/cli-support'
 
-/** loadtests/results: one directory per run; `latest/` holds the newest comparison (not committed: snapshots worth keeping go to docs/results/). */
-export const RESULTS_DIR = resolve(REPO_ROOT, 'loadtests/results')
+/**
+ * loadtests/results: one directory per run; `latest/` holds the newest comparison (not committed:
+ * snapshots worth keeping go to docs/results/). Found from this file, not from the repository
+ * root: in the loadtest image this package is /app/loadtests, and the results volume is there.
+ */
+export const RESULTS_DIR = fileURLToPath(new URL('../results', import.meta.url))
 
 /** `2026-11-24T13-05-09` — sortable and safe in a path. */
-export const timestamp = (date = new Date()) =>
-  date
-    .toISOString()
-    .replace(/\.\d+Z$/, '')
-    .replace(/:/g, '-')
+export const timestamp = runTimestamp
 
 /** Creates `loadtests/results/<name>/` and returns its path. */
 export function resultDir(name: string): string {

@@ -1,4 +1,4 @@
-import { formatDuration } from './duration.js'
+import { formatDuration } from '@strata/stack/duration'
 import { primeKeys, runLoad } from './generator.js'
 import { loadOptions } from './load-options.js'
 import { formatTick, type Progress, progressBar } from './progress.js'

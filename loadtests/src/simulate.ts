@@ -1,3 +1,4 @@
+import type { LoadBalancing } from '@strata/stack/config'
 import { seededRandom } from './random.js'
 import type { Scenario } from './scenario.js'
 
@@ -9,7 +10,7 @@ export interface SimulationOptions {
   /** L1 entries per replica (`L1_CACHE_SIZE`). @default 1000 */
   l1Size?: number
   /** Reads go to replicas in turn (`round-robin`) or by key (`key-affinity`). @default 'round-robin' */
-  lb?: 'round-robin' | 'key-affinity'
+  lb?: LoadBalancing
   /** Operations before the counted ones (L1s fill). @default 30_000 */
   warmupOps?: number
   /** Operations counted. @default 150_000 */

@@ -1,31 +1,12 @@
 import { spawn } from 'node:child_process'
 import { closeSync, openSync, readFileSync, writeSync } from 'node:fs'
-import { createServer } from 'node:net'
-import { resolve } from 'node:path'
-import { fileURLToPath } from 'node:url'
-import { withChildren } from './proc-cpu.js'
+import { type CacheMode, type LoadBalancing, REPO_ROOT } from '@strata/stack/config'
+import { getJson } from '@strata/stack/http'
+import type { StackPorts } from '@strata/stack/ports'
+import { withChildren } from '@strata/stack/processes'
+import { type RunningStack, readStack } from '@strata/stack/running-stack'
 import { waitUntil } from './processes.js'
 import type { Progress } from './progress.js'
-
-/** The repository root (this file is loadtests/src/stack-client.ts). */
-export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url)).replace(/\/$/, '')
-
-/** Cache modes of the API (`CACHE_MODE`). */
-export type CacheMode = 'multi' | 'l2' | 'l1' | 'none'
-/** nginx's routing of reads. */
-export type LoadBalancing = 'round-robin' | 'key-affinity'
-
-/** The database the stack runner creates in the PostgreSQL it starts (scripts/src/stack/components.ts). */
-const STACK_DATABASE = 'strata'
-
-/** Ports of a stack, all on 127.0.0.1. */
-export interface StackPorts {
-  nginx: number
-  /** Replica i (1-based) listens on `replicaBase + i - 1`. */
-  replicaBase: number
-  redis: number
-  postgres: number
-}
 
 /** A stack to start with `pnpm stack up`. */
 export interface StackSpec {
@@ -38,90 +19,6 @@ export interface StackSpec {
   env: Readonly<Record<string, string | undefined>>
   /** Where the stack runner's own output goes. */
   logFile: string
-}
-
-/** A running stack, as read from `<data-dir>/stack.json`. */
-export interface RunningStack {
-  dataDir: string
-  mode: CacheMode
-  lb: LoadBalancing
-  nginxUrl: string
-  /** True when nginx rate-limits writes per client address, which throttles a load generator. */
-  rateLimited: boolean
-  replicas: Array<{ name: string; url: string; pid: number }>
-  /** Pids of the processes the stack runs, by kind (`postgres`, `redis`, `replica`, `nginx`). */
-  pids: Record<string, number[]>
-  /**
-   * Redis's `default` user, which may run INFO (the replicas' own user may not); undefined for
-   * an external Redis whose URL was recorded without its password.
-   */
-  redisUrl: string | undefined
-  /**
-   * The stack's database as the `postgres` superuser, which seeding needs for CHECKPOINT;
-   * undefined when the stack uses an external PostgreSQL.
-   */
-  databaseUrl: string | undefined
-}
-
-/** The part of `<data-dir>/credentials.json` (mode 600) this package relies on. */
-interface StackCredentialsFile {
-  version: number
-  postgres: { superuserPassword: string }
-  redis: { adminPassword: string }
-}
-
-/** The part of the stack runner's state file this package relies on. */
-interface StackStateFile {
-  version: number
-  options: { mode: CacheMode; lb: LoadBalancing; nginxPort: number; rateLimit?: boolean }
-  external?: { database?: string; redis?: string }
-  components: Array<{ name: string; kind: string; pid: number; port: number; url: string }>
-}
-
-/** Reads `<data-dir>/stack.json`; undefined when no stack was started from that directory. */
-export function readStack(dataDir: string): RunningStack | undefined {
-  let state: StackStateFile
-  try {
-    state = JSON.parse(readFileSync(resolve(dataDir, 'stack.json'), 'utf8')) as StackStateFile
-  } catch {
-    return undefined
-  }
-  const component = (kind: string) => state.components.find((c) => c.kind === kind)
-  const postgres = component('postgres')
-  const redis = component('redis')
-  // The stack's passwords; this process runs as the user who started it, who may read the file.
-  let credentials: StackCredentialsFile | undefined
-  try {
-    credentials = JSON.parse(
-      readFileSync(resolve(dataDir, 'credentials.json'), 'utf8'),
-    ) as StackCredentialsFile
-  } catch {
-    credentials = undefined
-  }
-  const password = (secret: string | undefined) => encodeURIComponent(secret ?? '')
-  const external = state.external?.redis
-  return {
-    dataDir,
-    mode: state.options.mode,
-    lb: state.options.lb,
-    nginxUrl: component('nginx')?.url ?? `http://127.0.0.1:${state.options.nginxPort}`,
-    rateLimited: state.options.rateLimit === true,
-    replicas: state.components
-      .filter((c) => c.kind === 'replica')
-      .map((c) => ({ name: c.name, url: c.url, pid: c.pid })),
-    pids: state.components.reduce<Record<string, number[]>>((by, c) => {
-      by[c.kind] = [...(by[c.kind] ?? []), c.pid]
-      return by
-    }, {}),
-    redisUrl: redis
-      ? `redis://default:${password(credentials?.redis.adminPassword)}@127.0.0.1:${redis.port}`
-      : external && !external.includes(':***@')
-        ? external
-        : undefined,
-    databaseUrl: postgres
-      ? `postgres://postgres:${password(credentials?.postgres.superuserPassword)}@127.0.0.1:${postgres.port}/${STACK_DATABASE}`
-      : undefined,
-  }
 }
 
 /**
@@ -260,8 +157,10 @@ export async function resumeStack(stack: RunningStack, timeoutMs = 30_000): Prom
   for (const kind of [...PAUSE_ORDER].reverse())
     signalAll(withChildren(stack.pids[kind] ?? []), 'SIGCONT')
   const serving = async (url: string) => {
-    const response = await fetch(`${url}/health`, { signal: AbortSignal.timeout(2_000) })
-    const health = (await response.json()) as { status?: string; checks?: { l1?: string } }
+    const health = (await getJson(`${url}/health`, 2_000)) as {
+      status?: string
+      checks?: { l1?: string }
+    }
     return health.status === 'healthy' && health.checks?.l1 !== 'bypassed'
   }
   await waitUntil(
@@ -269,43 +168,6 @@ export async function resumeStack(stack: RunningStack, timeoutMs = 30_000): Prom
     async () => (await Promise.all(stack.replicas.map((r) => serving(r.url)))).every(Boolean),
     timeoutMs,
   )
-}
-
-/** True when nothing listens on `port` (checked as nginx binds: all interfaces). */
-export function isPortFree(port: number): Promise<boolean> {
-  return new Promise((resolvePromise) => {
-    const server = createServer()
-    server.once('error', () => resolvePromise(false))
-    server.listen({ port, host: '0.0.0.0', exclusive: true }, () =>
-      server.close(() => resolvePromise(true)),
-    )
-  })
-}
-
-/**
- * Finds `count` consecutive free ports, trying `preferred` first and then other blocks below
- * the kernel's ephemeral range (32768+), so a stack never takes a port a client might get.
- */
-export async function freePortBlock(count: number, preferred?: number): Promise<number> {
-  const candidates = preferred === undefined ? [] : [preferred]
-  for (let i = 0; i < 60; i++) candidates.push(20_000 + Math.floor(Math.random() * 120) * 100)
-  for (const base of candidates) {
-    let free = true
-    for (let port = base; port < base + count && free; port++) free = await isPortFree(port)
-    if (free) return base
-  }
-  throw new Error(`found no ${count} consecutive free ports between 20000 and 32000`)
-}
-
-/** Ports for a stack of `replicas` in one block: nginx, the replicas, Redis, PostgreSQL. */
-export async function freeStackPorts(replicas: number, preferred?: number): Promise<StackPorts> {
-  const base = await freePortBlock(replicas + 3, preferred)
-  return {
-    nginx: base,
-    replicaBase: base + 1,
-    redis: base + replicas + 1,
-    postgres: base + replicas + 2,
-  }
 }
 
 /**

@@ -1,16 +1,11 @@
 import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { freeStackPorts } from '@strata/stack/ports'
+import { withChildren } from '@strata/stack/processes'
+import type { RunningStack } from '@strata/stack/running-stack'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { withChildren } from './proc-cpu.js'
-import {
-  freeStackPorts,
-  pauseStack,
-  type RunningStack,
-  resumeStack,
-  stackDown,
-  stackUp,
-} from './stack-client.js'
+import { pauseStack, resumeStack, stackDown, stackUp } from './stack-client.js'
 
 /** The state letter of /proc/<pid>/stat (`T`: stopped by a signal); `gone` once it has exited. */
 function stateOf(pid: number): string {

@@ -1,4 +1,5 @@
-import { formatDuration } from './duration.js'
+import { formatDuration } from '@strata/stack/duration'
+import { textTable as sharedTextTable } from '@strata/stack/text-table'
 import { LATENCY_GROUPS, type LatencyGroup, type PhaseStats } from './stats.js'
 import { evaluateThresholds, type Threshold, type ThresholdResult } from './thresholds.js'
 
@@ -200,24 +201,9 @@ const num = (value: number) => value.toLocaleString('en-US')
 const ms = (value: number) =>
   value < 10 ? value.toFixed(2) : value < 100 ? value.toFixed(1) : value.toFixed(0)
 
-/** Pads the cells of each column to one width; numbers right-aligned. */
-export function textTable(rows: readonly (readonly string[])[], indent = '  '): string {
-  const widths: number[] = []
-  for (const row of rows)
-    row.forEach((cell, i) => {
-      widths[i] = Math.max(widths[i] ?? 0, cell.length)
-    })
-  return rows
-    .map(
-      (row) =>
-        indent +
-        row
-          .map((cell, i) => (i === 0 ? cell.padEnd(widths[i] ?? 0) : cell.padStart(widths[i] ?? 0)))
-          .join('   ')
-          .trimEnd(),
-    )
-    .join('\n')
-}
+/** Pads the cells of each column to one width; numbers (every column but the first) right-aligned. */
+export const textTable = (rows: readonly (readonly string[])[], indent = '  '): string =>
+  sharedTextTable(rows, { indent, gap: '   ', alignRight: (_, column) => column > 0 })
 
 /** Latency of each kind of request that had any (all requests always). */
 function latencyTable(s: LoadSummary): string {

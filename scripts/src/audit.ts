@@ -6,8 +6,8 @@
 import { spawnSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
+import { REPO_ROOT } from '@strata/stack/config'
 import { evaluateAudit, parseAllowlist, reportAudit } from './audit/evaluate.js'
-import { REPO_ROOT } from './stack/config.js'
 
 const HELP = `Usage: pnpm audit:ci
 

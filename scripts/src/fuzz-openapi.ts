@@ -7,6 +7,10 @@ import { randomBytes } from 'node:crypto'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { ensureBuilt } from '@strata/stack/build'
+import { REPO_ROOT } from '@strata/stack/config'
+import { httpStatus } from '@strata/stack/http'
+import { consoleReporter as log } from '@strata/stack/reporter'
 import { readFuzzOpenApiEnvironment } from './fuzz-openapi/env.js'
 import { HELP, parseFuzzOpenApiArgs, UsageError } from './fuzz-openapi/options.js'
 import {
@@ -15,9 +19,6 @@ import {
   SchemathesisMissingError,
   schemathesisArgs,
 } from './fuzz-openapi/schemathesis.js'
-import { ensureBuilt } from './stack/build.js'
-import { REPO_ROOT } from './stack/config.js'
-import { consoleReporter as log } from './stack/reporter.js'
 
 /** The running child (the replica or schemathesis), stopped on Ctrl-C so cleanup runs. */
 let foreground: ChildProcess | undefined
@@ -94,10 +95,7 @@ async function main(): Promise<number> {
 async function waitUntilReady(base: string, api: ChildProcess, output: string[]): Promise<void> {
   const deadline = Date.now() + 60_000
   for (;;) {
-    const ready = await fetch(`${base}/health/ready`).then(
-      (response) => response.status === 200,
-      () => false,
-    )
+    const ready = (await httpStatus(`${base}/health/ready`)) === 200
     if (ready) return
     if (api.exitCode !== null || Date.now() > deadline) {
       throw new Error(`the API replica did not become ready:\n${output.join('')}`)

@@ -2,10 +2,10 @@
  * The local stack CLI: `pnpm start` (foreground) and `pnpm stack up|down|status` (background).
  * Run with `tsx scripts/src/stack.ts <command> [options]`; see `--help`.
  */
-import { ensureBuilt } from './stack/build.js'
-import { HELP, parseCommandLine, readCliEnvironment } from './stack/config.js'
-import { StackError } from './stack/errors.js'
-import { consoleReporter } from './stack/reporter.js'
+import { ensureBuilt } from '@strata/stack/build'
+import { HELP, parseCommandLine, readCliEnvironment } from '@strata/stack/command-line'
+import { StackError } from '@strata/stack/errors'
+import { consoleReporter } from '@strata/stack/reporter'
 
 async function main(): Promise<number> {
   const { command, config } = parseCommandLine(process.argv.slice(2), readCliEnvironment())
@@ -17,7 +17,7 @@ async function main(): Promise<number> {
   ensureBuilt(config.rootDir, reporter, { api: command === 'start' || command === 'up' })
   // Imported only now: these modules use @strata/test-servers, whose dist/ the build above
   // produces on a fresh checkout.
-  const commands = await import('./stack/commands.js')
+  const commands = await import('@strata/stack/commands')
   switch (command) {
     case 'start':
       return commands.startCommand(config, reporter)

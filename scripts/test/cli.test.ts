@@ -1,21 +1,14 @@
 import { execFile, execFileSync } from 'node:child_process'
 import { readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { findPsql } from '@strata/stack/binaries'
+import { REPO_ROOT } from '@strata/stack/config'
+import type { StackCredentials } from '@strata/stack/credentials'
+import { freeStackPorts, portOptions } from '@strata/stack/ports'
+import { commandLines, liveGroupMembers, processRuns } from '@strata/stack/processes'
+import type { StackState } from '@strata/stack/state'
+import { makeDataDir, redisReply, testEnvironment } from '@strata/stack/testing'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { findPsql } from '../src/stack/binaries.js'
-import { REPO_ROOT } from '../src/stack/config.js'
-import type { StackCredentials } from '../src/stack/credentials.js'
-import type { StackState } from '../src/stack/state.js'
-import {
-  commandLines,
-  freeStackPorts,
-  liveGroupMembers,
-  makeDataDir,
-  processRuns,
-  redisReply,
-  type StackPorts,
-  testEnvironment,
-} from './helpers.js'
 
 /** Runs `tsx scripts/src/stack.ts <args>` as `pnpm stack` does, and collects its exit code and output. */
 function stackCli(args: string[]): Promise<{ code: number; output: string }> {
@@ -34,12 +27,12 @@ function stackCli(args: string[]): Promise<{ code: number; output: string }> {
 
 describe('pnpm stack up | status | down', () => {
   let dataDir: string
-  let ports: StackPorts
+  let ports: ReturnType<typeof portOptions>
   let flags: string[]
 
   beforeAll(async () => {
     dataDir = makeDataDir()
-    ports = await freeStackPorts(3)
+    ports = portOptions(await freeStackPorts(3))
     flags = [
       '--data-dir',
       dataDir,

@@ -1,6 +1,5 @@
 import { readdirSync, readFileSync } from 'node:fs'
 import { performance } from 'node:perf_hooks'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
   eventually,
   mustWrite,
@@ -8,7 +7,8 @@ import {
   startTestStack,
   type TestStack,
   writeKey,
-} from './helpers.js'
+} from '@strata/stack/testing'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 
 /** Guarantee 3's bound, as the brief asks tests to assert it. */
 const STALENESS_BOUND_MS = 100

@@ -1,6 +1,6 @@
-import { ensureBuilt } from '../src/stack/build.js'
-import { REPO_ROOT } from '../src/stack/config.js'
-import { consoleReporter } from '../src/stack/reporter.js'
+import { ensureBuilt } from '@strata/stack/build'
+import { REPO_ROOT } from '@strata/stack/config'
+import { consoleReporter } from '@strata/stack/reporter'
 
 /**
  * The e2e tests run apps/api/dist. `turbo run test` builds only this package's dependencies, and

@@ -1,5 +1,5 @@
+import { mustWrite, readKey, startTestStack, type TestStack } from '@strata/stack/testing'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { mustWrite, readKey, startTestStack, type TestStack } from './helpers.js'
 
 describe('local stack with --lb key-affinity', () => {
   let stack: TestStack

@@ -1,9 +1,15 @@
 import { randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { createConnection, type Socket } from 'node:net'
+import { NGINX_DEFAULTS } from '@strata/stack/config'
+import {
+  eventually,
+  mustWrite,
+  readKey,
+  startTestStack,
+  type TestStack,
+} from '@strata/stack/testing'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { NGINX_DEFAULTS } from '../src/stack/config.js'
-import { eventually, mustWrite, readKey, startTestStack, type TestStack } from './helpers.js'
 import { nginxPids, residentBytes } from './nginx-fixture.js'
 
 const KiB = 1024

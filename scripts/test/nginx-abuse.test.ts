@@ -1,9 +1,9 @@
 import { readdirSync, readlinkSync, statSync } from 'node:fs'
 import { createConnection, type Socket } from 'node:net'
 import { performance } from 'node:perf_hooks'
+import { NGINX_DEFAULTS } from '@strata/stack/config'
+import { eventually } from '@strata/stack/testing'
 import { describe, expect, it } from 'vitest'
-import { NGINX_DEFAULTS } from '../src/stack/config.js'
-import { eventually } from './helpers.js'
 import { nginxPids, residentBytes, useNginxFixture } from './nginx-fixture.js'
 
 const MiB = 1024 * 1024

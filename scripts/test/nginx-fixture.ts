@@ -2,12 +2,14 @@ import { chmodSync, existsSync, readdirSync, readFileSync, rmSync } from 'node:f
 import { createServer, type RequestListener, type Server } from 'node:http'
 import { createConnection } from 'node:net'
 import { join } from 'node:path'
+import { locateBinaries } from '@strata/stack/binaries'
+import { type RunningComponent, stopComponent } from '@strata/stack/components/launch'
+import { startNginx } from '@strata/stack/components/nginx'
+import { type NginxLimits, resolveStackConfig, stackPaths } from '@strata/stack/config'
+import { freeStackPorts, portOptions } from '@strata/stack/ports'
+import { quietReporter } from '@strata/stack/reporter'
+import { makeDataDir } from '@strata/stack/testing'
 import { afterAll, beforeAll } from 'vitest'
-import { locateBinaries } from '../src/stack/binaries.js'
-import { type RunningComponent, startNginx, stopComponent } from '../src/stack/components.js'
-import { type NginxLimits, resolveStackConfig, stackPaths } from '../src/stack/config.js'
-import { quietReporter } from '../src/stack/reporter.js'
-import { freeStackPorts, makeDataDir } from './helpers.js'
 
 /** nginx from the stack's real configuration, in front of one stand-in replica. */
 export interface NginxFixture {
@@ -47,7 +49,7 @@ export interface NginxFixtureOptions {
 export async function startNginxFixture(options: NginxFixtureOptions): Promise<NginxFixture> {
   const dataDir = makeDataDir()
   if (options.privateDataDir) chmodSync(dataDir, 0o700)
-  const ports = await freeStackPorts(1)
+  const ports = portOptions(await freeStackPorts(1))
   const seen: string[] = []
   const upstream: Server = createServer((req, res) => {
     seen.push(`${req.method} ${req.url}`)

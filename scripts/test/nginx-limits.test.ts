@@ -1,7 +1,7 @@
 import { createConnection, type Socket } from 'node:net'
 import { performance } from 'node:perf_hooks'
+import { mustWrite, readKey, startTestStack, type TestStack } from '@strata/stack/testing'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { mustWrite, readKey, startTestStack, type TestStack } from './helpers.js'
 
 /** Small limits so a test can cross them, and short client timeouts so it need not wait long. */
 const LIMITS = {

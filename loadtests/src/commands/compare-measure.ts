@@ -1,3 +1,6 @@
+import type { CacheMode, LoadBalancing } from '@strata/stack/config'
+import { cpuMillis } from '@strata/stack/processes'
+import type { RunningStack } from '@strata/stack/running-stack'
 import { median } from '../median.js'
 import {
   type Counters,
@@ -7,12 +10,10 @@ import {
   redisRoundTrips,
   replicaCounters,
 } from '../probes.js'
-import { cpuMillis } from '../proc-cpu.js'
 import type { Progress } from '../progress.js'
 import type { ModeRow } from '../report.js'
 import { runScenario } from '../run-scenario.js'
 import type { Scenario } from '../scenario.js'
-import type { CacheMode, LoadBalancing, RunningStack } from '../stack-client.js'
 import type { LoadSummary } from '../summary.js'
 
 /** The parts of a stack whose CPU time is accounted for. */

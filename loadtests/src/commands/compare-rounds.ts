@@ -1,20 +1,14 @@
 import { mkdirSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
+import { freeStackPorts } from '@strata/stack/ports'
+import type { RunningStack } from '@strata/stack/running-stack'
 import { primeKeys } from '../generator.js'
 import type { Progress } from '../progress.js'
 import type { ModeRow } from '../report.js'
 import { writeJson } from '../results.js'
 import { runScenario } from '../run-scenario.js'
 import type { Scenario } from '../scenario.js'
-import {
-  freeStackPorts,
-  pauseStack,
-  type RunningStack,
-  resumeStack,
-  showSteps,
-  stackDown,
-  stackUp,
-} from '../stack-client.js'
+import { pauseStack, resumeStack, showSteps, stackDown, stackUp } from '../stack-client.js'
 import type { LoadSummary } from '../summary.js'
 import { measureMode, modeRow, VARIANTS, type Variant } from './compare-measure.js'
 

@@ -1,8 +1,9 @@
 import { chmodSync, mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, relative, resolve } from 'node:path'
+import { REPO_ROOT } from '@strata/stack/config'
+import { formatDuration } from '@strata/stack/duration'
 import { scenarioNamed } from '../../scenarios/index.js'
-import { formatDuration } from '../duration.js'
 import type { LoadtestEnv } from '../env.js'
 import {
   duration,
@@ -16,7 +17,6 @@ import {
 import { Progress } from '../progress.js'
 import { type ModeRow, markdownTable } from '../report.js'
 import { publishLatest, resultDir, timestamp } from '../results.js'
-import { REPO_ROOT } from '../stack-client.js'
 import { VARIANTS } from './compare-measure.js'
 import { combineRows, comparisonReport, renderCommand, writeReports } from './compare-report.js'
 import {

@@ -1,8 +1,9 @@
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { REPO_ROOT } from '@strata/stack/config'
+import type { RunningStack } from '@strata/stack/running-stack'
 import { afterEach, describe, expect, it } from 'vitest'
-import { REPO_ROOT, type RunningStack } from '../stack-client.js'
 import { bareNginxConfig } from './limit-bare.js'
 
 const dirs: string[] = []

@@ -1,7 +1,9 @@
 import { copyFileSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { REPO_ROOT } from '@strata/stack/config'
+import { freePortBlock } from '@strata/stack/ports'
+import type { RunningStack } from '@strata/stack/running-stack'
 import { startChild, waitUntil } from '../processes.js'
-import { freePortBlock, REPO_ROOT, type RunningStack } from '../stack-client.js'
 import { type Contender, HOT_KEY, type LimitRun } from './limit-stacks.js'
 
 /**
@@ -71,7 +73,7 @@ function startBareServers(run: LimitRun, ports: readonly number[], bodyFile: str
       `bare-${i + 1}`,
       process.execPath,
       [
-        // As the stack runs its replicas (scripts/src/stack/components.ts: REPLICA_NODE_FLAGS).
+        // As the stack runs its replicas (tools/stack/src/components/replica.ts: REPLICA_NODE_FLAGS).
         '--single-threaded-gc',
         ...profileFlags,
         '--import',

@@ -1,6 +1,6 @@
+import { cpuMillis } from '@strata/stack/processes'
 import { median } from '../median.js'
 import { counterDelta, replicaCounters } from '../probes.js'
-import { cpuMillis } from '../proc-cpu.js'
 import type { Progress } from '../progress.js'
 import { runWrk, type WrkResult } from '../wrk.js'
 import type { Contender } from './limit-stacks.js'

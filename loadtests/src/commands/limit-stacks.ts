@@ -1,14 +1,10 @@
 import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
+import { freeStackPorts } from '@strata/stack/ports'
+import type { RunningStack } from '@strata/stack/running-stack'
 import { type Child, stopChild, waitUntil } from '../processes.js'
 import type { Progress } from '../progress.js'
-import {
-  freeStackPorts,
-  type RunningStack,
-  showSteps,
-  stackDown,
-  stackUp,
-} from '../stack-client.js'
+import { showSteps, stackDown, stackUp } from '../stack-client.js'
 
 /** The key every contender serves: an L1 hit on every replica. */
 export const HOT_KEY = 'limit:hot'

@@ -17,7 +17,7 @@ import { createTieredCache } from '../src/index.js'
 const WRITES = Number(process.env.PROPAGATION_WRITES ?? 1_000)
 const ROUNDS = Number(process.env.PROPAGATION_ROUNDS ?? 5)
 const REPLICAS = 3
-// As the API's replicas run (scripts/src/stack/components.ts): GC helper threads would only
+// As the API's replicas run (tools/stack/src/components/replica.ts): GC helper threads would only
 // compete for the same two cores.
 const REPLICA_NODE_FLAGS = ['--single-threaded-gc', '--import', 'tsx']
 const now = () => performance.timeOrigin + performance.now()

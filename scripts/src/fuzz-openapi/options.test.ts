@@ -36,8 +36,8 @@ describe('pnpm fuzz:openapi options', () => {
   })
 
   it.each([
-    [['--seed', 'x'], '--seed must be a positive integer'],
-    [['--workers', '0'], '--workers must be a positive integer'],
+    [['--seed', 'x'], '--seed: expected a whole number ≥ 1'],
+    [['--workers', '0'], '--workers: expected a whole number ≥ 1'],
     [['--nope'], "Unknown option '--nope'"],
   ])('refuses %j, naming the option', (argv, message) => {
     expect(() => parseFuzzOpenApiArgs(argv)).toThrow(UsageError)

@@ -1,4 +1,6 @@
-import { parseArgs } from 'node:util'
+import { flag, int, parseOptions, text, UsageError } from '@strata/stack/options'
+
+export { UsageError }
 
 /** The checks every run makes, each against what /openapi.json promises. */
 export const CHECKS = [
@@ -43,47 +45,24 @@ export interface FuzzOpenApiOptions {
   schemathesis: string | undefined
 }
 
-/** A command line that cannot be run; the message says what to change. */
-export class UsageError extends Error {
-  readonly code = 'E_USAGE'
-}
-
-const positive = (name: string, text: string | undefined, fallback: number): number => {
-  if (text === undefined) return fallback
-  const value = Number(text)
-  if (!Number.isSafeInteger(value) || value < 1) {
-    throw new UsageError(`--${name} must be a positive integer (got ${JSON.stringify(text)})`)
-  }
-  return value
-}
+const OPTIONS = {
+  help: flag('h'),
+  install: flag(),
+  'max-examples': int(150),
+  seed: int(1),
+  workers: int(2),
+  schemathesis: text(),
+} as const
 
 /** Parses the command line; throws `UsageError` naming the bad option. */
-export function parseFuzzOpenApiArgs(argv: string[]): FuzzOpenApiOptions {
-  let values: Record<string, string | boolean | undefined>
-  try {
-    ;({ values } = parseArgs({
-      args: argv,
-      options: {
-        help: { type: 'boolean', short: 'h' },
-        install: { type: 'boolean' },
-        'max-examples': { type: 'string' },
-        seed: { type: 'string' },
-        workers: { type: 'string' },
-        schemathesis: { type: 'string' },
-      },
-      strict: true,
-      allowPositionals: false,
-    }))
-  } catch (error) {
-    throw new UsageError(`${(error as Error).message}; see --help`)
-  }
-  const text = (name: string) => values[name] as string | undefined
+export function parseFuzzOpenApiArgs(argv: readonly string[]): FuzzOpenApiOptions {
+  const { values } = parseOptions(argv, OPTIONS)
   return {
-    help: values.help === true,
-    install: values.install === true,
-    maxExamples: positive('max-examples', text('max-examples'), 150),
-    seed: positive('seed', text('seed'), 1),
-    workers: positive('workers', text('workers'), 2),
-    schemathesis: text('schemathesis'),
+    help: values.help,
+    install: values.install,
+    maxExamples: values['max-examples'],
+    seed: values.seed,
+    workers: values.workers,
+    schemathesis: values.schemathesis,
   }
 }

@@ -1,41 +1,24 @@
 import type { ChildProcess } from 'node:child_process'
 import { chmodSync, existsSync, mkdirSync } from 'node:fs'
-import { createServer } from 'node:net'
-import { dirname } from 'node:path'
-import { setTimeout as sleep } from 'node:timers/promises'
-import { redactUrl } from '@strata/api/redact'
-import { type Binaries, findPsql, locateBinaries } from './binaries.js'
+import { type Binaries, locateBinaries } from './binaries.js'
 import {
-  DATABASE_NAME,
   exitReason,
-  isHealthy,
-  type ReplicaBackends,
   type RunningComponent,
   START_ORDER,
   type StartContext,
-  startNginx,
-  startPostgres,
-  startRedis,
-  startReplica,
   stopComponents,
-} from './components.js'
-import { replicaName, replicaPort, type StackConfig, stackPaths } from './config.js'
-import {
-  connectionUrls,
-  loadOrCreateCredentials,
-  readCredentials,
-  type StackConnectionUrls,
-} from './credentials.js'
-import { isRunning, killDaemon, processStartTime, signalTree } from './daemons.js'
+} from './components/launch.js'
+import { startNginx } from './components/nginx.js'
+import { startPostgres } from './components/postgres.js'
+import { startRedis } from './components/redis.js'
+import { type ReplicaBackends, startReplica } from './components/replica.js'
+import { DATABASE_NAME, replicaName, replicaPort, type StackConfig, stackPaths } from './config.js'
+import { connectionUrls, loadOrCreateCredentials, type StackConnectionUrls } from './credentials.js'
+import { isRunning, killDaemon, signalTree } from './daemons.js'
 import { StackError } from './errors.js'
+import { assertPortsFree, newStackState, refuseIfRunning } from './preflight.js'
 import { quietReporter, type Reporter } from './reporter.js'
-import {
-  type ComponentState,
-  readState,
-  removeState,
-  type StackState,
-  writeState,
-} from './state.js'
+import { type ComponentState, removeState, type StackState, writeState } from './state.js'
 
 /** How a cluster is run. */
 export interface ClusterOptions {
@@ -114,26 +97,7 @@ export class Cluster {
       if (created) chmodSync(dir, 0o755)
     }
 
-    const state: StackState = {
-      version: 1,
-      ownerPid: process.pid,
-      ownerStartTime: processStartTime(process.pid),
-      foreground: options.foreground ?? false,
-      startedAt: new Date().toISOString(),
-      options: {
-        replicas: config.replicas,
-        mode: config.mode,
-        lb: config.lb,
-        nginxPort: config.nginxPort,
-        replicaPortBase: config.replicaPortBase,
-        rateLimit: config.nginx.rateLimit,
-      },
-      external: {
-        ...(config.databaseUrl ? { database: redactUrl(config.databaseUrl) } : {}),
-        ...(config.redisUrl ? { redis: redactUrl(config.redisUrl) } : {}),
-      },
-      components: [],
-    }
+    const state = newStackState(config, options.foreground ?? false)
     // Passwords of the PostgreSQL and Redis the stack runs: random on the first start, then kept.
     const { credentials, created } = loadOrCreateCredentials(paths.credentialsFile, (message) =>
       reporter.warn(message),
@@ -410,113 +374,3 @@ const byStartOrder = (a: ComponentState, b: ComponentState) =>
 /** Starts a cluster; see `Cluster`. */
 export const startCluster = (config: StackConfig, options?: ClusterOptions): Promise<Cluster> =>
   Cluster.start(config, options)
-
-/**
- * Stops the stack recorded in `<data-dir>/stack.json`, from any process (`pnpm stack down`).
- * A foreground `pnpm start` is asked to stop itself, so it exits cleanly instead of reporting
- * its components as crashed. Returns false when no stack was recorded.
- */
-export async function stopStack(
-  config: Pick<StackConfig, 'dataDir' | 'rootDir'>,
-  reporter: Reporter,
-): Promise<boolean> {
-  const stateFile = stackPaths(config).stateFile
-  const state = readState(stateFile)
-  if (!state) return false
-  const owner = { pid: state.ownerPid, startTime: state.ownerStartTime }
-  if (state.foreground && state.ownerPid !== process.pid && isRunning(owner)) {
-    reporter.step(`Asking the foreground stack (pid ${state.ownerPid}) to stop`)
-    process.kill(state.ownerPid, 'SIGTERM')
-    const deadline = Date.now() + 60_000
-    while (isRunning(owner) && Date.now() < deadline) await sleep(50)
-  }
-  // Whatever the owner left behind (or everything, for a background stack) is stopped here.
-  const left = readState(stateFile)
-  if (left) {
-    reporter.step('Stopping the stack: nginx, then the replicas, then Redis and PostgreSQL')
-    await stopComponents(left.components, reporter)
-    removeState(stateFile)
-  }
-  return true
-}
-
-/** One component as `status` shows it. */
-export interface ComponentStatus extends ComponentState {
-  running: boolean
-  healthy: boolean
-}
-
-/** The recorded stack with each component's liveness and health; undefined when none is recorded. */
-export async function stackStatus(
-  config: Pick<StackConfig, 'dataDir' | 'rootDir'>,
-): Promise<{ state: StackState; components: ComponentStatus[] } | undefined> {
-  const paths = stackPaths(config)
-  const state = readState(paths.stateFile)
-  if (!state) return undefined
-  const psqlBinary = findPsql()
-  const credentials = readCredentials(paths.credentialsFile)
-  const components = await Promise.all(
-    state.components.map(async (component) => {
-      const running = isRunning(component)
-      const healthy = running && (await isHealthy(component, psqlBinary, credentials))
-      return { ...component, running, healthy }
-    }),
-  )
-  return { state, components }
-}
-
-/** Refuses to start a second stack on the same data directory; clears a dead one's state. */
-function refuseIfRunning(stateFile: string): void {
-  const state = readState(stateFile)
-  if (!state) return
-  const alive = state.components.filter((component) => isRunning(component))
-  if (alive.length > 0) {
-    throw new StackError(
-      'E_ALREADY_RUNNING',
-      `a stack is already running from ${dirname(stateFile)} (${alive.map((c) => `${c.name} pid ${c.pid}`).join(', ')}).\n` +
-        'See it with `pnpm stack status`, stop it with `pnpm stack down` (add --data-dir when not the default).',
-    )
-  }
-  // Every process of the recorded stack is gone (a crash, a reboot): the record is stale.
-  removeState(stateFile)
-}
-
-/** Fails early, naming the option to change, when a port the stack would bind is taken. */
-async function assertPortsFree(config: StackConfig): Promise<void> {
-  const wanted: Array<{ port: number; what: string; option: string }> = [
-    { port: config.nginxPort, what: 'nginx', option: '--nginx-port' },
-  ]
-  if (!config.databaseUrl)
-    wanted.push({ port: config.postgresPort, what: 'postgres', option: '--postgres-port' })
-  if (!config.redisUrl)
-    wanted.push({ port: config.redisPort, what: 'redis', option: '--redis-port' })
-  for (let index = 1; index <= config.replicas; index++) {
-    wanted.push({
-      port: replicaPort(config, index),
-      what: replicaName(index),
-      option: '--replica-port-base',
-    })
-  }
-  const taken: string[] = []
-  for (const { port, what, option } of wanted) {
-    if (!(await isPortFree(port))) taken.push(`${port} (${what}; change it with ${option})`)
-  }
-  if (taken.length > 0) {
-    throw new StackError(
-      'E_PORT_IN_USE',
-      `already in use: port ${taken.join(', port ')}.\n` +
-        'Another stack or program listens there: stop it (`pnpm stack status` shows a stack of this checkout) or choose other ports.',
-    )
-  }
-}
-
-/** True when nothing listens on the port (checked on all interfaces, as nginx binds them). */
-export function isPortFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const server = createServer()
-    server.once('error', () => resolve(false))
-    server.listen({ port, host: '0.0.0.0', exclusive: true }, () =>
-      server.close(() => resolve(true)),
-    )
-  })
-}

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { type CliEnvironment, NGINX_DEFAULTS, parseCommandLine, REPO_ROOT } from './config.js'
+import { type CliEnvironment, parseCommandLine } from './command-line.js'
+import { NGINX_DEFAULTS, REPO_ROOT } from './config.js'
 
 const env = (overrides: Partial<CliEnvironment> = {}): CliEnvironment => ({
   databaseUrl: undefined,
@@ -81,10 +82,11 @@ describe('parseCommandLine', () => {
 
   it.each([
     [['frob'], /unknown command "frob"/],
-    [['up', '--bogus', '1'], /unknown option --bogus/],
-    [['up', '--replicas'], /--replicas needs a value/],
+    [['up', '--bogus', '1'], /^Unknown option '--bogus' \(see --help\)$/],
+    [['up', '--replicas'], /Option '--replicas <value>' argument missing/],
     [['up', '--replicas', 'three'], /--replicas: expected a whole number/],
-    [['up', '--replicas', '0'], /--replicas: must be a whole number from 1 to 64/],
+    [['up', '--replicas', '0'], /--replicas: expected a whole number ≥ 1/],
+    [['up', '--replicas', '65'], /--replicas: must be a whole number from 1 to 64/],
     [['up', '--mode', 'l3'], /--mode: must be one of multi, l2, l1, none/],
     [['up', '--lb', 'random'], /--lb: must be one of round-robin, key-affinity/],
     [['up', '--nginx-port', '70000'], /--nginx-port: must be a port/],

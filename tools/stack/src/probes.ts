@@ -1,26 +1,7 @@
 import { execFile } from 'node:child_process'
-import { request } from 'node:http'
 import { createConnection } from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { StackError } from './errors.js'
-
-/** The HTTP status of a GET, or undefined when nothing answered within `timeoutMs`. */
-export function httpStatus(url: string, timeoutMs = 2_000): Promise<number | undefined> {
-  return new Promise((resolve) => {
-    // A fresh connection per probe (no agent): a probe must not ride on a socket to a dead process.
-    const req = request(
-      url,
-      { agent: false, timeout: timeoutMs, headers: { connection: 'close' } },
-      (res) => {
-        res.resume()
-        resolve(res.statusCode)
-      },
-    )
-    req.on('timeout', () => req.destroy())
-    req.on('error', () => resolve(undefined))
-    req.end()
-  })
-}
 
 /** True when something accepts TCP connections on 127.0.0.1:`port`. */
 export function acceptsConnections(port: number, timeoutMs = 1_000): Promise<boolean> {

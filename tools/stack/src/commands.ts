@@ -1,17 +1,13 @@
 import { relative, resolve } from 'node:path'
 import { redactUrl } from '@strata/api/redact'
-import {
-  type Cluster,
-  type ComponentStatus,
-  stackStatus,
-  startCluster,
-  stopStack,
-} from './cluster.js'
+import { type Cluster, startCluster } from './cluster.js'
 import { type StackConfig, stackPaths } from './config.js'
 import { killDaemon } from './daemons.js'
 import { StackError } from './errors.js'
+import { type ComponentStatus, stackStatus, stopStack } from './recorded-stack.js'
 import type { Reporter } from './reporter.js'
 import { readState, removeState } from './state.js'
+import { textTable } from './text-table.js'
 
 /** A repeated stop signal within this many milliseconds is the same Ctrl-C, not a request to force. */
 const FORCE_AFTER_MS = 1_000
@@ -146,7 +142,7 @@ export async function statusCommand(config: StackConfig): Promise<number> {
   if (state.external.database)
     rows.push(['postgres', '-', '-', 'external', state.external.database])
   if (state.external.redis) rows.push(['redis', '-', '-', 'external', state.external.redis])
-  console.log(table(rows))
+  console.log(textTable(rows))
   const healthy = components.every((component) => component.healthy)
   if (!healthy)
     console.log(
@@ -191,7 +187,7 @@ function printSummary(cluster: Cluster): void {
   console.log(
     `\nStrata is up: ${config.replicas} ${config.replicas === 1 ? 'replica' : 'replicas'}, cache mode ${config.mode}, ${config.lb} reads through nginx\n`,
   )
-  console.log(table(rows, '  '))
+  console.log(textTable(rows, { indent: '  ' }))
   console.log(
     config.adminToken
       ? '\nPOST /clear-cache is enabled with ADMIN_TOKEN (Authorization: Bearer $ADMIN_TOKEN).'
@@ -212,25 +208,6 @@ async function forceKill(config: StackConfig): Promise<void> {
   if (!state) return
   await Promise.all(state.components.map((component) => killDaemon(component)))
   removeState(stateFile)
-}
-
-function table(rows: string[][], indent = ''): string {
-  const widths: number[] = []
-  for (const row of rows) {
-    row.forEach((cell, i) => {
-      widths[i] = Math.max(widths[i] ?? 0, cell.length)
-    })
-  }
-  return rows
-    .map(
-      (row) =>
-        indent +
-        row
-          .map((cell, i) => cell.padEnd(widths[i] ?? 0))
-          .join('  ')
-          .trimEnd(),
-    )
-    .join('\n')
 }
 
 const relativeToCwd = (path: string) => {

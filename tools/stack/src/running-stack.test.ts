@@ -2,7 +2,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import { readStack } from './stack-client.js'
+import { StackError } from './errors.js'
+import { readStack } from './running-stack.js'
 
 const dirs: string[] = []
 afterEach(() => {
@@ -10,14 +11,18 @@ afterEach(() => {
 })
 
 /** A data directory as `pnpm stack up` leaves it: state file, and the credentials file. */
-function dataDir(external: Record<string, string> = {}, withCredentials = true): string {
-  const dir = mkdtempSync(join(tmpdir(), 'strata-stack-client-'))
+function dataDir(
+  external: Record<string, string> = {},
+  withCredentials = true,
+  version = 1,
+): string {
+  const dir = mkdtempSync(join(tmpdir(), 'strata-running-stack-'))
   dirs.push(dir)
   const own = Object.keys(external).length === 0
   writeFileSync(
     join(dir, 'stack.json'),
     JSON.stringify({
-      version: 1,
+      version,
       options: { mode: 'multi', lb: 'round-robin', nginxPort: 8005, rateLimit: own },
       external,
       components: [
@@ -75,5 +80,25 @@ describe('readStack', () => {
     expect(readStack(dataDir({ redis: 'redis://u:***@10.0.0.5:6379' }))?.redisUrl).toBeUndefined()
     expect(readStack(dataDir({ database: 'postgres://db/x' }))?.databaseUrl).toBeUndefined()
     expect(readStack(dataDir({ database: 'postgres://db/x' }))?.rateLimited).toBe(false)
+  })
+
+  it('finds nothing in a directory no stack was started from', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'strata-running-stack-'))
+    dirs.push(dir)
+    expect(readStack(dir)).toBeUndefined()
+  })
+
+  it('refuses a state file written by another version of the stack runner', () => {
+    expect(() => readStack(dataDir({}, true, 2))).toThrow(StackError)
+    expect(() => readStack(dataDir({}, true, 2))).toThrow(/another version of the stack runner/)
+  })
+
+  it('groups the pids by kind, for pausing a stack and reading its CPU time', () => {
+    expect(readStack(dataDir())?.pids).toEqual({
+      postgres: [10],
+      redis: [11],
+      replica: [12],
+      nginx: [13],
+    })
   })
 })

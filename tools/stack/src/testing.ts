@@ -1,56 +1,18 @@
-import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs'
+import { Agent } from 'node:http'
 import { createConnection } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
-import {
-  type Cluster,
-  type ClusterOptions,
-  isPortFree,
-  startCluster,
-} from '../src/stack/cluster.js'
+import { type Cluster, type ClusterOptions, startCluster } from './cluster.js'
 import {
   type LoadBalancing,
   type NginxLimits,
   resolveStackConfig,
   type StackConfig,
-} from '../src/stack/config.js'
-
-/** The ports a test stack binds, all free when chosen. */
-export interface StackPorts {
-  nginxPort: number
-  replicaPortBase: number
-  redisPort: number
-  postgresPort: number
-}
-
-/**
- * Free ports for a whole stack; the replicas need `replicas` consecutive ones. They are drawn
- * below Linux's ephemeral range (32768+), where the kernel picks the source ports of outgoing
- * connections: a port chosen there could be taken by a replica's connection to Redis before
- * nginx gets to bind it.
- */
-export async function freeStackPorts(replicas: number): Promise<StackPorts> {
-  const taken = new Set<number>()
-  const pickRun = async (length: number): Promise<number> => {
-    for (let attempt = 0; attempt < 200; attempt++) {
-      const base = 15_000 + Math.floor(Math.random() * (32_000 - 15_000 - length))
-      const run = Array.from({ length }, (_, i) => base + i)
-      if (run.some((port) => taken.has(port))) continue
-      const free = await Promise.all(run.map((port) => isPortFree(port)))
-      if (!free.every(Boolean)) continue
-      for (const port of run) taken.add(port)
-      return base
-    }
-    throw new Error(`found no ${length} consecutive free ports between 15000 and 32000`)
-  }
-  return {
-    replicaPortBase: await pickRun(replicas),
-    nginxPort: await pickRun(1),
-    redisPort: await pickRun(1),
-    postgresPort: await pickRun(1),
-  }
-}
+} from './config.js'
+import { httpRequest } from './http.js'
+import { freeStackPorts, portOptions } from './ports.js'
 
 /** A stack owned by one test file, in its own temp directory and on free ports. */
 export interface TestStack {
@@ -115,7 +77,7 @@ export async function startTestStack(options: TestStackOptions = {}): Promise<Te
     dataDir,
     replicas,
     lb: options.lb ?? 'round-robin',
-    ...(await freeStackPorts(replicas)),
+    ...portOptions(await freeStackPorts(replicas)),
     durable: false,
     baseEnv: { ...testEnvironment(), ...options.env },
     nginx: { rateLimit: false, ...options.nginx },
@@ -148,22 +110,33 @@ export interface ReadResult {
   replica: string | null
 }
 
+/**
+ * Connections kept open between the test requests, as a client of the stack would: a test's loop
+ * of reads and writes does not open a socket per request.
+ */
+const keepAlive = new Agent({ keepAlive: true })
+
 /** `GET <base>/read/<key>`; network errors are returned as status 0 so load loops can count them. */
 export async function readKey(base: string, key: string): Promise<ReadResult> {
   try {
-    const response = await fetch(`${base}/read/${encodeURIComponent(key)}`)
-    const body = (await response.json()) as { version?: number; value?: string }
+    const answer = await httpRequest(`${base}/read/${encodeURIComponent(key)}`, {
+      agent: keepAlive,
+    })
+    const body = JSON.parse(answer.body) as { version?: number; value?: string }
     return {
-      status: response.status,
+      status: answer.status,
       version: body.version,
       value: body.value,
-      cacheLevel: response.headers.get('x-cache-level'),
-      replica: response.headers.get('x-replica-id'),
+      cacheLevel: header(answer.headers['x-cache-level']),
+      replica: header(answer.headers['x-replica-id']),
     }
   } catch {
     return { status: 0, version: undefined, value: undefined, cacheLevel: null, replica: null }
   }
 }
+
+const header = (value: string | string[] | undefined): string | null =>
+  typeof value === 'string' ? value : null
 
 /** What a `POST /write` answered. */
 export interface WriteResult {
@@ -175,16 +148,16 @@ export interface WriteResult {
 /** `POST <base>/write`; network errors are returned as status 0. */
 export async function writeKey(base: string, key: string, value: string): Promise<WriteResult> {
   try {
-    const response = await fetch(`${base}/write`, {
+    const answer = await httpRequest(`${base}/write`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ key, value }),
+      json: { key, value },
+      agent: keepAlive,
     })
-    const body = (await response.json()) as { version?: number }
+    const body = JSON.parse(answer.body) as { version?: number }
     return {
-      status: response.status,
+      status: answer.status,
       version: body.version,
-      replica: response.headers.get('x-replica-id'),
+      replica: header(answer.headers['x-replica-id']),
     }
   } catch {
     return { status: 0, version: undefined, replica: null }
@@ -214,36 +187,6 @@ export async function eventually<T>(
       throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
     await sleep(50)
   }
-}
-
-/**
- * True while a process runs. Independent of the stack's own bookkeeping on purpose: a zombie
- * (exited, waiting for its parent to collect it) counts as gone.
- */
-export function processRuns(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-    const state = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0]
-    return state !== 'Z' && state !== 'X'
-  } catch {
-    return false
-  }
-}
-
-/** Live processes whose process group is `pgid` (a component and its children: nginx workers, PostgreSQL backends). */
-export function liveGroupMembers(pgid: number): number[] {
-  return readdirSync('/proc')
-    .filter((entry) => /^\d+$/.test(entry))
-    .map(Number)
-    .filter((pid) => {
-      try {
-        const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-        const [state, , pgrp] = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-        return Number(pgrp) === pgid && state !== 'Z' && state !== 'X'
-      } catch {
-        return false
-      }
-    })
 }
 
 /**
@@ -277,17 +220,4 @@ export function redisReply(
     })
     socket.on('error', reject)
   })
-}
-
-/** The command lines of a process and every live member of its group, for secrets in `ps`. */
-export function commandLines(pids: readonly number[]): string[] {
-  const lines: string[] = []
-  for (const pid of new Set(pids.flatMap((leader) => [leader, ...liveGroupMembers(leader)]))) {
-    try {
-      lines.push(readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' '))
-    } catch {
-      // Gone since listed.
-    }
-  }
-  return lines
 }

@@ -1,8 +1,15 @@
 import { type ChildProcess, spawn } from 'node:child_process'
-import { closeSync, existsSync, readdirSync, readFileSync } from 'node:fs'
+import { closeSync } from 'node:fs'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { RunAs } from '@strata/test-servers'
 import { openLogFile } from './log-files.js'
+import {
+  hasProc,
+  liveGroupMembers,
+  processStartTime,
+  processTree,
+  readProcStat,
+} from './processes.js'
 
 /** A process the stack started, identified well enough to find it again from another process. */
 export interface DaemonIdentity {
@@ -68,35 +75,6 @@ export async function startDaemon(spec: DaemonSpec): Promise<StartedDaemon> {
   return { pid, startTime: processStartTime(pid), child }
 }
 
-interface ProcStat {
-  state: string
-  ppid: number
-  pgrp: number
-  startTime: string
-}
-
-/** Parses `/proc/<pid>/stat`; undefined when the process is gone or /proc is not there. */
-function readProcStat(pid: number): ProcStat | undefined {
-  let text: string
-  try {
-    text = readFileSync(`/proc/${pid}/stat`, 'utf8')
-  } catch {
-    return undefined
-  }
-  // The command name (field 2) is in parentheses and may itself contain spaces and parentheses.
-  const fields = text.slice(text.lastIndexOf(')') + 2).split(' ')
-  const [state, ppid, pgrp] = fields
-  const startTime = fields[19]
-  if (state === undefined || ppid === undefined || pgrp === undefined || startTime === undefined)
-    return undefined
-  return { state, ppid: Number(ppid), pgrp: Number(pgrp), startTime }
-}
-
-const hasProc = () => existsSync('/proc/self/stat')
-
-/** The kernel start time of a process, or undefined where there is no /proc (macOS). */
-export const processStartTime = (pid: number): string | undefined => readProcStat(pid)?.startTime
-
 /**
  * True while the process runs. A zombie counts as gone: it has exited and only waits for its
  * parent (possibly a still-running `pnpm start`) to collect its status.
@@ -117,22 +95,13 @@ export function isRunning(daemon: DaemonIdentity): boolean {
 
 /** Pids of the live (non-zombie) members of a process group. */
 function groupMembers(pgid: number): number[] {
-  if (!hasProc()) {
-    try {
-      process.kill(-pgid, 0)
-      return [pgid]
-    } catch {
-      return []
-    }
+  if (hasProc()) return liveGroupMembers(pgid)
+  try {
+    process.kill(-pgid, 0)
+    return [pgid]
+  } catch {
+    return []
   }
-  const members: number[] = []
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue
-    const stat = readProcStat(Number(entry))
-    if (stat && stat.pgrp === pgid && stat.state !== 'Z' && stat.state !== 'X')
-      members.push(Number(entry))
-  }
-  return members
 }
 
 /**
@@ -141,17 +110,7 @@ function groupMembers(pgid: number): number[] {
  * group (they call setsid), so freezing a PostgreSQL means signalling its tree.
  */
 export function signalTree(pid: number, signal: NodeJS.Signals): void {
-  const tree = [pid]
-  if (hasProc()) {
-    const children = new Map<number, number[]>()
-    for (const entry of readdirSync('/proc')) {
-      if (!/^\d+$/.test(entry)) continue
-      const stat = readProcStat(Number(entry))
-      if (!stat || stat.state === 'Z' || stat.state === 'X') continue
-      children.set(stat.ppid, [...(children.get(stat.ppid) ?? []), Number(entry)])
-    }
-    for (let i = 0; i < tree.length; i++) tree.push(...(children.get(tree[i] as number) ?? []))
-  }
+  const tree = hasProc() ? processTree(pid) : [pid]
   for (const member of tree) {
     try {
       process.kill(member, signal)
