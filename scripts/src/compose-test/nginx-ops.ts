@@ -102,11 +102,15 @@ export async function checkNginxLimits(compose: Compose, base: string, key: stri
   )
 
   const port = Number(new URL(base).port)
-  const stalled = [await stalledWrite(port), await stalledWrite(port)]
+  // Twice the limit of stalled bodies: the limit holds even if nginx ends one of them early
+  // (those past the limit are refused at once); without it, reads would keep being served.
+  const stalled: Socket[] = []
+  for (let i = 0; i < 2 * Number(TIGHT.STRATA_CONN_LIMIT); i++)
+    stalled.push(await stalledWrite(port))
   const third = await until(base, `/read/${key}`, 429, 10_000)
   check(
     third.status === 429 && errorCode(third.json) === 'RATE_LIMITED',
-    `2 requests in progress (stalled bodies), a third from the same address: ${third.status} ${errorCode(third.json)}`,
+    `requests in progress (stalled bodies) at the limit of 2, a read from the same address: ${third.status} ${errorCode(third.json)}`,
   )
   for (const socket of stalled) socket.destroy()
   const after = await until(base, `/read/${key}`, 200, 10_000)
