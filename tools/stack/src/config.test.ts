@@ -1,6 +1,11 @@
+import { CACHE_MODES as CORE_CACHE_MODES } from '@strata/cache-core'
 import { describe, expect, it } from 'vitest'
 import { type CliEnvironment, parseCommandLine } from './command-line.js'
-import { NGINX_DEFAULTS, REPO_ROOT } from './config.js'
+import { CACHE_MODES, NGINX_DEFAULTS, REPO_ROOT } from './config.js'
+
+it("the stack's cache modes are cache-core's", () => {
+  expect([...CACHE_MODES]).toEqual([...CORE_CACHE_MODES])
+})
 
 const env = (overrides: Partial<CliEnvironment> = {}): CliEnvironment => ({
   databaseUrl: undefined,

@@ -2,7 +2,11 @@ import { isAbsolute, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { StackError } from './errors.js'
 
-/** The API's cache modes, passed to every replica as `CACHE_MODE`. */
+/**
+ * The API's cache modes, passed to every replica as `CACHE_MODE`. A copy of cache-core's
+ * `CACHE_MODES`, because this module may import only `node:` modules (the load generator's image
+ * reads it without cache-core, light-modules.test.ts); config.test.ts holds the two equal.
+ */
 export const CACHE_MODES = ['multi', 'l2', 'l1', 'none'] as const
 export type CacheMode = (typeof CACHE_MODES)[number]
 
