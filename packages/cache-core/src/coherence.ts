@@ -201,7 +201,7 @@ export class Coherence {
 
   /** Reports how long after its publish `message` took effect here, when it says when that was. */
   #lag(message: BusMessage): void {
-    const seconds = lagSeconds(message.sentAt)
+    const seconds = lagSeconds(message.publishedAt)
     if (seconds === undefined) return
     this.#parts.events.emit('invalidation-lag', {
       seconds,

@@ -3,7 +3,7 @@ import { wallClockMs } from '../src/bus/messages.js'
 import type { CacheEvents, TieredCache } from '../src/index.js'
 import { nextEvent, useRedisTestbed, VersionedTable } from './helpers.js'
 
-// Every invalidation and clear says when it was published (`sentAt`, the sender's wall clock);
+// Every invalidation and clear says when it was published (`publishedAt`, the sender's wall clock);
 // the receiver reports how long after that it applied it. Messages without the field (from a
 // release before it) or with one it cannot read still act in full, only without a lag.
 
@@ -25,7 +25,7 @@ async function replica(key = 'k'): Promise<{ cache: TieredCache<string>; lags: L
 }
 
 /**
- * Publishes `fields` as an invalidation from `tester`, then a marker without `sentAt`, and
+ * Publishes `fields` as an invalidation from `tester`, then a marker without `publishedAt`, and
  * resolves once `cache` heard the marker: one connection's messages arrive in order.
  */
 async function publish(cache: TieredCache<string>, fields: Record<string, unknown>) {
@@ -45,7 +45,7 @@ describe('invalidation lag', () => {
   it('reports the time from the sender publish to the eviction, on the sender clock', async () => {
     const { cache, lags } = await replica()
     const before = wallClockMs()
-    await publish(cache, { sentAt: before - 2_000 })
+    await publish(cache, { publishedAt: before - 2_000 })
     const measured = (wallClockMs() - before) / 1000
     expect(cache.peek('k')).toBeUndefined()
     expect(lags).toHaveLength(1)
@@ -56,15 +56,15 @@ describe('invalidation lag', () => {
 
   it('reads a sender clock ahead of its own as no lag rather than a negative one', async () => {
     const { cache, lags } = await replica()
-    await publish(cache, { sentAt: wallClockMs() + 60_000 })
+    await publish(cache, { publishedAt: wallClockMs() + 60_000 })
     expect(cache.peek('k')).toBeUndefined()
     expect(lags.map((lag) => lag.seconds)).toEqual([0])
   })
 
   it.each([
-    ['without sentAt (an older release)', {}],
-    ['with a sentAt it cannot read', { sentAt: 'yesterday' }],
-    ['with a negative sentAt', { sentAt: -1 }],
+    ['without publishedAt (an older release)', {}],
+    ['with a publishedAt it cannot read', { publishedAt: 'yesterday' }],
+    ['with a negative publishedAt', { publishedAt: -1 }],
   ])(
     'applies an invalidation %s in full, with no lag and nothing malformed',
     async (_n, fields) => {

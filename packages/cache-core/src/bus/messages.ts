@@ -20,7 +20,12 @@ const counter = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER)
  * missing or unreadable one is dropped (`catch`), never a reason to call the message malformed,
  * which would empty L1. Releases from before it parse it away like any unknown field.
  */
-const sentAt = z.number().nonnegative().max(Number.MAX_SAFE_INTEGER).optional().catch(undefined)
+const publishedAt = z
+  .number()
+  .nonnegative()
+  .max(Number.MAX_SAFE_INTEGER)
+  .optional()
+  .catch(undefined)
 
 /** A key was written or deleted at `version`: drop it from L1 and refuse older loads. */
 const invalidateMessage = z.object({
@@ -29,7 +34,7 @@ const invalidateMessage = z.object({
   key,
   version: counter,
   origin,
-  sentAt,
+  publishedAt,
 })
 
 /**
@@ -41,7 +46,7 @@ const clearMessage = z.object({
   type: z.literal('clear'),
   generation: counter,
   origin,
-  sentAt,
+  publishedAt,
 })
 
 const busMessageSchema = z.discriminatedUnion('type', [invalidateMessage, clearMessage])
@@ -76,13 +81,16 @@ export const heartbeatPayload = (origin: string, seq: number): string =>
 export const wallClockMs = (): number => performance.timeOrigin + performance.now()
 
 /**
- * Seconds from a message's `sentAt` to now, or undefined when it carries none. A receiver whose
+ * Seconds from a message's `publishedAt` to now, or undefined when it carries none. A receiver whose
  * clock is behind the sender's would see a negative lag: that is clock offset, not time, so it
  * reads as 0.
  */
-export function lagSeconds(sentAt: number | undefined, now = wallClockMs()): number | undefined {
-  if (sentAt === undefined) return undefined
-  return Math.max(0, now - sentAt) / 1000
+export function lagSeconds(
+  publishedAt: number | undefined,
+  now = wallClockMs(),
+): number | undefined {
+  if (publishedAt === undefined) return undefined
+  return Math.max(0, now - publishedAt) / 1000
 }
 
 /** Parses one raw bus payload; an error string says why it was rejected. */

@@ -119,9 +119,9 @@ export class RedisBus {
     }
   }
 
-  /** Publishes a message stamped with its `sentAt`; rejects when Redis does not take it. */
+  /** Publishes a message stamped with its `publishedAt`; rejects when Redis does not take it. */
   async publish(message: BusMessage): Promise<void> {
-    const stamped: BusMessage = { ...message, sentAt: wallClockMs() }
+    const stamped: BusMessage = { ...message, publishedAt: wallClockMs() }
     await this.#options.publisher.publish(this.#options.channel, JSON.stringify(stamped))
   }
 
