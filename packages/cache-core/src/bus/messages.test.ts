@@ -97,6 +97,7 @@ describe('parseBusMessage', () => {
       key: '\u0001'.repeat(MAX_KEY_LENGTH),
       version: Number.MAX_SAFE_INTEGER,
       origin: '\u0001'.repeat(MAX_ORIGIN_LENGTH),
+      publishedAt: Number.MAX_SAFE_INTEGER - 0.5,
     }
     expect(parseBusMessage(JSON.stringify(message))).toEqual({ ok: true, message })
   })
