@@ -225,12 +225,12 @@ export class Metrics {
     }
     const lag = new Histogram({
       name: 'strata_invalidation_lag_seconds',
-      help: 'From a peer publishing an invalidation or clear (its wall clock) to this replica evicting (this one), negatives as 0',
+      help: 'From a peer publishing an invalidation or clear (its clock) to the eviction here (ours); negatives as 0',
       labelNames: ['type'],
       buckets: LAG_BUCKETS,
       registers,
     })
-    // Both series from the start, so that rate() over them starts from 0 rather than from the first.
+    // Both series exist from the start, so rate() over them counts the first observation too.
     for (const type of ['invalidate', 'clear']) lag.zero({ type })
     // Observed on the bus receive path, once per message heard: never on a read.
     cache.events.on('invalidation-lag', ({ seconds, type }) => lag.labels(type).observe(seconds))

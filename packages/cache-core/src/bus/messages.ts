@@ -81,9 +81,9 @@ export const heartbeatPayload = (origin: string, seq: number): string =>
 export const wallClockMs = (): number => performance.timeOrigin + performance.now()
 
 /**
- * Seconds from a message's `publishedAt` to now, or undefined when it carries none. A receiver whose
- * clock is behind the sender's would see a negative lag: that is clock offset, not time, so it
- * reads as 0.
+ * Seconds from a message's `publishedAt` to now, or undefined when it carries none. A receiver
+ * whose clock is behind the sender's would see a negative lag: that is clock offset, not time, so
+ * it reads as 0.
  */
 export function lagSeconds(
   publishedAt: number | undefined,
