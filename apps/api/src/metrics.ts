@@ -1,8 +1,17 @@
 import type { CacheLevel, TieredCache } from '@strata/cache-core'
-import { Counter, collectDefaultMetrics, Gauge, type Metric, Registry } from 'prom-client'
+import {
+  Counter,
+  collectDefaultMetrics,
+  Gauge,
+  Histogram,
+  type Metric,
+  Registry,
+} from 'prom-client'
 import type { Database } from './db/client.js'
 
 const BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5]
+/** Invalidation lag: sub-millisecond on one host, up to seconds for a replica that falls behind. */
+const LAG_BUCKETS = [0.0001, 0.00025, ...BUCKETS, 5, 10]
 
 /** One label set of the request histogram: counts per bucket (not cumulative), sum, count. */
 export class DurationSeries {
@@ -117,6 +126,11 @@ const STATS_COUNTERS: readonly [name: string, help: string, key: CountKey][] = [
   ],
   ['strata_l1_promotions_total', 'L2 hits copied into L1', 'promotions'],
   [
+    'strata_db_loads_total',
+    'Loads from PostgreSQL (reads that joined a load in flight count once)',
+    'dbReads',
+  ],
+  [
     'strata_bus_malformed_messages_total',
     'Bus messages that did not parse and were dropped',
     'malformedMessages',
@@ -199,11 +213,27 @@ export class Metrics {
         () => (stats().busState === 'up' ? 1 : 0),
       ],
       ['strata_l1_entries', 'Entries in this replica L1', () => stats().l1Size],
+      [
+        'strata_l1_bytes',
+        'Weighed size of this replica L1 entries, in bytes',
+        () => stats().l1Bytes,
+      ],
       ['strata_db_pool_in_use', 'Database connections holding a query', () => db.inUse()],
     ]
     for (const [name, help, read] of gauges) {
       new Gauge({ name, help, registers, collect: collectLevel(read) })
     }
+    const lag = new Histogram({
+      name: 'strata_invalidation_lag_seconds',
+      help: 'From a peer publishing an invalidation or clear (its clock) to the eviction here (ours); negatives as 0',
+      labelNames: ['type'],
+      buckets: LAG_BUCKETS,
+      registers,
+    })
+    // Both series exist from the start, so rate() over them counts the first observation too.
+    for (const type of ['invalidate', 'clear']) lag.zero({ type })
+    // Observed on the bus receive path, once per message heard: never on a read.
+    cache.events.on('invalidation-lag', ({ seconds, type }) => lag.labels(type).observe(seconds))
   }
 
   /** Records one request's duration in seconds. */

@@ -10,10 +10,16 @@ const cache = createTieredCache<string>({
   prefix: 'bench-propagation',
   loader: async () => ({ value: 'v', version: 1 }),
 })
+let evicted: { key: string; version: number; at: number } | undefined
 cache.events.on('invalidate', ({ key, version }) => {
   // Taken right after the eviction; wall-clock based, so comparable across processes.
-  const at = performance.timeOrigin + performance.now()
-  process.send?.({ key, version, at })
+  evicted = { key, version, at: performance.timeOrigin + performance.now() }
+})
+// Emitted right after 'invalidate' for the same message (both on the bus receive path), with what
+// strata_invalidation_lag_seconds observes: publishedAt → eviction.
+cache.events.on('invalidation-lag', ({ seconds }) => {
+  if (evicted) process.send?.({ ...evicted, lag: seconds * 1000 })
+  evicted = undefined
 })
 process.on('message', (message) => {
   if (message === 'stop') void cache.close().then(() => process.exit(0))

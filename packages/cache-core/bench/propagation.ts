@@ -4,7 +4,9 @@
  * separate process on the same real Redis. Writes are sequential so no queueing is measured.
  * The writes are split into rounds and each percentile is reported as the median of the rounds'
  * values next to their range: on a shared 2-core machine one scheduling hiccup moves a single
- * p99 by a millisecond, and the rounds show how much.
+ * p99 by a millisecond, and the rounds show how much. The last row is what each replica's
+ * `invalidation-lag` event (the API's strata_invalidation_lag_seconds) reports for the same
+ * messages, from their `publishedAt`: it should sit a little under "called → evicted".
  *
  * Usage: pnpm --filter @strata/cache-core bench:propagation  (PROPAGATION_WRITES=N per round,
  * PROPAGATION_ROUNDS=N)
@@ -26,12 +28,15 @@ const quantile = (xs: number[], q: number) => {
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? Number.NaN
 }
 
-type Report = { key: string; version: number; at: number } | { ready: boolean }
+type Report = { key: string; version: number; at: number; lag: number } | { ready: boolean }
 
 async function main(): Promise<void> {
   const server = await startRedisServer()
   const script = fileURLToPath(new URL('./propagation-replica.ts', import.meta.url))
-  const waiting = new Map<string, { left: number; latest: number; done: () => void }>()
+  const waiting = new Map<
+    string,
+    { left: number; latest: number; lags: number[]; done: () => void }
+  >()
   const children: ChildProcess[] = []
   for (let i = 0; i < REPLICAS; i++) {
     const child = fork(script, [server.url], { execArgv: REPLICA_NODE_FLAGS })
@@ -45,6 +50,7 @@ async function main(): Promise<void> {
         }
         const entry = waiting.get(`${report.key}@${report.version}`)
         if (!entry) return
+        entry.lags.push(report.lag)
         entry.latest = Math.max(entry.latest, report.at)
         if (--entry.left === 0) entry.done()
       })
@@ -57,19 +63,20 @@ async function main(): Promise<void> {
   })
   await writer.whenReady()
 
-  type Round = { fromAck: number[]; fromCall: number[] }
+  type Round = { fromAck: number[]; fromCall: number[]; lag: number[] }
   const rounds: Round[] = []
   console.log(
     `${REPLICAS} replica processes ready; ${ROUNDS} rounds of ${WRITES} sequential writes…`,
   )
   let version = 0
   for (let r = 1; r <= ROUNDS; r++) {
-    const round: Round = { fromAck: [], fromCall: [] }
+    const round: Round = { fromAck: [], fromCall: [], lag: [] }
     for (let i = 1; i <= WRITES; i++) {
       version++
       const key = `key:${version % 100}`
+      const lags: number[] = []
       const evictedEverywhere = new Promise<number>((resolve) => {
-        const entry = { left: REPLICAS, latest: 0, done: () => resolve(entry.latest) }
+        const entry = { left: REPLICAS, latest: 0, lags, done: () => resolve(entry.latest) }
         waiting.set(`${key}@${version}`, entry)
       })
       const called = now()
@@ -79,6 +86,7 @@ async function main(): Promise<void> {
       waiting.delete(`${key}@${version}`)
       round.fromAck.push(lastEviction - acked)
       round.fromCall.push(lastEviction - called)
+      round.lag.push(...lags)
     }
     rounds.push(round)
     const p99 = quantile(round.fromAck, 0.99).toFixed(3)
@@ -109,6 +117,9 @@ async function main(): Promise<void> {
     row('`invalidate()` resolved (write ack) → evicted on every replica', (x) => x.fromAck),
   )
   console.log(row('`invalidate()` called → evicted on every replica', (x) => x.fromCall))
+  console.log(
+    row('`publishedAt` → evicted, per replica (`strata_invalidation_lag_seconds`)', (x) => x.lag),
+  )
   console.log(
     '\nNegative values mean every replica had evicted the key before the writer saw Redis reply.',
   )

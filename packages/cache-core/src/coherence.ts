@@ -1,5 +1,5 @@
 import { randomInt } from 'node:crypto'
-import type { BusMessage } from './bus/messages.js'
+import { type BusMessage, lagSeconds } from './bus/messages.js'
 import type { BusHandlers, BusState, RedisBus } from './bus/redis-bus.js'
 import type { CacheEventEmitter } from './events.js'
 import type { Counters } from './stats.js'
@@ -175,6 +175,7 @@ export class Coherence {
         origin: message.origin,
         local: false,
       })
+      this.#lag(message)
       return
     }
     // A clear empties L1 at once. The new generation is then read from Redis, never taken from
@@ -182,6 +183,7 @@ export class Coherence {
     // let entries outlive every later clear). Until it is read, L2 is not read: its entries from
     // before the clear must not be served.
     this.dropLocal()
+    this.#lag(message)
     this.#parts.counters.clearsReceived++
     const store = this.#parts.store
     if (!store) {
@@ -195,6 +197,17 @@ export class Coherence {
     this.#clearsHeard++
     this.#online = false
     this.#confirmClear(store, message.origin)
+  }
+
+  /** Reports how long after its publish `message` took effect here, when it says when that was. */
+  #lag(message: BusMessage): void {
+    const seconds = lagSeconds(message.publishedAt)
+    if (seconds === undefined) return
+    this.#parts.events.emit('invalidation-lag', {
+      seconds,
+      type: message.type,
+      origin: message.origin,
+    })
   }
 
   /**

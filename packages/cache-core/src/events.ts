@@ -5,6 +5,12 @@ import type { BusState } from './bus/redis-bus.js'
 export interface CacheEvents {
   /** A key was invalidated: `local` when this instance wrote it, else heard on the bus. */
   invalidate: { key: string; version: number; origin: string; local: boolean }
+  /**
+   * An invalidation or clear from another instance was applied here `seconds` after its sender
+   * published it (sender's wall clock to this one's; see `lagSeconds` for clock offsets). Only
+   * for messages that carry their send time.
+   */
+  'invalidation-lag': { seconds: number; type: 'invalidate' | 'clear'; origin: string }
   /** The cache was cleared cluster-wide; `generation` is the new L2 namespace. */
   clear: { generation: number; origin: string; local: boolean }
   /** The bus subscription went up or down. While down, L1 serves nothing. */

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import {
   invalidationProblem,
+  lagSeconds,
   MAX_BUS_MESSAGE_LENGTH,
   MAX_KEY_LENGTH,
   MAX_ORIGIN_LENGTH,
@@ -13,6 +14,28 @@ describe('parseBusMessage', () => {
     const clear = { v: 1, type: 'clear', generation: 2, origin: 'a' }
     expect(parseBusMessage(JSON.stringify(invalidate))).toEqual({ ok: true, message: invalidate })
     expect(parseBusMessage(JSON.stringify(clear))).toEqual({ ok: true, message: clear })
+  })
+
+  it('keeps a publishedAt, and drops one it cannot read rather than the message', () => {
+    const invalidate = { v: 1, type: 'invalidate', key: 'k', version: 3, origin: 'a' }
+    const stamped = { ...invalidate, publishedAt: 1_700_000_000_000.25 }
+    expect(parseBusMessage(JSON.stringify(stamped))).toEqual({ ok: true, message: stamped })
+    for (const publishedAt of ['now', -5, null, 2 ** 60]) {
+      const parsed = parseBusMessage(JSON.stringify({ ...invalidate, publishedAt }))
+      expect(parsed).toEqual({ ok: true, message: invalidate })
+    }
+  })
+
+  it('ignores fields it does not know, as releases from before publishedAt do with it', () => {
+    const clear = { v: 1, type: 'clear', generation: 2, origin: 'a' }
+    const later = { ...clear, addedByALaterRelease: { any: 'thing' } }
+    expect(parseBusMessage(JSON.stringify(later))).toEqual({ ok: true, message: clear })
+  })
+
+  it('measures the lag from publishedAt, and a sender clock ahead as no lag', () => {
+    expect(lagSeconds(undefined, 5_000)).toBeUndefined()
+    expect(lagSeconds(1_000, 3_500)).toBe(2.5)
+    expect(lagSeconds(4_000, 3_500)).toBe(0)
   })
 
   it.each([
@@ -74,6 +97,7 @@ describe('parseBusMessage', () => {
       key: '\u0001'.repeat(MAX_KEY_LENGTH),
       version: Number.MAX_SAFE_INTEGER,
       origin: '\u0001'.repeat(MAX_ORIGIN_LENGTH),
+      publishedAt: Number.MAX_SAFE_INTEGER - 0.5,
     }
     expect(parseBusMessage(JSON.stringify(message))).toEqual({ ok: true, message })
   })

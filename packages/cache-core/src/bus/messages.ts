@@ -14,6 +14,18 @@ export const MAX_BUS_MESSAGE_LENGTH = 16 * 1024
 const key = z.string().min(1).max(MAX_KEY_LENGTH)
 const origin = z.string().min(1).max(MAX_ORIGIN_LENGTH)
 const counter = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER)
+/**
+ * When the sender published, in milliseconds since the epoch on its wall clock (fractional).
+ * Added after `v: 1` shipped, so it is optional, and only measures the invalidation lag: a
+ * missing or unreadable one is dropped (`catch`), never a reason to call the message malformed,
+ * which would empty L1. Releases from before it parse it away like any unknown field.
+ */
+const publishedAt = z
+  .number()
+  .nonnegative()
+  .max(Number.MAX_SAFE_INTEGER)
+  .optional()
+  .catch(undefined)
 
 /** A key was written or deleted at `version`: drop it from L1 and refuse older loads. */
 const invalidateMessage = z.object({
@@ -22,6 +34,7 @@ const invalidateMessage = z.object({
   key,
   version: counter,
   origin,
+  publishedAt,
 })
 
 /**
@@ -33,6 +46,7 @@ const clearMessage = z.object({
   type: z.literal('clear'),
   generation: counter,
   origin,
+  publishedAt,
 })
 
 const busMessageSchema = z.discriminatedUnion('type', [invalidateMessage, clearMessage])
@@ -40,7 +54,8 @@ const busMessageSchema = z.discriminatedUnion('type', [invalidateMessage, clearM
 /**
  * Every message a replica acts on. `v` versions the format; a replica that cannot parse a
  * message on its channel (an unknown `v` or `type` from a newer release, or garbage) empties its
- * L1, since it cannot tell what that message invalidated.
+ * L1, since it cannot tell what that message invalidated. Unknown fields are ignored (the
+ * objects are not strict): a field a newer release adds must be one an older one can go without.
  */
 export type BusMessage = z.infer<typeof busMessageSchema>
 export type InvalidateMessage = z.infer<typeof invalidateMessage>
@@ -56,6 +71,27 @@ export const HEARTBEAT_PREFIX = '{"v":1,"type":"heartbeat",'
 /** The payload of heartbeat number `seq` of `origin`. Starts with {@link HEARTBEAT_PREFIX}. */
 export const heartbeatPayload = (origin: string, seq: number): string =>
   JSON.stringify({ v: 1, type: 'heartbeat', origin, seq })
+
+/**
+ * This process's wall clock in milliseconds since the epoch, with sub-millisecond precision: the
+ * wall-clock time the process started at plus its monotonic clock. Processes on one host share
+ * both clocks, so their readings agree (unless the wall clock was stepped between their starts);
+ * across hosts they differ by the hosts' clock offset.
+ */
+export const wallClockMs = (): number => performance.timeOrigin + performance.now()
+
+/**
+ * Seconds from a message's `publishedAt` to now, or undefined when it carries none. A receiver
+ * whose clock is behind the sender's would see a negative lag: that is clock offset, not time, so
+ * it reads as 0.
+ */
+export function lagSeconds(
+  publishedAt: number | undefined,
+  now = wallClockMs(),
+): number | undefined {
+  if (publishedAt === undefined) return undefined
+  return Math.max(0, now - publishedAt) / 1000
+}
 
 /** Parses one raw bus payload; an error string says why it was rejected. */
 export function parseBusMessage(

@@ -1,5 +1,11 @@
 import type { Redis } from 'ioredis'
-import { type BusMessage, HEARTBEAT_PREFIX, heartbeatPayload, parseBusMessage } from './messages.js'
+import {
+  type BusMessage,
+  HEARTBEAT_PREFIX,
+  heartbeatPayload,
+  parseBusMessage,
+  wallClockMs,
+} from './messages.js'
 
 /** `up` while subscribed; anything else means messages may be missed. */
 export type BusState = 'up' | 'down'
@@ -113,9 +119,10 @@ export class RedisBus {
     }
   }
 
-  /** Publishes a message; rejects when Redis does not take it. */
+  /** Publishes a message stamped with its `publishedAt`; rejects when Redis does not take it. */
   async publish(message: BusMessage): Promise<void> {
-    await this.#options.publisher.publish(this.#options.channel, JSON.stringify(message))
+    const stamped: BusMessage = { ...message, publishedAt: wallClockMs() }
+    await this.#options.publisher.publish(this.#options.channel, JSON.stringify(stamped))
   }
 
   /** Stops the heartbeat; the connections themselves belong to the caller. */
