@@ -45,6 +45,8 @@ export const RUN_DEFAULTS = {
   warmupSeconds: 5,
   /** The measured window. */
   durationSeconds: 30,
+  /** A request without a complete response after this long fails. */
+  requestTimeoutSeconds: 10,
 } as const
 
 /** Zipf exponent of the Zipf scenarios: rank 1 gets 13.5% of the traffic, the top 1,000 keys 75%. */

@@ -58,7 +58,7 @@ export function loadOptions(
     warmupMs: RUN_DEFAULTS.warmupSeconds * 1000,
     durationMs: RUN_DEFAULTS.durationSeconds * 1000,
     seed: 1,
-    requestTimeoutMs: 10_000,
+    requestTimeoutMs: RUN_DEFAULTS.requestTimeoutSeconds * 1000,
     maxRequests: Number.POSITIVE_INFINITY,
     ...options,
   }
