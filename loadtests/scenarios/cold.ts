@@ -1,6 +1,8 @@
-import { type Dataset, defineScenario, keyOf } from '../src/scenario.js'
+import { datasetOf, defineScenario, keyOf } from '../src/scenario.js'
+import { SCENARIO_PARAMS } from './params.js'
 
-const dataset: Dataset = { prefix: 'cold:', keys: 1_000_000, valueBytes: 100 }
+const params = SCENARIO_PARAMS.cold
+const dataset = datasetOf(params)
 
 /**
  * Where caching helps least: uniform reads over 1M keys. L1 (1,000 entries per replica) can
@@ -11,8 +13,8 @@ export const cold = defineScenario({
   name: 'cold',
   description: 'uniform reads over 1M keys: caching helps least',
   dataset,
-  prime: false,
-  thresholds: ['errors==0'],
+  prime: params.prime,
+  thresholds: params.thresholds,
   createUser:
     ({ random }) =>
     () => ({ kind: 'read', key: keyOf(dataset, Math.floor(random() * dataset.keys)) }),

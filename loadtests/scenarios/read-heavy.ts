@@ -1,10 +1,9 @@
 import { rankGroup } from '../src/key-groups.js'
-import { type Dataset, defineScenario, keyOf, sharedZipf, writerFor } from '../src/scenario.js'
+import { datasetOf, defineScenario, keyOf, sharedZipf, writerFor } from '../src/scenario.js'
+import { SCENARIO_PARAMS } from './params.js'
 
-const dataset: Dataset = { prefix: 'rh:', keys: 100_000, valueBytes: 100 }
-/** Zipf exponent: rank 1 gets 13.5% of the traffic, the top 1,000 keys 75%. */
-const S = 1.1
-const WRITE_SHARE = 0.05
+const params = SCENARIO_PARAMS['read-heavy']
+const dataset = datasetOf(params)
 
 /**
  * The headline workload: Zipf-distributed keys (s = 1.1) over 100k keys, 95% reads and 5%
@@ -14,15 +13,17 @@ export const readHeavy = defineScenario({
   name: 'read-heavy',
   description: 'Zipf (s=1.1) over 100k keys, 95% reads / 5% writes: the headline workload',
   dataset,
-  prime: true,
-  thresholds: ['errors==0', 'combined_hit_rate>90', 'p99_ms<100'],
+  prime: params.prime,
+  thresholds: params.thresholds,
   createUser: ({ vu, random }) => {
-    const zipf = sharedZipf(dataset.keys, S)
+    const zipf = sharedZipf(dataset.keys, params.distribution.s)
     const write = writerFor(vu, dataset)
     return () => {
       const rank = zipf.sample(random)
       const key = keyOf(dataset, rank)
-      return random() >= WRITE_SHARE ? { kind: 'read', key, group: rankGroup(rank) } : write(key)
+      return random() >= params.writeShare
+        ? { kind: 'read', key, group: rankGroup(rank) }
+        : write(key)
     }
   },
 })

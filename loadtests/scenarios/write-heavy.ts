@@ -1,6 +1,8 @@
-import { type Dataset, defineScenario, keyOf, sharedZipf, writerFor } from '../src/scenario.js'
+import { datasetOf, defineScenario, keyOf, sharedZipf, writerFor } from '../src/scenario.js'
+import { SCENARIO_PARAMS } from './params.js'
 
-const dataset: Dataset = { prefix: 'wh:', keys: 100_000, valueBytes: 100 }
+const params = SCENARIO_PARAMS['write-heavy']
+const dataset = datasetOf(params)
 
 /**
  * Half reads, half writes, over the read-heavy Zipf distribution: every write invalidates the
@@ -10,14 +12,15 @@ export const writeHeavy = defineScenario({
   name: 'write-heavy',
   description: 'Zipf (s=1.1) over 100k keys, 50% reads / 50% writes',
   dataset,
-  prime: true,
-  thresholds: ['errors==0'],
+  prime: params.prime,
+  thresholds: params.thresholds,
   createUser: ({ vu, random }) => {
-    const zipf = sharedZipf(dataset.keys, 1.1)
+    const zipf = sharedZipf(dataset.keys, params.distribution.s)
     const write = writerFor(vu, dataset)
     return () => {
       const key = keyOf(dataset, zipf.sample(random))
-      return random() < 0.5 ? { kind: 'read', key } : write(key)
+      // Reads below the read share, as the draw has always been made (the seeded streams hold).
+      return random() < 1 - params.writeShare ? { kind: 'read', key } : write(key)
     }
   },
 })

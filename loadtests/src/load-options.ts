@@ -1,3 +1,4 @@
+import { RUN_DEFAULTS } from '../scenarios/params.js'
 import type { Scenario } from './scenario.js'
 
 /** How a run is driven. Times are milliseconds. */
@@ -53,11 +54,11 @@ export function loadOptions(
   options: Pick<LoadOptions, 'target' | 'scenario'> & Partial<LoadOptions>,
 ): LoadOptions {
   const resolved: LoadOptions = {
-    vus: 32,
-    warmupMs: 5_000,
-    durationMs: 30_000,
+    vus: RUN_DEFAULTS.vus,
+    warmupMs: RUN_DEFAULTS.warmupSeconds * 1000,
+    durationMs: RUN_DEFAULTS.durationSeconds * 1000,
     seed: 1,
-    requestTimeoutMs: 10_000,
+    requestTimeoutMs: RUN_DEFAULTS.requestTimeoutSeconds * 1000,
     maxRequests: Number.POSITIVE_INFINITY,
     ...options,
   }

@@ -1,3 +1,4 @@
+import type { ScenarioParams } from '../scenarios/params.js'
 import type { Random } from './random.js'
 import { parseThreshold, type Threshold } from './thresholds.js'
 import { Zipf } from './zipf.js'
@@ -59,6 +60,13 @@ export function makeValue(tag: string, bytes: number): string {
 }
 
 const PADDING = 'x'.repeat(4096)
+
+/** The data set of a scenario's shared parameters (`scenarios/params.ts`). */
+export const datasetOf = ({ prefix, keys, valueBytes }: ScenarioParams): Dataset => ({
+  prefix,
+  keys,
+  valueBytes,
+})
 
 /** Builds the key of index `i` in a data set. */
 export const keyOf = (dataset: Dataset, i: number): string => `${dataset.prefix}${i}`

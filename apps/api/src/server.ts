@@ -26,8 +26,12 @@ if (env.CACHE_MODE !== 'none' && !(await deps.cache.whenReady(5_000))) {
     )
     process.exit(1)
   }
-  // Not fatal: reads are served from PostgreSQL until Redis is back.
-  logger.warn('Redis is not reachable yet; serving from the database meanwhile')
+  // Not fatal: reads are served from PostgreSQL until Redis is back (or its scripts are loaded).
+  if (deps.cache.health().l2 === 'scripts-missing')
+    logger.warn(
+      "Redis answers but does not hold Strata's Lua scripts; serving from the database and refusing writes until an admin loads them (deploy/redis/load-scripts.sh)",
+    )
+  else logger.warn('Redis is not reachable yet; serving from the database meanwhile')
 }
 
 const { server } = createApiServer(deps)

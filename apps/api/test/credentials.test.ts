@@ -170,7 +170,15 @@ describe('Lua scripts loaded by the admin, not by the API', () => {
 
     expect(await writeStatus()).toBe(503)
     expect((await fetch(`${base}/read/acl:scripts`)).status).toBe(404)
+    // Redis answers, so L2 is not "down" in the usual sense: the state says what would fix it.
+    expect(await (await fetch(`${base}/health`)).json()).toMatchObject({
+      status: 'degraded',
+      l2_cache: 'scripts-missing',
+      checks: { l2: 'scripts-missing' },
+    })
     const output = replica.output()
+    expect(output).toContain("does not hold Strata's Lua scripts")
+    expect(output).not.toContain('Redis is not reachable yet')
     expect(output).toContain('L2 skipped and writes refused')
     expect(output).toContain('NOSCRIPT')
     expect(output).toContain('deploy/redis/load-scripts.sh')
@@ -179,6 +187,11 @@ describe('Lua scripts loaded by the admin, not by the API', () => {
     await eventually(async () => expect(await writeStatus()).toBe(200))
     expect(await level()).toBe('DB')
     await eventually(async () => expect(await level()).toBe('L1'))
+    expect(await (await fetch(`${base}/health`)).json()).toMatchObject({
+      status: 'healthy',
+      l2_cache: 'connected',
+      checks: { l2: 'up' },
+    })
   })
 })
 

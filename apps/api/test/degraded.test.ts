@@ -56,6 +56,9 @@ describe('Redis down', () => {
     expect(health.status).toBe(200)
     expect(await health.json()).toMatchObject({
       status: 'degraded',
+      database: 'connected',
+      l1_cache: 'bypassed',
+      l2_cache: 'disconnected',
       checks: { l1: 'bypassed', l2: 'down', bus: 'down' },
     })
     const stats = (await (await a.request('/cache-stats')).json()) as {
@@ -112,7 +115,12 @@ describe('PostgreSQL down', () => {
         expect(response.status).toBe(503)
         expect(await response.json()).toMatchObject({ error: { code: 'DATABASE_UNAVAILABLE' } })
       }
-      expect((await a.request('/health')).status).toBe(503)
+      const health = await a.request('/health')
+      expect(health.status).toBe(503)
+      expect(await health.json()).toMatchObject({
+        database: 'disconnected',
+        checks: { database: { status: 'down' } },
+      })
     } finally {
       await servers.postgres.start()
     }
@@ -180,6 +188,8 @@ describe('cache modes', () => {
       expect(await (await none.request('/health')).json()).toMatchObject({
         status: 'healthy',
         cache_mode: 'none',
+        l1_cache: 'disabled',
+        l2_cache: 'disabled',
         checks: { l1: 'off', l2: 'off', bus: 'off' },
       })
     } finally {

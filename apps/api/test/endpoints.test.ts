@@ -372,6 +372,9 @@ describe('health, metrics and docs', () => {
     expect(response.status).toBe(200)
     expect(await response.json()).toEqual({
       status: 'healthy',
+      database: 'connected',
+      l1_cache: 'active',
+      l2_cache: 'connected',
       replica_id: 'replica-a',
       cache_mode: 'multi',
       draining: false,

@@ -16,6 +16,7 @@ export class RedisBreaker {
   readonly #probeInterval: number
   readonly #onChange: (open: boolean) => void
   #open = false
+  #scriptsMissing = false
   #stopped = false
   #retry: NodeJS.Timeout | undefined
 
@@ -28,6 +29,21 @@ export class RedisBreaker {
   /** True while Redis is skipped. */
   get open(): boolean {
     return this.#open
+  }
+
+  /**
+   * Reports how the last script call went: run, or refused for want of the script. Missing
+   * scripts (`REDIS_SCRIPTS=preloaded` after a restart or a `SCRIPT FLUSH`) skip L2 and refuse
+   * writes as surely as a Redis that is down, but waiting does not help: an admin must load them.
+   */
+  readonly scriptsAnswered = (loaded: boolean): void => {
+    this.#scriptsMissing = !loaded
+  }
+
+  /** L2 as `health()` reports it: down while the connection is not ready or Redis hangs. */
+  l2State(): 'up' | 'down' | 'scripts-missing' {
+    if (this.#open || this.#redis.status !== 'ready') return 'down'
+    return this.#scriptsMissing ? 'scripts-missing' : 'up'
   }
 
   /**

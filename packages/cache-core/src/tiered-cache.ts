@@ -22,7 +22,7 @@ import { type LeftFence, Unfences } from './unfences.js'
 export interface CacheHealth {
   mode: string
   l1: 'serving' | 'bypassed' | 'off'
-  l2: 'up' | 'down' | 'off'
+  l2: 'up' | 'down' | 'scripts-missing' | 'off'
   bus: 'up' | 'down' | 'off'
 }
 
@@ -115,9 +115,8 @@ export class TieredCache<T> {
     })
     // Every write fences L2 and publishes, whatever this instance's own read mode: the other
     // replicas may read L2 or hold an L1.
-    this.#store = o.wrapL2(
-      new RedisStore({ redis: this.#redis, prefix: o.prefix, scripts: o.l2.scripts }),
-    )
+    const stored = { redis: this.#redis, prefix: o.prefix, scripts: o.l2.scripts }
+    this.#store = o.wrapL2(new RedisStore({ ...stored, onScripts: breaker.scriptsAnswered }))
     this.#unfences = new Unfences(this.#store, o.maxLocalFences, o.fenceTtl, (error) =>
       this.#degraded('l2.unfence', error),
     )
@@ -288,11 +287,7 @@ export class TieredCache<T> {
         : performance.now() < this.#coherence.servingUntil
           ? 'serving'
           : 'bypassed',
-      l2: !this.#l2Reads
-        ? 'off'
-        : this.#redis?.status === 'ready' && !this.#breaker?.open
-          ? 'up'
-          : 'down',
+      l2: this.#l2Reads ? (this.#breaker?.l2State() ?? 'down') : 'off',
       bus: this.#bus ? this.#bus.state : 'off',
     }
   }

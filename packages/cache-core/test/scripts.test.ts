@@ -100,11 +100,22 @@ describe('Lua scripts loaded by an admin, for a Redis user without EVAL', () => 
     expect((refused as Error).message).toMatch(/fence\.lua .*NOSCRIPT/)
     // Redis answered every time: nothing took it for a hung Redis.
     expect(redisEvents).toEqual([])
-    expect(cache.health().l2).toBe('up')
+    // Yet L2 is skipped and writes refused: health says why, not "up".
+    expect(cache.health().l2).toBe('scripts-missing')
 
     await loadScripts(admin)
     await expectWorking(cache, table, 'two')
+    expect(cache.health().l2).toBe('up')
     await cache.clear()
+
+    // Flushed while running (no reconnect): the next script call notices, the next one after
+    // the load clears it.
+    await admin.script('FLUSH')
+    await expect(cache.invalidate('k', table.write('k', 'three'))).rejects.toThrow(/NOSCRIPT/)
+    expect(cache.health().l2).toBe('scripts-missing')
+    await loadScripts(admin)
+    await cache.invalidate('k', table.write('k', 'four'))
+    expect(cache.health().l2).toBe('up')
     // EVALSHA only: Redis refused this user nothing, so no EVAL was ever tried.
     expect(await admin.acl('LOG')).toEqual([])
   })

@@ -167,13 +167,17 @@ export const CacheStatsResponse = z
 export const HealthResponse = z
   .object({
     status: z.enum(['healthy', 'degraded']),
+    // The original design's fields, derived from `checks`.
+    database: z.enum(['connected', 'disconnected']),
+    l1_cache: z.enum(['active', 'bypassed', 'disabled']),
+    l2_cache: z.enum(['connected', 'disconnected', 'scripts-missing', 'disabled']),
     replica_id: z.string(),
     cache_mode: z.string(),
     draining: z.boolean(),
     checks: z.object({
       database: z.object({ status: z.enum(['up', 'down']), latency_ms: z.number().optional() }),
       l1: z.enum(['serving', 'bypassed', 'off']),
-      l2: z.enum(['up', 'down', 'off']),
+      l2: z.enum(['up', 'down', 'scripts-missing', 'off']),
       bus: z.enum(['up', 'down', 'off']),
     }),
   })

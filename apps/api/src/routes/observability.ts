@@ -27,7 +27,8 @@ const healthRoute = createRoute({
   path: '/health',
   summary: 'State of the database, L1, L2 and the bus',
   description:
-    '`degraded` when Redis or the bus is down (reads then come from the database); 503 when the database is down.',
+    "`degraded` when Redis or the bus is down, or Redis lacks Strata's Lua scripts (reads then come from the database); 503 when the database is down. " +
+    "The top-level `database`, `l1_cache` and `l2_cache` are the original design's fields, derived from `checks`.",
   responses: {
     200: json(HealthResponse, 'Healthy or degraded'),
     503: json(HealthResponse, 'Database down'),
@@ -50,6 +51,15 @@ const readyRoute = createRoute({
     503: json(ProbeResponse, 'Starting or draining'),
   },
 })
+
+/** The original design's top-level `l1_cache` and `l2_cache` words for the states of `checks`. */
+const ORIGINAL_L1_STATE = { serving: 'active', bypassed: 'bypassed', off: 'disabled' } as const
+const ORIGINAL_L2_STATE = {
+  up: 'connected',
+  down: 'disconnected',
+  'scripts-missing': 'scripts-missing',
+  off: 'disabled',
+} as const
 
 const withTimeout = <T>(work: Promise<T>, ms: number): Promise<T> =>
   Promise.race([
@@ -118,11 +128,14 @@ export function observabilityRoutes(deps: Deps): OpenAPIHono<AppEnv> {
   app.openapi(healthRoute, async (c) => {
     const database = await checkDatabase()
     const tiers = cache.health()
-    const redisDown = tiers.l2 === 'down' || tiers.bus === 'down'
+    const redisDown = tiers.l2 === 'down' || tiers.l2 === 'scripts-missing' || tiers.bus === 'down'
     const healthy = database.status === 'up' && !redisDown && !lifecycle.draining
     return c.json(
       {
         status: healthy ? ('healthy' as const) : ('degraded' as const),
+        database: database.status === 'up' ? ('connected' as const) : ('disconnected' as const),
+        l1_cache: ORIGINAL_L1_STATE[tiers.l1],
+        l2_cache: ORIGINAL_L2_STATE[tiers.l2],
         replica_id: env.REPLICA_ID,
         cache_mode: env.CACHE_MODE,
         draining: lifecycle.draining,

@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis'
+import { ScriptNotLoadedError } from '../errors.js'
 import { decodeL2Record, encodeL2Record, type L2Record } from './l2-record.js'
 import type { L2Store } from './l2-store.js'
 import { runScript, type ScriptsMode, STRATA_SCRIPTS, type StrataScript } from './redis-scripts.js'
@@ -14,18 +15,22 @@ export interface RedisStoreOptions {
    * @default 'eval'
    */
   scripts?: ScriptsMode | undefined
+  /** Told after each script call whether Redis held the script (see {@link ScriptNotLoadedError}). */
+  onScripts?: ((loaded: boolean) => void) | undefined
 }
 
 /** L2 on Redis: versioned entries, fences checked atomically by Lua, a generation for clear. */
 export class RedisStore implements L2Store {
   readonly #redis: Redis
   readonly #scripts: ScriptsMode
+  readonly #onScripts: ((loaded: boolean) => void) | undefined
   readonly #keyPrefix: string
   readonly #generationKey: string
 
   constructor(options: RedisStoreOptions) {
     this.#redis = options.redis
     this.#scripts = options.scripts ?? 'eval'
+    this.#onScripts = options.onScripts
     // The fixed `k:` and `m:` segments keep user keys from ever naming a metadata key.
     this.#keyPrefix = `${options.prefix}:k:`
     this.#generationKey = `${options.prefix}:m:generation`
@@ -79,6 +84,15 @@ export class RedisStore implements L2Store {
   }
 
   #run(script: StrataScript, key: string, args: (string | number)[]): Promise<unknown> {
-    return runScript(this.#redis, this.#scripts, script, key, args)
+    return runScript(this.#redis, this.#scripts, script, key, args).then(
+      (result) => {
+        this.#onScripts?.(true)
+        return result
+      },
+      (error: unknown) => {
+        if (error instanceof ScriptNotLoadedError) this.#onScripts?.(false)
+        throw error
+      },
+    )
   }
 }
