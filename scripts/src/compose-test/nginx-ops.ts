@@ -81,7 +81,7 @@ export async function checkNginxLimits(compose: Compose, base: string, key: stri
 
   // The limit on requests in progress: its behaviour (stalled bodies hold it, a read past it gets
   // 429) is tested against the same template by tools/stack's nginx tests. Through Docker's
-  // published port, stalled bodies did not always hold it (2 runs of 5 served every read for
+  // published port, stalled bodies did not always hold it (2 runs of 9 served every read for
   // 10 s; not understood yet), so here the rendered configuration is what is checked.
   const config = await compose.must(['exec', '-T', 'nginx', 'nginx', '-T'])
   check(
