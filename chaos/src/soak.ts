@@ -1,6 +1,6 @@
-import { readFileSync } from 'node:fs'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { httpRequest } from '@strata/stack/http'
+import { residentBytes } from '@strata/stack/processes'
 import {
   type CheckReport,
   checkHistory,
@@ -76,11 +76,7 @@ export interface SoakResult {
 }
 
 /** A process's resident set size from /proc, MiB. */
-export function rssMiB(pid: number): number {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8')
-  const kb = Number(/^VmRSS:\s+(\d+) kB$/m.exec(status)?.[1] ?? Number.NaN)
-  return kb / 1024
-}
+export const rssMiB = (pid: number): number => residentBytes([pid]) / 2 ** 20
 
 /**
  * The largest event-loop delay since the previous scrape, ms, from a replica's `/metrics`

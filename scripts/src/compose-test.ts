@@ -5,10 +5,12 @@
  * registry's images only), and checks what docs/docker.md says users can do with it, through
  * nginx's published port. Every figure it prints is measured in this run.
  */
+
 import { randomBytes } from 'node:crypto'
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { freePortBlock } from '@strata/stack/ports'
 import { Compose, docker, replicaIdOf } from './compose-test/compose.js'
 import { updateDocs } from './compose-test/docs.js'
 import { checkFiles, SECRETS, type Secrets } from './compose-test/files.js'
@@ -21,7 +23,6 @@ import {
   failures,
   figure,
   figures,
-  freePort,
   http,
   seconds,
   sleep,
@@ -33,7 +34,7 @@ const PROJECT = 'strata-compose-test'
 const secret = () => randomBytes(18).toString('hex')
 
 async function main(): Promise<number> {
-  const port = await freePort()
+  const port = await freePortBlock(1)
   const base = `http://127.0.0.1:${port}`
   const secrets = Object.fromEntries(SECRETS.map((name) => [name, secret()])) as Secrets
   const compose = new Compose({

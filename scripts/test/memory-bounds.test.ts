@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { createConnection, type Socket } from 'node:net'
 import { NGINX_DEFAULTS } from '@strata/stack/config'
+import { residentBytes, withChildren } from '@strata/stack/processes'
 import {
   eventually,
   mustWrite,
@@ -10,7 +11,6 @@ import {
   type TestStack,
 } from '@strata/stack/testing'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { nginxPids, residentBytes } from './nginx-fixture.js'
 
 const KiB = 1024
 const MiB = 1024 * KiB
@@ -178,7 +178,7 @@ describe('replica and nginx memory stay bounded', () => {
     const pidOf = (name: string) => stack.cluster.component(name)?.pid as number
     groups = [
       ...Array.from({ length: REPLICAS }, (_, i) => [pidOf(`replica-${i + 1}`)]),
-      nginxPids(pidOf('nginx')),
+      withChildren([pidOf('nginx')]),
     ]
     // Allocate once what every request path allocates on first use (compiled code, pools,
     // connections) before the baseline is taken.

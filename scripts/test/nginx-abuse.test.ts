@@ -2,9 +2,10 @@ import { readdirSync, readlinkSync, statSync } from 'node:fs'
 import { createConnection, type Socket } from 'node:net'
 import { performance } from 'node:perf_hooks'
 import { NGINX_DEFAULTS } from '@strata/stack/config'
+import { residentBytes, withChildren } from '@strata/stack/processes'
 import { eventually } from '@strata/stack/testing'
 import { describe, expect, it } from 'vitest'
-import { nginxPids, residentBytes, useNginxFixture } from './nginx-fixture.js'
+import { useNginxFixture } from './nginx-fixture.js'
 
 const MiB = 1024 * 1024
 /** The largest body /write accepts: 1088 KiB (a 1 MiB value plus its JSON envelope). */
@@ -75,7 +76,7 @@ describe('nginx stays bounded under abuse', () => {
   })
 
   it('refuses 300 nearly complete 1 MiB bodies on POST /health with a JSON 413, and does not grow', async () => {
-    const pids = nginxPids(nginx().pid)
+    const pids = withChildren([nginx().pid])
     const before = residentBytes(pids)
     const attack = await stallBodies(nginx().port, '/health', ATTACKERS, pids)
     try {
@@ -92,7 +93,7 @@ describe('nginx stays bounded under abuse', () => {
   })
 
   it('holds 300 stalled 1 MiB bodies on POST /write in 16 KiB each, the rest on disk, and refuses those over the connection limit', async () => {
-    const pids = nginxPids(nginx().pid)
+    const pids = withChildren([nginx().pid])
     const before = residentBytes(pids)
     const attack = await stallBodies(nginx().port, '/write', ATTACKERS, pids)
     try {

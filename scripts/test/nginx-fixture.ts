@@ -1,4 +1,4 @@
-import { chmodSync, existsSync, readdirSync, readFileSync, rmSync } from 'node:fs'
+import { chmodSync, existsSync, readFileSync, rmSync } from 'node:fs'
 import { createServer, type RequestListener, type Server } from 'node:http'
 import { createConnection } from 'node:net'
 import { join } from 'node:path'
@@ -160,32 +160,4 @@ export function rawRequest(port: number, request: string): Promise<RawAnswer> {
     })
     socket.write(request)
   })
-}
-
-/** The pids of an nginx master and its workers (its children), from /proc. */
-export function nginxPids(master: number): number[] {
-  const pids = [master]
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue
-    try {
-      // The parent pid is the 2nd field after the command name, which may hold spaces: split after ')'.
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8')
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1])
-      if (ppid === master) pids.push(Number(entry))
-    } catch {
-      // Gone since listed.
-    }
-  }
-  return pids
-}
-
-/** Resident memory of these processes together, in bytes (VmRSS from /proc). */
-export function residentBytes(pids: readonly number[]): number {
-  let total = 0
-  for (const pid of pids) {
-    const status = readFileSync(`/proc/${pid}/status`, 'utf8')
-    const kib = /^VmRSS:\s+(\d+) kB$/m.exec(status)?.[1]
-    total += Number(kib ?? 0) * 1024
-  }
-  return total
 }

@@ -1,4 +1,5 @@
 import { Agent, request } from 'node:http'
+import { sleep } from './report.js'
 
 /** One answer, or the lack of one. */
 export interface Sample {
@@ -38,8 +39,6 @@ export interface LoadReport {
   /** When each replica last answered. */
   lastSeen: Map<string, number>
 }
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 /**
  * A steady reader and writer against nginx that counts every failed request and notes when each

@@ -1,5 +1,3 @@
-import { createServer } from 'node:net'
-
 /** Figures for the summary, in the order measured. */
 export const figures: [string, string][] = []
 /** Every check that failed, by what it checked. */
@@ -16,15 +14,6 @@ export const check = (ok: boolean, what: string) => {
 export const step = (title: string) => console.log(`\n\x1b[1m--- ${title}\x1b[0m`)
 export const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
-
-export async function freePort(): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
-  const address = server.address()
-  await new Promise((r) => server.close(r))
-  if (address === null || typeof address === 'string') throw new Error('no free port')
-  return address.port
-}
 
 /** One answer through nginx. */
 export interface Answer {

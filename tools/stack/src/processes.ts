@@ -100,6 +100,16 @@ export function withChildren(roots: readonly number[]): number[] {
   return [...roots, ...children]
 }
 
+/** Resident memory of these processes together, in bytes (VmRSS from /proc; Linux only). */
+export function residentBytes(pids: readonly number[]): number {
+  let total = 0
+  for (const pid of pids) {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8')
+    total += Number(/^VmRSS:\s+(\d+) kB$/m.exec(status)?.[1] ?? 0) * 1024
+  }
+  return total
+}
+
 /**
  * CPU time, in milliseconds, used so far by each process in `roots` and its direct children
  * (nginx's workers, PostgreSQL's backends). Linux only; 0 elsewhere. A child that exited in
