@@ -52,7 +52,7 @@ const isRefusal = (error: unknown) =>
  * rendered answer the L1 fast path keeps beside it (`http/fast-read.ts`), each about as long,
  * plus the fields and object overhead. So `L1_MAX_BYTES` bounds the heap L1 really holds.
  */
-export const weighL1Entry = (serializedBytes: number): number => 2 * serializedBytes + 512
+const weighL1Entry = (serializedBytes: number): number => 2 * serializedBytes + 512
 
 /** Time limit of each command on the API's Redis connection, in milliseconds. */
 const REDIS_COMMAND_TIMEOUT_MS = 1_000

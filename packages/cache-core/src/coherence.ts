@@ -124,11 +124,6 @@ export class Coherence {
     return wakeOrTimeout(this.#leaseWaiters, timeoutMs)
   }
 
-  /** True once the bus is subscribed and the generation known (always, without Redis). */
-  get synced(): boolean {
-    return this.#synced
-  }
-
   /** What the bus reports, bound to this state. */
   busHandlers(): BusHandlers {
     return {

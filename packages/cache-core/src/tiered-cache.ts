@@ -175,10 +175,11 @@ export class TieredCache<T> {
    * The synchronous half of `get()`: the L1 entry when L1 is serving and holds the key, counted
    * as a read and an L1 hit; otherwise undefined and nothing is counted (call `get()` then).
    * For callers whose hot path must not await, such as an HTTP fast path for L1 hits.
+   * `now` is `performance.now()`, for a caller that has just read it (one clock read per request).
    * @example const hit = cache.peek(key) ?? (await cache.get(key))
    */
-  peek(key: string): Lookup<T> | undefined {
-    if (!(performance.now() < this.#coherence.servingUntil)) return undefined
+  peek(key: string, now: number = performance.now()): Lookup<T> | undefined {
+    if (!(now < this.#coherence.servingUntil)) return undefined
     const hit = this.#l1.get(key)
     if (hit !== undefined) {
       this.#counters.reads++

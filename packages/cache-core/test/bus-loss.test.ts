@@ -113,6 +113,9 @@ describe('a silent subscriber link', () => {
       })
       for (const key of ['k', 'other']) await b.get(key)
       expect(b.peek('k')).toMatchObject({ value: 'v1', level: 'L1' })
+      // A caller's own clock reading is checked against the lease the same way: 2 s from now
+      // is past a 1 s lease.
+      expect(b.peek('k', performance.now() + 2_000)).toBeUndefined()
 
       const lapsed = nextEvent(b, 'lease', (event) => !event.held)
       proxy.stall()

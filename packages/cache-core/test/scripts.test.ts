@@ -82,7 +82,7 @@ describe('Lua scripts loaded by an admin, for a Redis user without EVAL', () => 
     expect(await loadScripts(admin)).toEqual(shas)
   })
 
-  it('preloaded: before the load, reads skip L2, writes are refused with NOSCRIPT named; after it, everything works', async () => {
+  it('preloaded: before the load, reads are answered from the loader (nothing cached in L2), writes are refused with NOSCRIPT named; after it, everything works', async () => {
     const table = new VersionedTable()
     const { cache, redisEvents, firstScriptError } = cacheOf(table, 'preloaded')
 
@@ -100,7 +100,7 @@ describe('Lua scripts loaded by an admin, for a Redis user without EVAL', () => 
     expect((refused as Error).message).toMatch(/fence\.lua .*NOSCRIPT/)
     // Redis answered every time: nothing took it for a hung Redis.
     expect(redisEvents).toEqual([])
-    // Yet L2 is skipped and writes refused: health says why, not "up".
+    // Yet nothing is cached in L2 and writes are refused: health says why, not "up".
     expect(cache.health().l2).toBe('scripts-missing')
 
     await loadScripts(admin)

@@ -91,7 +91,7 @@ export function withFastRead(deps: Deps, next: RequestListener): RequestListener
     const key = fastReadKey(req.method, req.url)
     if (key === undefined) return false
     const startedAt = performance.now()
-    const hit = cache.peek(key)
+    const hit = cache.peek(key, startedAt)
     if (hit === undefined) return false
 
     const requestId = requestIdFor(rawHeader(req.rawHeaders, 'x-request-id'))

@@ -96,11 +96,6 @@ export class RedisBus {
     return this.#options.lease === 0 ? Number.POSITIVE_INFINITY : this.#leaseUntil
   }
 
-  /** True while up and, with leases on, the lease has not run out. */
-  get leaseHeld(): boolean {
-    return performance.now() < this.leaseUntil
-  }
-
   /** Starts listening; subscribes now if the connection is ready, else as soon as it is. */
   start(): void {
     const { subscriber, channel } = this.#options

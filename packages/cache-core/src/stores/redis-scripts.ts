@@ -8,7 +8,8 @@ import { ScriptNotLoadedError } from '../errors.js'
  * - `eval`: `EVALSHA`, and on `NOSCRIPT` the script itself with `EVAL` (which caches it). The
  *   Redis user needs `+eval`, which lets it run any Lua, for as long as it likes.
  * - `preloaded`: `EVALSHA` only. A Redis admin loads the scripts ({@link loadScripts}) after
- *   every Redis start; until then L2 is skipped and invalidations are refused. The user needs
+ *   every Redis start; until then nothing is cached in L2 (no set runs) and invalidations are
+ *   refused. The user needs
  *   `+evalsha` only: it can run Strata's scripts and nothing else.
  */
 export type ScriptsMode = 'eval' | 'preloaded'
