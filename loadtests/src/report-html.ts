@@ -7,8 +7,8 @@ import {
   int,
   type ModeRow,
   modeLabel,
-  ms,
 } from './report.js'
+import { ms } from './summary.js'
 import { barChart } from './svg.js'
 
 /** A page of `templates/`, read once. */

@@ -1,3 +1,4 @@
+import { ms } from './summary.js'
 /** One mode of a comparison: the figures `summary.json` holds for it. Rates are percentages. */
 export interface ModeRow {
   /** `multi`, `l2`, `l1`, `none`, `multi-affinity`. */
@@ -115,7 +116,6 @@ export const modeLabel = (mode: string) => MODE_LABEL[mode] ?? mode
 
 export const f1 = (n: number) => n.toFixed(1)
 export const int = (n: number) => Math.round(n).toLocaleString('en-US')
-export const ms = (n: number) => (n < 10 ? n.toFixed(2) : n < 100 ? n.toFixed(1) : n.toFixed(0))
 export const cmds = (n: number | null) => (n === null ? '–' : n.toFixed(3))
 
 /** The comparison table as Markdown. */

@@ -74,7 +74,8 @@ export interface LoadSummary {
   aborted: boolean
 }
 
-const round = (value: number, digits = 2) => {
+/** `value` rounded to `digits` decimals. */
+export const round = (value: number, digits = 2) => {
   const f = 10 ** digits
   return Math.round(value * f) / f
 }
@@ -198,7 +199,8 @@ export function summarize(input: {
 }
 
 const num = (value: number) => value.toLocaleString('en-US')
-const ms = (value: number) =>
+/** A latency in ms with 3 significant digits at most (2 decimals under 10). */
+export const ms = (value: number) =>
   value < 10 ? value.toFixed(2) : value < 100 ? value.toFixed(1) : value.toFixed(0)
 
 /** Pads the cells of each column to one width; numbers (every column but the first) right-aligned. */

@@ -14,7 +14,7 @@ import type { Progress } from '../progress.js'
 import type { ModeRow } from '../report.js'
 import { runScenario } from '../run-scenario.js'
 import type { Scenario } from '../scenario.js'
-import type { LoadSummary } from '../summary.js'
+import { type LoadSummary, round } from '../summary.js'
 
 /** The parts of a stack whose CPU time is accounted for. */
 const CPU_KINDS = ['replica', 'redis', 'postgres', 'nginx'] as const
@@ -119,8 +119,6 @@ export async function measureMode(
     redis: start.commands && last.commands ? redisRoundTrips(start.commands, last.commands) : null,
   }
 }
-
-export const round = (n: number, digits = 2) => Math.round(n * 10 ** digits) / 10 ** digits
 
 export function modeRow(mode: string, variant: Variant, m: ModeMeasurement): ModeRow {
   const s = m.summary

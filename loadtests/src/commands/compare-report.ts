@@ -15,7 +15,8 @@ import { machineInfo, publishLatest, writeJson } from '../results.js'
 import { renderPng } from '../screenshot.js'
 import { simulate } from '../simulate.js'
 import type { LoadSummary } from '../summary.js'
-import { medianRow, round, VARIANTS } from './compare-measure.js'
+import { round } from '../summary.js'
+import { medianRow, VARIANTS } from './compare-measure.js'
 import type { CompareSettings, Comparison } from './compare-rounds.js'
 
 /** One row per mode that completed: the median of its rounds, with its closed-loop figures. */

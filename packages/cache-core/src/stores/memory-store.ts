@@ -72,11 +72,6 @@ export class MemoryStore<V extends object> {
     return this.#values.size + this.#misses.size
   }
 
-  /** Values held (misses not counted). */
-  get values(): number {
-    return this.#values.size
-  }
-
   /** Bytes held, as counted against `maxBytes` (0 when unbounded by bytes). */
   get bytes(): number {
     return this.#values.calculatedSize ?? 0
