@@ -1,6 +1,6 @@
 import { randomInt } from 'node:crypto'
 import { type BusMessage, lagSeconds } from './bus/messages.js'
-import type { BusHandlers, BusState, RedisBus } from './bus/redis-bus.js'
+import type { BusHandlers, BusLink, BusState } from './bus/redis-bus.js'
 import type { CacheEventEmitter } from './events.js'
 import type { Counters } from './stats.js'
 import type { L2Store } from './stores/l2-store.js'
@@ -12,12 +12,16 @@ const MALFORMED_RAW_SHOWN = 1024
 const GENERATION_RETRY_MS = 250
 
 /** Where a fresh namespace's generation starts: at random, so a re-created key always moves. */
-const FRESH_GENERATION_LIMIT = 2 ** 31
+const FRESH_LIMIT = 2 ** 31
 
 /** What the coherence state needs from the cache that owns it. */
 export interface CoherenceHost {
   /** Empties L1 and detaches every load in flight (they may predate what was missed). */
   dropLocal(): void
+  /** Detaches the loads in flight of these partitions' keys. */
+  detachPartitions(partitions: ReadonlySet<number>): void
+  /** Deletes these partitions' keys from L1. */
+  sweepL1(partitions: ReadonlySet<number>): void
   /** A key changed to `version` elsewhere: evict it, fence it locally, detach its load. */
   evict(key: string, version: number): void
   /** A command on the command connection failed. */
@@ -34,6 +38,8 @@ export interface CoherenceParts {
   l1Enabled: boolean
   /** The shared store, for the generation; undefined without Redis. */
   store: L2Store | undefined
+  /** How many partitions there are: 1 on a single Redis server (see `Partitioning`). */
+  partitions: number
   /** See `maxWriteTime`: the quarantine after Redis lost data. */
   maxWriteTime: number
   counters: Counters
@@ -45,122 +51,165 @@ export interface CoherenceParts {
  * messages, bus outages, the lease and Redis restarts move. The read path consults it; it never
  * touches L1 or the loads in flight itself, but asks the cache through {@link CoherenceHost}.
  *
- * - `servingUntil`: L1 serves while `performance.now()` is below it. 0 unless the bus is up,
- *   the generation known (synced) and the lease held; the lease's end otherwise.
- * - `online`: L2 may be read and written: the generation is known since the last (re)subscribe,
- *   and no clear heard on the bus still waits for it to be re-read.
- * - `epoch`: bumped whenever L1 is dropped; a load that started in an older epoch installs nothing.
- * - `quarantineUntil`: a load that started before it installs nothing (Redis lost its fences).
+ * Each partition (one on a single server, one per hash tag on a cluster: see `Partitioning`) is
+ * an instance of the same protocol, with its own generation, and its own link: the subscription
+ * that carries its channel, whose lease vouches for it. A link that goes down, or whose lease
+ * lapses, stops its own partitions only.
+ *
+ * - `servingUntil`: L1 serves every partition while `performance.now()` is below it: the
+ *   earliest lease end of all links, 0 unless every partition is synced. The L1 hit path reads
+ *   this one number; only when it has passed does it ask {@link serving} about the key's partition.
+ * - `online(p)`: L2 may be read and written for `p`: its generation is known since its link's
+ *   last (re)subscribe, and no clear heard since still waits for it to be re-read.
+ * - `epoch`: bumped whenever all of L1 is dropped; a load that started in an older epoch installs
+ *   nothing. (A partition's own drops detach its loads instead.)
+ * - `quarantineUntil(p)`: a load of `p` that started before it installs nothing (Redis lost its
+ *   fences).
  */
 export class Coherence {
-  /** L1 serves while `performance.now()` is below this. Read on every L1 lookup. */
+  /** L1 serves every partition while `performance.now()` is below this. Read on every L1 lookup. */
   servingUntil = 0
-  /** Loads that started before this (`performance.now()` clock) install nothing. */
-  quarantineUntil = Number.NEGATIVE_INFINITY
   #epoch = 0
-  #generation = 0
-  #online = false
-  #synced = false
-  #leaseLapsed = false
-  /** Clears heard on the bus, and how many of them are confirmed by reading the generation. */
-  #clearsHeard = 0
-  #clearsConfirmed = 0
+  readonly #count: number
+  readonly #generation: number[]
+  readonly #synced: boolean[]
+  readonly #online: boolean[]
+  /** Clears heard on each partition's channel, and how many of them its generation read confirmed. */
+  readonly #clearsHeard: number[]
+  readonly #clearsConfirmed: number[]
+  readonly #quarantineUntil: number[]
+  /** The link carrying each partition while it is up. */
+  readonly #link: (BusLink | undefined)[]
+  readonly #lapsed = new Set<BusLink>()
+  /** Partitions whose L1 keys are still to be deleted (see {@link #dropPartitions}). */
+  readonly #unswept = new Set<number>()
+  #sweep: NodeJS.Immediate | undefined
+  #hasBus = false
   #closed = false
-  #generationRetry: NodeJS.Timeout | undefined
-  #clearRetry: NodeJS.Timeout | undefined
+  readonly #retries = new Set<NodeJS.Timeout>()
   readonly #waiters = new Set<() => void>()
-  /** Reads waiting for the lease to be renewed (see {@link leaseRenewed}). */
-  readonly #leaseWaiters = new Set<() => void>()
   readonly #host: CoherenceHost
   readonly #parts: CoherenceParts
-  #bus: RedisBus | undefined
 
   constructor(host: CoherenceHost, parts: CoherenceParts) {
     this.#host = host
     this.#parts = parts
+    const count = parts.partitions
+    this.#count = count
     // Without Redis there is no bus to miss and no shared tier to disagree with.
-    if (parts.store === undefined) {
-      this.#online = true
-      this.#synced = true
-    }
+    const alone = parts.store === undefined
+    this.#generation = new Array<number>(count).fill(0)
+    this.#synced = new Array<boolean>(count).fill(alone)
+    this.#online = new Array<boolean>(count).fill(alone)
+    this.#clearsHeard = new Array<number>(count).fill(0)
+    this.#clearsConfirmed = new Array<number>(count).fill(0)
+    this.#quarantineUntil = new Array<number>(count).fill(Number.NEGATIVE_INFINITY)
+    this.#link = new Array<BusLink | undefined>(count).fill(undefined)
   }
 
-  /** Attaches the bus whose events drive this state (see {@link busHandlers}). */
-  attach(bus: RedisBus): void {
-    this.#bus = bus
-    this.#synced = false
-    this.#online = false
+  /** From now on a bus drives this state (see {@link busHandlers}). */
+  attachBus(): void {
+    this.#hasBus = true
+    this.#synced.fill(false)
+    this.#online.fill(false)
   }
 
   get epoch(): number {
     return this.#epoch
   }
 
-  get generation(): number {
+  /** The L2 generation of a partition, as this instance last read it. */
+  generation(partition: number): number {
+    return this.#generation[partition] as number
+  }
+
+  /** The highest generation of any partition (the only one on a single server). */
+  get highestGeneration(): number {
+    return Math.max(...this.#generation)
+  }
+
+  /** Every partition's generation. */
+  get generations(): readonly number[] {
     return this.#generation
   }
 
-  /** L2 may be read and written. */
-  get online(): boolean {
-    return this.#online
+  /** L2 may be read and written for keys of `partition`. */
+  online(partition: number): boolean {
+    return this.#online[partition] as boolean
+  }
+
+  /** Loads of `partition` that started before this (`performance.now()` clock) install nothing. */
+  quarantineUntil(partition: number): number {
+    return this.#quarantineUntil[partition] as number
+  }
+
+  /** Whether L1 may serve a key of `partition` at `now`: synced, and its link's lease held. */
+  serving(partition: number, now: number): boolean {
+    if (!this.#parts.l1Enabled || this.#closed || !this.#synced[partition]) return false
+    const link = this.#link[partition]
+    return link !== undefined && now < link.leaseUntil
   }
 
   /**
-   * Whether the bus lease holds at `now` (`performance.now()`): every invalidation published
-   * more than a lease ago has been applied. Always true without a bus or with leases off while
-   * subscribed. Shared L2 reads and joins of loads in flight need it, as L1 does.
+   * Whether the lease of `partition`'s link holds at `now` (`performance.now()`): every
+   * invalidation of its keys published more than a lease ago has been applied. Always true
+   * without a bus. Shared L2 reads and joins of loads in flight need it, as L1 does.
    */
-  leaseHeld(now: number): boolean {
-    return this.#bus === undefined || now < this.#bus.leaseUntil
+  leaseHeld(partition: number, now: number): boolean {
+    if (!this.#hasBus) return true
+    const link = this.#link[partition]
+    return link !== undefined && now < link.leaseUntil
   }
 
   /**
-   * Resolves true as soon as the lease holds again, or false after `timeoutMs`. A lease that ran
-   * out because a heartbeat came back late (a busy machine, a GC pause) is usually renewed within
-   * a heartbeat interval: a read that needs L2 waits that long rather than go to the source.
+   * Resolves true as soon as the lease of `partition` holds again, or false after `timeoutMs`.
+   * A lease that ran out because a heartbeat came back late (a busy machine, a GC pause) is
+   * usually renewed within a heartbeat interval: a read that needs L2 waits that long rather
+   * than go to the source.
    */
-  leaseRenewed(timeoutMs: number): Promise<boolean> {
-    if (this.leaseHeld(performance.now())) return Promise.resolve(true)
-    return wakeOrTimeout(this.#leaseWaiters, timeoutMs)
+  leaseRenewed(partition: number, timeoutMs: number): Promise<boolean> {
+    return this.#until(() => this.leaseHeld(partition, performance.now()), timeoutMs)
   }
 
   /** What the bus reports, bound to this state. */
   busHandlers(): BusHandlers {
     return {
-      onMessage: (message) => this.#receive(message),
-      onState: (state) => this.#onBusState(state),
+      onMessage: (message, partition) => this.#receive(message, partition),
+      onState: (link, state) => this.#onLinkState(link, state),
       onMalformed: (raw, error) => this.#onMalformed(raw, error),
-      onLease: (until) => this.#onLease(until),
-      onLeaseLapsed: () => this.#onLeaseLapsed(),
+      onLease: (link) => this.#onLease(link),
+      onLeaseLapsed: (link) => this.#onLeaseLapsed(link),
     }
   }
 
-  /** Drops L1 and detaches every load: a new epoch. */
+  /** Drops all of L1 and detaches every load: a new epoch. */
   dropLocal(): void {
     this.#epoch++
+    this.#unswept.clear()
     this.#host.dropLocal()
   }
 
-  /** This instance cleared the cache and moved L2 to `generation`. */
-  cleared(generation: number): void {
-    this.#generation = Math.max(this.#generation, generation)
+  /** This instance cleared the cache and moved each partition to `generations[p]`. */
+  cleared(generations: readonly number[]): void {
+    generations.forEach((generation, p) => {
+      this.#generation[p] = Math.max(this.#generation[p] as number, generation)
+    })
     this.dropLocal()
   }
 
-  /** Resolves true once synced; false on timeout. */
+  /** Resolves true once every partition is synced; false on timeout. */
   whenReady(timeoutMs: number): Promise<boolean> {
-    if (this.#synced) return Promise.resolve(true)
-    return wakeOrTimeout(this.#waiters, timeoutMs)
+    return this.#until(() => this.#synced.every(Boolean), timeoutMs)
   }
 
   close(): void {
     this.#closed = true
     this.servingUntil = 0
-    clearTimeout(this.#generationRetry)
-    clearTimeout(this.#clearRetry)
+    for (const retry of this.#retries) clearTimeout(retry)
+    clearImmediate(this.#sweep)
   }
 
-  #receive(message: BusMessage): void {
+  #receive(message: BusMessage, partition: number): void {
     if (message.type === 'invalidate') {
       this.#host.evict(message.key, message.version)
       this.#parts.counters.invalidationsReceived++
@@ -173,25 +222,30 @@ export class Coherence {
       this.#lag(message)
       return
     }
-    // A clear empties L1 at once. The new generation is then read from Redis, never taken from
-    // the message, so a forged one cannot move it (a forged high generation would orphan L2 and
-    // let entries outlive every later clear). Until it is read, L2 is not read: its entries from
-    // before the clear must not be served.
-    this.dropLocal()
-    this.#lag(message)
-    this.#parts.counters.clearsReceived++
+    // A clear comes on every partition's channel (on a cluster, so that it reaches every shard).
+    // Each empties its partition from L1 at once. The new generation is then read from Redis,
+    // never taken from the message, so a forged one cannot move it (a forged high generation
+    // would orphan L2 and let entries outlive every later clear). Until it is read, the
+    // partition's L2 is not read: its entries from before the clear must not be served.
+    this.#dropPartitions([partition])
+    // Counted and reported once per clear: on partition 0, which every clear reaches.
+    const first = partition === 0
+    if (first) {
+      this.#lag(message)
+      this.#parts.counters.clearsReceived++
+    }
     const store = this.#parts.store
     if (!store) {
-      this.#parts.events.emit('clear', {
-        generation: message.generation,
-        origin: message.origin,
-        local: false,
-      })
+      if (first) this.#emitClear(message.generation, message.origin)
       return
     }
-    this.#clearsHeard++
-    this.#online = false
-    this.#confirmClear(store, message.origin)
+    this.#clearsHeard[partition] = (this.#clearsHeard[partition] as number) + 1
+    this.#online[partition] = false
+    this.#confirmClear(store, partition, message.origin)
+  }
+
+  #emitClear(generation: number, origin: string): void {
+    this.#parts.events.emit('clear', { generation, origin, local: false })
   }
 
   /** Reports how long after its publish `message` took effect here, when it says when that was. */
@@ -217,70 +271,95 @@ export class Coherence {
     this.#parts.events.emit('malformed', { raw: raw.slice(0, MALFORMED_RAW_SHOWN), error })
   }
 
-  /** Reads (and repairs) L2's generation; every clear heard before the read was sent is confirmed. */
-  async #syncGeneration(store: L2Store): Promise<{ moved: boolean }> {
-    const heard = this.#clearsHeard
-    const known = this.#generation
-    const generation = await store.syncGeneration(known, 1 + randomInt(FRESH_GENERATION_LIMIT))
-    this.#generation = Math.max(known, generation)
-    this.#clearsConfirmed = Math.max(this.#clearsConfirmed, heard)
-    return { moved: known > 0 && generation !== known }
+  /**
+   * Reads (and repairs) the generations of `partitions`; every clear heard on them before the
+   * reads were sent is confirmed. Resolves the partitions whose generation moved.
+   */
+  async #syncGenerations(store: L2Store, partitions: readonly number[]): Promise<number[]> {
+    const moved = await Promise.all(
+      partitions.map(async (p) => {
+        const heard = this.#clearsHeard[p] as number
+        const known = this.#generation[p] as number
+        const generation = await store.syncGeneration(known, 1 + randomInt(FRESH_LIMIT), p)
+        this.#generation[p] = Math.max(known, generation)
+        this.#clearsConfirmed[p] = Math.max(this.#clearsConfirmed[p] as number, heard)
+        return known > 0 && generation !== known ? p : -1
+      }),
+    )
+    return moved.filter((p) => p >= 0)
   }
 
-  /** After a clear heard on the bus: read L2 again once the generation is confirmed. */
-  #confirmClear(store: L2Store, origin: string): void {
-    clearTimeout(this.#clearRetry)
-    this.#syncGeneration(store).then(
+  /** After a clear heard on `partition`'s channel: read its L2 again once its generation is confirmed. */
+  #confirmClear(store: L2Store, partition: number, origin: string): void {
+    this.#syncGenerations(store, [partition]).then(
       () => {
         if (this.#closed) return
-        this.#online = this.#synced && this.#clearsConfirmed === this.#clearsHeard
-        this.#parts.events.emit('clear', { generation: this.#generation, origin, local: false })
+        this.#online[partition] =
+          (this.#synced[partition] as boolean) &&
+          this.#clearsConfirmed[partition] === this.#clearsHeard[partition]
+        this.#serve()
+        if (partition === 0) this.#emitClear(this.#generation[0] as number, origin)
       },
       (error: unknown) => {
         this.#host.degraded('l2.generation', error)
-        if (this.#closed) return
-        this.#clearRetry = setTimeout(() => this.#confirmClear(store, origin), GENERATION_RETRY_MS)
-        this.#clearRetry.unref()
+        this.#retry(() => this.#confirmClear(store, partition, origin))
       },
     )
   }
 
-  #onBusState(state: BusState): void {
-    // Either way, what L1 holds and what is in flight may predate messages this instance missed.
-    this.servingUntil = 0
-    this.#synced = false
-    this.#online = false
-    this.dropLocal()
+  #retry(action: () => void): void {
+    if (this.#closed) return
+    const timer = setTimeout(() => {
+      this.#retries.delete(timer)
+      action()
+    }, GENERATION_RETRY_MS)
+    timer.unref()
+    this.#retries.add(timer)
+  }
+
+  #onLinkState(link: BusLink, state: BusState): void {
+    // Either way, what L1 holds of its partitions and what is in flight may predate messages
+    // this instance missed.
+    const mine = link.partitions.filter((p) =>
+      state === 'up' ? true : this.#link[p] === link || this.#link[p] === undefined,
+    )
+    for (const p of mine) {
+      this.#link[p] = state === 'up' ? link : undefined
+      this.#synced[p] = false
+      this.#online[p] = false
+    }
+    this.#lapsed.delete(link)
+    this.#dropPartitions(mine)
+    this.#serve()
     if (state === 'down') {
       this.#parts.counters.busDisconnects++
     } else {
-      this.#comeOnline()
+      this.#comeOnline(link)
     }
     this.#parts.events.emit('bus', { state })
   }
 
-  /** After a (re)subscribe: learn the current generation, then let L1 serve again, empty. */
-  #comeOnline(): void {
-    clearTimeout(this.#generationRetry)
+  /** After a (re)subscribe: learn the link's generations, then let L1 serve them again, empty. */
+  #comeOnline(link: BusLink): void {
     const store = this.#parts.store
+    const current = () =>
+      !this.#closed && link.state === 'up' && link.partitions.every((p) => this.#link[p] === link)
     if (!store) {
-      this.#setOnline()
+      this.#setOnline(link.partitions)
       return
     }
-    this.#syncGeneration(store).then(
-      ({ moved }) => {
+    this.#syncGenerations(store, link.partitions).then(
+      (moved) => {
         this.#host.redisAnswered()
-        if (this.#closed || this.#bus?.state !== 'up') return
-        // The generation moved while this instance was not listening: a clear it missed, or
+        if (!current()) return
+        // A generation moved while this instance was not listening: a clear it missed, or
         // Redis lost its data, fences included. It cannot tell which, so it assumes the worst.
-        if (moved) this.#dataLost()
-        this.#setOnline()
+        if (moved.length > 0) this.#dataLost(moved)
+        this.#setOnline(link.partitions)
       },
       (error: unknown) => {
         this.#host.redisFailed('l2.generation', error)
-        if (this.#closed || this.#bus?.state !== 'up') return
-        this.#generationRetry = setTimeout(() => this.#comeOnline(), GENERATION_RETRY_MS)
-        this.#generationRetry.unref()
+        if (current()) this.#retry(() => current() && this.#comeOnline(link))
       },
     )
   }
@@ -291,51 +370,92 @@ export class Coherence {
    * `maxWriteTime` of its fence, and the fence came before the loss, so loads that start later
    * than that after this moment are safe; earlier ones install nothing.
    */
-  #dataLost(): void {
-    this.quarantineUntil = performance.now() + this.#parts.maxWriteTime
+  #dataLost(partitions: readonly number[]): void {
+    const until = performance.now() + this.#parts.maxWriteTime
+    for (const p of partitions) this.#quarantineUntil[p] = until
     this.#parts.counters.dataLosses++
     this.#parts.events.emit('data-loss', {
-      generation: this.#generation,
+      generation: Math.max(...partitions.map((p) => this.#generation[p] as number)),
       quarantineMs: this.#parts.maxWriteTime,
     })
   }
 
-  #setOnline(): void {
-    // A clear heard after the generation was read is still being confirmed; it turns L2 on.
-    this.#online = this.#clearsConfirmed === this.#clearsHeard
-    this.#synced = true
-    this.dropLocal()
+  #setOnline(partitions: readonly number[]): void {
+    this.#dropPartitions(partitions)
+    this.#flushSweep()
+    for (const p of partitions) {
+      // A clear heard after the generation was read is still being confirmed; it turns L2 on.
+      this.#online[p] = this.#clearsConfirmed[p] === this.#clearsHeard[p]
+      this.#synced[p] = true
+    }
     this.#serve()
     for (const waiter of [...this.#waiters]) waiter()
-    for (const waiter of [...this.#leaseWaiters]) waiter()
-  }
-
-  /** L1 serves until the lease runs out, once synced. */
-  #serve(): void {
-    const until = this.#bus ? this.#bus.leaseUntil : Number.POSITIVE_INFINITY
-    this.servingUntil = this.#synced && this.#parts.l1Enabled && !this.#closed ? until : 0
-  }
-
-  #onLease(_until: number): void {
-    this.#serve()
-    for (const waiter of [...this.#leaseWaiters]) waiter()
-    if (this.#leaseLapsed) {
-      this.#leaseLapsed = false
-      this.#parts.events.emit('lease', { held: true })
-    }
   }
 
   /**
-   * The lease ran out with no heartbeat back. L1 already stopped serving (every read checks the
-   * lease); this only counts and reports it. L1 keeps its entries: messages are late, not lost
-   * (a lost subscription takes the bus down instead), and the heartbeat that renews the lease
-   * comes back after every message published before it.
+   * Drops partitions from L1 and detaches their loads. All of them: a new epoch at once. Some:
+   * their loads now, their L1 keys in one sweep when this turn of the event loop ends, so that
+   * the clear that comes on every channel of a cluster costs one pass over L1, not one per
+   * partition. Until then the keys cannot be served: a dropped partition is not synced, and
+   * the sweep runs before any partition is synced again.
    */
-  #onLeaseLapsed(): void {
-    if (this.#leaseLapsed) return
-    this.#leaseLapsed = true
+  #dropPartitions(partitions: readonly number[]): void {
+    if (partitions.length === 0) return
+    if (partitions.length === this.#count) {
+      this.dropLocal()
+      return
+    }
+    const dropped = new Set(partitions)
+    this.#host.detachPartitions(dropped)
+    for (const p of dropped) this.#unswept.add(p)
+    this.#sweep ??= setImmediate(() => this.#flushSweep())
+  }
+
+  #flushSweep(): void {
+    clearImmediate(this.#sweep)
+    this.#sweep = undefined
+    if (this.#unswept.size === 0) return
+    this.#host.sweepL1(new Set(this.#unswept))
+    this.#unswept.clear()
+  }
+
+  /** L1 serves all partitions until the earliest lease end, once every one is synced. */
+  #serve(): void {
+    let until = Number.POSITIVE_INFINITY
+    for (let p = 0; p < this.#count && until > 0; p++) {
+      const link = this.#link[p]
+      until = this.#synced[p] && link !== undefined ? Math.min(until, link.leaseUntil) : 0
+    }
+    this.servingUntil = this.#hasBus && this.#parts.l1Enabled && !this.#closed ? until : 0
+  }
+
+  #onLease(link: BusLink): void {
+    this.#serve()
+    for (const waiter of [...this.#waiters]) waiter()
+    if (this.#lapsed.delete(link)) this.#parts.events.emit('lease', { held: true })
+  }
+
+  /**
+   * A link's lease ran out with no heartbeat back. L1 already stopped serving its partitions
+   * (every read checks the lease); this only counts and reports it. L1 keeps its entries:
+   * messages are late, not lost (a lost subscription takes the link down instead), and the
+   * heartbeat that renews the lease comes back after every message published before it.
+   */
+  #onLeaseLapsed(link: BusLink): void {
+    if (this.#lapsed.has(link)) return
+    this.#lapsed.add(link)
     this.#parts.counters.leaseLapses++
     this.#parts.events.emit('lease', { held: false })
+  }
+
+  /** Resolves true once `condition` holds (checked at every state change), false after `timeoutMs`. */
+  async #until(condition: () => boolean, timeoutMs: number): Promise<boolean> {
+    const deadline = performance.now() + timeoutMs
+    while (!condition()) {
+      const left = deadline - performance.now()
+      if (left <= 0 || !(await wakeOrTimeout(this.#waiters, left))) return condition()
+    }
+    return true
   }
 }
 

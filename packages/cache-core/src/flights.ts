@@ -36,6 +36,15 @@ export class Flights<T> {
     this.#flights.delete(key)
   }
 
+  /** Detaches the flights of keys in these partitions. */
+  detachPartitions(partitions: ReadonlySet<number>): void {
+    for (const [key, flight] of this.#flights) {
+      if (!partitions.has(flight.partition)) continue
+      flight.detached = true
+      this.#flights.delete(key)
+    }
+  }
+
   /** Detaches every flight: none installs anything. */
   detachAll(): void {
     for (const flight of this.#flights.values()) flight.detached = true
@@ -51,7 +60,7 @@ export class Flights<T> {
     const now = performance.now()
     return (
       now - flight.startedAt <= this.#parts.options.maxLoadTime &&
-      this.#parts.coherence.leaseHeld(now)
+      this.#parts.coherence.leaseHeld(flight.partition, now)
     )
   }
 
@@ -59,11 +68,13 @@ export class Flights<T> {
     const replaced = this.#flights.get(key)
     // A load this one replaces (not joinable any more) installs nothing either.
     if (replaced) replaced.detached = true
+    const partition = this.#parts.partitioning.of(key)
     const flight: Flight<T> = {
       promise: undefined as unknown as Promise<Lookup<T>>,
       fence: this.#parts.fences.get(key) ?? 0,
+      partition,
       epoch: this.#parts.coherence.epoch,
-      generation: this.#parts.coherence.generation,
+      generation: this.#parts.coherence.generation(partition),
       startedAt: performance.now(),
       detached: false,
     }

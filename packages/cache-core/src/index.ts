@@ -28,7 +28,11 @@ export {
   type Serializer,
   type TieredCacheOptions,
 } from './options.js'
-export { connectRedis, type RedisConnectionOptions } from './redis-connection.js'
+export {
+  connectRedis,
+  connectRedisCluster,
+  type RedisConnectionOptions,
+} from './redis-connection.js'
 export { type CacheStats, percent } from './stats.js'
 export type { L2Store } from './stores/l2-store.js'
 export {

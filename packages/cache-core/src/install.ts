@@ -3,6 +3,7 @@ import type { Coherence } from './coherence.js'
 import type { CacheEventEmitter } from './events.js'
 import type { Lookup } from './lookup.js'
 import type { ResolvedOptions } from './options.js'
+import type { Partitioning } from './partitions.js'
 import type { RedisBreaker } from './redis-breaker.js'
 import type { Counters } from './stats.js'
 import type { L2Store } from './stores/l2-store.js'
@@ -13,9 +14,11 @@ export interface Flight<T> {
   promise: Promise<Lookup<T>>
   /** The newest version known to be written since the flight began: anything older is not installed. */
   fence: number
+  /** The key's partition (see `Partitioning`). */
+  partition: number
   /** The coherence epoch at start. A clear or a bus loss since then bars the result from L1 and L2. */
   epoch: number
-  /** The L2 namespace generation at start; what the flight writes to L2 is tagged with it. */
+  /** Its partition's L2 generation at start; what the flight writes to L2 is tagged with it. */
   generation: number
   /** When it started, on the monotonic clock: past `maxLoadTime` it installs nothing. */
   startedAt: number
@@ -29,6 +32,7 @@ export interface FillParts<T> {
   readonly counters: Counters
   readonly events: CacheEventEmitter
   readonly coherence: Coherence
+  readonly partitioning: Partitioning
   readonly l1: MemoryStore<Lookup<T>>
   readonly l1Enabled: boolean
   /** Whether L1 weighs its values (a byte bound or a size cap): loads then serialize. */
@@ -46,17 +50,21 @@ export interface FillParts<T> {
 }
 
 /**
- * Puts a lookup in L1 (misses apart from values) while L1 serves, unless the value weighs
- * more than `l1.maxEntryBytes`. `serializedBytes` is the UTF-8 length of its serialized form.
+ * Puts a lookup in L1 (misses apart from values) while L1 serves its partition, unless the
+ * value weighs more than `l1.maxEntryBytes`. `serializedBytes` is the UTF-8 length of its
+ * serialized form.
  */
 export function installL1<T>(
   parts: FillParts<T>,
+  flight: Flight<T>,
   key: string,
   lookup: Lookup<T>,
   ttl: number,
   serializedBytes: number,
 ): boolean {
-  if (!(performance.now() < parts.coherence.servingUntil)) return false
+  const now = performance.now()
+  if (!(now < parts.coherence.servingUntil || parts.coherence.serving(flight.partition, now)))
+    return false
   const entry = Object.freeze({ ...lookup, level: 'L1' as const })
   if (!lookup.found) {
     parts.l1.setMiss(key, entry, ttl)
@@ -85,7 +93,7 @@ export function mayInstall<T>(
     flight.detached ||
     flight.epoch !== parts.coherence.epoch ||
     performance.now() - flight.startedAt > parts.options.maxLoadTime ||
-    flight.startedAt < parts.coherence.quarantineUntil
+    flight.startedAt < parts.coherence.quarantineUntil(flight.partition)
   ) {
     parts.counters.discardedLoads++
     return false

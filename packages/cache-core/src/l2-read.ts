@@ -24,11 +24,12 @@ export async function readL2<T>(
   flight: Flight<T>,
 ): Promise<Lookup<T> | undefined> {
   const { coherence, breaker } = parts
-  if (!parts.l2Reads || !coherence.online || breaker?.open) return undefined
+  const { partition } = flight
+  if (!parts.l2Reads || !coherence.online(partition) || breaker?.open) return undefined
   const leased =
-    coherence.leaseHeld(performance.now()) ||
-    (await coherence.leaseRenewed(LEASE_WAIT * parts.options.busLease))
-  if (!leased || !coherence.online || breaker?.open) return undefined
+    coherence.leaseHeld(partition, performance.now()) ||
+    (await coherence.leaseRenewed(partition, LEASE_WAIT * parts.options.busLease))
+  if (!leased || !coherence.online(partition) || breaker?.open) return undefined
   return await readRecord(parts, key, flight)
 }
 
@@ -81,7 +82,7 @@ async function readRecord<T>(
     const limit = record.kind === 'value' ? options.l1.ttl : options.negativeTtl
     const ttl = Math.min(limit, record.expiresAt - Date.now())
     const bytes = record.kind === 'value' ? Buffer.byteLength(record.payload) : 0
-    if (ttl > 0 && installL1(parts, key, lookup, ttl, bytes)) {
+    if (ttl > 0 && installL1(parts, flight, key, lookup, ttl, bytes)) {
       counters.promotions++
       parts.events.emit('promote', { key, version: record.version, ttl })
     }

@@ -28,7 +28,7 @@ export async function load<T>(
     // Too large for L2: cached nowhere, since L1 takes only what L2 accepted.
     if (bytes > options.l2.maxEntryBytes) return lookup
     // Without L2's verdict this instance cannot know whether a newer write exists: skip L1.
-    if (parts.breaker?.open || !coherence.online) return lookup
+    if (parts.breaker?.open || !coherence.online(flight.partition)) return lookup
     const expiresAt = Date.now() + ttl
     const generation = flight.generation
     const record: L2Record = isAbsent
@@ -53,7 +53,7 @@ export async function load<T>(
     if (!mayInstall(parts, key, version, flight, 'L1')) return lookup
   }
   if (parts.l1Enabled) {
-    installL1(parts, key, lookup, isAbsent ? options.negativeTtl : options.l1.ttl, bytes)
+    installL1(parts, flight, key, lookup, isAbsent ? options.negativeTtl : options.l1.ttl, bytes)
   }
   return lookup
 }

@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto'
-import type { Redis } from 'ioredis'
+import type { Cluster, Redis } from 'ioredis'
 import { MAX_ORIGIN_LENGTH } from './bus/messages.js'
 import { InvalidOptionError } from './errors.js'
 import type { Loader } from './lookup.js'
+import { CLUSTER_SLOTS } from './partitions.js'
 import type { L2Store } from './stores/l2-store.js'
 import { SCRIPTS_MODES, type ScriptsMode } from './stores/redis-scripts.js'
 
@@ -103,8 +104,19 @@ export interface TieredCacheOptions<T> {
   /**
    * Redis for L2 and the bus: a URL, or an ioredis client this cache borrows (it is not closed
    * by `close()`; its `duplicate()` becomes the subscriber). Required unless `mode` is `none`.
+   * An ioredis `Cluster` (see `connectRedisCluster`) runs the cache on a Redis Cluster: keys
+   * spread over {@link partitions} hash slots, invalidations on sharded pub/sub.
    */
-  redis?: string | Redis | undefined
+  redis?: string | Redis | Cluster | undefined
+  /**
+   * On a Redis Cluster: how many partitions keys are spread over, each pinned to one hash slot
+   * with its bus channel and its generation (docs/scaling-out.md). More spread the data finer
+   * over the masters; each costs every instance a subscription and a generation read when its
+   * shard's subscription comes up, and a clear one SPUBLISH. Every instance sharing a prefix must
+   * use the same number. Ignored on a single server.
+   * @default 256
+   */
+  partitions?: number
   /**
    * Prefix of every Redis key and of the bus channel. Instances that share a prefix share L2
    * and hear each other's invalidations.
@@ -206,7 +218,9 @@ export interface TieredCacheOptions<T> {
 export interface ResolvedOptions<T> {
   loader: Loader<T>
   mode: CacheMode
-  redis: string | Redis | undefined
+  redis: string | Redis | Cluster | undefined
+  /** 0 on a single server. */
+  partitions: number
   prefix: string
   instanceId: string
   l1: {
@@ -329,11 +343,22 @@ export function resolveOptions<T>(options: TieredCacheOptions<T>): ResolvedOptio
       `more than busLease + heartbeatInterval (${busLease + heartbeatInterval} ms)`,
     )
   }
+  const onCluster = typeof redis === 'object' && redis.isCluster
+  const prefix = nonEmptyString('prefix', options.prefix, 'strata')
+  // A brace in the prefix would become the hash tag and put every key in one slot.
+  if (onCluster && /[{}]/.test(prefix)) {
+    throw new InvalidOptionError('prefix', prefix, 'no { or } on a Redis Cluster')
+  }
+  const partitions = positiveInteger('partitions', options.partitions, 256)
+  if (partitions > CLUSTER_SLOTS) {
+    throw new InvalidOptionError('partitions', partitions, `at most ${CLUSTER_SLOTS}`)
+  }
   return {
     loader: options.loader,
     mode,
     redis,
-    prefix: nonEmptyString('prefix', options.prefix, 'strata'),
+    partitions: onCluster ? partitions : 0,
+    prefix,
     instanceId: instanceId(options.instanceId),
     l1: {
       maxEntries,

@@ -1,4 +1,4 @@
-import { type Redis, ReplyError } from 'ioredis'
+import { type Cluster, type Redis, ReplyError } from 'ioredis'
 import { ScriptNotLoadedError } from './errors.js'
 
 /**
@@ -12,7 +12,7 @@ import { ScriptNotLoadedError } from './errors.js'
  * any answered command) closes the breaker.
  */
 export class RedisBreaker {
-  readonly #redis: Redis
+  readonly #redis: Redis | Cluster
   readonly #probeInterval: number
   readonly #onChange: (open: boolean) => void
   #open = false
@@ -20,7 +20,7 @@ export class RedisBreaker {
   #stopped = false
   #retry: NodeJS.Timeout | undefined
 
-  constructor(redis: Redis, probeInterval: number, onChange: (open: boolean) => void) {
+  constructor(redis: Redis | Cluster, probeInterval: number, onChange: (open: boolean) => void) {
     this.#redis = redis
     this.#probeInterval = probeInterval
     this.#onChange = onChange

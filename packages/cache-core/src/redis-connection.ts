@@ -1,4 +1,4 @@
-import { Redis, type RedisOptions } from 'ioredis'
+import { Cluster, Redis, type RedisOptions } from 'ioredis'
 
 /** Options of {@link connectRedis}. */
 export interface RedisConnectionOptions {
@@ -45,4 +45,60 @@ export const SUBSCRIBER_OPTIONS: RedisOptions = {
   autoResendUnfulfilledCommands: false,
   enableOfflineQueue: false,
   retryStrategy: (attempt) => Math.min(attempt * 50, 1_000),
+}
+
+/**
+ * Opens a Redis Cluster client with Strata's fail-fast settings, from seed node URLs
+ * (`redis://[user:password@]host:port`; the first URL's user and password are used on every
+ * node). Pass it as `createTieredCache({ redis })` to run the cache on the cluster.
+ * @example const cluster = connectRedisCluster(process.env.REDIS_CLUSTER_NODES.split(','))
+ */
+export function connectRedisCluster(
+  urls: readonly string[],
+  options: RedisConnectionOptions = {},
+): Cluster {
+  if (urls.length === 0) throw new Error('connectRedisCluster needs at least one node URL')
+  const seeds = urls.map((url) => new URL(url))
+  const first = seeds[0] as URL
+  const { retryStrategy: _perNode, ...perNode } = commandConnectionOptions(options)
+  return new Cluster(
+    seeds.map((seed) => ({ host: seed.hostname, port: Number(seed.port || 6379) })),
+    {
+      redisOptions: {
+        ...perNode,
+        ...(first.username ? { username: decodeURIComponent(first.username) } : {}),
+        ...(first.password ? { password: decodeURIComponent(first.password) } : {}),
+        ...(first.protocol === 'rediss:' ? { tls: {} } : {}),
+      },
+      enableOfflineQueue: false,
+      enableReadyCheck: false,
+      maxRedirections: 16,
+      // A failover or a slot migration is followed within this many milliseconds even when no
+      // command has been redirected yet (the client's own default does not apply it).
+      slotsRefreshInterval: 1_000,
+      clusterRetryStrategy: (attempt) => Math.min(attempt * 50, 1_000),
+    },
+  )
+}
+
+/**
+ * A subscriber connection to one node of `cluster`, with its user and password and without
+ * reconnects: the sharded bus replaces a lost one, on whichever node then serves its channels.
+ */
+export function connectClusterSubscriber(cluster: Cluster, host: string, port: number): Redis {
+  const mapped = cluster.options.natMap
+  const address =
+    mapped && typeof mapped === 'object'
+      ? (mapped[`${host}:${port}`] ?? { host, port })
+      : { host, port }
+  const { username, password, tls } = cluster.options.redisOptions ?? {}
+  return new Redis({
+    ...address,
+    ...(username === undefined ? {} : { username }),
+    ...(password === undefined ? {} : { password }),
+    ...(tls === undefined ? {} : { tls }),
+    ...SUBSCRIBER_OPTIONS,
+    enableReadyCheck: false,
+    retryStrategy: () => null,
+  })
 }

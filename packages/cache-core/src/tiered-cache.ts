@@ -1,8 +1,9 @@
 import { randomBytes } from 'node:crypto'
-import { Redis } from 'ioredis'
+import { type Cluster, Redis } from 'ioredis'
 import { LRUCache } from 'lru-cache'
 import { invalidationProblem } from './bus/messages.js'
-import { RedisBus } from './bus/redis-bus.js'
+import { type InvalidationBus, RedisBus } from './bus/redis-bus.js'
+import { ShardedBus } from './bus/sharded-bus.js'
 import { Coherence } from './coherence.js'
 import { ClearError, ClosedError, InvalidationError } from './errors.js'
 import { CacheEventEmitter } from './events.js'
@@ -10,8 +11,13 @@ import { Flights } from './flights.js'
 import type { FillParts } from './install.js'
 import type { Lookup } from './lookup.js'
 import { type ResolvedOptions, resolveOptions, type TieredCacheOptions } from './options.js'
+import { Partitioning } from './partitions.js'
 import { RedisBreaker } from './redis-breaker.js'
-import { commandConnectionOptions, SUBSCRIBER_OPTIONS } from './redis-connection.js'
+import {
+  commandConnectionOptions,
+  connectClusterSubscriber,
+  SUBSCRIBER_OPTIONS,
+} from './redis-connection.js'
 import { type CacheStats, Counters, snapshot } from './stats.js'
 import type { L2Store } from './stores/l2-store.js'
 import { MemoryStore } from './stores/memory-store.js'
@@ -59,9 +65,11 @@ export class TieredCache<T> {
   readonly #store: L2Store | undefined
   /** Whether reads go through L2 (modes `multi` and `l2`). */
   readonly #l2Reads: boolean
-  readonly #bus: RedisBus | undefined
-  readonly #redis: Redis | undefined
+  readonly #bus: InvalidationBus | undefined
+  readonly #redis: Redis | Cluster | undefined
   readonly #subscriber: Redis | undefined
+  /** Where each key lives in Redis: one partition on a server, many on a cluster. */
+  readonly #partitioning: Partitioning
   readonly #breaker: RedisBreaker | undefined
   readonly #ownsRedis: boolean
   readonly #coherence: Coherence
@@ -81,8 +89,16 @@ export class TieredCache<T> {
     this.#l2Reads = o.mode === 'multi' || o.mode === 'l2'
     this.#l1 = new MemoryStore<Lookup<T>>(o.l1)
     this.#fences = new LRUCache<string, number>({ max: o.maxLocalFences, ttl: o.fenceTtl })
+    this.#partitioning =
+      o.partitions > 0
+        ? Partitioning.cluster(o.prefix, o.partitions)
+        : Partitioning.single(o.prefix)
     const host = {
       dropLocal: () => this.#dropLocal(),
+      detachPartitions: (partitions: ReadonlySet<number>) =>
+        this.#flights.detachPartitions(partitions),
+      sweepL1: (partitions: ReadonlySet<number>) =>
+        this.#l1.deleteWhere((key) => partitions.has(this.#partitioning.of(key))),
       evict: (key: string, version: number) => this.#evict(key, version),
       redisFailed: (operation: string, error: unknown) => this.#redisFailed(operation, error),
       redisAnswered: () => this.#breaker?.succeeded(),
@@ -115,27 +131,35 @@ export class TieredCache<T> {
     })
     // Every write fences L2 and publishes, whatever this instance's own read mode: the other
     // replicas may read L2 or hold an L1.
-    const stored = { redis: this.#redis, prefix: o.prefix, scripts: o.l2.scripts }
+    const stored = { redis: this.#redis, partitioning: this.#partitioning, scripts: o.l2.scripts }
     this.#store = o.wrapL2(new RedisStore({ ...stored, onScripts: breaker.scriptsAnswered }))
     this.#unfences = new Unfences(this.#store, o.maxLocalFences, o.fenceTtl, (error) =>
       this.#degraded('l2.unfence', error),
     )
     this.#coherence = new Coherence(host, this.#parts(this.#store))
-    this.#subscriber = this.#redis.duplicate(SUBSCRIBER_OPTIONS)
-    this.#subscriber.on('error', (error) => this.#degraded('bus', error))
-    this.#bus = new RedisBus(
-      {
-        subscriber: this.#subscriber,
-        publisher: this.#redis,
-        channel: `${o.prefix}:bus`,
-        origin: this.#origin,
-        heartbeatInterval: o.heartbeatInterval,
-        // Without L1 nothing could be stale, so nothing needs a lease.
-        lease: this.#l1Enabled ? o.busLease : 0,
-      },
-      this.#coherence.busHandlers(),
-    )
-    this.#coherence.attach(this.#bus)
+    const link = {
+      origin: this.#origin,
+      heartbeatInterval: o.heartbeatInterval,
+      // Without L1 nothing could be stale, so nothing needs a lease.
+      lease: this.#l1Enabled ? o.busLease : 0,
+    }
+    const redis = this.#redis
+    if (redis instanceof Redis) {
+      this.#subscriber = redis.duplicate(SUBSCRIBER_OPTIONS)
+      this.#subscriber.on('error', (error) => this.#degraded('bus', error))
+      const channels = new Map([[this.#partitioning.channel(0), 0]])
+      const options = { ...link, subscriber: this.#subscriber, publisher: redis, channels }
+      this.#bus = new RedisBus({ ...options, sharded: false }, this.#coherence.busHandlers())
+    } else {
+      const connect = (host: string, port: number) => {
+        const subscriber = connectClusterSubscriber(redis, host, port)
+        subscriber.on('error', (error) => this.#degraded('bus', error))
+        return subscriber
+      }
+      const options = { ...link, cluster: redis, partitioning: this.#partitioning, connect }
+      this.#bus = new ShardedBus(options, this.#coherence.busHandlers())
+    }
+    this.#coherence.attachBus()
     this.#flights = new Flights(this.#fillParts())
     this.#bus.start()
   }
@@ -159,7 +183,7 @@ export class TieredCache<T> {
     this.#counters.reads++
     // The lease is checked here, on the read itself: a timer could fire late after a stall.
     // (No clock read at all without an L1.)
-    if (this.#l1Enabled && performance.now() < this.#coherence.servingUntil) {
+    if (this.#l1Enabled && this.#l1Serves(key, performance.now())) {
       const hit = this.#l1.get(key)
       if (hit !== undefined) {
         this.#counters.l1Hits++
@@ -179,7 +203,7 @@ export class TieredCache<T> {
    * @example const hit = cache.peek(key) ?? (await cache.get(key))
    */
   peek(key: string, now: number = performance.now()): Lookup<T> | undefined {
-    if (!(now < this.#coherence.servingUntil)) return undefined
+    if (!this.#l1Serves(key, now)) return undefined
     const hit = this.#l1.get(key)
     if (hit !== undefined) {
       this.#counters.reads++
@@ -211,7 +235,8 @@ export class TieredCache<T> {
       this.#invalidated(key, version)
       return
     }
-    const generation = this.#coherence.generation
+    const partition = this.#partitioning.of(key)
+    const generation = this.#coherence.generation(partition)
     // Names this write's fence, so that taking it back can never remove another write's.
     const nonce = randomBytes(6).toString('hex')
     try {
@@ -220,7 +245,13 @@ export class TieredCache<T> {
       // Both commands leave on the same connection before either reply: one round trip.
       await Promise.all([
         store.fence(key, version, generation, nonce, this.#options.fenceTtl),
-        this.#bus.publish({ v: 1, type: 'invalidate', key, version, origin: this.#origin }),
+        this.#bus.publish(partition, {
+          v: 1,
+          type: 'invalidate',
+          key,
+          version,
+          origin: this.#origin,
+        }),
       ])
     } catch (error) {
       if (error !== REDIS_NOT_ANSWERING) this.#breaker?.failed(error)
@@ -248,18 +279,34 @@ export class TieredCache<T> {
    */
   async clear(): Promise<void> {
     if (this.#closed) throw new ClosedError()
-    let generation = this.#coherence.generation
+    let generations = this.#coherence.generations
     try {
       if (this.#breaker?.open) throw REDIS_NOT_ANSWERING
-      if (this.#store) generation = await this.#store.bumpGeneration(generation)
-      if (this.#bus)
-        await this.#bus.publish({ v: 1, type: 'clear', generation, origin: this.#origin })
+      // Every partition moves to a new generation, and hears of it on its own channel: on a
+      // cluster each shard holds some, and a replica that misses one shard's message has that
+      // shard's partitions down (its link is down) until it reads their generations again.
+      const store = this.#store
+      if (store) {
+        generations = await Promise.all(
+          generations.map((known, p) => store.bumpGeneration(known, p)),
+        )
+      }
+      const bus = this.#bus
+      if (bus) {
+        const origin = this.#origin
+        await Promise.all(
+          generations.map((generation, p) =>
+            bus.publish(p, { v: 1, type: 'clear', generation, origin }),
+          ),
+        )
+      }
     } catch (error) {
       this.#coherence.dropLocal()
       if (error !== REDIS_NOT_ANSWERING) this.#breaker?.failed(error)
       throw new ClearError(error)
     }
-    this.#coherence.cleared(generation)
+    this.#coherence.cleared(generations)
+    const generation = this.#coherence.highestGeneration
     this.events.emit('clear', { generation, origin: this.#origin, local: true })
   }
 
@@ -275,7 +322,7 @@ export class TieredCache<T> {
       l1MaxSize: this.#l1Enabled ? this.#l1.maxEntries : 0,
       l1Bytes: this.#l1.bytes,
       busState: this.#bus ? this.#bus.state : 'off',
-      generation: this.#coherence.generation,
+      generation: this.#coherence.highestGeneration,
     })
   }
 
@@ -301,7 +348,7 @@ export class TieredCache<T> {
     this.#breaker?.stop()
     await this.#bus?.close()
     this.#dropLocal()
-    const quit = async (redis: Redis | undefined) => {
+    const quit = async (redis: Redis | Cluster | undefined) => {
       if (!redis) return
       await redis.quit().catch(() => redis.disconnect())
     }
@@ -316,6 +363,7 @@ export class TieredCache<T> {
       counters: this.#counters,
       events: this.events,
       coherence: this.#coherence,
+      partitioning: this.#partitioning,
       l1: this.#l1,
       l1Enabled: this.#l1Enabled,
       l1Sized:
@@ -333,10 +381,20 @@ export class TieredCache<T> {
     return {
       l1Enabled: this.#l1Enabled,
       store,
+      partitions: this.#partitioning.count,
       maxWriteTime: this.#options.maxWriteTime,
       counters: this.#counters,
       events: this.events,
     }
+  }
+
+  /**
+   * Whether L1 may serve `key` at `now`. One comparison while every partition serves; only
+   * on a cluster with a shard out does the key's partition get looked up.
+   */
+  #l1Serves(key: string, now: number): boolean {
+    if (now < this.#coherence.servingUntil) return true
+    return this.#partitioning.sharded && this.#coherence.serving(this.#partitioning.of(key), now)
   }
 
   /** Drops a key here and remembers its version, so no older load lands afterwards. */

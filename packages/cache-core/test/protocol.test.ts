@@ -5,6 +5,7 @@ import { Redis } from 'ioredis'
 import { describe, expect, it } from 'vitest'
 import { RedisBus } from '../src/bus/redis-bus.js'
 import { InvalidationError, type Loaded, type TieredCache } from '../src/index.js'
+import { Partitioning } from '../src/partitions.js'
 import { commandConnectionOptions, SUBSCRIBER_OPTIONS } from '../src/redis-connection.js'
 import { decodeL2Record, encodeL2Record } from '../src/stores/l2-record.js'
 import { RedisStore } from '../src/stores/redis-store.js'
@@ -418,7 +419,10 @@ describe('a refused write takes its fences back (item 10)', () => {
   })
 
   it('takes back only the fence that write left, never a later write of the same version', async () => {
-    const store = new RedisStore({ redis: bed.redis, prefix: bed.prefix })
+    const store = new RedisStore({
+      redis: bed.redis,
+      partitioning: Partitioning.single(bed.prefix),
+    })
     await store.fence('k', 5, 0, 'write-a', 60_000)
     await store.fence('k', 5, 0, 'write-b', 60_000) // the retry of the key's write, after a's refusal
     expect(await store.unfence('k', 5, 0, 'write-a', 60_000)).toBe(false)
@@ -439,7 +443,8 @@ describe('the lease is a self-echo on the channel, not a PING (item 12)', () => 
       {
         publisher,
         subscriber,
-        channel: `${bed.prefix}:bus`,
+        channels: new Map([[`${bed.prefix}:bus`, 0]]),
+        sharded: false,
         origin: 'self',
         lease: 100,
         heartbeatInterval: 0,

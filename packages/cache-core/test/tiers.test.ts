@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { absent } from '../src/index.js'
+import { Partitioning } from '../src/partitions.js'
 import { decodeL2Record } from '../src/stores/l2-record.js'
 import { RedisStore } from '../src/stores/redis-store.js'
 import { deferred } from '../src/testing/index.js'
@@ -254,7 +255,10 @@ describe('L2 namespace and fences', () => {
   })
 
   it('refuses in Lua a set older than the fence, even from an instance that never heard of it', async () => {
-    const store = new RedisStore({ redis: bed.redis, prefix: bed.prefix })
+    const store = new RedisStore({
+      redis: bed.redis,
+      partitioning: Partitioning.single(bed.prefix),
+    })
     await store.fence('k', 5, 0, 'n', 60_000)
     const stale = liveRecord(4)
     const deadline = Date.now() + 60_000
@@ -265,7 +269,10 @@ describe('L2 namespace and fences', () => {
   })
 
   it("refuses in Lua a set that reaches Redis after its deadline, on Redis's clock", async () => {
-    const store = new RedisStore({ redis: bed.redis, prefix: bed.prefix })
+    const store = new RedisStore({
+      redis: bed.redis,
+      partitioning: Partitioning.single(bed.prefix),
+    })
     const record = liveRecord(1)
     // A load delayed past maxLoadTime on its way to Redis (a paused replica, a slow link).
     expect(await store.set('k', record, 60_000, Date.now() - 1)).toBe(false)
@@ -274,7 +281,10 @@ describe('L2 namespace and fences', () => {
   })
 
   it('keeps the fence alive when a short-lived miss replaces it', async () => {
-    const store = new RedisStore({ redis: bed.redis, prefix: bed.prefix })
+    const store = new RedisStore({
+      redis: bed.redis,
+      partitioning: Partitioning.single(bed.prefix),
+    })
     await store.fence('k', 3, 0, 'n', 60_000)
     await store.set(
       'k',

@@ -38,11 +38,15 @@ export interface L2Store {
     ttlMs: number,
   ): Promise<boolean>
   /**
-   * Reads the namespace generation after a (re)subscribe, repairing it first: when the key is
+   * Reads a partition's generation after a (re)subscribe, repairing it first: when the key is
    * missing or below `known` (Redis lost data), it is set past `known` (to `known + 1`, or to
    * `fresh` when this instance knew none), so every instance sees it move. Resolves the value.
+   * `partition` is 0 on a single Redis server, which has one.
    */
-  syncGeneration(known: number, fresh: number): Promise<number>
-  /** Starts a new generation above both Redis's and `known`, emptying L2 without a scan. */
-  bumpGeneration(known: number): Promise<number>
+  syncGeneration(known: number, fresh: number, partition?: number): Promise<number>
+  /**
+   * Starts a new generation of a partition above both Redis's and `known`, emptying its part of
+   * L2 without a scan.
+   */
+  bumpGeneration(known: number, partition?: number): Promise<number>
 }

@@ -62,6 +62,14 @@ export class MemoryStore<V extends object> {
     this.#misses.delete(key)
   }
 
+  /** Deletes every entry whose key `doomed` picks: one pass over L1. */
+  deleteWhere(doomed: (key: string) => boolean): void {
+    for (const lru of [this.#values, this.#misses]) {
+      const keys = [...lru.keys()].filter(doomed)
+      for (const key of keys) lru.delete(key)
+    }
+  }
+
   clear(): void {
     this.#values.clear()
     this.#misses.clear()

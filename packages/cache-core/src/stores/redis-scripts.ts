@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto'
 import { readFileSync } from 'node:fs'
-import { type Redis, ReplyError } from 'ioredis'
+import { type Cluster, type Redis, ReplyError } from 'ioredis'
 import { ScriptNotLoadedError } from '../errors.js'
 
 /**
@@ -47,9 +47,16 @@ export const STRATA_SCRIPTS = {
  * Loads Strata's scripts into Redis (`SCRIPT LOAD`), on a connection allowed to (an admin's:
  * the cache's own user should not be, since SCRIPT LOAD accepts any Lua). Redis forgets them
  * when it restarts, so run this after every start. Idempotent. Resolves with their SHA1s.
+ * Given a cluster client, loads them on every node it knows, replicas included: a replica that
+ * a failover promotes must already hold them.
  * @example await loadScripts(new Redis(process.env.REDIS_ADMIN_URL))
  */
-export async function loadScripts(admin: Redis): Promise<string[]> {
+export async function loadScripts(admin: Redis | Cluster): Promise<string[]> {
+  if (admin.isCluster) {
+    const nodes = (admin as Cluster).nodes('all')
+    const loaded = await Promise.all(nodes.map((node) => loadScripts(node)))
+    return loaded[0] ?? []
+  }
   const shas: string[] = []
   for (const { name, lua, sha } of Object.values(STRATA_SCRIPTS)) {
     const loaded = String(await admin.script('LOAD', lua))
@@ -67,7 +74,7 @@ const isReply = (error: unknown, code: string): boolean =>
  * becomes a {@link ScriptNotLoadedError} that says what to do.
  */
 export async function runScript(
-  redis: Redis,
+  redis: Redis | Cluster,
   mode: ScriptsMode,
   { name, lua, sha }: StrataScript,
   key: string,

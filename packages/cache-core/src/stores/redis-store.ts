@@ -1,15 +1,16 @@
-import type { Redis } from 'ioredis'
+import type { Cluster, Redis } from 'ioredis'
 import { ScriptNotLoadedError } from '../errors.js'
+import type { Partitioning } from '../partitions.js'
 import { decodeL2Record, encodeL2Record, type L2Record } from './l2-record.js'
 import type { L2Store } from './l2-store.js'
 import { runScript, type ScriptsMode, STRATA_SCRIPTS, type StrataScript } from './redis-scripts.js'
 
 /** Options of the Redis store. */
 export interface RedisStoreOptions {
-  /** The command connection. */
-  redis: Redis
-  /** Namespace of every key: user keys live under `<prefix>:k:`, metadata under `<prefix>:m:`. */
-  prefix: string
+  /** The command connection: one server's, or a cluster client. */
+  redis: Redis | Cluster
+  /** The Redis names of every key and generation (see {@link Partitioning}). */
+  partitioning: Partitioning
   /**
    * How scripts are sent: see {@link ScriptsMode}.
    * @default 'eval'
@@ -19,31 +20,31 @@ export interface RedisStoreOptions {
   onScripts?: ((loaded: boolean) => void) | undefined
 }
 
-/** L2 on Redis: versioned entries, fences checked atomically by Lua, a generation for clear. */
+/**
+ * L2 on Redis: versioned entries, fences checked atomically by Lua, a generation per partition
+ * for clear. Every script touches one key, so each runs on the shard that holds it.
+ */
 export class RedisStore implements L2Store {
-  readonly #redis: Redis
+  readonly #redis: Redis | Cluster
   readonly #scripts: ScriptsMode
   readonly #onScripts: ((loaded: boolean) => void) | undefined
-  readonly #keyPrefix: string
-  readonly #generationKey: string
+  readonly #names: Partitioning
 
   constructor(options: RedisStoreOptions) {
     this.#redis = options.redis
     this.#scripts = options.scripts ?? 'eval'
     this.#onScripts = options.onScripts
-    // The fixed `k:` and `m:` segments keep user keys from ever naming a metadata key.
-    this.#keyPrefix = `${options.prefix}:k:`
-    this.#generationKey = `${options.prefix}:m:generation`
+    this.#names = options.partitioning
   }
 
   async get(key: string): Promise<L2Record | undefined> {
-    const raw = await this.#redis.get(this.#keyPrefix + key)
+    const raw = await this.#redis.get(this.#names.redisKey(key))
     return raw === null ? undefined : decodeL2Record(raw)
   }
 
   async set(key: string, record: L2Record, ttlMs: number, deadline: number): Promise<boolean> {
     const encoded = encodeL2Record(record)
-    const prefixed = this.#keyPrefix + key
+    const prefixed = this.#names.redisKey(key)
     const args = [record.version, encoded, ttlMs, deadline]
     return (await this.#run(STRATA_SCRIPTS.set, prefixed, args)) === 1
   }
@@ -56,7 +57,7 @@ export class RedisStore implements L2Store {
     ttlMs: number,
   ): Promise<void> {
     const encoded = encodeL2Record({ kind: 'fence', version, generation, nonce })
-    await this.#run(STRATA_SCRIPTS.fence, this.#keyPrefix + key, [version, encoded, ttlMs])
+    await this.#run(STRATA_SCRIPTS.fence, this.#names.redisKey(key), [version, encoded, ttlMs])
   }
 
   async unfence(
@@ -70,17 +71,17 @@ export class RedisStore implements L2Store {
     const replacement =
       version > 1 ? encodeL2Record({ kind: 'fence', version: version - 1, generation }) : ''
     const args = [fence, replacement, ttlMs]
-    return (await this.#run(STRATA_SCRIPTS.unfence, this.#keyPrefix + key, args)) === 1
+    return (await this.#run(STRATA_SCRIPTS.unfence, this.#names.redisKey(key), args)) === 1
   }
 
-  async syncGeneration(known: number, fresh: number): Promise<number> {
-    return Number(
-      await this.#run(STRATA_SCRIPTS.syncGeneration, this.#generationKey, [known, fresh]),
-    )
+  async syncGeneration(known: number, fresh: number, partition = 0): Promise<number> {
+    const key = this.#names.generationKey(partition)
+    return Number(await this.#run(STRATA_SCRIPTS.syncGeneration, key, [known, fresh]))
   }
 
-  async bumpGeneration(known: number): Promise<number> {
-    return Number(await this.#run(STRATA_SCRIPTS.bumpGeneration, this.#generationKey, [known]))
+  async bumpGeneration(known: number, partition = 0): Promise<number> {
+    const key = this.#names.generationKey(partition)
+    return Number(await this.#run(STRATA_SCRIPTS.bumpGeneration, key, [known]))
   }
 
   #run(script: StrataScript, key: string, args: (string | number)[]): Promise<unknown> {
