@@ -1,5 +1,5 @@
 import { type CacheStats, percent } from '@strata/cache-core'
-import type { Redis } from 'ioredis'
+import type { Cluster, Redis } from 'ioredis'
 
 /** The per-replica figures shared with the cluster, with the original design's field names. */
 export interface ReplicaStats {
@@ -84,14 +84,14 @@ export function clusterTotals(rows: ReplicaStats[]) {
  * a sorted set indexes the live ones (two single-key commands: fine on Redis Cluster).
  */
 export class ClusterStats {
-  readonly #redis: Redis
+  readonly #redis: Redis | Cluster
   readonly #hashPrefix: string
   readonly #indexKey: string
   readonly #ttlMs: number
   #timer: NodeJS.Timeout | undefined
 
   constructor(
-    redis: Redis,
+    redis: Redis | Cluster,
     prefix: string,
     readonly row: () => ReplicaStats,
     readonly intervalMs = 1_000,

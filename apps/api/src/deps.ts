@@ -1,10 +1,11 @@
 import {
   connectRedis,
+  connectRedisCluster,
   createTieredCache,
   ScriptNotLoadedError,
   type TieredCache,
 } from '@strata/cache-core'
-import type { Redis } from 'ioredis'
+import type { Cluster, Redis } from 'ioredis'
 import { ClusterStats, replicaRow } from './cluster-stats.js'
 import { createDatabase, type Database } from './db/client.js'
 import { RecordsRepository, type StoredRecord } from './db/records.js'
@@ -20,8 +21,8 @@ export interface Deps {
   db: Database
   records: RecordsRepository
   cache: TieredCache<StoredRecord>
-  /** Undefined in mode `none`, which runs without Redis. */
-  redis: Redis | undefined
+  /** Undefined in mode `none`, which runs without Redis; a cluster client with REDIS_CLUSTER_NODES. */
+  redis: Redis | Cluster | undefined
   cluster: ClusterStats | undefined
   metrics: Metrics
   /**
@@ -67,22 +68,28 @@ export function createDeps(env: Env, logger: Logger = createLogger(env)): Deps {
     queryTimeoutMs: env.DB_QUERY_TIMEOUT * 1000,
   })
   const records = new RecordsRepository(db)
+  // Fail fast while Redis is away (reads degrade to the database), no ready check (its INFO
+  // is not allowed to Strata's ACL user), no command re-sent after a reconnect.
+  const connection = { commandTimeout: REDIS_COMMAND_TIMEOUT_MS }
   const redis =
     env.CACHE_MODE === 'none'
       ? undefined
-      : // Fail fast while Redis is away (reads degrade to the database), no ready check (its INFO
-        // is not allowed to Strata's ACL user), no command re-sent after a reconnect.
-        connectRedis(env.REDIS_URL, { commandTimeout: REDIS_COMMAND_TIMEOUT_MS })
+      : env.REDIS_CLUSTER_NODES
+        ? connectRedisCluster(env.REDIS_CLUSTER_NODES, connection)
+        : connectRedis(env.REDIS_URL, connection)
   let lastRedisError = 0
   // Not cleared on 'ready': without a ready check ioredis reports ready before AUTH is answered.
   let refusal: string | undefined
-  redis?.on('error', (error) => {
+  // A cluster client reports its nodes' connection errors as 'node error'.
+  const connectionError = (error: Error) => {
     refusal = isRefusal(error) ? error.message : undefined
     // Reconnect attempts repeat the same error; one line every 10 s is enough.
     if (Date.now() - lastRedisError < 10_000) return
     lastRedisError = Date.now()
     logger.warn({ err: error.message }, 'redis unavailable')
-  })
+  }
+  redis?.on('error', connectionError)
+  redis?.on('node error', connectionError)
   // An invalidation (fence + publish) takes at most a Redis command's time (twice, should ioredis
   // retry it once); the COMMIT after it at most one database round trip's, or the write is
   // answered "outcome unknown". A load: at most three round trips (connect, log in, query) and

@@ -32,6 +32,22 @@ describe('parseEnv', () => {
     if (!zero.ok) expect(zero.problems.join('\n')).toContain('DB_QUERY_TIMEOUT:')
   })
 
+  it('reads REDIS_CLUSTER_NODES as a list of redis:// URLs, and refuses anything else in it', () => {
+    const urls = ' redis://u:p@10.0.0.1:7000,redis://u:p@10.0.0.2:7000 ,'
+    const result = parseEnv({ REDIS_CLUSTER_NODES: urls })
+    expect(result.ok && result.env.REDIS_CLUSTER_NODES).toEqual([
+      'redis://u:p@10.0.0.1:7000',
+      'redis://u:p@10.0.0.2:7000',
+    ])
+    const single = parseEnv({})
+    expect(single.ok && single.env.REDIS_CLUSTER_NODES).toBeUndefined()
+    for (const bad of ['10.0.0.1:7000', 'redis://a:1,http://b:2', ' , ']) {
+      const refused = parseEnv({ REDIS_CLUSTER_NODES: bad })
+      expect(refused.ok, bad).toBe(false)
+      if (!refused.ok) expect(refused.problems.join('\n')).toContain('REDIS_CLUSTER_NODES')
+    }
+  })
+
   it('names every bad variable at once, hiding secrets', () => {
     const result = parseEnv({
       PORT: 'eighty',

@@ -22,6 +22,19 @@ const envSchema = z.object({
     .url({ protocol: /^postgres(ql)?$/ })
     .default('postgres://postgres@127.0.0.1:5436/postgres'),
   REDIS_URL: z.url({ protocol: /^rediss?$/ }).default('redis://127.0.0.1:6383'),
+  // Seed nodes of a Redis Cluster: comma-separated redis:// URLs (the first one's user and
+  // password are used on every node). When set, the API runs on the cluster (sharded L2 and
+  // sharded pub/sub) and REDIS_URL is not read. docs/scaling-out.md.
+  REDIS_CLUSTER_NODES: z
+    .string()
+    .transform((list) =>
+      list
+        .split(',')
+        .map((url) => url.trim())
+        .filter((url) => url !== ''),
+    )
+    .pipe(z.array(z.url({ protocol: /^rediss?$/ })).min(1, 'at least one redis:// URL'))
+    .optional(),
   CACHE_MODE: z.enum(CACHE_MODES as ['multi', 'l2', 'l1', 'none']).default('multi'),
   // cache-core's `l2.scripts`: `preloaded` sends EVALSHA only, for a Redis user without +eval
   // whose scripts an admin loads after every Redis start (docs/operations.md).

@@ -22,7 +22,9 @@ if (env.CACHE_MODE !== 'none' && !(await deps.cache.whenReady(5_000))) {
   const refusal = await deps.redisRefusal()
   if (refusal) {
     logger.fatal(
-      `Redis at ${redactUrl(env.REDIS_URL)} refused this replica (${refusal}); check the user name and password in REDIS_URL, and that user's ACL rules`,
+      env.REDIS_CLUSTER_NODES
+        ? `the Redis Cluster at ${env.REDIS_CLUSTER_NODES.map(redactUrl).join(', ')} refused this replica (${refusal}); check the user name and password in REDIS_CLUSTER_NODES, and that user's ACL rules on every node`
+        : `Redis at ${redactUrl(env.REDIS_URL)} refused this replica (${refusal}); check the user name and password in REDIS_URL, and that user's ACL rules`,
     )
     process.exit(1)
   }
