@@ -16,6 +16,15 @@ export const freePort = (): Promise<number> =>
     })
   })
 
+/** True when nothing listens on 127.0.0.1:`port` now: binding it succeeds. */
+export const portIsFree = (port: number): Promise<boolean> =>
+  new Promise((resolve) => {
+    const server = createServer()
+    server.unref()
+    server.once('error', () => resolve(false))
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)))
+  })
+
 /** Resolves once something accepts TCP connections on the port, or rejects after `timeoutMs`. */
 export async function waitForPort(port: number, timeoutMs: number, what: string): Promise<void> {
   const deadline = Date.now() + timeoutMs
