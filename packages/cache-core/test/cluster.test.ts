@@ -1,0 +1,253 @@
+import { type RedisCluster, startRedisCluster } from '@strata/test-servers'
+import calculateSlot from 'cluster-key-slot'
+import { type Cluster, Redis } from 'ioredis'
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
+import {
+  type CacheEvents,
+  connectRedisCluster,
+  createTieredCache,
+  type TieredCache,
+} from '../src/index.js'
+import { Partitioning } from '../src/partitions.js'
+import { nextEvent, VersionedTable } from './helpers.js'
+
+// Strata on a real Redis Cluster (3 masters, 3 replicas, cluster-node-timeout 1 s): keys and
+// channels sharded by partition, one subscription and lease per master, and what a dead
+// subscriber, a failover and a slot migration cost: only the partitions of the shard concerned.
+
+let cluster: RedisCluster
+let testNumber = 0
+let prefix = ''
+const clients: Cluster[] = []
+const caches: TieredCache<string>[] = []
+
+beforeAll(async () => {
+  cluster = await startRedisCluster({ masters: 3, replicasPerMaster: 1, nodeTimeoutMs: 1_000 })
+}, 60_000)
+afterAll(async () => {
+  await cluster?.stop()
+})
+afterEach(async () => {
+  await Promise.all(caches.splice(0).map((cache) => cache.close()))
+  for (const client of clients.splice(0)) client.disconnect()
+})
+
+/** A cache on the cluster, ready; a fresh prefix per test keeps tests apart. */
+async function clusterCache(table: VersionedTable, instanceId: string) {
+  const redis = connectRedisCluster(cluster.seeds())
+  clients.push(redis)
+  const cache = createTieredCache<string>({
+    redis,
+    prefix,
+    loader: table.loader,
+    instanceId,
+    // Long enough never to lapse on a busy machine: these tests take links down by force.
+    busLease: 5_000,
+    heartbeatInterval: 0,
+  })
+  caches.push(cache)
+  expect(await cache.whenReady(15_000)).toBe(true)
+  return cache
+}
+
+/** The port of the master serving `slot` now, from a node's slot map. */
+async function masterOfSlot(slot: number): Promise<number> {
+  const masters = await cluster.masters()
+  const probe = new Redis(cluster.adminUrl((masters[0] as { port: number }).port))
+  try {
+    const ranges = (await probe.call('CLUSTER', 'SLOTS')) as [number, number, [string, number]][]
+    const range = ranges.find(([from, to]) => from <= slot && slot <= to)
+    if (!range) throw new Error(`slot ${slot} is not served`)
+    return range[2][1]
+  } finally {
+    probe.disconnect()
+  }
+}
+
+/** One key per master (and a second one in the same partition, a sentinel), by master port. */
+async function keysByMaster(
+  names: Partitioning,
+): Promise<Map<number, { key: string; sentinel: string }>> {
+  const found = new Map<number, { key: string; sentinel: string }>()
+  const masters = (await cluster.masters()).length
+  for (let i = 0; found.size < masters; i++) {
+    const key = `key-${i}`
+    const port = await masterOfSlot(names.slots[names.of(key)] as number)
+    if (found.has(port)) continue
+    let j = 0
+    while (names.of(`sentinel-${i}-${j}`) !== names.of(key)) j++
+    found.set(port, { key, sentinel: `sentinel-${i}-${j}` })
+  }
+  return found
+}
+
+const levelOf = async (cache: TieredCache<string>, key: string) => (await cache.get(key)).level
+
+/** Waits for `b` to hear an invalidation of `key` (messages on one channel arrive in order). */
+const heard = (cache: TieredCache<string>, key: string): Promise<CacheEvents['invalidate']> =>
+  nextEvent(cache, 'invalidate', (event) => event.key === key && !event.local)
+
+describe('Strata on a Redis Cluster', () => {
+  const names = Partitioning.cluster('strata', 256)
+  beforeEach(() => {
+    prefix = `t${++testNumber}`
+  })
+
+  it('keeps a key, its partition generation and its channel in one slot, partitions spread evenly', () => {
+    for (const key of ['user:1', 'a', 'ü{x}y', '{tag}rest', '']) {
+      const partition = names.of(key)
+      const slot = calculateSlot(names.redisKey(key))
+      expect(slot).toBe(names.slots[partition])
+      expect(calculateSlot(names.generationKey(partition))).toBe(slot)
+      expect(calculateSlot(names.channel(partition))).toBe(slot)
+    }
+    // `redis-cli --cluster create` splits the slots in three equal ranges: 85 or 86 each.
+    const third = (slot: number) => Math.floor((slot * 3) / 16_384)
+    const perThird = [0, 1, 2].map((t) => names.slots.filter((slot) => third(slot) === t).length)
+    expect(perThird.sort()).toEqual([85, 85, 86])
+    expect(new Set(names.slots).size).toBe(256)
+  })
+
+  it('reads through, shares L2 and invalidates across instances, with keys on every master', async () => {
+    const table = new VersionedTable()
+    const a = await clusterCache(table, 'a')
+    const b = await clusterCache(table, 'b')
+    const keys = [...(await keysByMaster(Partitioning.cluster(prefix, 256))).values()]
+    expect(keys).toHaveLength(3)
+    for (const { key } of keys) {
+      table.write(key, `${key}-v1`)
+      expect(await levelOf(a, key)).toBe('DB')
+      expect(await levelOf(b, key)).toBe('L2')
+      expect(await levelOf(b, key)).toBe('L1')
+      const version = table.write(key, `${key}-v2`)
+      const invalidated = heard(b, key)
+      await a.invalidate(key, version)
+      await invalidated
+      expect(await b.get(key)).toMatchObject({ value: `${key}-v2`, level: 'DB' })
+    }
+    // Each master holds its part of L2: the entries of its own keys, nothing of the others'.
+    for (const master of await cluster.masters()) {
+      const node = new Redis(cluster.adminUrl(master.port))
+      const held = await node.call('DBSIZE')
+      node.disconnect()
+      expect(Number(held)).toBeGreaterThan(0)
+    }
+  })
+
+  it('clears every shard: L1 and L2 of every partition, on every instance', async () => {
+    const table = new VersionedTable()
+    const a = await clusterCache(table, 'a')
+    const b = await clusterCache(table, 'b')
+    const keys = [...(await keysByMaster(Partitioning.cluster(prefix, 256))).values()]
+    for (const { key } of keys) {
+      table.write(key, 'v1')
+      await a.get(key)
+      expect(await levelOf(b, key)).toBe('L2')
+      expect(await levelOf(b, key)).toBe('L1')
+    }
+    const generations = b.stats().generation
+    await a.clear()
+    // A sentinel's invalidation on the same channel arrives after the clear did.
+    for (const { key, sentinel } of keys) {
+      const after = heard(b, sentinel)
+      await a.invalidate(sentinel, table.write(sentinel, 's'))
+      await after
+      await b.whenReady(5_000)
+      // Neither L1 nor L2 (its entry is of the old generation) answers: the loader does.
+      expect(await levelOf(b, key)).toBe('DB')
+    }
+    expect(b.stats().generation).toBeGreaterThan(generations)
+  })
+
+  it("a shard's lost subscriber stops that shard's keys only, and drops only them", async () => {
+    const table = new VersionedTable()
+    const b = await clusterCache(table, 'b')
+    const keys = await keysByMaster(Partitioning.cluster(prefix, 256))
+    for (const { key } of keys.values()) {
+      table.write(key, 'v1')
+      await b.get(key)
+      expect(await levelOf(b, key)).toBe('L1')
+    }
+    const [victim, ...others] = [...keys.keys()]
+    const down = nextEvent(b, 'bus', (event) => event.state === 'down')
+    const node = new Redis(cluster.adminUrl(victim as number))
+    await node.call('CLIENT', 'KILL', 'TYPE', 'pubsub')
+    node.disconnect()
+    await down
+    expect(b.health().l1).toBe('bypassed')
+    expect(await levelOf(b, keys.get(victim as number)?.key as string)).not.toBe('L1')
+    for (const port of others) expect(await levelOf(b, keys.get(port)?.key as string)).toBe('L1')
+    // Resubscribed on a new link: the other shards' keys were never dropped.
+    expect(await b.whenReady(15_000)).toBe(true)
+    const loads = table.loads
+    for (const port of others) expect(await levelOf(b, keys.get(port)?.key as string)).toBe('L1')
+    expect(table.loads).toBe(loads)
+    expect(b.health()).toMatchObject({ l1: 'serving', bus: 'up' })
+  })
+
+  it('follows a slot migration: invalidations of a moved partition reach every instance', async () => {
+    const table = new VersionedTable()
+    const a = await clusterCache(table, 'a')
+    const b = await clusterCache(table, 'b')
+    const local = Partitioning.cluster(prefix, 256)
+    const masters = (await cluster.masters()).map((node) => node.port)
+    const [from, to, untouched] = masters as [number, number, number]
+    const stay = (await keysByMaster(local)).get(untouched)?.key as string
+    table.write(stay, 'v1')
+    await b.get(stay)
+    expect(await levelOf(b, stay)).toBe('L1')
+    // The source's link hears Redis unsubscribe the moved channels, and is laid out again.
+    const down = nextEvent(b, 'bus', (event) => event.state === 'down')
+    // 128 slots from the end of `from`'s range hold two partitions (one every 64 slots).
+    const moved = new Set(await cluster.migrateSlots(from, to, 128))
+    let key = ''
+    for (let i = 0; key === ''; i++) {
+      if (moved.has(local.slots[local.of(`moved-${i}`)] as number)) key = `moved-${i}`
+    }
+    await down
+    expect(await b.whenReady(15_000)).toBe(true)
+    expect(await levelOf(b, stay)).toBe('L1')
+    table.write(key, 'v1')
+    expect(await levelOf(b, key)).not.toBe('L1')
+    expect(await levelOf(b, key)).toBe('L1')
+    const version = table.write(key, 'v2')
+    const invalidated = heard(b, key)
+    await a.invalidate(key, version)
+    await invalidated
+    expect(await b.get(key)).toMatchObject({ value: 'v2', version })
+    // The shard that took no part kept its L1.
+    expect(await levelOf(b, stay)).toBe('L1')
+    await cluster.migrateSlots(to, from, 128)
+  })
+
+  it('survives a master failover: its keys bypass L1 meanwhile, the others keep serving', async () => {
+    const table = new VersionedTable()
+    const a = await clusterCache(table, 'a')
+    const b = await clusterCache(table, 'b')
+    const keys = await keysByMaster(Partitioning.cluster(prefix, 256))
+    for (const { key } of keys.values()) {
+      table.write(key, 'v1')
+      await a.get(key)
+      await b.get(key)
+      expect(await levelOf(b, key)).toBe('L1')
+    }
+    const [victim, ...others] = [...keys.keys()] as number[]
+    const lost = nextEvent(b, 'bus', (event) => event.state === 'down')
+    const node = cluster.nodes.find((candidate) => candidate.port === victim)
+    await node?.kill()
+    await lost
+    const key = keys.get(victim as number)?.key as string
+    expect(await levelOf(b, key)).not.toBe('L1')
+    for (const port of others) expect(await levelOf(b, keys.get(port)?.key as string)).toBe('L1')
+    // The replica takes over; every partition comes back, and writes of the shard go through.
+    expect(await b.whenReady(30_000)).toBe(true)
+    expect(await a.whenReady(30_000)).toBe(true)
+    const version = table.write(key, 'v2')
+    const invalidated = heard(b, key)
+    await a.invalidate(key, version)
+    await invalidated
+    expect(await b.get(key)).toMatchObject({ value: 'v2', version })
+    await node?.restart()
+    await cluster.waitUntilHealthy(30_000)
+  }, 90_000)
+})
