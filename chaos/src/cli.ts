@@ -47,6 +47,7 @@ async function runFaults(
   const evidenceDir = join(report.RESULTS_DIR, name)
   for (const [i, name] of options.faults.entries()) {
     const result = await runFault(FAULTS[name], {
+      redis: options.redis,
       phaseMs: options.phaseMs,
       holdMs: options.holdMs,
       latencyMs: options.latencyMs,
@@ -90,6 +91,7 @@ async function runSoakCommand(
   const { runSoak } = await import('./soak.js')
   const report = await import('./report.js')
   const result = await runSoak({
+    redis: options.redis,
     durationMs: soakMs,
     rate: options.rate,
     seed: options.seed,

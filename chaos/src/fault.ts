@@ -1,3 +1,4 @@
+import type { RedisTopology } from '@strata/stack/config'
 import type { WriteOutcome } from '@strata/testkit'
 import type { Redis } from 'ioredis'
 import type { ChaosStack, Link } from './stack.js'
@@ -18,9 +19,41 @@ export const FAULT_NAMES = [
   'commit-reply-lost',
   'replica-pause',
   'compound',
+  'master-failover',
+  'slot-migration',
+  'shard-subscriber-kill',
 ] as const
 
 export type FaultName = (typeof FAULT_NAMES)[number]
+
+/** Faults that only a Redis Cluster has: a shard's master, its slots, its subscriber. */
+export const CLUSTER_ONLY: readonly FaultName[] = [
+  'master-failover',
+  'slot-migration',
+  'shard-subscriber-kill',
+]
+
+const PROXIED_REDIS =
+  'its TCP proxy stands in for one Redis server; a cluster client reaches every node at the ' +
+  "address the cluster announces (CLUSTER SLOTS), never through the replica's configured URL"
+
+/**
+ * Faults of a single Redis that do not apply to a Redis Cluster, and why. The others run on a
+ * cluster as they are; those that act on "Redis" (`redis-kill`, `redis-freeze`, `compound`) act
+ * on every node of it at once: the whole cluster lost or hung, which is what they stand for.
+ */
+export const NOT_ON_CLUSTER: Readonly<Partial<Record<FaultName, string>>> = {
+  'subscriber-kill':
+    'a replica has one sharded subscriber per master there; shard-subscriber-kill drops one',
+  'redis-latency': PROXIED_REDIS,
+  'redis-partition': PROXIED_REDIS,
+}
+
+/** The faults that run on `redis`, in catalogue order. */
+export const faultsOn = (redis: RedisTopology): FaultName[] =>
+  FAULT_NAMES.filter((name) =>
+    redis === 'cluster' ? NOT_ON_CLUSTER[name] === undefined : !CLUSTER_ONLY.includes(name),
+  )
 
 /** How long after an injection (or a fault's end) a write may still end `unknown` (see `unknownOnlyInFlight`). */
 export const UNKNOWN_GRACE_MS = 1_000
@@ -49,6 +82,11 @@ export interface FaultWindow {
   injectionDoneAt: number
   /** When the fault was over: undone (the process back and ready, SIGCONT sent, delay removed), or healed by the system itself. */
   endedAt: number
+  /**
+   * Figures only this fault can measure, by name; `…Ms` in milliseconds (`master-failover`: from
+   * the kill until a replica was promoted, and until every API replica's L1 served again).
+   */
+  figures?: Record<string, number>
 }
 
 /** What the guarantees promise while a fault is on; anything else fails the run. */

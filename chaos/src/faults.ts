@@ -1,3 +1,4 @@
+import { CLUSTER_FAULTS } from './cluster-faults.js'
 import type { Fault, FaultContext, FaultName } from './fault.js'
 import {
   COMMIT_CUT_GAP_MS,
@@ -40,6 +41,10 @@ function clusterSteps(
   return { inject: step(inject), undo: step(undo) }
 }
 
+/** What the whole-Redis faults act on, for their notes. */
+const wholeRedis = (stack: ChaosStack) =>
+  stack.topology === 'cluster' ? 'every Redis Cluster node' : 'Redis'
+
 /** Every fault, by name. */
 export const FAULTS: Record<FaultName, Fault> = {
   'redis-kill': heldFault({
@@ -47,21 +52,28 @@ export const FAULTS: Record<FaultName, Fault> = {
     title: 'SIGKILL Redis, restart it',
     proxies: [],
     expect: { failedReads: 'none', writes: ['acked', 'refused'] },
-    ...clusterSteps(
-      [(cluster) => cluster.killRedis(), 'Redis killed'],
-      [(cluster) => cluster.startRedis(), 'Redis restarted (empty)'],
-    ),
+    inject: async ({ stack }) => {
+      await stack.redisServers.kill()
+      return `${wholeRedis(stack)} killed`
+    },
+    undo: async ({ stack }) => {
+      await stack.redisServers.start()
+      return `${wholeRedis(stack)} restarted (empty)`
+    },
   }),
   'redis-freeze': heldFault({
     name: 'redis-freeze',
     title: 'SIGSTOP Redis, SIGCONT',
     proxies: [],
     expect: { failedReads: 'none', writes: ['acked', 'refused'], medianReadMs: 250 },
-    ...frozen(
-      'Redis',
-      (cluster) => cluster.pauseRedis(),
-      (cluster) => cluster.resumeRedis(),
-    ),
+    inject: ({ stack }) => {
+      stack.redisServers.pause()
+      return `${wholeRedis(stack)} frozen (SIGSTOP)`
+    },
+    undo: ({ stack }) => {
+      stack.redisServers.resume()
+      return `${wholeRedis(stack)} thawed (SIGCONT)`
+    },
   }),
   'subscriber-kill': {
     name: 'subscriber-kill',
@@ -71,7 +83,7 @@ export const FAULTS: Record<FaultName, Fault> = {
     async run(context) {
       const { stack, redis } = context
       const pid = stack.replicaPid(TARGET_REPLICA)
-      const before = await subscriberOf(redis, pid)
+      const before = (await subscriberOf(redis, pid))?.addr
       if (!before) throw new Error(`${target} has no subscriber connection`)
       const injectedAt = context.now()
       const killed = (await redis.call(
@@ -89,7 +101,7 @@ export const FAULTS: Record<FaultName, Fault> = {
       // connection and serves L1 again.
       const url = stack.replicaUrl(TARGET_REPLICA)
       await waitUntil(`${target} to resubscribe`, 30_000, async () => {
-        const now = await subscriberOf(redis, pid)
+        const now = (await subscriberOf(redis, pid))?.addr
         if (now === undefined || now === before) return false
         const tiers = await tiersOf(url)
         return tiers?.bus === 'up' && tiers.l1 === 'serving'
@@ -261,24 +273,25 @@ export const FAULTS: Record<FaultName, Fault> = {
     // Refused while Redis is down; unknown: see `HELD_WRITES`.
     expect: { failedReads: 'none', writes: HELD_WRITES, unknownOnlyInFlight: 'fault' },
     async run(context) {
-      const { stack, redis } = context
+      const { stack } = context
+      const redis = stack.redisServers
       // (a) Every subscriber dropped, and Redis killed while the replicas resubscribe.
       const injectedAt = context.now()
-      const dropped = (await redis.call('CLIENT', 'KILL', 'TYPE', 'pubsub')) as number
-      await stack.cluster.killRedis()
+      const dropped = await redis.dropSubscribers()
+      await redis.kill()
       const injectionDoneAt = context.now()
-      context.note(`dropped ${dropped} subscriber connections, then killed Redis`)
+      context.note(`dropped ${dropped} subscriber connections, then killed ${wholeRedis(stack)}`)
       await hold(context, REPLICA_PAUSE_MS)
-      await stack.cluster.startRedis()
-      context.note('Redis restarted (empty)')
+      await redis.start()
+      context.note(`${wholeRedis(stack)} restarted (empty)`)
       await untilAllServing(context, 'every replica to resubscribe after Redis restarted')
       context.note('every replica serving again')
       // (b) The target frozen; Redis crashes and comes back (empty) before it is thawed.
       const pausedAt = context.now()
       stack.cluster.pauseReplica(TARGET_REPLICA)
-      await stack.cluster.killRedis()
-      await stack.cluster.startRedis()
-      context.note(`${target} frozen; Redis killed and restarted (empty) meanwhile`)
+      await redis.kill()
+      await redis.start()
+      context.note(`${target} frozen; ${wholeRedis(stack)} killed and restarted (empty) meanwhile`)
       await hold(context, pausedAt + REPLICA_PAUSE_MS - context.now())
       stack.cluster.resumeReplica(TARGET_REPLICA)
       context.note(`${target} thawed (SIGCONT)`)
@@ -287,4 +300,5 @@ export const FAULTS: Record<FaultName, Fault> = {
       return { injectedAt, injectionDoneAt, endedAt: context.now() }
     },
   },
+  ...CLUSTER_FAULTS,
 }

@@ -1,6 +1,6 @@
 import { durationOf as duration } from '@strata/stack/options'
 import { describe, expect, it } from 'vitest'
-import { FAULT_NAMES } from './fault.js'
+import { CLUSTER_ONLY, FAULT_NAMES } from './fault.js'
 import { parseChaosArgs, UsageError } from './options.js'
 
 describe('duration', () => {
@@ -24,7 +24,8 @@ describe('duration', () => {
 describe('parseChaosArgs', () => {
   it('runs every fault in catalogue order by default, with the documented defaults', () => {
     expect(parseChaosArgs([])).toMatchObject({
-      faults: [...FAULT_NAMES],
+      redis: 'single',
+      faults: FAULT_NAMES.filter((name) => !CLUSTER_ONLY.includes(name)),
       phaseMs: 10_000,
       holdMs: 5_000,
       rate: 200,
@@ -48,5 +49,28 @@ describe('parseChaosArgs', () => {
     expect(() => parseChaosArgs(['--rate', '0'])).toThrow('--rate: expected a positive number')
     expect(() => parseChaosArgs(['--color'])).toThrow(UsageError)
     expect(() => parseChaosArgs(['--seed', '1.5'])).toThrow('--seed: expected a whole number')
+  })
+
+  it('on a Redis Cluster, runs the cluster faults and the faults that apply there', () => {
+    const { faults, redis } = parseChaosArgs(['--redis', 'cluster'])
+    expect(redis).toBe('cluster')
+    expect(faults).toEqual(
+      FAULT_NAMES.filter(
+        (name) => !['subscriber-kill', 'redis-latency', 'redis-partition'].includes(name),
+      ),
+    )
+    expect(faults.slice(-3)).toEqual(['master-failover', 'slot-migration', 'shard-subscriber-kill'])
+  })
+
+  it('refuses a fault the Redis in use does not have, saying why', () => {
+    expect(() => parseChaosArgs(['--redis', 'cluster', '--fault', 'redis-latency'])).toThrow(
+      '--fault redis-latency does not run on a Redis Cluster: its TCP proxy',
+    )
+    expect(() => parseChaosArgs(['--fault', 'master-failover'])).toThrow(
+      '--fault master-failover needs a Redis Cluster: add --redis cluster',
+    )
+    expect(() => parseChaosArgs(['--redis', 'sentinel'])).toThrow(
+      '--redis: expected single or cluster, not "sentinel"',
+    )
   })
 })

@@ -1,20 +1,24 @@
+import type { RedisTopology } from '@strata/stack/config'
 import {
   duration,
   flag,
   int,
   parseOptions,
   positive,
+  text,
   texts,
   UsageError,
 } from '@strata/stack/options'
-import { FAULT_NAMES, type FaultName } from './fault.js'
+import { CLUSTER_ONLY, FAULT_NAMES, type FaultName, faultsOn, NOT_ON_CLUSTER } from './fault.js'
 
 export { UsageError }
 
 /** What `pnpm chaos` was asked to do. */
 export interface ChaosOptions {
   help: boolean
-  /** Faults to run, in the catalogue's order; all by default. */
+  /** The Redis of every stack: one server, or a Redis Cluster. */
+  redis: RedisTopology
+  /** Faults to run, in the catalogue's order; all that apply to `redis` by default. */
   faults: FaultName[]
   /** Phases before and after each fault, ms. */
   phaseMs: number
@@ -56,7 +60,23 @@ export const HELP = `pnpm chaos [options]
                       restarted 1.5 s later; then (b) replica-2 frozen 1.5 s while Redis is killed
                       and restarted; over when every replica serves again
 
+  With --redis cluster (3 masters + 3 replicas; the replicas on REDIS_CLUSTER_NODES), three more:
+    master-failover   SIGKILL the master of the lowest slots; its replica is promoted; every
+                      replica's L1 serves again; after --hold the node restarts (empty) and
+                      rejoins as a replica
+    slot-migration    512 slots (8 partitions) moved from one master to another, held half-moved
+                      1 s (MIGRATING / IMPORTING: ASK redirections), then moved back after --hold
+    shard-subscriber-kill
+                      CLIENT KILL ID of replica-2's sharded subscriber (ssub > 0) on one master;
+                      over when it resubscribed; the other replicas' L1 keeps serving
+  and, of the faults above, redis-kill, redis-freeze and compound act on every node at once
+  (the whole cluster lost or hung); these do not run on a cluster:
+    subscriber-kill   a replica has one sharded subscriber per master: shard-subscriber-kill
+    redis-latency,    their TCP proxy stands in for one Redis server; a cluster client reaches
+    redis-partition   every node at the address the cluster announces, not through a proxy
+
 Options:
+  --redis TOPOLOGY single (default) or cluster: the Redis of every stack, soak included
   --fault NAME     run only this fault; repeat for several
   --duration D     length of the phase before and of the phase after each fault (default 10s)
   --hold D         how long a fault is held before it is undone (default 5s)
@@ -74,6 +94,7 @@ Exit status: 0 every guarantee held, 1 one was broken (the table says which), 2 
 130 interrupted.`
 
 const OPTIONS = {
+  redis: text('single'),
   fault: texts(),
   duration: duration('10s'),
   hold: duration('5s'),
@@ -88,15 +109,25 @@ const OPTIONS = {
 /** Parses the command line; throws `UsageError` naming the option at fault. */
 export function parseChaosArgs(argv: readonly string[]): ChaosOptions {
   const { values } = parseOptions(argv, OPTIONS)
+  const redis = values.redis
+  if (redis !== 'single' && redis !== 'cluster')
+    throw new UsageError(`--redis: expected single or cluster, not ${JSON.stringify(redis)}`)
   for (const name of values.fault) {
     if (!(FAULT_NAMES as readonly string[]).includes(name))
       throw new UsageError(
         `--fault: unknown fault ${JSON.stringify(name)}; one of ${FAULT_NAMES.join(', ')}`,
       )
+    const why = redis === 'cluster' ? NOT_ON_CLUSTER[name as FaultName] : undefined
+    if (why) throw new UsageError(`--fault ${name} does not run on a Redis Cluster: ${why}`)
+    if (redis === 'single' && CLUSTER_ONLY.includes(name as FaultName))
+      throw new UsageError(`--fault ${name} needs a Redis Cluster: add --redis cluster`)
   }
   return {
     help: values.help,
-    faults: FAULT_NAMES.filter((name) => values.fault.length === 0 || values.fault.includes(name)),
+    redis,
+    faults: faultsOn(redis).filter(
+      (name) => values.fault.length === 0 || values.fault.includes(name),
+    ),
     phaseMs: values.duration,
     holdMs: values.hold,
     rate: values.rate ?? (values.soak === undefined ? 200 : 400),

@@ -59,14 +59,23 @@ export async function subscriberClients(redis: Redis): Promise<RedisClientInfo[]
     )
 }
 
-/** The subscriber connection (`addr` as Redis sees it) of the process `pid`, if it has one. */
-export async function subscriberOf(redis: Redis, pid: number): Promise<string | undefined> {
+/**
+ * The subscriber connection of the process `pid` on this Redis, if it has one: a classic one
+ * (`SUBSCRIBE`) on a single server, or a sharded one (`SSUBSCRIBE`, `ssub=` above 0) on a
+ * cluster node. `addr` is its address as Redis sees it, `id` its client id.
+ */
+export async function subscriberOf(
+  redis: Redis,
+  pid: number,
+  kind: 'classic' | 'sharded' = 'classic',
+): Promise<RedisClientInfo | undefined> {
   const ports = localTcpPorts(pid)
   const mine = (await subscriberClients(redis)).filter((client) => {
     const addr = client.addr ?? ''
+    if (kind === 'sharded' && !(Number(client.ssub ?? 0) > 0)) return false
     return ports.has(Number(addr.slice(addr.lastIndexOf(':') + 1)))
   })
   if (mine.length > 1)
-    throw new Error(`pid ${pid} has ${mine.length} subscriber connections; expected one`)
-  return mine[0]?.addr
+    throw new Error(`pid ${pid} has ${mine.length} ${kind} subscriber connections; expected one`)
+  return mine[0]
 }

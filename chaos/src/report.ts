@@ -104,12 +104,18 @@ export function faultMarkdown(results: readonly FaultResult[], command: string):
     'b/d/a: before / during / after the fault. `writes`: acknowledged / refused with 503 (nothing',
     'changed) / other (no answer from the API: outcome unknown). Staleness bound checked: ',
     `${results[0]?.check.stalenessBoundMs ?? 100} ms.`,
+    ...(results[0]?.redis === 'cluster'
+      ? ['', 'Redis: a Redis Cluster of 3 masters and 3 replicas (`--redis cluster`).']
+      : []),
   ]
   for (const result of results) {
     lines.push('', `## ${result.fault}: ${result.title}`, '')
     lines.push(`Result: **${result.passed ? 'pass' : 'FAIL'}**`)
     for (const failure of result.failures) lines.push(`- ${failure}`)
     for (const note of result.notes) lines.push(`- note: ${note}`)
+    const figures = Object.entries(result.figures ?? {})
+    if (figures.length > 0)
+      lines.push(`- figures: ${figures.map(([name, value]) => `${name} ${value}`).join(', ')}`)
     for (const example of result.check.examples.slice(0, 5)) lines.push(`- ${example.message}`)
     lines.push('')
     lines.push(

@@ -28,6 +28,8 @@ function verdict(name: keyof typeof FAULTS, history: HistoryLog): string[] {
       check: checkHistory(history),
       load: { sent: 10, skipped: 0, lagged: 0, rate: 100 },
       notes: [],
+      redis: 'single',
+      figures: {},
     },
     history.writes,
     window,

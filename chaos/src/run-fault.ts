@@ -1,6 +1,7 @@
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
+import type { RedisTopology } from '@strata/stack/config'
 import {
   type CheckReport,
   checkHistory,
@@ -25,6 +26,8 @@ import {
 
 /** How each fault is run. */
 export interface FaultRunOptions {
+  /** The Redis the stack runs: one server, or a Redis Cluster (3 masters, 3 replicas). @default 'single' */
+  redis?: RedisTopology
   /** Length of the phases before and after the fault, ms. */
   phaseMs: number
   /** Length of the phase after the fault, when it differs: the time it has to recover, ms. */
@@ -62,6 +65,10 @@ export interface FaultResult {
   check: CheckReport
   load: { sent: number; skipped: number; lagged: number; rate: number }
   notes: string[]
+  /** The Redis the stack ran. */
+  redis: RedisTopology
+  /** See `FaultWindow.figures`. */
+  figures: Record<string, number>
 }
 
 /**
@@ -73,12 +80,15 @@ export async function runFault(fault: Fault, options: FaultRunOptions): Promise<
   const { progress, label = '' } = options
   const prefix = `${label} ${fault.name}`.trim()
   const via = fault.proxies.map((link) => (link === 'redis' ? 'Redis' : 'PostgreSQL'))
+  const redis = options.redis ?? 'single'
+  const on = redis === 'cluster' ? ' on a Redis Cluster' : ''
   progress.log(
-    `${prefix}: starting a throw-away stack${via.length > 0 ? ` (${via.join(' and ')} via proxies)` : ''}`,
+    `${prefix}: starting a throw-away stack${on}${via.length > 0 ? ` (${via.join(' and ')} via proxies)` : ''}`,
   )
   // A component that exits on its own (a crashed replica) is reported here and fails the run.
   const { reporter, crashes } = crashRecorder((message) => progress.log(`${prefix}: ! ${message}`))
   const stack = await startChaosStack({
+    redis,
     proxies: fault.proxies,
     ...(fault.postgresUrlParams ? { postgresUrlParams: fault.postgresUrlParams } : {}),
     reporter,
@@ -188,6 +198,8 @@ export async function runFault(fault: Fault, options: FaultRunOptions): Promise<
         rate: options.workload.rate + (fault.hotKey?.rate ?? 0),
       },
       notes,
+      redis,
+      figures: window.figures ?? {},
     }
     result.failures = [...crashes, ...judge(fault, result, history.writes, window)]
     result.passed = result.failures.length === 0

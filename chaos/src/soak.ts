@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises'
+import type { RedisTopology } from '@strata/stack/config'
 import { httpRequest } from '@strata/stack/http'
 import { residentBytes } from '@strata/stack/processes'
 import {
@@ -40,6 +41,8 @@ export interface SoakOptions {
   rate: number
   seed: number
   stalenessBoundMs: number
+  /** One Redis server, or a Redis Cluster. @default 'single' */
+  redis?: RedisTopology
   progress: Progress
   signal: AbortSignal
 }
@@ -99,7 +102,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
   const sampleEveryMs = options.sampleEveryMs ?? 5_000
   progress.log('soak: starting a throw-away stack')
   const { reporter, crashes } = crashRecorder((message) => progress.log(`soak: ! ${message}`))
-  const stack = await startChaosStack({ proxies: [], reporter })
+  const stack = await startChaosStack({ proxies: [], redis: options.redis ?? 'single', reporter })
   const history = new History()
   const client = new StrataClient({ baseUrl: stack.url, history, timeoutMs: 15_000 })
   const names = Array.from({ length: REPLICAS }, (_, i) => `replica-${i + 1}`)

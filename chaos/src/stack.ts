@@ -1,9 +1,11 @@
 import { cpSync, mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Cluster } from '@strata/stack/cluster'
+import type { RedisTopology } from '@strata/stack/config'
 import type { Reporter } from '@strata/stack/reporter'
 import { startTestStack } from '@strata/stack/testing'
 import { startTcpProxy, type TcpProxy } from '@strata/testkit'
+import { StackRedis } from './redis-cluster.js'
 
 /** Replicas in every chaos stack: enough for "the writer" and "the others" to both be plural. */
 export const REPLICAS = 3
@@ -34,6 +36,8 @@ export interface ChaosStackOptions {
    * @default none
    */
   postgresUrlParams?: Readonly<Record<string, string>>
+  /** One Redis server, or a Redis Cluster (3 masters, 3 replicas). @default 'single' */
+  redis?: RedisTopology
   /** Where the stack reports its start-up. */
   reporter?: Reporter
 }
@@ -46,8 +50,15 @@ export interface ChaosStack {
   replicaUrl(index: number): string
   /** Replica `index`'s process id (changes when it is restarted). */
   replicaPid(index: number): number
-  /** Redis itself (not a proxy), as its admin user: faults need `CLIENT LIST` and `CLIENT KILL`. */
+  /**
+   * Redis itself (not a proxy), as its admin user: faults need `CLIENT LIST` and `CLIENT KILL`.
+   * On a cluster, its first node's.
+   */
   redisUrl: string
+  /** Which Redis the stack runs. */
+  topology: RedisTopology
+  /** The Redis server, or the cluster's nodes `redis-1` to `redis-6`, to act on (kill, freeze, migrate). */
+  redisServers: StackRedis
   databaseUrl: string
   /** `proxies.redis[i - 1]` sits between replica `i` and Redis; a link not proxied has none. */
   proxies: Record<Link, TcpProxy[]>
@@ -88,7 +99,7 @@ function viaProxy(
   return parsed.toString()
 }
 
-/** Starts PostgreSQL, Redis, 3 replicas and nginx on free ports in a temporary directory. */
+/** Starts PostgreSQL, Redis (or a Redis Cluster), 3 replicas and nginx on free ports in a temporary directory. */
 export async function startChaosStack(options: ChaosStackOptions): Promise<ChaosStack> {
   const proxies: Record<Link, TcpProxy[]> = { redis: [], postgres: [] }
   const all = () => [...proxies.redis, ...proxies.postgres]
@@ -103,8 +114,10 @@ export async function startChaosStack(options: ChaosStackOptions): Promise<Chaos
     }
     return viaProxy(url, proxy.port, link === 'postgres' ? options.postgresUrlParams : {})
   }
+  const topology = options.redis ?? 'single'
   const stack = await startTestStack({
     replicas: REPLICAS,
+    redis: topology,
     env: CHAOS_STACK_ENV,
     cluster: {
       ...(options.reporter ? { reporter: options.reporter } : {}),
@@ -137,6 +150,8 @@ export async function startChaosStack(options: ChaosStackOptions): Promise<Chaos
       return pid
     },
     redisUrl: cluster.backends.adminRedisUrl,
+    topology,
+    redisServers: new StackRedis(cluster),
     databaseUrl: cluster.backends.databaseUrl,
     proxies,
     async stop(options = {}) {
