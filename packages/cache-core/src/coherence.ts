@@ -1,7 +1,10 @@
-import { randomInt } from 'node:crypto'
-import { type BusMessage, lagSeconds } from './bus/messages.js'
+import type { BusMessage } from './bus/messages.js'
 import type { BusHandlers, BusLink, BusState } from './bus/redis-bus.js'
-import type { CacheEventEmitter } from './events.js'
+import { type CacheEventEmitter, emitLag } from './events.js'
+import { Generations } from './generations.js'
+import { type DropTarget, PartitionDrops } from './partition-drops.js'
+import type { Partitioning } from './partitions.js'
+import { StateWaiters } from './state-waiters.js'
 import type { Counters } from './stats.js'
 import type { L2Store } from './stores/l2-store.js'
 
@@ -11,17 +14,10 @@ const MALFORMED_RAW_SHOWN = 1024
 /** Milliseconds between attempts to read the generation while Redis does not answer. */
 const GENERATION_RETRY_MS = 250
 
-/** Where a fresh namespace's generation starts: at random, so a re-created key always moves. */
-const FRESH_LIMIT = 2 ** 31
-
 /** What the coherence state needs from the cache that owns it. */
-export interface CoherenceHost {
+export interface CoherenceHost extends DropTarget {
   /** Empties L1 and detaches every load in flight (they may predate what was missed). */
   dropLocal(): void
-  /** Detaches the loads in flight of these partitions' keys. */
-  detachPartitions(partitions: ReadonlySet<number>): void
-  /** Deletes these partitions' keys from L1. */
-  sweepL1(partitions: ReadonlySet<number>): void
   /** A key changed to `version` elsewhere: evict it, fence it locally, detach its load. */
   evict(key: string, version: number): void
   /** A command on the command connection failed. */
@@ -38,8 +34,8 @@ export interface CoherenceParts {
   l1Enabled: boolean
   /** The shared store, for the generation; undefined without Redis. */
   store: L2Store | undefined
-  /** How many partitions there are: 1 on a single Redis server (see `Partitioning`). */
-  partitions: number
+  /** Where keys live: one partition on a single Redis server, many on a cluster. */
+  partitioning: Partitioning
   /** See `maxWriteTime`: the quarantine after Redis lost data. */
   maxWriteTime: number
   counters: Counters
@@ -71,38 +67,34 @@ export class Coherence {
   servingUntil = 0
   #epoch = 0
   readonly #count: number
-  readonly #generation: number[]
+  readonly #generations: Generations
   readonly #synced: boolean[]
   readonly #online: boolean[]
-  /** Clears heard on each partition's channel, and how many of them its generation read confirmed. */
-  readonly #clearsHeard: number[]
-  readonly #clearsConfirmed: number[]
+  readonly #servedBefore: boolean[]
   readonly #quarantineUntil: number[]
   /** The link carrying each partition while it is up. */
   readonly #link: (BusLink | undefined)[]
   readonly #lapsed = new Set<BusLink>()
-  /** Partitions whose L1 keys are still to be deleted (see {@link #dropPartitions}). */
-  readonly #unswept = new Set<number>()
-  #sweep: NodeJS.Immediate | undefined
+  readonly #drops: PartitionDrops
   #hasBus = false
   #closed = false
   readonly #retries = new Set<NodeJS.Timeout>()
-  readonly #waiters = new Set<() => void>()
+  readonly #waiters = new StateWaiters()
   readonly #host: CoherenceHost
   readonly #parts: CoherenceParts
 
   constructor(host: CoherenceHost, parts: CoherenceParts) {
     this.#host = host
     this.#parts = parts
-    const count = parts.partitions
+    this.#drops = new PartitionDrops(host)
+    const count = parts.partitioning.count
     this.#count = count
     // Without Redis there is no bus to miss and no shared tier to disagree with.
     const alone = parts.store === undefined
-    this.#generation = new Array<number>(count).fill(0)
+    this.#generations = new Generations(count)
     this.#synced = new Array<boolean>(count).fill(alone)
     this.#online = new Array<boolean>(count).fill(alone)
-    this.#clearsHeard = new Array<number>(count).fill(0)
-    this.#clearsConfirmed = new Array<number>(count).fill(0)
+    this.#servedBefore = new Array<boolean>(count).fill(false)
     this.#quarantineUntil = new Array<number>(count).fill(Number.NEGATIVE_INFINITY)
     this.#link = new Array<BusLink | undefined>(count).fill(undefined)
   }
@@ -118,19 +110,9 @@ export class Coherence {
     return this.#epoch
   }
 
-  /** The L2 generation of a partition, as this instance last read it. */
-  generation(partition: number): number {
-    return this.#generation[partition] as number
-  }
-
-  /** The highest generation of any partition (the only one on a single server). */
-  get highestGeneration(): number {
-    return Math.max(...this.#generation)
-  }
-
-  /** Every partition's generation. */
-  get generations(): readonly number[] {
-    return this.#generation
+  /** Every partition's generation, as this instance last read it. */
+  get generations(): Generations {
+    return this.#generations
   }
 
   /** L2 may be read and written for keys of `partition`. */
@@ -151,6 +133,16 @@ export class Coherence {
   }
 
   /**
+   * Whether L1 may serve `key` at `now`: one comparison while every partition serves; only on a
+   * cluster with a shard out is the key's partition looked up. On every L1 read.
+   */
+  servesKey(key: string, now: number): boolean {
+    if (now < this.servingUntil) return true
+    const { partitioning } = this.#parts
+    return partitioning.sharded && this.serving(partitioning.of(key), now)
+  }
+
+  /**
    * Whether the lease of `partition`'s link holds at `now` (`performance.now()`): every
    * invalidation of its keys published more than a lease ago has been applied. Always true
    * without a bus. Shared L2 reads and joins of loads in flight need it, as L1 does.
@@ -168,7 +160,7 @@ export class Coherence {
    * than go to the source.
    */
   leaseRenewed(partition: number, timeoutMs: number): Promise<boolean> {
-    return this.#until(() => this.leaseHeld(partition, performance.now()), timeoutMs)
+    return this.#waiters.until(() => this.leaseHeld(partition, performance.now()), timeoutMs)
   }
 
   /** What the bus reports, bound to this state. */
@@ -185,28 +177,26 @@ export class Coherence {
   /** Drops all of L1 and detaches every load: a new epoch. */
   dropLocal(): void {
     this.#epoch++
-    this.#unswept.clear()
+    this.#drops.forget()
     this.#host.dropLocal()
   }
 
   /** This instance cleared the cache and moved each partition to `generations[p]`. */
   cleared(generations: readonly number[]): void {
-    generations.forEach((generation, p) => {
-      this.#generation[p] = Math.max(this.#generation[p] as number, generation)
-    })
+    this.#generations.raise(generations)
     this.dropLocal()
   }
 
   /** Resolves true once every partition is synced; false on timeout. */
   whenReady(timeoutMs: number): Promise<boolean> {
-    return this.#until(() => this.#synced.every(Boolean), timeoutMs)
+    return this.#waiters.until(() => this.#synced.every(Boolean), timeoutMs)
   }
 
   close(): void {
     this.#closed = true
     this.servingUntil = 0
     for (const retry of this.#retries) clearTimeout(retry)
-    clearImmediate(this.#sweep)
+    this.#drops.forget()
   }
 
   #receive(message: BusMessage, partition: number): void {
@@ -219,7 +209,7 @@ export class Coherence {
         origin: message.origin,
         local: false,
       })
-      this.#lag(message)
+      emitLag(this.#parts.events, message)
       return
     }
     // A clear comes on every partition's channel (on a cluster, so that it reaches every shard).
@@ -231,7 +221,7 @@ export class Coherence {
     // Counted and reported once per clear: on partition 0, which every clear reaches.
     const first = partition === 0
     if (first) {
-      this.#lag(message)
+      emitLag(this.#parts.events, message)
       this.#parts.counters.clearsReceived++
     }
     const store = this.#parts.store
@@ -239,24 +229,13 @@ export class Coherence {
       if (first) this.#emitClear(message.generation, message.origin)
       return
     }
-    this.#clearsHeard[partition] = (this.#clearsHeard[partition] as number) + 1
+    this.#generations.heardClear(partition)
     this.#online[partition] = false
     this.#confirmClear(store, partition, message.origin)
   }
 
   #emitClear(generation: number, origin: string): void {
     this.#parts.events.emit('clear', { generation, origin, local: false })
-  }
-
-  /** Reports how long after its publish `message` took effect here, when it says when that was. */
-  #lag(message: BusMessage): void {
-    const seconds = lagSeconds(message.publishedAt)
-    if (seconds === undefined) return
-    this.#parts.events.emit('invalidation-lag', {
-      seconds,
-      type: message.type,
-      origin: message.origin,
-    })
   }
 
   /**
@@ -271,34 +250,15 @@ export class Coherence {
     this.#parts.events.emit('malformed', { raw: raw.slice(0, MALFORMED_RAW_SHOWN), error })
   }
 
-  /**
-   * Reads (and repairs) the generations of `partitions`; every clear heard on them before the
-   * reads were sent is confirmed. Resolves the partitions whose generation moved.
-   */
-  async #syncGenerations(store: L2Store, partitions: readonly number[]): Promise<number[]> {
-    const moved = await Promise.all(
-      partitions.map(async (p) => {
-        const heard = this.#clearsHeard[p] as number
-        const known = this.#generation[p] as number
-        const generation = await store.syncGeneration(known, 1 + randomInt(FRESH_LIMIT), p)
-        this.#generation[p] = Math.max(known, generation)
-        this.#clearsConfirmed[p] = Math.max(this.#clearsConfirmed[p] as number, heard)
-        return known > 0 && generation !== known ? p : -1
-      }),
-    )
-    return moved.filter((p) => p >= 0)
-  }
-
   /** After a clear heard on `partition`'s channel: read its L2 again once its generation is confirmed. */
   #confirmClear(store: L2Store, partition: number, origin: string): void {
-    this.#syncGenerations(store, [partition]).then(
+    this.#generations.sync(store, [partition]).then(
       () => {
         if (this.#closed) return
         this.#online[partition] =
-          (this.#synced[partition] as boolean) &&
-          this.#clearsConfirmed[partition] === this.#clearsHeard[partition]
+          (this.#synced[partition] as boolean) && this.#generations.confirmed(partition)
         this.#serve()
-        if (partition === 0) this.#emitClear(this.#generation[0] as number, origin)
+        if (partition === 0) this.#emitClear(this.#generations.of(0), origin)
       },
       (error: unknown) => {
         this.#host.degraded('l2.generation', error)
@@ -348,13 +308,18 @@ export class Coherence {
       this.#setOnline(link.partitions)
       return
     }
-    this.#syncGenerations(store, link.partitions).then(
+    this.#generations.sync(store, link.partitions).then(
       (moved) => {
         this.#host.redisAnswered()
         if (!current()) return
         // A generation moved while this instance was not listening: a clear it missed, or
         // Redis lost its data, fences included. It cannot tell which, so it assumes the worst.
         if (moved.length > 0) this.#dataLost(moved)
+        // On a cluster a shard's link comes back after a failover, whose new master may lack
+        // the last fences (replication is asynchronous) while the generation key, older, made
+        // it: the generation cannot tell, so every partition that served before is quarantined.
+        const again = link.partitions.filter((p) => this.#servedBefore[p])
+        if (this.#parts.partitioning.sharded) this.#quarantine(again)
         this.#setOnline(link.partitions)
       },
       (error: unknown) => {
@@ -371,52 +336,37 @@ export class Coherence {
    * than that after this moment are safe; earlier ones install nothing.
    */
   #dataLost(partitions: readonly number[]): void {
-    const until = performance.now() + this.#parts.maxWriteTime
-    for (const p of partitions) this.#quarantineUntil[p] = until
+    this.#quarantine(partitions)
     this.#parts.counters.dataLosses++
     this.#parts.events.emit('data-loss', {
-      generation: Math.max(...partitions.map((p) => this.#generation[p] as number)),
+      generation: Math.max(...partitions.map((p) => this.#generations.of(p))),
       quarantineMs: this.#parts.maxWriteTime,
     })
   }
 
+  #quarantine(partitions: readonly number[]): void {
+    const until = performance.now() + this.#parts.maxWriteTime
+    for (const p of partitions) this.#quarantineUntil[p] = until
+  }
+
   #setOnline(partitions: readonly number[]): void {
     this.#dropPartitions(partitions)
-    this.#flushSweep()
+    this.#drops.flush()
     for (const p of partitions) {
       // A clear heard after the generation was read is still being confirmed; it turns L2 on.
-      this.#online[p] = this.#clearsConfirmed[p] === this.#clearsHeard[p]
+      this.#online[p] = this.#generations.confirmed(p)
       this.#synced[p] = true
+      this.#servedBefore[p] = true
     }
     this.#serve()
-    for (const waiter of [...this.#waiters]) waiter()
+    this.#waiters.wake()
   }
 
-  /**
-   * Drops partitions from L1 and detaches their loads. All of them: a new epoch at once. Some:
-   * their loads now, their L1 keys in one sweep when this turn of the event loop ends, so that
-   * the clear that comes on every channel of a cluster costs one pass over L1, not one per
-   * partition. Until then the keys cannot be served: a dropped partition is not synced, and
-   * the sweep runs before any partition is synced again.
-   */
+  /** Drops partitions from L1 and detaches their loads; all of them: a new epoch at once. */
   #dropPartitions(partitions: readonly number[]): void {
     if (partitions.length === 0) return
-    if (partitions.length === this.#count) {
-      this.dropLocal()
-      return
-    }
-    const dropped = new Set(partitions)
-    this.#host.detachPartitions(dropped)
-    for (const p of dropped) this.#unswept.add(p)
-    this.#sweep ??= setImmediate(() => this.#flushSweep())
-  }
-
-  #flushSweep(): void {
-    clearImmediate(this.#sweep)
-    this.#sweep = undefined
-    if (this.#unswept.size === 0) return
-    this.#host.sweepL1(new Set(this.#unswept))
-    this.#unswept.clear()
+    if (partitions.length === this.#count) this.dropLocal()
+    else this.#drops.drop(partitions)
   }
 
   /** L1 serves all partitions until the earliest lease end, once every one is synced. */
@@ -431,7 +381,7 @@ export class Coherence {
 
   #onLease(link: BusLink): void {
     this.#serve()
-    for (const waiter of [...this.#waiters]) waiter()
+    this.#waiters.wake()
     if (this.#lapsed.delete(link)) this.#parts.events.emit('lease', { held: true })
   }
 
@@ -447,33 +397,4 @@ export class Coherence {
     this.#parts.counters.leaseLapses++
     this.#parts.events.emit('lease', { held: false })
   }
-
-  /** Resolves true once `condition` holds (checked at every state change), false after `timeoutMs`. */
-  async #until(condition: () => boolean, timeoutMs: number): Promise<boolean> {
-    const deadline = performance.now() + timeoutMs
-    while (!condition()) {
-      const left = deadline - performance.now()
-      if (left <= 0 || !(await wakeOrTimeout(this.#waiters, left))) return condition()
-    }
-    return true
-  }
-}
-
-/**
- * Adds a waiter to `waiters` that resolves true when called (the caller's condition holds), or
- * false after `timeoutMs`; either way it leaves the set.
- */
-function wakeOrTimeout(waiters: Set<() => void>, timeoutMs: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const done = () => {
-      clearTimeout(timer)
-      waiters.delete(done)
-      resolve(true)
-    }
-    const timer = setTimeout(() => {
-      waiters.delete(done)
-      resolve(false)
-    }, timeoutMs)
-    waiters.add(done)
-  })
 }

@@ -88,3 +88,8 @@ function describe(value: unknown): string {
   if (typeof value === 'number' || typeof value === 'boolean' || value == null) return String(value)
   return typeof value
 }
+
+/** Why an invalidation or a clear is refused without being sent. */
+export const REDIS_NOT_ANSWERING = new Error(
+  'Redis is not answering (a recent command got no answer); refused until a PING gets through',
+)

@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events'
+import { type BusMessage, lagSeconds } from './bus/messages.js'
 import type { BusState } from './bus/redis-bus.js'
 
 /** Every event a cache emits, with its payload. None is emitted on the L1 hit path. */
@@ -64,4 +65,11 @@ export class CacheEventEmitter {
   emit<E extends keyof CacheEvents>(event: E, payload: CacheEvents[E]): void {
     if (this.#emitter.listenerCount(event) > 0) this.#emitter.emit(event, payload)
   }
+}
+
+/** Reports how long after its publish `message` took effect here, when it says when that was. */
+export function emitLag(events: CacheEventEmitter, message: BusMessage): void {
+  const seconds = lagSeconds(message.publishedAt)
+  if (seconds === undefined) return
+  events.emit('invalidation-lag', { seconds, type: message.type, origin: message.origin })
 }

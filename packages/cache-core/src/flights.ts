@@ -74,7 +74,7 @@ export class Flights<T> {
       fence: this.#parts.fences.get(key) ?? 0,
       partition,
       epoch: this.#parts.coherence.epoch,
-      generation: this.#parts.coherence.generation(partition),
+      generation: this.#parts.coherence.generations.of(partition),
       startedAt: performance.now(),
       detached: false,
     }

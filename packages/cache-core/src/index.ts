@@ -33,7 +33,7 @@ export {
   connectRedisCluster,
   type RedisConnectionOptions,
 } from './redis-connection.js'
-export { type CacheStats, percent } from './stats.js'
+export { type CacheHealth, type CacheStats, percent } from './stats.js'
 export type { L2Store } from './stores/l2-store.js'
 export {
   loadScripts,
@@ -42,4 +42,4 @@ export {
   STRATA_SCRIPTS,
   type StrataScript,
 } from './stores/redis-scripts.js'
-export { type CacheHealth, createTieredCache, TieredCache } from './tiered-cache.js'
+export { createTieredCache, TieredCache } from './tiered-cache.js'

@@ -38,6 +38,11 @@ export function connectRedis(url: string, options: RedisConnectionOptions = {}):
   return new Redis(url, commandConnectionOptions(options))
 }
 
+/** Closes a connection politely, or at once when it cannot. */
+export async function quitRedis(redis: Redis | Cluster | undefined): Promise<void> {
+  await redis?.quit().catch(() => redis.disconnect())
+}
+
 /** Options of the subscriber connection, a `duplicate()` of the command connection. */
 export const SUBSCRIBER_OPTIONS: RedisOptions = {
   // The bus resubscribes itself and empties L1 first: a silent resubscribe would hide a loss.

@@ -98,3 +98,11 @@ export function snapshot(c: Counters, tiers: TierState): CacheStats {
     ...tiers,
   }
 }
+
+/** The health of each tier, as `/health` reports it. */
+export interface CacheHealth {
+  mode: string
+  l1: 'serving' | 'bypassed' | 'off'
+  l2: 'up' | 'down' | 'scripts-missing' | 'off'
+  bus: 'up' | 'down' | 'off'
+}

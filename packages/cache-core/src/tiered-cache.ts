@@ -2,40 +2,24 @@ import { randomBytes } from 'node:crypto'
 import { type Cluster, Redis } from 'ioredis'
 import { LRUCache } from 'lru-cache'
 import { invalidationProblem } from './bus/messages.js'
-import { type InvalidationBus, RedisBus } from './bus/redis-bus.js'
-import { ShardedBus } from './bus/sharded-bus.js'
+import { openBus } from './bus/open-bus.js'
+import type { InvalidationBus } from './bus/redis-bus.js'
 import { Coherence } from './coherence.js'
-import { ClearError, ClosedError, InvalidationError } from './errors.js'
+import { ClearError, ClosedError, InvalidationError, REDIS_NOT_ANSWERING } from './errors.js'
 import { CacheEventEmitter } from './events.js'
 import { Flights } from './flights.js'
+import { startNewGenerations } from './generations.js'
 import type { FillParts } from './install.js'
 import type { Lookup } from './lookup.js'
 import { type ResolvedOptions, resolveOptions, type TieredCacheOptions } from './options.js'
 import { Partitioning } from './partitions.js'
 import { RedisBreaker } from './redis-breaker.js'
-import {
-  commandConnectionOptions,
-  connectClusterSubscriber,
-  SUBSCRIBER_OPTIONS,
-} from './redis-connection.js'
-import { type CacheStats, Counters, snapshot } from './stats.js'
+import { commandConnectionOptions, quitRedis } from './redis-connection.js'
+import { type CacheHealth, type CacheStats, Counters, snapshot } from './stats.js'
 import type { L2Store } from './stores/l2-store.js'
 import { MemoryStore } from './stores/memory-store.js'
 import { RedisStore } from './stores/redis-store.js'
 import { type LeftFence, Unfences } from './unfences.js'
-
-/** The health of each tier, as `/health` reports it. */
-export interface CacheHealth {
-  mode: string
-  l1: 'serving' | 'bypassed' | 'off'
-  l2: 'up' | 'down' | 'scripts-missing' | 'off'
-  bus: 'up' | 'down' | 'off'
-}
-
-/** Why an invalidation or a clear is refused without being sent. */
-const REDIS_NOT_ANSWERING = new Error(
-  'Redis is not answering (a recent command got no answer); refused until a PING gets through',
-)
 
 /**
  * A read-through cache with an in-process L1, a Redis L2 and a pub/sub invalidation bus.
@@ -143,22 +127,12 @@ export class TieredCache<T> {
       // Without L1 nothing could be stale, so nothing needs a lease.
       lease: this.#l1Enabled ? o.busLease : 0,
     }
-    const redis = this.#redis
-    if (redis instanceof Redis) {
-      this.#subscriber = redis.duplicate(SUBSCRIBER_OPTIONS)
-      this.#subscriber.on('error', (error) => this.#degraded('bus', error))
-      const channels = new Map([[this.#partitioning.channel(0), 0]])
-      const options = { ...link, subscriber: this.#subscriber, publisher: redis, channels }
-      this.#bus = new RedisBus({ ...options, sharded: false }, this.#coherence.busHandlers())
-    } else {
-      const connect = (host: string, port: number) => {
-        const subscriber = connectClusterSubscriber(redis, host, port)
-        subscriber.on('error', (error) => this.#degraded('bus', error))
-        return subscriber
-      }
-      const options = { ...link, cluster: redis, partitioning: this.#partitioning, connect }
-      this.#bus = new ShardedBus(options, this.#coherence.busHandlers())
-    }
+    const handlers = this.#coherence.busHandlers()
+    const opened = openBus(this.#redis, this.#partitioning, link, handlers, (error) =>
+      this.#degraded('bus', error),
+    )
+    this.#bus = opened.bus
+    this.#subscriber = opened.subscriber
     this.#coherence.attachBus()
     this.#flights = new Flights(this.#fillParts())
     this.#bus.start()
@@ -183,7 +157,7 @@ export class TieredCache<T> {
     this.#counters.reads++
     // The lease is checked here, on the read itself: a timer could fire late after a stall.
     // (No clock read at all without an L1.)
-    if (this.#l1Enabled && this.#l1Serves(key, performance.now())) {
+    if (this.#l1Enabled && this.#coherence.servesKey(key, performance.now())) {
       const hit = this.#l1.get(key)
       if (hit !== undefined) {
         this.#counters.l1Hits++
@@ -203,7 +177,7 @@ export class TieredCache<T> {
    * @example const hit = cache.peek(key) ?? (await cache.get(key))
    */
   peek(key: string, now: number = performance.now()): Lookup<T> | undefined {
-    if (!this.#l1Serves(key, now)) return undefined
+    if (!this.#coherence.servesKey(key, now)) return undefined
     const hit = this.#l1.get(key)
     if (hit !== undefined) {
       this.#counters.reads++
@@ -236,7 +210,7 @@ export class TieredCache<T> {
       return
     }
     const partition = this.#partitioning.of(key)
-    const generation = this.#coherence.generation(partition)
+    const generation = this.#coherence.generations.of(partition)
     // Names this write's fence, so that taking it back can never remove another write's.
     const nonce = randomBytes(6).toString('hex')
     try {
@@ -279,34 +253,18 @@ export class TieredCache<T> {
    */
   async clear(): Promise<void> {
     if (this.#closed) throw new ClosedError()
-    let generations = this.#coherence.generations
+    let generations: number[]
     try {
       if (this.#breaker?.open) throw REDIS_NOT_ANSWERING
-      // Every partition moves to a new generation, and hears of it on its own channel: on a
-      // cluster each shard holds some, and a replica that misses one shard's message has that
-      // shard's partitions down (its link is down) until it reads their generations again.
-      const store = this.#store
-      if (store) {
-        generations = await Promise.all(
-          generations.map((known, p) => store.bumpGeneration(known, p)),
-        )
-      }
-      const bus = this.#bus
-      if (bus) {
-        const origin = this.#origin
-        await Promise.all(
-          generations.map((generation, p) =>
-            bus.publish(p, { v: 1, type: 'clear', generation, origin }),
-          ),
-        )
-      }
+      const known = this.#coherence.generations.all
+      generations = await startNewGenerations(this.#store, this.#bus, known, this.#origin)
     } catch (error) {
       this.#coherence.dropLocal()
       if (error !== REDIS_NOT_ANSWERING) this.#breaker?.failed(error)
       throw new ClearError(error)
     }
     this.#coherence.cleared(generations)
-    const generation = this.#coherence.highestGeneration
+    const generation = this.#coherence.generations.highest
     this.events.emit('clear', { generation, origin: this.#origin, local: true })
   }
 
@@ -322,7 +280,7 @@ export class TieredCache<T> {
       l1MaxSize: this.#l1Enabled ? this.#l1.maxEntries : 0,
       l1Bytes: this.#l1.bytes,
       busState: this.#bus ? this.#bus.state : 'off',
-      generation: this.#coherence.highestGeneration,
+      generation: this.#coherence.generations.highest,
     })
   }
 
@@ -348,12 +306,8 @@ export class TieredCache<T> {
     this.#breaker?.stop()
     await this.#bus?.close()
     this.#dropLocal()
-    const quit = async (redis: Redis | Cluster | undefined) => {
-      if (!redis) return
-      await redis.quit().catch(() => redis.disconnect())
-    }
-    await quit(this.#subscriber)
-    if (this.#ownsRedis) await quit(this.#redis)
+    await quitRedis(this.#subscriber)
+    if (this.#ownsRedis) await quitRedis(this.#redis)
   }
 
   /** What loads share with the cache; built once every part exists. */
@@ -381,20 +335,11 @@ export class TieredCache<T> {
     return {
       l1Enabled: this.#l1Enabled,
       store,
-      partitions: this.#partitioning.count,
+      partitioning: this.#partitioning,
       maxWriteTime: this.#options.maxWriteTime,
       counters: this.#counters,
       events: this.events,
     }
-  }
-
-  /**
-   * Whether L1 may serve `key` at `now`. One comparison while every partition serves; only
-   * on a cluster with a shard out does the key's partition get looked up.
-   */
-  #l1Serves(key: string, now: number): boolean {
-    if (now < this.#coherence.servingUntil) return true
-    return this.#partitioning.sharded && this.#coherence.serving(this.#partitioning.of(key), now)
   }
 
   /** Drops a key here and remembers its version, so no older load lands afterwards. */
