@@ -264,4 +264,20 @@ describe('Strata on a Redis Cluster', () => {
     await node?.restart()
     await cluster.waitUntilHealthy(30_000)
   }, 90_000)
+
+  // Last: it takes the whole cluster down.
+  it('comes back when every node is killed and restarted, the same nodes serving the same slots', async () => {
+    const table = new VersionedTable()
+    const b = await clusterCache(table, 'b')
+    const down = nextEvent(b, 'bus', (event) => event.state === 'down')
+    await Promise.all(cluster.nodes.map((node) => node.kill()))
+    await down
+    // Links opened meanwhile find their nodes gone and end without ever having been up; the slot
+    // map the nodes come back with is the one they had, so no change of it brings new links.
+    expect(await b.whenReady(1_500)).toBe(false)
+    await Promise.all(cluster.nodes.map((node) => node.restart()))
+    await cluster.waitUntilHealthy(30_000)
+    expect(await b.whenReady(15_000)).toBe(true)
+    expect(b.health()).toMatchObject({ l1: 'serving', bus: 'up' })
+  }, 90_000)
 })

@@ -149,6 +149,12 @@ export class ShardedBus implements InvalidationBus {
       this.#handlers,
     )
     this.#links.set(master, { bus, subscriber, dead: false })
+    // A connection that never came up (its node is down, or not back yet) ends without the bus
+    // changing state, since it never was up: without this its partitions would wait for a slot
+    // map change that does not come when the same nodes return (every node restarted).
+    subscriber.once('end', () => {
+      if (this.#links.get(master)?.bus === bus) this.#linkDown(bus)
+    })
     bus.start()
   }
 
