@@ -1,6 +1,14 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Fault, FaultContext } from './fault.js'
-import { hold, TARGET_REPLICA, target, tiersOf, untilAllServing, waitUntil } from './fault-steps.js'
+import {
+  HELD_WRITES,
+  hold,
+  TARGET_REPLICA,
+  target,
+  tiersOf,
+  untilAllServing,
+  waitUntil,
+} from './fault-steps.js'
 import { subscriberOf } from './redis-clients.js'
 import { partitionsIn, type RedisNode } from './redis-cluster.js'
 import { REPLICAS } from './stack.js'
@@ -33,7 +41,11 @@ export const CLUSTER_FAULTS: Record<ClusterFaultName, Fault> = {
     proxies: [],
     // While the shard has no master its keys' writes are refused (their invalidation cannot be
     // sent, so nothing is committed) and its reads go to PostgreSQL; the other shards carry on.
-    expect: { failedReads: 'none', writes: ['acked', 'refused'] },
+    // Known issue (docs/reliability.md): an invalidation sent to the dead master can wait through
+    // the cluster client's retries for many seconds, inside its write's transaction, whose row
+    // lock then holds up the next write of that key past the database deadline; that replica
+    // then holds PostgreSQL for unreachable for a moment, and its uncached reads get a 503.
+    expect: { failedReads: 'uncached', writes: HELD_WRITES, unknownOnlyInFlight: 'fault' },
     async run(context) {
       const redis = context.stack.redisServers
       const masters = await redis.masters()

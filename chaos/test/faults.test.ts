@@ -1,53 +1,7 @@
 import { describe, expect, it } from 'vitest'
-import type { FaultName } from '../src/fault.js'
-import { FAULTS } from '../src/faults.js'
-import { Progress } from '../src/progress.js'
-import { type FaultResult, runFault } from '../src/run-fault.js'
-import { DEFAULT_WORKLOAD } from '../src/workload.js'
+import { runCoherent, total } from './short-run.js'
 
-/**
- * The short chaos run of `pnpm test`: every fault once, briefly, on its own stack. The phases
- * are short but the margins are not: the recovery must happen within 6 s, and the assertions
- * are about what the guarantees promise (no violation, no failed read, the documented write
- * outcomes), never about how fast a loaded machine happens to be.
- */
-const run = (name: FaultName, holdMs = 3_000): Promise<FaultResult> =>
-  runFault(FAULTS[name], {
-    phaseMs: 3_000,
-    // Recovery is asserted to happen within this; it takes 0.2–2.6 s on a loaded 2-core machine.
-    afterMs: 6_000,
-    holdMs,
-    latencyMs: 25,
-    stalenessBoundMs: 100,
-    workload: { ...DEFAULT_WORKLOAD, rate: 150 },
-    progress: new Progress({ interactive: false, plainEveryMs: 10_000 }),
-    signal: new AbortController().signal,
-  })
-
-/** Sums a phase figure over before, during and after. */
-const total = (result: FaultResult, figure: (phase: FaultResult['phases'][number]) => number) =>
-  result.phases.reduce((sum, phase) => sum + figure(phase), 0)
-
-/**
- * Runs one fault and asserts what every fault must show: the checker found nothing, every key
- * kept its acked version, and the fault's own expectations held (no `failures`).
- */
-async function runCoherent(name: FaultName, holdMs?: number): Promise<FaultResult> {
-  const result = await run(name, holdMs)
-  expect(result.check.examples).toEqual([])
-  expect(result.check.totalViolations).toBe(0)
-  expect(result.check.checked).toEqual({
-    impossibleReads: true,
-    lostWrites: true,
-    refusedWritesApplied: true,
-  })
-  // The load really ran and really checked something.
-  expect(result.check.writes.acked).toBeGreaterThan(100)
-  expect(result.check.staleness.reads).toBeGreaterThan(500)
-  expect(result.failures).toEqual([])
-  return result
-}
-
+/** The short chaos run of `pnpm test`: every fault of a single Redis once, briefly (see `shortRun`). */
 describe('faults under load (short run)', () => {
   it('redis-kill: reads never fail, writes are acked or refused with 503, and it recovers', async () => {
     const result = await runCoherent('redis-kill')
