@@ -58,6 +58,7 @@ export const FAULTS: Record<FaultName, Fault> = {
     },
     undo: async ({ stack }) => {
       await stack.redisServers.start()
+      await stack.redisServers.untilHealthy()
       return `${wholeRedis(stack)} restarted (empty)`
     },
   }),
@@ -283,6 +284,7 @@ export const FAULTS: Record<FaultName, Fault> = {
       context.note(`dropped ${dropped} subscriber connections, then killed ${wholeRedis(stack)}`)
       await hold(context, REPLICA_PAUSE_MS)
       await redis.start()
+      await redis.untilHealthy()
       context.note(`${wholeRedis(stack)} restarted (empty)`)
       await untilAllServing(context, 'every replica to resubscribe after Redis restarted')
       context.note('every replica serving again')
@@ -294,7 +296,10 @@ export const FAULTS: Record<FaultName, Fault> = {
       context.note(`${target} frozen; ${wholeRedis(stack)} killed and restarted (empty) meanwhile`)
       await hold(context, pausedAt + REPLICA_PAUSE_MS - context.now())
       stack.cluster.resumeReplica(TARGET_REPLICA)
-      context.note(`${target} thawed (SIGCONT)`)
+      context.note(`${target} thawed (SIGCONT) after ${Math.round(context.now() - pausedAt)} ms`)
+      // A cluster's nodes finish rejoining after the thaw: held for that, the replica would be
+      // frozen past the database deadline, a fault of its own (postgres-freeze, replica-pause).
+      await redis.untilHealthy()
       await untilAllServing(context, `${target} to serve again after the thaw`)
       context.note('every replica serving again')
       return { injectedAt, injectionDoneAt, endedAt: context.now() }

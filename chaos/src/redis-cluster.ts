@@ -63,11 +63,14 @@ export class StackRedis {
     await Promise.all(this.#each.map((node) => this.#cluster.killRedis(node)))
   }
 
-  /** Starts every redis-server again (empty); a cluster's nodes rejoin from their nodes.conf. */
+  /**
+   * Starts every redis-server again (empty), each once it answers and holds the scripts; a
+   * cluster's nodes rejoin from their nodes.conf, which takes them a moment more: see
+   * `untilHealthy`.
+   */
   async start(): Promise<void> {
     // Together: a node restarted alone is a minority that cannot serve until the others are back.
     await Promise.all(this.#each.map((node) => this.#cluster.startRedis(node)))
-    await this.untilHealthy()
   }
 
   pause(): void {
