@@ -41,11 +41,12 @@ export const CLUSTER_FAULTS: Record<ClusterFaultName, Fault> = {
     proxies: [],
     // While the shard has no master its keys' writes are refused (their invalidation cannot be
     // sent, so nothing is committed) and its reads go to PostgreSQL; the other shards carry on.
-    // Known issue (docs/reliability.md): an invalidation sent to the dead master can wait through
-    // the cluster client's retries for many seconds, inside its write's transaction, whose row
-    // lock then holds up the next write of that key past the database deadline; that replica
-    // then holds PostgreSQL for unreachable for a moment, and its uncached reads get a 503.
-    expect: { failedReads: 'uncached', writes: HELD_WRITES, unknownOnlyInFlight: 'fault' },
+    // Known issue (docs/reliability.md, "Open"): a write's invalidation to the dead master holds
+    // its transaction, and its row lock, for up to seconds; the next write of that key waits for
+    // the lock past the 2 s database deadline, and its replica then holds PostgreSQL for
+    // unreachable for a moment: what its caches cannot answer (that shard's keys among them) is
+    // refused with 503 DATABASE_UNAVAILABLE, and such a write may end in doubt.
+    expect: { failedReads: 'refused', writes: HELD_WRITES, unknownOnlyInFlight: 'fault' },
     async run(context) {
       const redis = context.stack.redisServers
       const masters = await redis.masters()
