@@ -69,7 +69,8 @@ export class Coherence {
   readonly #generations: Generations
   readonly #synced: boolean[]
   readonly #online: boolean[]
-  readonly #servedBefore: boolean[]
+  /** The node each partition last served from (its link's), to see it move. */
+  readonly #servedFrom: (string | undefined)[]
   readonly #quarantineUntil: number[]
   /** The link carrying each partition while it is up. */
   readonly #link: (BusLink | undefined)[]
@@ -94,7 +95,7 @@ export class Coherence {
     this.#generations = new Generations(count)
     this.#synced = new Array<boolean>(count).fill(alone)
     this.#online = new Array<boolean>(count).fill(alone)
-    this.#servedBefore = new Array<boolean>(count).fill(false)
+    this.#servedFrom = new Array<string | undefined>(count).fill(undefined)
     this.#quarantineUntil = new Array<number>(count).fill(Number.NEGATIVE_INFINITY)
     this.#link = new Array<BusLink | undefined>(count).fill(undefined)
   }
@@ -317,22 +318,24 @@ export class Coherence {
     const current = () =>
       !this.#closed && link.state === 'up' && link.partitions.every((p) => this.#link[p] === link)
     if (!store) {
-      this.#setOnline(link.partitions)
+      this.#setOnline(link)
       return
     }
-    this.#generations.sync(store, link.partitions).then(
+    // G4: a partition now on another master than it last served from (a failover, a slot
+    // migration): the new master may lack the old one's last fences (replication is
+    // asynchronous) while the generation key, older, made it, and a set sent before may land
+    // there. Moving the generation on kills every record of the old one, and quarantines.
+    const forced = new Set(
+      link.partitions.filter((p) => ![undefined, link.node].includes(this.#servedFrom[p])),
+    )
+    this.#generations.sync(store, link.partitions, forced).then(
       (moved) => {
         this.#host.redisAnswered()
         if (!current()) return
         // A generation moved while this instance was not listening: a clear it missed, or
         // Redis lost its data, fences included. It cannot tell which, so it assumes the worst.
         if (moved.length > 0) this.#dataLost(moved)
-        // On a cluster a shard's link comes back after a failover, whose new master may lack
-        // the last fences (replication is asynchronous) while the generation key, older, made
-        // it: the generation cannot tell, so every partition that served before is quarantined.
-        const again = link.partitions.filter((p) => this.#servedBefore[p])
-        if (this.#parts.partitioning.sharded) this.#quarantine(again)
-        this.#setOnline(link.partitions)
+        this.#setOnline(link)
       },
       (error: unknown) => {
         this.#host.redisFailed('l2.generation', error)
@@ -348,7 +351,8 @@ export class Coherence {
    * than that after this moment are safe; earlier ones install nothing.
    */
   #dataLost(partitions: readonly number[]): void {
-    this.#quarantine(partitions)
+    const until = performance.now() + this.#parts.maxWriteTime
+    for (const p of partitions) this.#quarantineUntil[p] = until
     this.#parts.counters.dataLosses++
     this.#parts.events.emit('data-loss', {
       generation: Math.max(...partitions.map((p) => this.#generations.of(p))),
@@ -356,19 +360,14 @@ export class Coherence {
     })
   }
 
-  #quarantine(partitions: readonly number[]): void {
-    const until = performance.now() + this.#parts.maxWriteTime
-    for (const p of partitions) this.#quarantineUntil[p] = until
-  }
-
-  #setOnline(partitions: readonly number[]): void {
+  #setOnline({ partitions, node }: BusLink): void {
     this.#dropPartitions(partitions)
     this.#drops.flush()
     for (const p of partitions) {
       // A clear heard after the generation was read is still being confirmed; it turns L2 on.
       this.#online[p] = this.#generations.confirmed(p)
       this.#synced[p] = true
-      this.#servedBefore[p] = true
+      this.#servedFrom[p] = node
     }
     this.#serve()
     this.#waiters.wake()
