@@ -115,12 +115,20 @@ describe('Redis ACL user and PostgreSQL password', () => {
           redis.eval("return redis.call('SET', 'other:secret', 'x')", 0),
         'PUBLISH other': () => redis.publish('other-channel', 'x'),
         'SUBSCRIBE other': () => subscriber.subscribe('other-channel'),
+        // Cluster mode: the slot map only, not the cluster's administration.
+        'CLUSTER NODES': () => redis.call('CLUSTER', 'NODES'),
+        'CLUSTER RESET': () => redis.call('CLUSTER', 'RESET'),
+        'SPUBLISH other': () => redis.call('SPUBLISH', 'other-channel', 'x'),
+        'SSUBSCRIBE other': () => subscriber.call('SSUBSCRIBE', 'other-channel'),
       }
       for (const [command, attempt] of Object.entries(refusals)) {
         await expect(attempt(), command).rejects.toThrow(/NOPERM|no permissions|can't access/i)
       }
       // What it needs still works.
       expect(await redis.set('strata:k:probe', 'x')).toBe('OK')
+      expect(await redis.call('SPUBLISH', 'strata:{0}:bus', 'x')).toBe(0)
+      // A single server has no slot map, but the user may ask for it.
+      await expect(redis.call('CLUSTER', 'SLOTS')).rejects.toThrow(/cluster support disabled/)
       expect(await admin.get('other:secret')).toBe('untouched')
     } finally {
       redis.disconnect()

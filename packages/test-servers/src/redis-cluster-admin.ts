@@ -181,12 +181,13 @@ export async function waitForHealthyCluster(
  * Makes a cluster of fresh cluster-enabled nodes with `redis-cli --cluster create`: the first
  * `ports.length / (replicasPerMaster + 1)` become masters sharing the 16384 slots, the others
  * their replicas. The password reaches redis-cli through its environment, never its arguments.
- * Returns once the cluster is healthy.
+ * Returns once the cluster is healthy; throws after `timeoutMs` for each of the two steps.
  */
 export async function createCluster(
   ports: readonly number[],
   replicasPerMaster: number,
   admin: RedisAdminAuth | undefined,
+  timeoutMs = 30_000,
 ): Promise<void> {
   const cli = findBinary('redis-cli', ['/usr/bin', '/usr/local/bin'])
   if (!cli)
@@ -202,12 +203,12 @@ export async function createCluster(
   ]
   const env = { ...process.env, ...(admin ? { REDISCLI_AUTH: admin.password } : {}) }
   try {
-    await promisify(execFile)(cli, args, { env, timeout: 60_000 })
+    await promisify(execFile)(cli, args, { env, timeout: timeoutMs })
   } catch (error) {
     const { stdout = '', stderr = '' } = error as { stdout?: string; stderr?: string }
     throw new Error(`redis-cli --cluster create failed: ${stdout.slice(-2000)}${stderr}`)
   }
-  await waitForHealthyCluster(ports, admin)
+  await waitForHealthyCluster(ports, admin, timeoutMs)
 }
 
 /** Options of `migrateSlots`. */

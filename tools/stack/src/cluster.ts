@@ -2,15 +2,21 @@ import type { ChildProcess } from 'node:child_process'
 import { chmodSync, existsSync, mkdirSync } from 'node:fs'
 import { type Binaries, locateBinaries } from './binaries.js'
 import {
+  byStartOrder,
   exitReason,
   type RunningComponent,
-  START_ORDER,
   type StartContext,
   stopComponents,
 } from './components/launch.js'
 import { startNginx } from './components/nginx.js'
 import { startPostgres } from './components/postgres.js'
 import { startRedis } from './components/redis.js'
+import {
+  clusterSeeds,
+  redisComponentName,
+  startRedisCluster,
+  startRedisNode,
+} from './components/redis-cluster.js'
 import { type ReplicaBackends, startReplica } from './components/replica.js'
 import { DATABASE_NAME, replicaName, replicaPort, type StackConfig, stackPaths } from './config.js'
 import { connectionUrls, loadOrCreateCredentials, type StackConnectionUrls } from './credentials.js'
@@ -126,6 +132,7 @@ export class Cluster {
       redisUrl: config.redisUrl ?? urls.redisUrl,
       adminDatabaseUrl: config.databaseUrl ?? urls.adminDatabaseUrl,
       adminRedisUrl: config.redisUrl ?? urls.adminRedisUrl,
+      ...(config.redisTopology === 'cluster' ? { redisClusterNodes: clusterSeeds(context) } : {}),
     }
     const cluster = new Cluster(context, backends, state, options)
     try {
@@ -144,7 +151,13 @@ export class Cluster {
   async #startAll(): Promise<void> {
     if (!this.config.databaseUrl) this.#track(await startPostgres(this.#context))
     this.#checkAborted()
-    if (!this.config.redisUrl) this.#track(await startRedis(this.#context))
+    if (!this.config.redisUrl) {
+      const cluster = this.config.redisTopology === 'cluster'
+      const nodes = cluster
+        ? await startRedisCluster(this.#context)
+        : [await startRedis(this.#context)]
+      for (const node of nodes) this.#track(node)
+    }
     this.#checkAborted()
     // Replicas start together: each runs migrations and connects on its own.
     const indexes = Array.from({ length: this.config.replicas }, (_, i) => i + 1)
@@ -247,25 +260,39 @@ export class Cluster {
     return running
   }
 
-  /** SIGKILLs Redis, as a crash would (its data is gone: it keeps none on disk). */
-  async killRedis(): Promise<void> {
-    await this.#kill(this.#backend('redis'))
+  /**
+   * SIGKILLs Redis, as a crash would (its data is gone: it keeps none on disk); in a cluster,
+   * node `node` (1-based: `redis-<node>`), whose replica then takes over if it was a master.
+   */
+  async killRedis(node?: number): Promise<void> {
+    await this.#kill(this.#redis(node))
   }
 
-  /** Starts Redis again on its port, empty, after a kill; resolves once it holds the scripts. */
-  async startRedis(): Promise<void> {
-    this.#assertStopped(this.#backend('redis'))
-    this.#track(await startRedis(this.#context, 'append'))
+  /**
+   * Starts Redis (or cluster node `node`) again on its port, empty, after a kill; resolves once
+   * it holds the scripts. A node rejoins the cluster as itself.
+   */
+  async startRedis(node?: number): Promise<void> {
+    this.#assertStopped(this.#redis(node))
+    this.#track(
+      node === undefined
+        ? await startRedis(this.#context, 'append')
+        : await startRedisNode(this.#context, node, 'append'),
+    )
   }
 
-  /** Freezes Redis with SIGSTOP: its sockets stay open and nothing answers, as in a hang. */
-  pauseRedis(): void {
-    this.#pause(this.#backend('redis'))
+  /** Freezes Redis (or cluster node `node`) with SIGSTOP: sockets stay open, nothing answers. */
+  pauseRedis(node?: number): void {
+    this.#pause(this.#redis(node))
   }
 
-  /** Thaws Redis after `pauseRedis()` (SIGCONT). */
-  resumeRedis(): void {
-    this.#resume(this.#backend('redis'))
+  /** Thaws Redis (or cluster node `node`) after `pauseRedis()` (SIGCONT). */
+  resumeRedis(node?: number): void {
+    this.#resume(this.#redis(node))
+  }
+
+  #redis(node: number | undefined): RunningComponent {
+    return this.#backend(redisComponentName(this.config, node))
   }
 
   /**
@@ -305,13 +332,13 @@ export class Cluster {
   }
 
   /** The Redis or PostgreSQL this cluster started; refuses one given by URL, which it does not own. */
-  #backend(kind: 'redis' | 'postgres'): RunningComponent {
-    const running = this.#running.get(kind)
+  #backend(name: string): RunningComponent {
+    const running = this.#running.get(name)
     if (!running) {
-      const variable = kind === 'redis' ? 'REDIS_URL' : 'DATABASE_URL'
+      const variable = name === 'postgres' ? 'DATABASE_URL' : 'REDIS_URL'
       throw new StackError(
         'E_BAD_ARGUMENT',
-        `this stack did not start ${kind} (${variable} was given), so it cannot stop or start it`,
+        `this stack did not start ${name} (${variable} was given), so it cannot stop or start it`,
       )
     }
     return running
@@ -365,11 +392,6 @@ export class Cluster {
 
 /** Where the replicas find their database and Redis, and the administrative URLs of both. */
 export interface StackBackends extends ReplicaBackends, StackConnectionUrls {}
-
-/** Start order, then replica number: the order `status` lists components in. */
-const byStartOrder = (a: ComponentState, b: ComponentState) =>
-  START_ORDER.indexOf(a.kind) - START_ORDER.indexOf(b.kind) ||
-  a.name.localeCompare(b.name, 'en', { numeric: true })
 
 /** Starts a cluster; see `Cluster`. */
 export const startCluster = (config: StackConfig, options?: ClusterOptions): Promise<Cluster> =>

@@ -45,6 +45,7 @@ const OPTIONS = {
   replicas: int(),
   mode: text(),
   lb: text(),
+  redis: text(),
   'nginx-port': int(),
   'replica-port-base': int(),
   'redis-port': int(),
@@ -86,13 +87,14 @@ export function parseCommandLine(argv: readonly string[], env: CliEnvironment): 
       replicas: values.replicas,
       mode: values.mode,
       lb: values.lb,
+      redisTopology: values.redis,
       nginxPort: values['nginx-port'],
       replicaPortBase: values['replica-port-base'],
       redisPort: values['redis-port'],
       postgresPort: values['postgres-port'],
       dataDir: dataDir === undefined ? undefined : resolve(env.invocationDir, dataDir),
     }).filter(([, value]) => value !== undefined),
-  ) as Partial<Pick<StackConfig, 'replicas' | 'mode' | 'lb' | 'dataDir'>>
+  ) as Partial<Pick<StackConfig, 'replicas' | 'mode' | 'lb' | 'redisTopology' | 'dataDir'>>
   const config = resolveStackConfig({
     ...chosen,
     databaseUrl: env.databaseUrl,
@@ -146,9 +148,12 @@ Options:
   --replicas N             API replicas to run (default 3)
   --mode MODE              cache mode of every replica: multi | l2 | l1 | none (default multi)
   --lb POLICY              how nginx routes reads: round-robin | key-affinity (default round-robin)
+  --redis single|cluster   one redis-server, or a Redis Cluster of 3 masters + 3 replicas on
+                           --redis-port and the 5 ports after it (and each + 10000, its bus);
+                           the replicas then get REDIS_CLUSTER_NODES (default single)
   --nginx-port PORT        nginx, the cluster's entry point (default 8005)
   --replica-port-base PORT replica i listens on PORT+i-1 (default 8101)
-  --redis-port PORT        Redis started by the stack (default 6383)
+  --redis-port PORT        Redis started by the stack; a cluster's first node (default 6383)
   --postgres-port PORT     PostgreSQL started by the stack (default 5436)
   --data-dir DIR           data, logs, state and generated passwords (default .data in the repository)
   --rate-limit on|off      nginx's per-address limits: rates of writes, /clear-cache and
@@ -183,6 +188,6 @@ Credentials: the PostgreSQL and Redis the stack starts take passwords, generated
 start into <data-dir>/credentials.json (mode 600) and never printed; the replicas log in as
 PostgreSQL role "strata" and Redis ACL user "strata-api" (deploy/redis/api-user.acl).
 
-Logs: <data-dir>/logs/<component>.log (postgres, redis, replica-1..N, nginx).
+Logs: <data-dir>/logs/<component>.log (postgres, redis or redis-1..6, replica-1..N, nginx).
 The API is built first when apps/api/dist is missing or older than its sources.
 `

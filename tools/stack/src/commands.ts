@@ -1,7 +1,7 @@
 import { relative, resolve } from 'node:path'
 import { redactUrl } from '@strata/api/redact'
 import { type Cluster, startCluster } from './cluster.js'
-import { type StackConfig, stackPaths } from './config.js'
+import { REDIS_CLUSTER_NODES, REDIS_CLUSTER_SHAPE, type StackConfig, stackPaths } from './config.js'
 import { killDaemon } from './daemons.js'
 import { StackError } from './errors.js'
 import { type ComponentStatus, stackStatus, stopStack } from './recorded-stack.js'
@@ -125,14 +125,15 @@ export async function statusCommand(config: StackConfig): Promise<number> {
   }
   const { state, components } = status
   const owner = state.foreground ? `foreground, pid ${state.ownerPid}` : 'background'
+  const redis = state.options.redis === 'cluster' ? ', Redis Cluster' : ''
   console.log(
     `Strata stack started ${state.startedAt} (${owner}): ${state.options.replicas} replicas, ` +
-      `mode ${state.options.mode}, ${state.options.lb}`,
+      `mode ${state.options.mode}, ${state.options.lb}${redis}`,
   )
   const rows: string[][] = [['COMPONENT', 'PID', 'PORT', 'HEALTH', 'URL']]
   for (const component of components) {
     rows.push([
-      component.name,
+      component.role ? `${component.name} (${component.role})` : component.name,
       String(component.pid),
       String(component.port),
       health(component),
@@ -171,11 +172,19 @@ function printSummary(cluster: Cluster): void {
     redactUrl(cluster.backends.databaseUrl),
     config.databaseUrl ? 'from DATABASE_URL' : '',
   ])
-  rows.push([
-    'Redis',
-    redactUrl(cluster.backends.redisUrl),
-    config.redisUrl ? 'from REDIS_URL' : '',
-  ])
+  if (config.redisTopology === 'cluster') {
+    const last = config.redisPort + REDIS_CLUSTER_NODES - 1
+    rows.push([
+      'Redis Cluster',
+      `redis-1..${REDIS_CLUSTER_NODES} on 127.0.0.1:${config.redisPort}-${last}`,
+      `REDIS_CLUSTER_NODES: the ${REDIS_CLUSTER_SHAPE.masters} first, as strata-api`,
+    ])
+  } else
+    rows.push([
+      'Redis',
+      redactUrl(cluster.backends.redisUrl),
+      config.redisUrl ? 'from REDIS_URL' : '',
+    ])
   if (!config.databaseUrl || !config.redisUrl) {
     rows.push([
       'Credentials',

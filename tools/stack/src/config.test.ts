@@ -1,7 +1,14 @@
 import { CACHE_MODES as CORE_CACHE_MODES } from '@strata/cache-core'
 import { describe, expect, it } from 'vitest'
 import { type CliEnvironment, parseCommandLine } from './command-line.js'
-import { CACHE_MODES, NGINX_DEFAULTS, REPO_ROOT } from './config.js'
+import {
+  CACHE_MODES,
+  NGINX_DEFAULTS,
+  REPO_ROOT,
+  redisBoundPorts,
+  redisPorts,
+  resolveStackConfig,
+} from './config.js'
 
 it("the stack's cache modes are cache-core's", () => {
   expect([...CACHE_MODES]).toEqual([...CORE_CACHE_MODES])
@@ -27,6 +34,7 @@ describe('parseCommandLine', () => {
       lb: 'round-robin',
       nginxPort: 8005,
       replicaPortBase: 8101,
+      redisTopology: 'single',
       redisPort: 6383,
       redisMaxMemory: '256mb',
       postgresPort: 5436,
@@ -98,8 +106,31 @@ describe('parseCommandLine', () => {
     [['up', '--nginx-port', '8102'], /--nginx-port: falls in the replica ports 8101-8103/],
     [['up', '--redis-port', '5436'], /--postgres-port: .*also given to --redis-port/],
     [['up', 'down'], /unexpected argument "down"/],
+    [['up', '--redis', 'sentinel'], /--redis: must be one of single, cluster/],
+    // A cluster's six nodes, 8099-8104, reach into the replicas' ports.
+    [['up', '--redis', 'cluster', '--redis-port', '8099'], /--redis-port: falls in the replica/],
+    [['up', '--redis', 'cluster', '--postgres-port', '6388'], /--postgres-port: .*--redis-port/],
+    // …and so do their bus ports, 10000 above.
+    [['up', '--redis', 'cluster', '--postgres-port', '16384'], /--postgres-port: .*--redis-port/],
+    [['up', '--redis', 'cluster', '--redis-port', '55531'], /--redis-port: leaves no room/],
   ])('rejects %j, naming the problem', (argv, message) => {
     expect(() => parseCommandLine(argv, env())).toThrow(message)
+  })
+
+  it('starts a Redis Cluster on --redis-port and the five ports after it, each with its bus port', () => {
+    const { config } = parseCommandLine(['up', '--redis', 'cluster', '--redis-port=7000'], env())
+    expect(config.redisTopology).toBe('cluster')
+    expect(redisPorts(config)).toEqual([7000, 7001, 7002, 7003, 7004, 7005])
+    expect(redisBoundPorts(config)).toEqual([
+      7000, 7001, 7002, 7003, 7004, 7005, 17000, 17001, 17002, 17003, 17004, 17005,
+    ])
+    expect(redisBoundPorts(resolveStackConfig({ redisPort: 7000 }))).toEqual([7000])
+  })
+
+  it('refuses a cluster with REDIS_URL: the stack starts and owns the cluster', () => {
+    expect(() =>
+      parseCommandLine(['up', '--redis', 'cluster'], env({ redisUrl: 'redis://r:1' })),
+    ).toThrow(/--redis: starts its own Redis Cluster; unset REDIS_URL/)
   })
 
   it('lets an external server keep a port the stack no longer binds', () => {

@@ -14,6 +14,21 @@ export type CacheMode = (typeof CACHE_MODES)[number]
 export const LOAD_BALANCING = ['round-robin', 'key-affinity'] as const
 export type LoadBalancing = (typeof LOAD_BALANCING)[number]
 
+/** The Redis the stack starts: one server, or a Redis Cluster (REDIS_CLUSTER_NODES). */
+export const REDIS_TOPOLOGIES = ['single', 'cluster'] as const
+export type RedisTopology = (typeof REDIS_TOPOLOGIES)[number]
+
+/**
+ * The stack's Redis Cluster: 3 masters sharing the slots, each with one replica that takes over
+ * when it fails. Node i (1-based) listens on `redisPort + i - 1`; the first three start as masters.
+ */
+export const REDIS_CLUSTER_SHAPE = { masters: 3, replicasPerMaster: 1 } as const
+/** Nodes of the stack's Redis Cluster. */
+export const REDIS_CLUSTER_NODES =
+  REDIS_CLUSTER_SHAPE.masters * (1 + REDIS_CLUSTER_SHAPE.replicasPerMaster)
+/** A Redis Cluster node also listens on its port + 10000, for the cluster bus between nodes. */
+export const REDIS_CLUSTER_BUS_OFFSET = 10_000
+
 /**
  * What nginx enforces in front of the replicas: rate limits per client address on writes,
  * `/clear-cache` and the operational GETs, requests in progress per address, and the timeouts
@@ -126,7 +141,12 @@ export interface StackConfig {
   nginxPort: number
   /** Replica i (1-based) listens on `replicaPortBase + i - 1`. @default 8101 */
   replicaPortBase: number
-  /** Port of the Redis the stack starts (unused with `redisUrl`). @default 6383 */
+  /** One redis-server, or a Redis Cluster of {@link REDIS_CLUSTER_NODES} nodes. @default 'single' */
+  redisTopology: RedisTopology
+  /**
+   * Port of the Redis the stack starts (unused with `redisUrl`); a cluster's nodes take this one
+   * and the next five, and each of those + 10000 for the cluster bus. @default 6383
+   */
   redisPort: number
   /**
    * Memory limit of the Redis the stack starts (redis-server `maxmemory`), with the `noeviction`
@@ -173,6 +193,7 @@ export function resolveStackConfig(
     lb: options.lb ?? 'round-robin',
     nginxPort: options.nginxPort ?? 8005,
     replicaPortBase: options.replicaPortBase ?? 8101,
+    redisTopology: options.redisTopology ?? 'single',
     redisPort: options.redisPort ?? 6383,
     redisMaxMemory: options.redisMaxMemory ?? '256mb',
     postgresPort: options.postgresPort ?? 5436,
@@ -200,6 +221,10 @@ function validate(config: StackConfig): void {
     throw bad('--mode', config.mode, `must be one of ${CACHE_MODES.join(', ')}`)
   if (!LOAD_BALANCING.includes(config.lb))
     throw bad('--lb', config.lb, `must be one of ${LOAD_BALANCING.join(', ')}`)
+  if (!REDIS_TOPOLOGIES.includes(config.redisTopology))
+    throw bad('--redis', config.redisTopology, `must be one of ${REDIS_TOPOLOGIES.join(', ')}`)
+  if (config.redisTopology === 'cluster' && config.redisUrl)
+    throw bad('--redis', 'cluster', 'starts its own Redis Cluster; unset REDIS_URL')
   const ports: Array<[string, number]> = [
     ['--nginx-port', config.nginxPort],
     ['--replica-port-base', config.replicaPortBase],
@@ -218,9 +243,13 @@ function validate(config: StackConfig): void {
       `leaves no room for ${config.replicas} replicas`,
     )
   }
+  const lastRedisPort = Math.max(...redisBoundPorts(config))
+  if (lastRedisPort > 65_535)
+    throw bad('--redis-port', config.redisPort, `leaves no room for the cluster's ports`)
   // Only the ports the stack will really bind can clash: an external Redis's port is not ours.
   const bound: Array<[string, number]> = [['--nginx-port', config.nginxPort]]
-  if (!config.redisUrl) bound.push(['--redis-port', config.redisPort])
+  if (!config.redisUrl)
+    for (const port of redisBoundPorts(config)) bound.push(['--redis-port', port])
   if (!config.databaseUrl) bound.push(['--postgres-port', config.postgresPort])
   for (const [option, port] of bound) {
     if (port >= config.replicaPortBase && port <= lastReplicaPort) {
@@ -250,6 +279,25 @@ function validate(config: StackConfig): void {
     )
   }
 }
+
+/** The ports of the Redis the stack starts: one, or one per cluster node. */
+export const redisPorts = (config: Pick<StackConfig, 'redisPort' | 'redisTopology'>): number[] =>
+  config.redisTopology === 'cluster'
+    ? Array.from({ length: REDIS_CLUSTER_NODES }, (_, index) => config.redisPort + index)
+    : [config.redisPort]
+
+/** Every port the stack's Redis binds: a cluster's nodes listen on a bus port too. */
+export const redisBoundPorts = (
+  config: Pick<StackConfig, 'redisPort' | 'redisTopology'>,
+): number[] => {
+  const ports = redisPorts(config)
+  return config.redisTopology === 'cluster'
+    ? [...ports, ...ports.map((port) => port + REDIS_CLUSTER_BUS_OFFSET)]
+    : ports
+}
+
+/** The name, log file and directory name of Redis Cluster node `index` (1-based). */
+export const redisNodeName = (index: number): string => `redis-${index}`
 
 /** The port replica `index` (1-based) listens on. */
 export const replicaPort = (config: StackConfig, index: number): number =>

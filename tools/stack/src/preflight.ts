@@ -1,6 +1,6 @@
 import { dirname } from 'node:path'
 import { redactUrl } from '@strata/api/redact'
-import { replicaName, replicaPort, type StackConfig } from './config.js'
+import { redisBoundPorts, replicaName, replicaPort, type StackConfig } from './config.js'
 import { isRunning } from './daemons.js'
 import { StackError } from './errors.js'
 import { isPortFree } from './ports.js'
@@ -33,7 +33,8 @@ export async function assertPortsFree(config: StackConfig): Promise<void> {
   if (!config.databaseUrl)
     wanted.push({ port: config.postgresPort, what: 'postgres', option: '--postgres-port' })
   if (!config.redisUrl)
-    wanted.push({ port: config.redisPort, what: 'redis', option: '--redis-port' })
+    for (const port of redisBoundPorts(config))
+      wanted.push({ port, what: 'redis', option: '--redis-port' })
   for (let index = 1; index <= config.replicas; index++) {
     wanted.push({
       port: replicaPort(config, index),
@@ -69,6 +70,7 @@ export function newStackState(config: StackConfig, foreground: boolean): StackSt
       nginxPort: config.nginxPort,
       replicaPortBase: config.replicaPortBase,
       rateLimit: config.nginx.rateLimit,
+      redis: config.redisTopology,
     },
     external: {
       ...(config.databaseUrl ? { database: redactUrl(config.databaseUrl) } : {}),

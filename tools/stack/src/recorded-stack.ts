@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises'
+import { clusterNodes, withNode } from '@strata/test-servers'
 import { findPsql } from './binaries.js'
 import { isHealthy } from './components/health.js'
 import { stopComponents } from './components/launch.js'
@@ -43,6 +44,8 @@ export async function stopStack(
 export interface ComponentStatus extends ComponentState {
   running: boolean
   healthy: boolean
+  /** A Redis Cluster node's role now, as the cluster sees it: `master`, `replica` or `failed`. */
+  role?: string
 }
 
 /** The recorded stack with each component's liveness and health; undefined when none is recorded. */
@@ -54,12 +57,39 @@ export async function stackStatus(
   if (!state) return undefined
   const psqlBinary = findPsql()
   const credentials = readCredentials(paths.credentialsFile)
-  const components = await Promise.all(
+  const components: ComponentStatus[] = await Promise.all(
     state.components.map(async (component) => {
       const running = isRunning(component)
       const healthy = running && (await isHealthy(component, psqlBinary, credentials))
       return { ...component, running, healthy }
     }),
   )
+  if (state.options.redis === 'cluster' && credentials) {
+    const roles = await clusterRoles(components, credentials.redis.adminPassword)
+    for (const component of components) {
+      const role = roles.get(component.port)
+      if (component.kind === 'redis' && role) component.role = role
+    }
+  }
   return { state, components }
+}
+
+/**
+ * Each cluster node's role by port, as the first healthy node sees the cluster (failovers change
+ * them); empty when no node answers.
+ */
+async function clusterRoles(
+  components: readonly ComponentStatus[],
+  adminPassword: string,
+): Promise<Map<number, string>> {
+  const asked = components.find((component) => component.kind === 'redis' && component.healthy)
+  if (!asked) return new Map()
+  const auth = { user: 'default', password: adminPassword }
+  const entries = await withNode(asked.port, auth, clusterNodes).catch(() => [])
+  return new Map(
+    entries.map((entry) => {
+      if (entry.flags.some((flag) => flag.startsWith('fail'))) return [entry.port, 'failed']
+      return [entry.port, entry.flags.includes('master') ? 'master' : 'replica']
+    }),
+  )
 }

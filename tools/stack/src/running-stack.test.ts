@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
@@ -80,6 +80,31 @@ describe('readStack', () => {
     expect(readStack(dataDir({ redis: 'redis://u:***@10.0.0.5:6379' }))?.redisUrl).toBeUndefined()
     expect(readStack(dataDir({ database: 'postgres://db/x' }))?.databaseUrl).toBeUndefined()
     expect(readStack(dataDir({ database: 'postgres://db/x' }))?.rateLimited).toBe(false)
+  })
+
+  it('lists every node of a Redis Cluster, and gives no one-node URL for the whole of it', () => {
+    const dir = dataDir()
+    const state = JSON.parse(readFileSync(join(dir, 'stack.json'), 'utf8'))
+    state.options.redis = 'cluster'
+    state.components = state.components.filter((c: { kind: string }) => c.kind !== 'redis')
+    for (const node of [1, 2, 3, 4, 5, 6])
+      state.components.push({
+        name: `redis-${node}`,
+        kind: 'redis',
+        pid: 20 + node,
+        port: 7000 + node,
+      })
+    writeFileSync(join(dir, 'stack.json'), JSON.stringify(state))
+    const stack = readStack(dir)
+    expect(stack?.redisTopology).toBe('cluster')
+    expect(stack?.redisUrl).toBeUndefined()
+    expect(stack?.redisNodeUrls).toHaveLength(6)
+    expect(stack?.redisNodeUrls[0]).toBe('redis://default:admin-pw@127.0.0.1:7001')
+    expect(stack?.pids.redis).toEqual([21, 22, 23, 24, 25, 26])
+    expect(readStack(dataDir())).toMatchObject({
+      redisTopology: 'single',
+      redisNodeUrls: ['redis://default:admin-pw@127.0.0.1:6383'],
+    })
   })
 
   it('finds nothing in a directory no stack was started from', () => {

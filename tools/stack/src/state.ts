@@ -1,5 +1,5 @@
 import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
-import type { CacheMode, LoadBalancing } from './config.js'
+import type { CacheMode, LoadBalancing, RedisTopology } from './config.js'
 import type { DaemonIdentity } from './daemons.js'
 import { StackError } from './errors.js'
 
@@ -8,7 +8,7 @@ export type ComponentKind = 'postgres' | 'redis' | 'replica' | 'nginx'
 
 /** One running component, as `status` and `down` find it from another process. */
 export interface ComponentState extends DaemonIdentity {
-  /** `postgres`, `redis`, `replica-1`…, `nginx`; also the name of its log file. */
+  /** `postgres`, `redis` (or `redis-1`… of a cluster), `replica-1`…, `nginx`; also its log file's name. */
   name: string
   kind: ComponentKind
   port: number
@@ -35,6 +35,8 @@ export interface StackState {
     replicaPortBase: number
     /** Whether nginx rate-limits writes and /clear-cache (absent in files of older versions). */
     rateLimit?: boolean
+    /** The stack's own Redis: one server or a cluster (absent in files of older versions: single). */
+    redis?: RedisTopology
   }
   /** Servers given by DATABASE_URL / REDIS_URL (credentials removed), which the stack does not own. */
   external: { database?: string; redis?: string }

@@ -6,8 +6,10 @@ import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { type Cluster, type ClusterOptions, startCluster } from './cluster.js'
 import {
+  type CacheMode,
   type LoadBalancing,
   type NginxLimits,
+  type RedisTopology,
   resolveStackConfig,
   type StackConfig,
 } from './config.js'
@@ -38,6 +40,7 @@ export function testEnvironment(): Record<string, string | undefined> {
   for (const name of [
     'DATABASE_URL',
     'REDIS_URL',
+    'REDIS_CLUSTER_NODES',
     'ADMIN_TOKEN',
     'CACHE_MODE',
     'PORT',
@@ -57,6 +60,10 @@ export interface TestStackOptions {
   lb?: LoadBalancing
   /** @default 3 */
   replicas?: number
+  /** @default 'multi' */
+  mode?: CacheMode
+  /** One Redis, or a Redis Cluster of 6 nodes. @default 'single' */
+  redis?: RedisTopology
   /** Variables added to the replicas' environment (after {@link testEnvironment}). */
   env?: Readonly<Record<string, string>>
   /** Passed to the cluster: a reporter, a hook routing replicas through a proxy, … */
@@ -77,7 +84,9 @@ export async function startTestStack(options: TestStackOptions = {}): Promise<Te
     dataDir,
     replicas,
     lb: options.lb ?? 'round-robin',
-    ...portOptions(await freeStackPorts(replicas)),
+    mode: options.mode ?? 'multi',
+    redisTopology: options.redis ?? 'single',
+    ...portOptions(await freeStackPorts(replicas, undefined, options.redis)),
     durable: false,
     baseEnv: { ...testEnvironment(), ...options.env },
     nginx: { rateLimit: false, ...options.nginx },

@@ -1,3 +1,4 @@
+import { withNode } from '@strata/test-servers'
 import type { StackCredentials } from '../credentials.js'
 import { httpStatus } from '../http.js'
 import { acceptsConnections, postgresAnswers, redisAnswersPing } from '../probes.js'
@@ -18,16 +19,22 @@ export async function isHealthy(
       return psqlBinary && credentials
         ? postgresAnswers(psqlBinary, component.port, credentials.postgres.superuserPassword)
         : acceptsConnections(component.port)
-    case 'redis':
-      return credentials
-        ? redisAnswersPing(component.port, {
-            user: 'default',
-            password: credentials.redis.adminPassword,
-          })
-        : acceptsConnections(component.port)
+    case 'redis': {
+      if (!credentials) return acceptsConnections(component.port)
+      const auth = { user: 'default', password: credentials.redis.adminPassword }
+      if (!(await redisAnswersPing(component.port, auth))) return false
+      // A cluster node is healthy when it also sees the cluster whole.
+      return component.name === 'redis' || clusterStateOk(component.port, auth)
+    }
     case 'replica':
       return (await httpStatus(`${component.url}/health/ready`)) === 200
     case 'nginx':
       return (await httpStatus(`${component.url}/health/live`)) === 200
   }
 }
+
+/** True when the cluster node on `port` says `cluster_state:ok`. */
+const clusterStateOk = (port: number, auth: { user: string; password: string }) =>
+  withNode(port, auth, async (node) =>
+    String(await node.call('CLUSTER', 'INFO')).includes('cluster_state:ok'),
+  ).catch(() => false)

@@ -44,6 +44,11 @@ export interface RunningComponent {
 /** Start order; stopping goes the other way: nginx, replicas, Redis, PostgreSQL. */
 export const START_ORDER: readonly ComponentKind[] = ['postgres', 'redis', 'replica', 'nginx']
 
+/** Start order, then number (`replica-2` before `replica-10`): the order `status` lists them in. */
+export const byStartOrder = (a: ComponentState, b: ComponentState): number =>
+  START_ORDER.indexOf(a.kind) - START_ORDER.indexOf(b.kind) ||
+  a.name.localeCompare(b.name, 'en', { numeric: true })
+
 /** Each component's graceful signal and patience before SIGKILL. */
 export const STOP: Record<ComponentKind, StopOptions> = {
   // SIGQUIT: finish in-flight requests, then exit (SIGTERM would drop them).

@@ -8,58 +8,65 @@ import { redisAnswersPing } from '../probes.js'
 import { loadStrataScripts } from '../redis-scripts.js'
 import { launch, type RunningComponent, type StartContext } from './launch.js'
 
-/**
- * Starts redis-server on `redisPort`, in memory only (the data is a cache and the bus), with two
- * users: `default` (every command) and `strata-api` (Strata's keys, channel and commands only,
- * as deploy/redis/api-user.acl says). Their passwords are in redis.conf as SHA-256 hashes.
- * A restart passes `logMode: 'append'`, so the log keeps what came before.
- */
-export async function startRedis(
-  ctx: StartContext,
-  logMode: 'truncate' | 'append' = 'truncate',
-): Promise<RunningComponent> {
+/** The users of every Redis the stack starts: `default` (every command) and the replicas' user. */
+export function stackRedisUsers(ctx: StartContext) {
   const { config, credentials } = ctx
-  const binary = ctx.binaries.redisServer
-  if (!binary) throw new Error('startRedis called without redis-server')
-  const dir = stackPaths(config).redisDir
-  mkdirSync(dir, { recursive: true })
-  const confFile = join(dir, 'redis.conf')
-  const directives = [
-    redisUserDirective({
-      name: 'default',
-      password: credentials.redis.adminPassword,
-      rules: '~* &* +@all',
-    }),
-    redisUserDirective({
+  return [
+    { name: 'default', password: credentials.redis.adminPassword, rules: '~* &* +@all' },
+    {
       name: API_REDIS_USER,
       password: credentials.redis.apiPassword,
       rules: apiUserAclRules(config.rootDir),
-    }),
+    },
   ]
+}
+
+/** One redis-server of the stack: a single server or a cluster node. */
+export interface RedisProcess {
+  name: string
+  port: number
+  /** Where clients reach it, as `status` shows it (no password). */
+  url: string
+  /** Its working directory, where its redis.conf is written. */
+  dir: string
+  /** The redis.conf lines: its users and, for a cluster node, the cluster's settings. */
+  directives: readonly string[]
+  logMode: 'truncate' | 'append'
+}
+
+/**
+ * Starts one redis-server, in memory only (the data is a cache and the bus), and waits until it
+ * answers the `default` user and holds Strata's scripts.
+ */
+export function launchRedis(ctx: StartContext, redis: RedisProcess): Promise<RunningComponent> {
+  const { config, credentials } = ctx
+  const binary = ctx.binaries.redisServer
+  if (!binary) throw new Error('launchRedis called without redis-server')
+  mkdirSync(redis.dir, { recursive: true })
+  const confFile = join(redis.dir, 'redis.conf')
   writeFileSync(
     confFile,
-    `# Written by the Strata stack runner before every start; edits are overwritten.\n${directives.join('\n')}\n`,
+    `# Written by the Strata stack runner before every start; edits are overwritten.\n${redis.directives.join('\n')}\n`,
     { mode: 0o600 },
   )
   chmodSync(confFile, 0o600)
-  const port = config.redisPort
   const auth = { user: 'default', password: credentials.redis.adminPassword }
   return launch(ctx, {
-    name: 'redis',
+    name: redis.name,
     kind: 'redis',
-    port,
-    url: redactUrl(ctx.urls.redisUrl),
-    logFile: logFileOf(config, 'redis'),
-    logMode,
+    port: redis.port,
+    url: redis.url,
+    logFile: logFileOf(config, redis.name),
+    logMode: redis.logMode,
     command: binary,
     args: [
       confFile,
       '--port',
-      String(port),
+      String(redis.port),
       '--bind',
       '127.0.0.1',
       '--dir',
-      dir,
+      redis.dir,
       '--save',
       '',
       '--appendonly',
@@ -71,9 +78,31 @@ export async function startRedis(
       '--maxmemory-policy',
       'noeviction',
     ],
-    cwd: dir,
+    cwd: redis.dir,
     env: { PATH: '/usr/bin:/bin' },
     // Ready once the replicas' scripts are in: they may only run them by SHA.
-    ready: async () => (await redisAnswersPing(port, auth)) && loadStrataScripts(port, auth),
+    ready: async () =>
+      (await redisAnswersPing(redis.port, auth)) && loadStrataScripts(redis.port, auth),
+  })
+}
+
+/**
+ * Starts redis-server on `redisPort` with two users: `default` (every command) and `strata-api`
+ * (Strata's keys, channel and commands only, as deploy/redis/api-user.acl says). Their passwords
+ * are in redis.conf as SHA-256 hashes. A restart passes `logMode: 'append'`, so the log keeps
+ * what came before.
+ */
+export function startRedis(
+  ctx: StartContext,
+  logMode: 'truncate' | 'append' = 'truncate',
+): Promise<RunningComponent> {
+  const { config } = ctx
+  return launchRedis(ctx, {
+    name: 'redis',
+    port: config.redisPort,
+    url: redactUrl(ctx.urls.redisUrl),
+    dir: stackPaths(config).redisDir,
+    directives: stackRedisUsers(ctx).map(redisUserDirective),
+    logMode,
   })
 }

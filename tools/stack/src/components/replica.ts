@@ -7,6 +7,11 @@ import { launch, type RunningComponent, type StartContext } from './launch.js'
 export interface ReplicaBackends {
   databaseUrl: string
   redisUrl: string
+  /**
+   * REDIS_CLUSTER_NODES, when the stack runs a Redis Cluster: seed URLs, comma-separated. The
+   * replicas then get it instead of REDIS_URL.
+   */
+  redisClusterNodes?: string | undefined
 }
 
 /**
@@ -42,12 +47,16 @@ export async function startReplica(
     REPLICA_ID: name,
     DATABASE_URL: backends.databaseUrl,
     REDIS_URL: backends.redisUrl,
+    // The stack's Redis, not one named in the shell: a cluster's seeds, or none.
+    REDIS_CLUSTER_NODES: backends.redisClusterNodes,
     CACHE_MODE: config.mode,
     ADMIN_TOKEN: config.adminToken,
   }
   // The stack's own Redis gets the scripts from startRedis; with another Redis, the user decides.
   if (!config.redisUrl) env.REDIS_SCRIPTS = 'preloaded'
   if (config.adminToken === undefined) delete env.ADMIN_TOKEN
+  if (backends.redisClusterNodes === undefined) delete env.REDIS_CLUSTER_NODES
+  else delete env.REDIS_URL
   const paths = stackPaths(config)
   return launch(ctx, {
     name,
