@@ -16,7 +16,7 @@ import { renderPng } from '../screenshot.js'
 import { simulate } from '../simulate.js'
 import type { LoadSummary } from '../summary.js'
 import { round } from '../summary.js'
-import { medianRow, VARIANTS } from './compare-measure.js'
+import { DEFAULT_MODES, medianRow } from './compare-measure.js'
 import type { CompareSettings, Comparison } from './compare-rounds.js'
 
 /** One row per mode that completed: the median of its rounds, with its closed-loop figures. */
@@ -47,8 +47,7 @@ function commandLine(s: CompareSettings): string {
   if (s.rate !== 3000) parts.push(`--rate ${s.rate}`)
   if (s.repeat > 1) parts.push(`--repeat ${s.repeat}`)
   if (s.maxDurationMs !== s.durationMs) parts.push(`--max-duration ${s.maxDurationMs / 1000}s`)
-  if (s.modes.join(',') !== Object.keys(VARIANTS).join(','))
-    parts.push(`--modes ${s.modes.join(',')}`)
+  if (s.modes.join(',') !== DEFAULT_MODES.join(',')) parts.push(`--modes ${s.modes.join(',')}`)
   return parts.join(' ')
 }
 
