@@ -50,7 +50,7 @@ export function clusterHeadline(rows: readonly ModeRow[]): string[] {
   return [
     `\`multi\` on a Redis Cluster (${masters} masters) against one Redis server: p50 ${ms(cluster.p50_ms)} vs ${ms(multi.p50_ms)} ms, p99 ${ms(cluster.p99_ms)} vs ${ms(multi.p99_ms)} ms, ` +
       `maximum throughput ${int(cluster.rps)} vs ${int(multi.rps)} req/s; ` +
-      `the busiest master ran ${cluster.redis_imbalance?.toFixed(2) ?? '–'}× the masters' mean; ` +
+      `the busiest master ran ${cluster.redis_imbalance?.toFixed(2) ?? '–'}× the masters’ mean; ` +
       `invalidation propagation p99 ${msOrDash(cluster.propagation_p99_ms)} vs ${msOrDash(multi.propagation_p99_ms)} ms.`,
   ]
 }

@@ -169,7 +169,13 @@ export async function renderCommand(
   return 0
 }
 
-/** The design's targets for read-heavy (issue 5). */
+/**
+ * How much more than its fair share the busiest master of a cluster may run: partitions spread
+ * the keys over the slots evenly, but a hot key's writes all land on one master.
+ */
+const MAX_MASTER_IMBALANCE = 1.25
+
+/** The design's targets for read-heavy (issue 5; multi-cluster's: issue 15). */
 function readHeavyTargets(rows: readonly ModeRow[]): TargetCheck[] {
   const by = (mode: string) => rows.find((r) => r.mode === mode)
   const multi = by('multi')
@@ -219,8 +225,16 @@ function readHeavyTargets(rows: readonly ModeRow[]): TargetCheck[] {
       met: multi.redis_cmds_per_read <= bound,
     })
   }
+  const cluster = by('multi-cluster')
+  if (cluster?.redis_imbalance) {
+    checks.push({
+      target: `multi-cluster: busiest master ≤ ${MAX_MASTER_IMBALANCE}× the masters' mean commands/s`,
+      measured: `${show(cluster.redis_imbalance)}×`,
+      met: cluster.redis_imbalance <= MAX_MASTER_IMBALANCE,
+    })
+  }
   for (const row of rows) {
-    if (row.mode === 'multi' || row.mode === 'multi-affinity')
+    if (row.mode === 'multi' || row.mode === 'multi-affinity' || row.mode === 'multi-cluster')
       checks.push({
         target: `${row.mode}: zero errors`,
         measured: String(row.errors),
