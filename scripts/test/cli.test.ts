@@ -1,29 +1,14 @@
-import { execFile, execFileSync } from 'node:child_process'
+import { execFileSync } from 'node:child_process'
 import { readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { findPsql } from '@strata/stack/binaries'
-import { REPO_ROOT } from '@strata/stack/config'
 import type { StackCredentials } from '@strata/stack/credentials'
 import { freeStackPorts, portOptions } from '@strata/stack/ports'
 import { commandLines, liveGroupMembers, processRuns } from '@strata/stack/processes'
 import type { StackState } from '@strata/stack/state'
-import { makeDataDir, redisReply, testEnvironment } from '@strata/stack/testing'
+import { makeDataDir, redisReply } from '@strata/stack/testing'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-
-/** Runs `tsx scripts/src/stack.ts <args>` as `pnpm stack` does, and collects its exit code and output. */
-function stackCli(args: string[]): Promise<{ code: number; output: string }> {
-  return new Promise((resolve) => {
-    execFile(
-      join(REPO_ROOT, 'node_modules/.bin/tsx'),
-      [join(REPO_ROOT, 'scripts/src/stack.ts'), ...args],
-      { cwd: REPO_ROOT, env: testEnvironment(), timeout: 150_000 },
-      (error, stdout, stderr) => {
-        const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0
-        resolve({ code, output: `${stdout}${stderr}` })
-      },
-    )
-  })
-}
+import { stackCli } from './stack-cli.js'
 
 describe('pnpm stack up | status | down', () => {
   let dataDir: string
