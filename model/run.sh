@@ -34,6 +34,7 @@ BUS='-DW=1 -DMAXRESTARTS=0 -DEXP=false'              # subscriber drop + resubsc
 EXPIRY='-DW=1 -DMAXRESTARTS=0 -DMAXDROPS=0'          # fence / L2 entry expiry, lease lapses
 RESTART='-DW=1 -DMAXDROPS=0 -DEXP=false -DFLOAT0=0'  # Redis restart, generation sync, quarantine, lapses
 TWO='-DW=2 -DMAXRESTARTS=0 -DMAXDROPS=0 -DEXP=false' # two writes, lease lapses
+FAILOVER='-DCLUSTER -DW=1 -DMAXRESTARTS=0 -DMAXDROPS=0 -DEXP=false -DFLOAT0=0' # a cluster shard's failover, lapses
 
 # name | expect (pass: no error, fail: an error) | flags
 variants=(
@@ -41,6 +42,7 @@ variants=(
   "expiry|pass|$EXPIRY"
   "restart|pass|$RESTART"
   "two-writes|pass|$TWO"
+  "failover|pass|$FAILOVER"
   "NO_FIX_L2_FENCE_CHECK|fail|$RESTART -DNO_FIX_L2_FENCE_CHECK"
   "NO_FIX_JOIN_RECHECK|fail|$BUS -DNO_FIX_JOIN_RECHECK"
   "NO_FIX_LAPSE_DETACH|fail|$BUS -DNO_FIX_LAPSE_DETACH"
@@ -50,6 +52,7 @@ variants=(
   "NO_FIX_PROMOTE_AGE|fail|$EXPIRY -DNO_FIX_PROMOTE_AGE"
   "NO_FIX_SET_DEADLINE|fail|$EXPIRY -DNO_FIX_SET_DEADLINE"
   "NO_FIX_FENCE_TTL|fail|$EXPIRY -DNO_FIX_FENCE_TTL"
+  "NO_FIX_FAILOVER_MOVE|fail|$FAILOVER -DNO_FIX_FAILOVER_MOVE"
 )
 
 # Optional arguments select variants by name.

@@ -37,6 +37,15 @@
  *   NO_FIX_QUARANTINE      no quarantine after Redis data loss
  *   NO_FIX_FENCE_TTL       (found by the model) fenceTtl only outlasts maxLoadTime counted from the
  *                          fence (W2), not from the COMMIT (W3)
+ *   NO_FIX_FAILOVER_MOVE   (found by the model) with CLUSTER: a replica that resubscribes on a new
+ *                          master syncs the generation as after any resubscribe, so a failover
+ *                          whose new master lacks the last fence (the generation key, older, made
+ *                          it) goes unnoticed, and a set sent before it lands there
+ *
+ * CLUSTER: the key's shard of a Redis Cluster. Adds G3 (a failover to a replica that lacks the
+ * slot's last change) and the rule that answers it (G4): a replica that resubscribes on another
+ * master than the one it last served the partition from moves the generation on (docs/protocol.md,
+ * "On a Redis Cluster"). MAXFAILOVERS bounds G3 (default 1 with CLUSTER, else 0).
  */
 
 #define NR 2
@@ -50,6 +59,13 @@
 #endif
 #ifndef MAXRESTARTS
 #define MAXRESTARTS 1
+#endif
+#ifndef MAXFAILOVERS
+#ifdef CLUSTER
+#define MAXFAILOVERS 1
+#else
+#define MAXFAILOVERS 0
+#endif
 #endif
 #ifndef EXP
 #define EXP true     /* fences and L2 entries may expire */
@@ -95,7 +111,7 @@ byte l2k, l2v, l2g;  /* the key's L2 slot */
 byte rgen = 1;       /* the generation key; 0 = missing (after a restart) */
 byte deadBelow;      /* ghost: L2 records tagged with a generation below this were written to a
                         namespace that every replica abandons when it syncs after the restart */
-byte restarts, drops;
+byte restarts, drops, failovers;
 chan bus[NR] = [QL] of { byte };
 
 /* ---- per replica ---- */
@@ -108,6 +124,7 @@ bit  synced[NR];     /* subscribed and generation synced since the last local cl
 bit  lease[NR];      /* lease held (own heartbeat echo came back, no lapse since) */
 bit  hbIn[NR];       /* an own heartbeat is on the bus */
 bit  quar[NR];       /* quarantine after detected Redis data loss */
+bit  newMaster[NR];  /* the replica's next resubscribe is on another master (after G3) */
 byte sub[NR];
 byte fmap[NR];       /* the thread whose flight is in the flight map (joinable), or NONE */
 byte seen[NR];       /* ghost: highest version whose invalidation this replica applied */
@@ -159,6 +176,15 @@ byte i, m;           /* scratch (loop index, received message); always left at t
 #define QUAR(r) 0
 #else
 #define QUAR(r) quar[r]
+#endif
+/* With G4, every replica moves the generation past rgen before it uses L2 again: whatever a
+   set tagged with an older generation leaves there, from now on, is dead (ghost). */
+#ifdef NO_FIX_FAILOVER_MOVE
+#define FORCED(r) false
+#define FAILOVER_ABANDONS skip
+#else
+#define FORCED(r) newMaster[r]
+#define FAILOVER_ABANDONS deadBelow = rgen + 1
 #endif
 
 /* Only replica 1's lease runs out on its own (replica 0 loses it with its subscription): the
@@ -327,13 +353,17 @@ byte i, m;           /* scratch (loop index, received message); always left at t
      nothing, so a message delivered in that window only raises a fence the local clear keeps; the
      model lets such a message be lost instead, which gives the replica less to go on.) */ \
   :: d_step { sub[r] == DOWN -> sub[r] = UP; \
-       if :: rgen < gen[r] -> rgen = gen[r] + 1; gen[r] = rgen; quar[r] = 1; \
+       if :: FORCED(r) -> /* G4: sync with known = gen + 1: the generation always moves */ \
+               if :: rgen < gen[r] + 1 -> rgen = gen[r] + 2 :: else fi; \
+               gen[r] = rgen; quar[r] = 1; \
+               printf("R%d resubscribes on a new master: generation moved on -> gen %d, quarantine\n", r, gen[r]) \
+          :: !FORCED(r) && rgen < gen[r] -> rgen = gen[r] + 1; gen[r] = rgen; quar[r] = 1; \
                printf("R%d resubscribes; generation sync: Redis lost it -> gen %d, DATA LOSS, quarantine\n", r, gen[r]) \
-          :: rgen > gen[r] -> gen[r] = rgen; quar[r] = 1; \
+          :: !FORCED(r) && rgen > gen[r] -> gen[r] = rgen; quar[r] = 1; \
                printf("R%d resubscribes; generation sync: moved without a clear -> gen %d, DATA LOSS, quarantine\n", r, gen[r]) \
           :: else -> printf("R%d resubscribes; generation sync: gen %d\n", r, gen[r]) \
        fi; \
-       LCLEAR(r); synced[r] = 1; online[r] = 1 } \
+       newMaster[r] = 0; LCLEAR(r); synced[r] = 1; online[r] = 1 } \
   /* quarantine ends: maxWriteTime after detection, so every write that fenced before the restart has committed or failed */ \
   :: d_step { quar[r] && !lostFenceWrite -> quar[r] = 0; printf("R%d quarantine ends\n", r) } \
   /* the local fence expires (fenceTtl > maxWriteTime + maxLoadTime) */ \
@@ -382,6 +412,14 @@ init {
        i = 0; do :: i < NR -> if :: sub[i] == UP -> sub[i] = DEAD; hbIn[i] = 0 :: else fi; i++ :: else -> break od;
        EMPTY(0); EMPTY(1);
        printf("Redis RESTARTS: L2, fences, generation and queued messages lost\n") }
+  /* G3 (CLUSTER): the shard's master fails over to a replica that lacks the slot's last change
+     (replication is asynchronous): the L2 slot is back to nothing, the generation key (older)
+     survives; every subscription drops with the old master */
+  :: d_step { failovers < MAXFAILOVERS -> failovers++; l2k = NOREC; l2v = 0; l2g = 0;
+       lostFenceWrite = (wph == 2); FAILOVER_ABANDONS;
+       i = 0; do :: i < NR -> newMaster[i] = 1; if :: sub[i] == UP -> sub[i] = DEAD; hbIn[i] = 0 :: else fi; i++ :: else -> break od;
+       EMPTY(0); EMPTY(1);
+       printf("Redis FAILS OVER: the new master lacks the L2 slot's last change; queued messages lost\n") }
   /* the L2 fence or record expires */
   :: d_step { EXP && l2k != NOREC && l2v <= db -> AGE(l2v); TIME_PASSES; printf("L2 entry v%d expires (every lease runs out)\n", l2v); l2k = NOREC; l2v = 0; l2g = 0 }
   od

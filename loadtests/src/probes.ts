@@ -1,5 +1,4 @@
 import { getJson } from '@strata/stack/http'
-import { Redis } from 'ioredis'
 
 /** The counters of `/cache-stats` a comparison uses (the original design's field names). */
 export const COUNTERS = [
@@ -43,22 +42,6 @@ export async function clusterTotals(nginxUrl: string): Promise<Record<string, un
 /** Subtracts counter snapshots. */
 export const counterDelta = (before: Counters, after: Counters): Counters =>
   Object.fromEntries(COUNTERS.map((name) => [name, after[name] - before[name]])) as Counters
-
-/** Calls per command from `INFO commandstats` (`get`, `evalsha`, `publish`, …). */
-export async function redisCommandStats(redisUrl: string): Promise<Record<string, number>> {
-  const redis = new Redis(redisUrl, {
-    lazyConnect: true,
-    maxRetriesPerRequest: 1,
-    enableReadyCheck: false,
-    connectTimeout: 5_000,
-  })
-  try {
-    await redis.connect()
-    return parseCommandStats(await redis.info('commandstats'))
-  } finally {
-    redis.disconnect()
-  }
-}
 
 /** Parses `cmdstat_get:calls=12,usec=…` lines. */
 export function parseCommandStats(text: string): Record<string, number> {

@@ -8,6 +8,7 @@ import {
   type ModeRow,
   modeLabel,
 } from './report.js'
+import { REDIS_NODE_HEAD, REDIS_NODE_NOTE, redisNodeCells, redisNodeRows } from './report-redis.js'
 import { ms } from './summary.js'
 import { barChart } from './svg.js'
 
@@ -185,11 +186,22 @@ export function htmlReport(report: ComparisonReport): string {
     command: escapeHtml(report.command),
     charts: charts(rows).join('\n'),
     table: modesTable(rows),
+    redisNodes: redisNodesTable(rows),
     headline: headline(rows)
       .map((line) => `<li>${inline(line)}</li>`)
       .join(''),
     targets,
   })
+}
+
+/** Redis commands per node and invalidation propagation per mode; empty for older runs. */
+function redisNodesTable(rows: readonly ModeRow[]): string {
+  const withFigures = redisNodeRows(rows)
+  if (withFigures.length === 0) return ''
+  return `<h2>Redis per node, invalidation propagation</h2>${htmlTable(
+    REDIS_NODE_HEAD,
+    withFigures.map((r) => redisNodeCells(r).map(escapeHtml)),
+  )}<p class="meta">${inline(REDIS_NODE_NOTE)}</p>`
 }
 
 /** Pixel size of `chartPage` for the screenshot. */

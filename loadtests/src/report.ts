@@ -1,122 +1,10 @@
+import { cmds, f1, int, modeLabel } from './report-format.js'
+import { clusterHeadline, redisNodesSection } from './report-redis.js'
+import type { ComparisonReport, ModeRow } from './report-types.js'
 import { ms } from './summary.js'
-/** One mode of a comparison: the figures `summary.json` holds for it. Rates are percentages. */
-export interface ModeRow {
-  /** `multi`, `l2`, `l1`, `none`, `multi-affinity`. */
-  mode: string
-  cache_mode: string
-  lb: string
-  /** The most it served: closed loop, `vus` users sending as fast as answers come back. */
-  rps: number
-  /** The load of the main run (open loop), at which every other figure is measured. */
-  offered_rps: number
-  /** Latency at the offered load, over every request. */
-  p50_ms: number
-  p95_ms: number
-  p99_ms: number
-  /** p99 of the closed-loop run (queueing included). */
-  saturated_p99_ms: number
-  /** Errors of both runs. */
-  errors: number
-  /** Requests the open loop could not send (every connection busy): the mode fell behind. */
-  dropped: number
-  l1_hit_rate: number
-  l2_hit_rate: number
-  combined_hit_rate: number
-  /** Loader calls (database reads) per second, from the replicas' `db_reads` counters. */
-  db_reads_per_s: number
-  /** Round trips to Redis per request (reads and writes; see `redisRoundTrips`). */
-  redis_cmds_per_req: number | null
-  /** Read-path round trips (GET, and the Lua set after a load) per read. */
-  redis_cmds_per_read: number | null
-  read_p99_ms: number
-  write_p50_ms: number
-  write_p99_ms: number
-  /** Of the requests slower than the overall p99: the share (%) of writes and of reads per tier. */
-  p99_tail: { write: number; L1: number; L2: number; DB: number }
-  requests: number
-  reads: number
-  writes: number
-  duration_s: number
-  served: { L1: number; L2: number; DB: number }
-  /**
-   * CPU per request at the offered load, µs, from /proc: the replicas, Redis, PostgreSQL (with
-   * its backends) and nginx (with its workers). What each mode costs, whatever the latency noise.
-   */
-  cpu_us_per_req: { replica: number; redis: number; postgres: number; nginx: number }
-  /** With `--repeat`: each run's key figures (the row holds their medians). */
-  rounds?: Array<{
-    p99_ms: number
-    /** Absent in older runs. */
-    read_p99_ms?: number
-    /** Older runs measured the maximum in every round; now it is measured once per mode. */
-    rps?: number
-    combined_hit_rate: number
-    l1_hit_rate: number
-  }>
-}
 
-/** A target of the design and whether the run met it. */
-export interface TargetCheck {
-  target: string
-  measured: string
-  met: boolean
-}
-
-/** What a comparison report is made of. */
-export interface ComparisonReport {
-  scenario: string
-  description: string
-  generatedAt: string
-  command: string
-  settings: {
-    duration_s: number
-    warmup_s: number
-    vus: number
-    /** Offered load of the main (open-loop) run, requests/s. */
-    rate: number
-    /** Connections of the open loop: max(vus, rate / 25). */
-    connections: number
-    /** Runs per mode; figures are medians when above 1. */
-    repeat: number
-    replicas: number
-    primed: boolean
-    access_log: boolean
-    /**
-     * Set when every mode had one stack for the whole run and rounds interleaved the modes (with
-     * this L2 lifetime, seconds); absent in older runs, where each run had a fresh stack.
-     */
-    interleaved_l2_ttl_s?: number
-  }
-  machine: { node: string; cpus: number; cpu_model: string; platform: string }
-  rows: ModeRow[]
-  targets: TargetCheck[]
-  /** Hit rates of the ideal model (`simulate`), for reference. */
-  ideal?: {
-    round_robin: { l1: number; combined: number }
-    key_affinity: { l1: number; combined: number }
-  }
-  /** Per-popularity-class hit rates of `multi`, measured and ideal. */
-  groups?: Array<{
-    group: string
-    measured_l1: number
-    measured_combined: number
-    ideal_l1: number
-    ideal_combined: number
-  }>
-}
-
-const MODE_LABEL: Record<string, string> = {
-  multi: 'multi (L1+L2)',
-  'multi-affinity': 'multi + affinity',
-  l2: 'l2 (Redis only)',
-  l1: 'l1 (L1+bus)',
-  none: 'none (DB only)',
-}
-export const modeLabel = (mode: string) => MODE_LABEL[mode] ?? mode
-
-export const f1 = (n: number) => n.toFixed(1)
-export const int = (n: number) => Math.round(n).toLocaleString('en-US')
-export const cmds = (n: number | null) => (n === null ? '–' : n.toFixed(3))
+export { cmds, f1, int, modeLabel } from './report-format.js'
+export type { ComparisonReport, ModeRow, TargetCheck } from './report-types.js'
 
 /** The comparison table as Markdown. */
 export function markdownTable(rows: readonly ModeRow[]): string {
@@ -160,6 +48,7 @@ export function headline(rows: readonly ModeRow[]): string[] {
         `maximum throughput ${int(multi.rps)} vs ${int(none.rps)} req/s.`,
     )
   }
+  out.push(...clusterHeadline(rows))
   return out
 }
 
@@ -179,6 +68,7 @@ export function markdownReport(report: ComparisonReport): string {
     ...roundsSection(report),
     ...cpuSection(report),
     ...tailSection(report),
+    ...redisNodesSection(report),
     ...bullets(headline(report.rows)),
     ...targetsSection(report),
     ...idealSection(report),

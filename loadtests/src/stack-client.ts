@@ -1,6 +1,11 @@
 import { spawn } from 'node:child_process'
 import { closeSync, openSync, readFileSync, writeSync } from 'node:fs'
-import { type CacheMode, type LoadBalancing, REPO_ROOT } from '@strata/stack/config'
+import {
+  type CacheMode,
+  type LoadBalancing,
+  REPO_ROOT,
+  type RedisTopology,
+} from '@strata/stack/config'
 import { getJson } from '@strata/stack/http'
 import type { StackPorts } from '@strata/stack/ports'
 import { withChildren } from '@strata/stack/processes'
@@ -13,6 +18,8 @@ export interface StackSpec {
   dataDir: string
   mode: CacheMode
   lb: LoadBalancing
+  /** One redis-server, or a Redis Cluster of 3 masters + 3 replicas. @default 'single' */
+  redis?: RedisTopology
   replicas: number
   ports: StackPorts
   /** The environment of `pnpm stack up`, which passes it on to every replica. */
@@ -71,8 +78,8 @@ function runStackCli(
 
 /**
  * Starts a stack with the stack runner (`pnpm stack up`) and returns it once every component is
- * healthy. `DATABASE_URL` and `REDIS_URL` are removed from its environment, so it always starts
- * its own PostgreSQL and Redis and never touches the user's. nginx's rate limits are off: every
+ * healthy. `DATABASE_URL`, `REDIS_URL` and `REDIS_CLUSTER_NODES` are removed from its environment,
+ * so it always starts its own PostgreSQL and Redis and never touches the user's. nginx's rate limits are off: every
  * request of the generator comes from one address and must be measured, not throttled.
  * `onStep` gets every line the stack runner prints (see {@link showSteps}).
  */
@@ -83,6 +90,7 @@ export async function stackUp(
   const env = { ...spec.env }
   delete env.DATABASE_URL
   delete env.REDIS_URL
+  delete env.REDIS_CLUSTER_NODES
   await runStackCli(
     [
       'up',
@@ -92,6 +100,8 @@ export async function stackUp(
       spec.mode,
       '--lb',
       spec.lb,
+      '--redis',
+      spec.redis ?? 'single',
       '--replicas',
       String(spec.replicas),
       '--nginx-port',

@@ -9,9 +9,11 @@ import { loadScripts } from '@strata/cache-core'
 import {
   freePort,
   type PostgresServer,
+  type RedisCluster,
   type RedisServer,
   type RedisServerOptions,
   startPostgresServer,
+  startRedisCluster,
   startRedisServer,
   stopProcess,
 } from '@strata/test-servers'
@@ -28,6 +30,8 @@ import { createLogger } from '../src/logger.js'
 export interface Servers {
   postgres: PostgresServer
   redis: RedisServer
+  /** A Redis Cluster (3 masters, 3 replicas) the replicas use instead, when asked for. */
+  redisCluster?: RedisCluster
   stop(): Promise<void>
 }
 
@@ -37,20 +41,24 @@ export interface ServerOptions {
   postgresPassword?: string
   /** Password and ACL users of Redis. */
   redis?: RedisServerOptions
+  /** Runs the replicas on a Redis Cluster (REDIS_CLUSTER_NODES). */
+  redisCluster?: boolean
 }
 
 export async function startServers(options: ServerOptions = {}): Promise<Servers> {
-  const [postgres, redis] = await Promise.all([
+  const [postgres, redis, redisCluster] = await Promise.all([
     startPostgresServer(
       options.postgresPassword === undefined ? {} : { password: options.postgresPassword },
     ),
     startRedisServer(options.redis),
+    options.redisCluster ? startRedisCluster() : undefined,
   ])
   return {
     postgres,
     redis,
+    ...(redisCluster ? { redisCluster } : {}),
     stop: async () => {
-      await Promise.all([postgres.stop(), redis.stop()])
+      await Promise.all([postgres.stop(), redis.stop(), redisCluster?.stop()])
     },
   }
 }
@@ -70,7 +78,15 @@ export interface Cluster<Replicas extends TestReplica[]> {
 export async function startCluster<const Envs extends Array<Record<string, string>>>(
   ...envs: Envs
 ): Promise<Cluster<{ -readonly [K in keyof Envs]: TestReplica }>> {
-  const servers = await startServers()
+  return startClusterOn({}, ...envs)
+}
+
+/** {@link startCluster} on servers started with `options` (a Redis Cluster, credentials). */
+export async function startClusterOn<const Envs extends Array<Record<string, string>>>(
+  options: ServerOptions,
+  ...envs: Envs
+): Promise<Cluster<{ -readonly [K in keyof Envs]: TestReplica }>> {
+  const servers = await startServers(options)
   const replicas: TestReplica[] = []
   let stopped: Promise<void> | undefined
   // Once only, whichever of the hook and the failed start below asks first.
@@ -123,6 +139,9 @@ export async function startReplica(
     // can come back later than the 60 ms default allows, pausing L1 (rightly). The lease itself
     // is tested in cache-core and, at its default, under faults in chaos/.
     BUS_LEASE: '1',
+    ...(servers.redisCluster
+      ? { REDIS_CLUSTER_NODES: servers.redisCluster.seeds().join(',') }
+      : {}),
     ...env,
   })
   if (!parsed.ok) throw new Error(parsed.problems.join('\n'))

@@ -64,4 +64,22 @@ describe('medianRow', () => {
     expect(row.redis_cmds_per_req).toBeNull()
     expect(row.redis_cmds_per_read).toBeNull()
   })
+
+  it('takes the median of the per-node Redis load and of propagation; null when a run has none', () => {
+    const withNodes = (n: number, p99: number | null): ModeRow => ({
+      ...rowOf(n),
+      redis: 'cluster',
+      redis_nodes: [{ node: 'a', commands_per_s: n, round_trips_per_s: n, share: 100 }],
+      redis_imbalance: 1,
+      propagation_p50_ms: p99,
+      propagation_p99_ms: p99,
+    })
+    const row = medianRow([withNodes(1, 4), withNodes(3, 2), withNodes(2, 3)])
+    expect(row.redis_nodes).toEqual([
+      { node: 'a', commands_per_s: 2, round_trips_per_s: 2, share: 100 },
+    ])
+    expect(row.propagation_p99_ms).toBe(3)
+    expect(row.redis_imbalance).toBe(1)
+    expect(medianRow([withNodes(1, 4), withNodes(1, null)]).propagation_p99_ms).toBeNull()
+  })
 })

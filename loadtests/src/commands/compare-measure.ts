@@ -1,16 +1,19 @@
-import type { CacheMode, LoadBalancing } from '@strata/stack/config'
+import type { CacheMode, LoadBalancing, RedisTopology } from '@strata/stack/config'
 import { cpuMillis } from '@strata/stack/processes'
 import type { RunningStack } from '@strata/stack/running-stack'
 import { median } from '../median.js'
-import {
-  type Counters,
-  clusterTotals,
-  counterDelta,
-  redisCommandStats,
-  redisRoundTrips,
-  replicaCounters,
-} from '../probes.js'
+import { type Counters, clusterTotals, counterDelta, replicaCounters } from '../probes.js'
 import type { Progress } from '../progress.js'
+import { histogramDelta, lagHistogram, type Propagation, propagationOf } from '../propagation.js'
+import {
+  imbalance,
+  medianLoads,
+  type NodeLoad,
+  nodeLoads,
+  redisSeeds,
+  redisSnapshot,
+  snapshotRoundTrips,
+} from '../redis-nodes.js'
 import type { ModeRow } from '../report.js'
 import { runScenario } from '../run-scenario.js'
 import type { Scenario } from '../scenario.js'
@@ -20,20 +23,27 @@ import { type LoadSummary, round } from '../summary.js'
 const CPU_KINDS = ['replica', 'redis', 'postgres', 'nginx'] as const
 type CpuKind = (typeof CPU_KINDS)[number]
 
-/** A compared variant: a cache mode and nginx's read routing. */
+/** A compared variant: a cache mode, nginx's read routing and the Redis the stack runs. */
 export interface Variant {
   mode: CacheMode
   lb: LoadBalancing
+  redis: RedisTopology
 }
 
 /** The variants compared. */
 export const VARIANTS: Record<string, Variant> = {
-  multi: { mode: 'multi', lb: 'round-robin' },
-  l2: { mode: 'l2', lb: 'round-robin' },
-  l1: { mode: 'l1', lb: 'round-robin' },
-  none: { mode: 'none', lb: 'round-robin' },
-  'multi-affinity': { mode: 'multi', lb: 'key-affinity' },
+  multi: { mode: 'multi', lb: 'round-robin', redis: 'single' },
+  l2: { mode: 'l2', lb: 'round-robin', redis: 'single' },
+  l1: { mode: 'l1', lb: 'round-robin', redis: 'single' },
+  none: { mode: 'none', lb: 'round-robin', redis: 'single' },
+  'multi-affinity': { mode: 'multi', lb: 'key-affinity', redis: 'single' },
+  'multi-cluster': { mode: 'multi', lb: 'round-robin', redis: 'cluster' },
 }
+
+/** The variants a comparison runs unless `--modes` says otherwise: the single-server ones. */
+export const DEFAULT_MODES = Object.keys(VARIANTS).filter(
+  (mode) => VARIANTS[mode]?.redis === 'single',
+)
 
 /** What one mode's run measured: the generator's summary and the servers' counters over the window. */
 export interface ModeMeasurement {
@@ -47,8 +57,12 @@ export interface ModeMeasurement {
   cpu_ms: Record<CpuKind, number>
   /** `cluster.totals` as `/cache-stats` reported it at the end. */
   cluster_totals: Record<string, unknown>
-  /** Redis round trips in the window, by command; null without Redis (mode none). */
+  /** Redis round trips in the window, by command, over every node; null without Redis (mode none). */
   redis: { total: number; byCommand: Record<string, number> } | null
+  /** What each Redis node (the server, or each cluster master) ran in the window; null without Redis. */
+  redis_nodes: NodeLoad[] | null
+  /** Invalidation propagation heard by the replicas in the window; null when none was heard. */
+  propagation: Propagation | null
 }
 
 export async function measureMode(
@@ -71,16 +85,18 @@ export async function measureMode(
   },
 ): Promise<ModeMeasurement> {
   const replicaUrls = stack.replicas.map((r) => r.url)
-  const usesRedis = stack.mode !== 'none' && stack.redisUrl !== undefined
+  const seeds = redisSeeds(stack)
+  const usesRedis = stack.mode !== 'none' && seeds.length > 0
   const snapshot = async () => {
-    const [counters, commands] = await Promise.all([
+    const [counters, redis, lag] = await Promise.all([
       replicaCounters(replicaUrls),
-      usesRedis && stack.redisUrl ? redisCommandStats(stack.redisUrl) : Promise.resolve(undefined),
+      usesRedis ? redisSnapshot(seeds) : Promise.resolve(undefined),
+      lagHistogram(replicaUrls),
     ])
     const cpu = Object.fromEntries(
       CPU_KINDS.map((kind) => [kind, cpuMillis(stack.pids[kind] ?? [])]),
     ) as Record<CpuKind, number>
-    return { counters, commands, cpu, at: performance.now() }
+    return { counters, redis, lag, cpu, at: performance.now() }
   }
   let first: ReturnType<typeof snapshot> | undefined
   const summary = await runScenario({
@@ -108,15 +124,18 @@ export async function measureMode(
   if (!first) throw new Error('the measured window never opened')
   const start = await first
   const cluster = await clusterTotals(stack.nginxUrl).catch(() => ({}))
+  const windowS = (last.at - start.at) / 1000
   return {
     summary,
     server: counterDelta(start.counters, last.counters),
-    server_window_s: (last.at - start.at) / 1000,
+    server_window_s: windowS,
     cpu_ms: Object.fromEntries(
       CPU_KINDS.map((kind) => [kind, last.cpu[kind] - start.cpu[kind]]),
     ) as Record<CpuKind, number>,
     cluster_totals: cluster,
-    redis: start.commands && last.commands ? redisRoundTrips(start.commands, last.commands) : null,
+    redis: start.redis && last.redis ? snapshotRoundTrips(start.redis, last.redis) : null,
+    redis_nodes: start.redis && last.redis ? nodeLoads(start.redis, last.redis, windowS) : null,
+    propagation: propagationOf(histogramDelta(start.lag, last.lag)),
   }
 }
 
@@ -138,6 +157,7 @@ export function modeRow(mode: string, variant: Variant, m: ModeMeasurement): Mod
     mode,
     cache_mode: variant.mode,
     lb: variant.lb,
+    redis: variant.redis,
     // The closed-loop figures are filled in from the mode's max run, after every round.
     rps: 0,
     offered_rps: s.rate ?? s.rps,
@@ -172,6 +192,10 @@ export function modeRow(mode: string, variant: Variant, m: ModeMeasurement): Mod
           : round(((m.cpu_ms[kind] * 1000) / s.requests) * (s.duration_s / m.server_window_s), 1),
       ]),
     ) as Record<CpuKind, number>,
+    redis_nodes: m.redis_nodes,
+    redis_imbalance: m.redis_nodes ? imbalance(m.redis_nodes) : null,
+    propagation_p50_ms: m.propagation?.p50_ms ?? null,
+    propagation_p99_ms: m.propagation?.p99_ms ?? null,
   }
 }
 
@@ -188,6 +212,14 @@ const MEDIAN_FIELDS = [
   'read_p99_ms',
   'write_p50_ms',
   'write_p99_ms',
+] as const
+/** Figures that are null in a mode without them (no Redis, no bus): the median, or null. */
+const NULLABLE_FIELDS = [
+  'redis_cmds_per_req',
+  'redis_cmds_per_read',
+  'redis_imbalance',
+  'propagation_p50_ms',
+  'propagation_p99_ms',
 ] as const
 /** The counts that several runs add up. */
 const SUM_FIELDS = ['errors', 'dropped', 'requests', 'reads', 'writes', 'duration_s'] as const
@@ -210,10 +242,17 @@ export function medianRow(runs: readonly ModeRow[]): ModeRow {
   const row: ModeRow = { ...first }
   for (const field of MEDIAN_FIELDS) row[field] = medianOf(runs.map((r) => r[field]))
   for (const field of SUM_FIELDS) row[field] = runs.reduce((total, r) => total + r[field], 0)
-  for (const field of ['redis_cmds_per_req', 'redis_cmds_per_read'] as const) {
-    row[field] = runs.some((r) => r[field] === null)
-      ? null
-      : medianOf(runs.map((r) => r[field] as number))
+  for (const field of NULLABLE_FIELDS) {
+    const values = runs.map((r) => r[field])
+    // Rows of runs recorded before a figure existed leave it out.
+    if (values.every((value) => value === undefined)) continue
+    row[field] = values.every((value) => typeof value === 'number')
+      ? medianOf(values as number[])
+      : null
+  }
+  if (runs.some((r) => r.redis_nodes !== undefined)) {
+    const loads = runs.map((r) => r.redis_nodes)
+    row.redis_nodes = loads.every(Boolean) ? medianLoads(loads as NodeLoad[][]) : null
   }
   row.p99_tail = medianParts(runs.map((r) => r.p99_tail))
   row.cpu_us_per_req = medianParts(runs.map((r) => r.cpu_us_per_req))

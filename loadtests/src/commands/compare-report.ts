@@ -16,7 +16,7 @@ import { renderPng } from '../screenshot.js'
 import { simulate } from '../simulate.js'
 import type { LoadSummary } from '../summary.js'
 import { round } from '../summary.js'
-import { medianRow, VARIANTS } from './compare-measure.js'
+import { DEFAULT_MODES, medianRow } from './compare-measure.js'
 import type { CompareSettings, Comparison } from './compare-rounds.js'
 
 /** One row per mode that completed: the median of its rounds, with its closed-loop figures. */
@@ -47,8 +47,7 @@ function commandLine(s: CompareSettings): string {
   if (s.rate !== 3000) parts.push(`--rate ${s.rate}`)
   if (s.repeat > 1) parts.push(`--repeat ${s.repeat}`)
   if (s.maxDurationMs !== s.durationMs) parts.push(`--max-duration ${s.maxDurationMs / 1000}s`)
-  if (s.modes.join(',') !== Object.keys(VARIANTS).join(','))
-    parts.push(`--modes ${s.modes.join(',')}`)
+  if (s.modes.join(',') !== DEFAULT_MODES.join(',')) parts.push(`--modes ${s.modes.join(',')}`)
   return parts.join(' ')
 }
 
@@ -170,7 +169,13 @@ export async function renderCommand(
   return 0
 }
 
-/** The design's targets for read-heavy (issue 5). */
+/**
+ * How much more than its fair share the busiest master of a cluster may run: partitions spread
+ * the keys over the slots evenly, but a hot key's writes all land on one master.
+ */
+const MAX_MASTER_IMBALANCE = 1.25
+
+/** The design's targets for read-heavy (issue 5; multi-cluster's: issue 15). */
 function readHeavyTargets(rows: readonly ModeRow[]): TargetCheck[] {
   const by = (mode: string) => rows.find((r) => r.mode === mode)
   const multi = by('multi')
@@ -220,8 +225,16 @@ function readHeavyTargets(rows: readonly ModeRow[]): TargetCheck[] {
       met: multi.redis_cmds_per_read <= bound,
     })
   }
+  const cluster = by('multi-cluster')
+  if (cluster?.redis_imbalance) {
+    checks.push({
+      target: `multi-cluster: busiest master ≤ ${MAX_MASTER_IMBALANCE}× the masters' mean commands/s`,
+      measured: `${show(cluster.redis_imbalance)}×`,
+      met: cluster.redis_imbalance <= MAX_MASTER_IMBALANCE,
+    })
+  }
   for (const row of rows) {
-    if (row.mode === 'multi' || row.mode === 'multi-affinity')
+    if (row.mode === 'multi' || row.mode === 'multi-affinity' || row.mode === 'multi-cluster')
       checks.push({
         target: `${row.mode}: zero errors`,
         measured: String(row.errors),

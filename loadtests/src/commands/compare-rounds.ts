@@ -72,9 +72,12 @@ export async function startStacks(run: Comparison): Promise<void> {
     mkdirSync(dataDir, { mode: 0o755 })
     const entry: { dataDir: string; stack?: RunningStack } = { dataDir }
     run.stacks.set(mode, entry)
-    const ports = await freeStackPorts(settings.replicas, 23_000 + i * 100)
+    // A cluster's nodes also listen on port + 10000, which must stay below the ephemeral range.
+    const preferred = (variant.redis === 'cluster' ? 21_000 : 23_000) + i * 100
+    const ports = await freeStackPorts(settings.replicas, preferred, variant.redis)
+    const redis = variant.redis === 'cluster' ? ', Redis Cluster' : ''
     progress.log(
-      `${label}starting its stack (CACHE_MODE=${variant.mode}, ${variant.lb}) on ports ${ports.nginx}-${ports.postgres}`,
+      `${label}starting its stack (CACHE_MODE=${variant.mode}, ${variant.lb}${redis}) on ports ${ports.nginx}-${ports.postgres}`,
     )
     const upAt = Date.now()
     try {
@@ -83,6 +86,7 @@ export async function startStacks(run: Comparison): Promise<void> {
           dataDir,
           mode: variant.mode,
           lb: variant.lb,
+          redis: variant.redis,
           replicas: settings.replicas,
           ports,
           env: stackEnv,

@@ -17,7 +17,7 @@ import {
 import { Progress } from '../progress.js'
 import { type ModeRow, markdownTable } from '../report.js'
 import { publishLatest, resultDir, timestamp } from '../results.js'
-import { VARIANTS } from './compare-measure.js'
+import { DEFAULT_MODES, VARIANTS } from './compare-measure.js'
 import { combineRows, comparisonReport, renderCommand, writeReports } from './compare-report.js'
 import {
   type CompareSettings,
@@ -36,7 +36,8 @@ import {
 const LONG_L2_TTL_S = 3_600
 
 export const COMPARE_HELP = `pnpm loadtest:compare [scenario] [options]
-  Runs one scenario against every cache mode (multi, l2, l1, none, multi-affinity). Each mode
+  Runs one scenario against every cache mode (multi, l2, l1, none, multi-affinity; and
+  multi-cluster, multi on a Redis Cluster, when --modes names it). Each mode
   gets its own stack (own ports and data directory: a stack you are running is never touched),
   all started before the first round; then every round measures each mode once, in rotating
   order, so the modes are measured minutes apart at most and share the machine's noise. The
@@ -58,7 +59,10 @@ export const COMPARE_HELP = `pnpm loadtest:compare [scenario] [options]
   --vus N             users of the closed-loop run that measures each mode's maximum
                       throughput (default 32); the open loop uses max(N, rate/25) connections
   --max-duration D    measured window of that closed-loop run (default: --duration)
-  --modes LIST        comma-separated subset, e.g. multi,l2 (default all five)
+  --modes LIST        comma-separated, e.g. multi,l2 (default the five above); multi-cluster
+                      runs multi on a Redis Cluster of 3 masters + 3 replicas (pnpm stack
+                      --redis cluster), e.g. --modes multi,multi-cluster: the report then shows
+                      each Redis node's commands/s and the invalidation propagation p99 of both
   --replicas N        API replicas per stack (default 3)
   --access-log        keep the replicas' per-request log lines (off by default: they measure pino, not the cache)
   --repeat N          rounds: measure every mode N times, in rotating order, and report
@@ -76,7 +80,7 @@ export const COMPARE_HELP = `pnpm loadtest:compare [scenario] [options]
 const COMPARE_OPTIONS = {
   ...SCENARIO_OPTIONS,
   rate: int(3000),
-  modes: text(Object.keys(VARIANTS).join(',')),
+  modes: text(DEFAULT_MODES.join(',')),
   replicas: int(3),
   'access-log': flag(),
   'no-latest': flag(),

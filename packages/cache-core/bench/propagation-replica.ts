@@ -1,12 +1,15 @@
 /**
- * One replica of the propagation benchmark, in its own process: a cache on the shared Redis that
+ * One replica of the propagation benchmark, in its own process: a cache on the shared Redis (one
+ * server or a cluster) that
  * reports to its parent, over IPC, the moment each invalidation evicted a key here.
  */
 import { createTieredCache } from '../src/index.js'
+import { redisOf } from './redis-target.js'
 
-const redis = process.argv[2] ?? ''
+// The seeds of the bench's Redis, as JSON: one server's URL, or a cluster's nodes.
+const target = redisOf(JSON.parse(process.argv[2] ?? '[]') as string[])
 const cache = createTieredCache<string>({
-  redis,
+  redis: target.redis,
   prefix: 'bench-propagation',
   loader: async () => ({ value: 'v', version: 1 }),
 })
@@ -22,7 +25,11 @@ cache.events.on('invalidation-lag', ({ seconds }) => {
   evicted = undefined
 })
 process.on('message', (message) => {
-  if (message === 'stop') void cache.close().then(() => process.exit(0))
+  if (message === 'stop')
+    void cache.close().then(() => {
+      target.close()
+      process.exit(0)
+    })
 })
 const ready = await cache.whenReady(10_000)
 process.send?.({ ready })

@@ -9,12 +9,12 @@
  * messages, from their `publishedAt`: it should sit a little under "called → evicted".
  *
  * Usage: pnpm --filter @strata/cache-core bench:propagation  (PROPAGATION_WRITES=N per round,
- * PROPAGATION_ROUNDS=N)
+ * PROPAGATION_ROUNDS=N, PROPAGATION_REDIS=cluster for a Redis Cluster of 3 masters)
  */
 import { type ChildProcess, fork } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
-import { startRedisServer } from '@strata/test-servers'
 import { createTieredCache } from '../src/index.js'
+import { redisOf, startTarget, TARGET_LABEL } from './redis-target.js'
 
 const WRITES = Number(process.env.PROPAGATION_WRITES ?? 1_000)
 const ROUNDS = Number(process.env.PROPAGATION_ROUNDS ?? 5)
@@ -31,7 +31,7 @@ const quantile = (xs: number[], q: number) => {
 type Report = { key: string; version: number; at: number; lag: number } | { ready: boolean }
 
 async function main(): Promise<void> {
-  const server = await startRedisServer()
+  const server = await startTarget()
   const script = fileURLToPath(new URL('./propagation-replica.ts', import.meta.url))
   const waiting = new Map<
     string,
@@ -39,7 +39,7 @@ async function main(): Promise<void> {
   >()
   const children: ChildProcess[] = []
   for (let i = 0; i < REPLICAS; i++) {
-    const child = fork(script, [server.url], { execArgv: REPLICA_NODE_FLAGS })
+    const child = fork(script, [JSON.stringify(server.seeds)], { execArgv: REPLICA_NODE_FLAGS })
     children.push(child)
     await new Promise<void>((resolve, reject) => {
       child.on('message', (report: Report) => {
@@ -56,8 +56,9 @@ async function main(): Promise<void> {
       })
     })
   }
+  const target = redisOf(server.seeds)
   const writer = createTieredCache<string>({
-    redis: server.url,
+    redis: target.redis,
     prefix: 'bench-propagation',
     loader: async () => ({ value: 'v', version: 1 }),
   })
@@ -107,7 +108,7 @@ async function main(): Promise<void> {
     return `| ${name} | ${p50} | ${p99} | ${max} |`
   }
   console.log(
-    `\n### Invalidation propagation to ${REPLICAS} other replica processes (${ROUNDS} rounds of ${WRITES} writes)\n`,
+    `\n### Invalidation propagation to ${REPLICAS} other replica processes on ${TARGET_LABEL} (${ROUNDS} rounds of ${WRITES} writes)\n`,
   )
   console.log(
     '| interval | p50, median of rounds (range) | p99, median of rounds (range) | max of all |',
@@ -127,6 +128,7 @@ async function main(): Promise<void> {
   for (const child of children) child.send('stop')
   await Promise.all(children.map((child) => new Promise((resolve) => child.once('exit', resolve))))
   await writer.close()
+  target.close()
   await server.stop()
 }
 

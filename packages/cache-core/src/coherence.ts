@@ -2,6 +2,7 @@ import type { BusMessage } from './bus/messages.js'
 import type { BusHandlers, BusLink, BusState } from './bus/redis-bus.js'
 import { type CacheEventEmitter, emitLag } from './events.js'
 import { Generations } from './generations.js'
+import { LeaseReports } from './lease-reports.js'
 import { type DropTarget, PartitionDrops } from './partition-drops.js'
 import type { Partitioning } from './partitions.js'
 import { StateWaiters } from './state-waiters.js'
@@ -52,11 +53,9 @@ export interface CoherenceParts {
  * that carries its channel, whose lease vouches for it. A link that goes down, or whose lease
  * lapses, stops its own partitions only.
  *
- * - `servingUntil`: L1 serves every partition while `performance.now()` is below it: the
- *   earliest lease end of all links, 0 unless every partition is synced. The L1 hit path reads
- *   this one number; only when it has passed does it ask {@link serving} about the key's partition.
- * - `online(p)`: L2 may be read and written for `p`: its generation is known since its link's
- *   last (re)subscribe, and no clear heard since still waits for it to be re-read.
+ * - `online(p)`: L1 may serve and L2 may be read and written for `p` (under its link's lease):
+ *   its generation is known since the link's last (re)subscribe, and no clear heard since still
+ *   waits for it to be re-read. `servingUntil` is the earliest lease end while all are online.
  * - `epoch`: bumped whenever all of L1 is dropped; a load that started in an older epoch installs
  *   nothing. (A partition's own drops detach its loads instead.)
  * - `quarantineUntil(p)`: a load of `p` that started before it installs nothing (Redis lost its
@@ -70,11 +69,12 @@ export class Coherence {
   readonly #generations: Generations
   readonly #synced: boolean[]
   readonly #online: boolean[]
-  readonly #servedBefore: boolean[]
+  /** The node each partition last served from (its link's), to see it move. */
+  readonly #servedFrom: (string | undefined)[]
   readonly #quarantineUntil: number[]
   /** The link carrying each partition while it is up. */
   readonly #link: (BusLink | undefined)[]
-  readonly #lapsed = new Set<BusLink>()
+  readonly #leases: LeaseReports
   readonly #drops: PartitionDrops
   #hasBus = false
   #closed = false
@@ -87,6 +87,7 @@ export class Coherence {
     this.#host = host
     this.#parts = parts
     this.#drops = new PartitionDrops(host)
+    this.#leases = new LeaseReports(parts.counters, parts.events)
     const count = parts.partitioning.count
     this.#count = count
     // Without Redis there is no bus to miss and no shared tier to disagree with.
@@ -94,7 +95,7 @@ export class Coherence {
     this.#generations = new Generations(count)
     this.#synced = new Array<boolean>(count).fill(alone)
     this.#online = new Array<boolean>(count).fill(alone)
-    this.#servedBefore = new Array<boolean>(count).fill(false)
+    this.#servedFrom = new Array<string | undefined>(count).fill(undefined)
     this.#quarantineUntil = new Array<number>(count).fill(Number.NEGATIVE_INFINITY)
     this.#link = new Array<BusLink | undefined>(count).fill(undefined)
   }
@@ -125,9 +126,12 @@ export class Coherence {
     return this.#quarantineUntil[partition] as number
   }
 
-  /** Whether L1 may serve a key of `partition` at `now`: synced, and its link's lease held. */
+  /**
+   * Whether L1 may serve a key of `partition` at `now`: online (synced, no clear unconfirmed: a
+   * clear's sweep of L1 may still be pending), and its link's lease held.
+   */
   serving(partition: number, now: number): boolean {
-    if (!this.#parts.l1Enabled || this.#closed || !this.#synced[partition]) return false
+    if (!this.#parts.l1Enabled || this.#closed || !this.#online[partition]) return false
     const link = this.#link[partition]
     return link !== undefined && now < link.leaseUntil
   }
@@ -170,7 +174,7 @@ export class Coherence {
       onState: (link, state) => this.#onLinkState(link, state),
       onMalformed: (raw, error) => this.#onMalformed(raw, error),
       onLease: (link) => this.#onLease(link),
-      onLeaseLapsed: (link) => this.#onLeaseLapsed(link),
+      onLeaseLapsed: (link) => this.#leases.lapsed(link),
     }
   }
 
@@ -187,9 +191,9 @@ export class Coherence {
     this.dropLocal()
   }
 
-  /** Resolves true once every partition is synced; false on timeout. */
+  /** Resolves true once every partition is online (synced, no clear unconfirmed); false on timeout. */
   whenReady(timeoutMs: number): Promise<boolean> {
-    return this.#waiters.until(() => this.#synced.every(Boolean), timeoutMs)
+    return this.#waiters.until(() => this.#online.every(Boolean), timeoutMs)
   }
 
   close(): void {
@@ -226,16 +230,18 @@ export class Coherence {
     }
     const store = this.#parts.store
     if (!store) {
-      if (first) this.#emitClear(message.generation, message.origin)
+      if (first)
+        this.#parts.events.emit('clear', {
+          generation: message.generation,
+          origin: message.origin,
+          local: false,
+        })
       return
     }
     this.#generations.heardClear(partition)
     this.#online[partition] = false
+    this.#serve()
     this.#confirmClear(store, partition, message.origin)
-  }
-
-  #emitClear(generation: number, origin: string): void {
-    this.#parts.events.emit('clear', { generation, origin, local: false })
   }
 
   /**
@@ -255,10 +261,17 @@ export class Coherence {
     this.#generations.sync(store, [partition]).then(
       () => {
         if (this.#closed) return
+        this.#drops.flush()
         this.#online[partition] =
           (this.#synced[partition] as boolean) && this.#generations.confirmed(partition)
         this.#serve()
-        if (partition === 0) this.#emitClear(this.#generations.of(0), origin)
+        this.#waiters.wake()
+        if (partition === 0)
+          this.#parts.events.emit('clear', {
+            generation: this.#generations.of(0),
+            origin,
+            local: false,
+          })
       },
       (error: unknown) => {
         this.#host.degraded('l2.generation', error)
@@ -288,7 +301,7 @@ export class Coherence {
       this.#synced[p] = false
       this.#online[p] = false
     }
-    this.#lapsed.delete(link)
+    this.#leases.forget(link)
     this.#dropPartitions(mine)
     this.#serve()
     if (state === 'down') {
@@ -305,22 +318,24 @@ export class Coherence {
     const current = () =>
       !this.#closed && link.state === 'up' && link.partitions.every((p) => this.#link[p] === link)
     if (!store) {
-      this.#setOnline(link.partitions)
+      this.#setOnline(link)
       return
     }
-    this.#generations.sync(store, link.partitions).then(
+    // G4: a partition now on another master than it last served from (a failover, a slot
+    // migration): the new master may lack the old one's last fences (replication is
+    // asynchronous) while the generation key, older, made it, and a set sent before may land
+    // there. Moving the generation on kills every record of the old one, and quarantines.
+    const forced = new Set(
+      link.partitions.filter((p) => ![undefined, link.node].includes(this.#servedFrom[p])),
+    )
+    this.#generations.sync(store, link.partitions, forced).then(
       (moved) => {
         this.#host.redisAnswered()
         if (!current()) return
         // A generation moved while this instance was not listening: a clear it missed, or
         // Redis lost its data, fences included. It cannot tell which, so it assumes the worst.
         if (moved.length > 0) this.#dataLost(moved)
-        // On a cluster a shard's link comes back after a failover, whose new master may lack
-        // the last fences (replication is asynchronous) while the generation key, older, made
-        // it: the generation cannot tell, so every partition that served before is quarantined.
-        const again = link.partitions.filter((p) => this.#servedBefore[p])
-        if (this.#parts.partitioning.sharded) this.#quarantine(again)
-        this.#setOnline(link.partitions)
+        this.#setOnline(link)
       },
       (error: unknown) => {
         this.#host.redisFailed('l2.generation', error)
@@ -336,7 +351,8 @@ export class Coherence {
    * than that after this moment are safe; earlier ones install nothing.
    */
   #dataLost(partitions: readonly number[]): void {
-    this.#quarantine(partitions)
+    const until = performance.now() + this.#parts.maxWriteTime
+    for (const p of partitions) this.#quarantineUntil[p] = until
     this.#parts.counters.dataLosses++
     this.#parts.events.emit('data-loss', {
       generation: Math.max(...partitions.map((p) => this.#generations.of(p))),
@@ -344,19 +360,14 @@ export class Coherence {
     })
   }
 
-  #quarantine(partitions: readonly number[]): void {
-    const until = performance.now() + this.#parts.maxWriteTime
-    for (const p of partitions) this.#quarantineUntil[p] = until
-  }
-
-  #setOnline(partitions: readonly number[]): void {
+  #setOnline({ partitions, node }: BusLink): void {
     this.#dropPartitions(partitions)
     this.#drops.flush()
     for (const p of partitions) {
       // A clear heard after the generation was read is still being confirmed; it turns L2 on.
       this.#online[p] = this.#generations.confirmed(p)
       this.#synced[p] = true
-      this.#servedBefore[p] = true
+      this.#servedFrom[p] = node
     }
     this.#serve()
     this.#waiters.wake()
@@ -369,12 +380,12 @@ export class Coherence {
     else this.#drops.drop(partitions)
   }
 
-  /** L1 serves all partitions until the earliest lease end, once every one is synced. */
+  /** L1 serves all partitions until the earliest lease end, once every one is online. */
   #serve(): void {
     let until = Number.POSITIVE_INFINITY
     for (let p = 0; p < this.#count && until > 0; p++) {
       const link = this.#link[p]
-      until = this.#synced[p] && link !== undefined ? Math.min(until, link.leaseUntil) : 0
+      until = this.#online[p] && link !== undefined ? Math.min(until, link.leaseUntil) : 0
     }
     this.servingUntil = this.#hasBus && this.#parts.l1Enabled && !this.#closed ? until : 0
   }
@@ -382,19 +393,6 @@ export class Coherence {
   #onLease(link: BusLink): void {
     this.#serve()
     this.#waiters.wake()
-    if (this.#lapsed.delete(link)) this.#parts.events.emit('lease', { held: true })
-  }
-
-  /**
-   * A link's lease ran out with no heartbeat back. L1 already stopped serving its partitions
-   * (every read checks the lease); this only counts and reports it. L1 keeps its entries:
-   * messages are late, not lost (a lost subscription takes the link down instead), and the
-   * heartbeat that renews the lease comes back after every message published before it.
-   */
-  #onLeaseLapsed(link: BusLink): void {
-    if (this.#lapsed.has(link)) return
-    this.#lapsed.add(link)
-    this.#parts.counters.leaseLapses++
-    this.#parts.events.emit('lease', { held: false })
+    this.#leases.renewed(link)
   }
 }

@@ -55,13 +55,20 @@ export class Generations {
    * Reads (and repairs) the generations of `partitions` (see `L2Store.syncGeneration`); every
    * clear heard on them before the reads were sent is confirmed. Resolves the partitions whose
    * generation moved since this instance last knew it: a clear it missed, or Redis lost data.
+   * The `forced` ones move in any case (the sync is told of one more than is known): their
+   * master changed, and L2 records of the generation before must not be served any more.
    */
-  async sync(store: L2Store, partitions: readonly number[]): Promise<number[]> {
+  async sync(
+    store: L2Store,
+    partitions: readonly number[],
+    forced: ReadonlySet<number> = new Set(),
+  ): Promise<number[]> {
     const moved = await Promise.all(
       partitions.map(async (p) => {
         const heard = this.#heard[p] as number
         const known = this.#known[p] as number
-        const generation = await store.syncGeneration(known, 1 + randomInt(FRESH_LIMIT), p)
+        const claim = forced.has(p) ? known + 1 : known
+        const generation = await store.syncGeneration(claim, 1 + randomInt(FRESH_LIMIT), p)
         this.#known[p] = Math.max(known, generation)
         this.#confirmed[p] = Math.max(this.#confirmed[p] as number, heard)
         return known > 0 && generation !== known ? p : -1

@@ -77,7 +77,14 @@ export function connectRedisCluster(
       },
       enableOfflineQueue: false,
       enableReadyCheck: false,
-      maxRedirections: 16,
+      // Fail fast, as on one server: a command whose connection closed (its master died) is not
+      // tried again on whichever node the slot map names next, after a wait. Sent again, a write's
+      // fence would hold its transaction (and the row's lock) for seconds of retries, and an L2
+      // set from before a failover would land on the new master, which may lack the fence that
+      // refused it. MOVED and ASK (a node alive and answering) are still followed, a few times.
+      retryDelayOnFailover: 0,
+      retryDelayOnClusterDown: 0,
+      maxRedirections: 4,
       // A failover or a slot migration is followed within this many milliseconds even when no
       // command has been redirected yet (the client's own default does not apply it).
       slotsRefreshInterval: 1_000,

@@ -188,6 +188,11 @@ describe('Strata on a Redis Cluster', () => {
     for (const port of others) expect(await levelOf(b, keys.get(port)?.key as string)).toBe('L1')
     expect(table.loads).toBe(loads)
     expect(b.health()).toMatchObject({ l1: 'serving', bus: 'up' })
+    // The same master serves it again: nothing was lost there, its keys cache again at once.
+    const back = keys.get(victim as number)?.key as string
+    await b.get(back)
+    expect(await levelOf(b, back)).toBe('L1')
+    expect(b.stats().dataLosses).toBe(0)
   })
 
   it('follows a slot migration: invalidations of a moved partition reach every instance', async () => {
@@ -219,8 +224,9 @@ describe('Strata on a Redis Cluster', () => {
     await a.invalidate(key, version)
     await invalidated
     expect(await b.get(key)).toMatchObject({ value: 'v2', version })
-    // The shard that took no part kept its L1.
+    // The shard that took no part kept its L1; the moved partitions started a new generation.
     expect(await levelOf(b, stay)).toBe('L1')
+    expect(b.stats().dataLosses).toBeGreaterThan(0)
     await cluster.migrateSlots(to, from, 128)
   })
 
@@ -252,8 +258,10 @@ describe('Strata on a Redis Cluster', () => {
     await a.invalidate(key, version)
     await invalidated
     expect(await b.get(key)).toMatchObject({ value: 'v2', version })
-    // The new master may lack fences the old one had not replicated: the shard's loads install
-    // nothing for maxWriteTime. The other shards' keys are cached as ever.
+    // The new master may lack fences the old one had not replicated: the shard's partitions
+    // moved to a new generation (their L2 records are dead) and load nothing into the caches
+    // for maxWriteTime. The other shards' keys are cached as ever.
+    expect(b.stats().dataLosses).toBeGreaterThan(0)
     expect(await levelOf(b, key)).not.toBe('L1')
     const other = keys.get(others[0] as number)?.key as string
     const otherInvalidated = heard(b, other)

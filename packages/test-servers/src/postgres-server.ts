@@ -1,3 +1,4 @@
+import { execFile } from 'node:child_process'
 import { chmodSync, chownSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -50,7 +51,8 @@ export async function startPostgresServer(
   const binDirs = postgresBinDirs()
   const initdb = findBinary('initdb', binDirs)
   const postgres = findBinary('postgres', binDirs)
-  if (!initdb || !postgres) throw new Error(INSTALL_HINT)
+  const isReady = findBinary('pg_isready', binDirs)
+  if (!initdb || !postgres || !isReady) throw new Error(INSTALL_HINT)
 
   const user = isRoot() ? lookupUser('postgres') : undefined
   const dir = mkdtempSync(join(tmpdir(), 'strata-pg-'))
@@ -74,8 +76,8 @@ export async function startPostgresServer(
 
   const port = await freePort()
   const server = serverProcess('postgres', port, 30_000)
-  const start = () =>
-    server.start(() =>
+  const start = async () => {
+    await server.start(() =>
       spawnAs(user, postgres, [
         '-D',
         dataDir,
@@ -95,6 +97,9 @@ export async function startPostgresServer(
         'max_connections=200',
       ]),
     )
+    // The port opens before PostgreSQL accepts sessions ("the database system is starting up").
+    await acceptingSessions(isReady, port, 30_000)
+  }
   // SIGINT is PostgreSQL's "fast shutdown": it disconnects clients instead of waiting for them.
   const halt = () => server.halt('SIGINT')
 
@@ -111,5 +116,20 @@ export async function startPostgresServer(
       await halt()
       rmSync(dir, { recursive: true, force: true })
     },
+  }
+}
+
+/** Resolves once `pg_isready` says the server on `port` accepts sessions; rejects after `timeoutMs`. */
+async function acceptingSessions(isReady: string, port: number, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  const args = ['-q', '-h', '127.0.0.1', '-p', String(port), '-t', '1']
+  for (;;) {
+    const ready = await new Promise<boolean>((resolve) =>
+      execFile(isReady, args, (error) => resolve(error === null)),
+    )
+    if (ready) return
+    if (Date.now() > deadline)
+      throw new Error(`PostgreSQL on port ${port} did not accept sessions within ${timeoutMs} ms`)
+    await new Promise((resolve) => setTimeout(resolve, 25))
   }
 }

@@ -4,6 +4,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import {
   CLUSTER_BUS_OFFSET,
   clusterNodes,
+  expandSlots,
   portIsFree,
   type RedisCluster,
   startRedisCluster,
@@ -124,9 +125,14 @@ describe('startRedisCluster', () => {
     })
     expect(asked).toMatch(/^ASK /)
 
-    const entries = await withNode(to.port, admin, clusterNodes)
-    const target = entries.find((entry) => entry.port === to.port)
-    expect(target?.slots.join(',')).toContain(`${slots[0]}-${slots[199]}`)
+    // Every node's slot map gives the slots to the target (whose range they may extend).
+    for (const node of cluster.nodes) {
+      const entries = await withNode(node.port, admin, clusterNodes)
+      const served = (port: number) =>
+        expandSlots(entries.find((entry) => entry.port === port)?.slots ?? [])
+      expect(slots.every((slot) => served(to.port).includes(slot))).toBe(true)
+      expect(slots.some((slot) => served(from.port).includes(slot))).toBe(false)
+    }
     const keySlots = await slotsOf(keys)
     const movedKeys = keys.filter((_, index) => slots.includes(keySlots[index] ?? -1))
     expect(movedKeys.length).toBeGreaterThan(0)

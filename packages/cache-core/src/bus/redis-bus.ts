@@ -35,6 +35,8 @@ export interface BusHandlers {
 export interface BusLink {
   /** The partitions whose channels it listens to. */
   readonly partitions: readonly number[]
+  /** The Redis node it listens on (`host:port` on a cluster; '' on a single server). */
+  readonly node: string
   readonly state: BusState
   /** See {@link RedisBus.leaseUntil}. */
   readonly leaseUntil: number
@@ -55,6 +57,8 @@ export interface RedisBusOptions {
    * reconnect, since its owner must find out where the channels went.
    */
   sharded: boolean
+  /** See {@link BusLink.node}. @default '' */
+  node?: string
   /** This process's unique id on the bus: messages carrying it are skipped. */
   origin: string
   /**
@@ -115,12 +119,14 @@ export class RedisBus implements BusLink, InvalidationBus {
   #leaseUntil = 0
   #leaseHeld = false
   readonly partitions: readonly number[]
+  readonly node: string
   readonly #heartbeatChannel: string
 
   constructor(options: RedisBusOptions, handlers: BusHandlers) {
     this.#options = options
     this.#handlers = handlers
     this.partitions = [...options.channels.values()]
+    this.node = options.node ?? ''
     this.#heartbeatChannel = options.channels.keys().next().value ?? ''
   }
 

@@ -145,7 +145,16 @@ export class ShardedBus implements InvalidationBus {
     const channels = new Map(partitions.map((p) => [partitioning.channel(p), p]))
     const { cluster, origin, heartbeatInterval, lease } = this.#options
     const bus = new RedisBus(
-      { subscriber, publisher: cluster, channels, sharded: true, origin, heartbeatInterval, lease },
+      {
+        subscriber,
+        publisher: cluster,
+        channels,
+        sharded: true,
+        node: master,
+        origin,
+        heartbeatInterval,
+        lease,
+      },
       this.#handlers,
     )
     this.#links.set(master, { bus, subscriber, dead: false })
