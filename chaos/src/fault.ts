@@ -92,12 +92,10 @@ export interface FaultWindow {
 /** What the guarantees promise while a fault is on; anything else fails the run. */
 export interface FaultExpectations {
   /**
-   * Which reads may fail through nginx: `none`; `uncached` — only reads of keys written during
-   * the run, which may not be cached when PostgreSQL goes away (read-only keys always are); or
-   * `refused` — only with the API's own 503 `DATABASE_UNAVAILABLE` (while a replica holds
-   * PostgreSQL for unreachable, the reads its caches cannot answer), never another failure.
+   * Which reads may fail through nginx: `none`, or `uncached` — only reads of keys written during
+   * the run, which may not be cached when PostgreSQL goes away (read-only keys always are).
    */
-  failedReads: 'none' | 'uncached' | 'refused'
+  failedReads: 'none' | 'uncached'
   /** The write outcomes allowed. */
   writes: readonly WriteOutcome[]
   /**
