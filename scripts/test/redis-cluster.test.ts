@@ -207,7 +207,7 @@ describe('a stack on a Redis Cluster (2 replicas)', () => {
       // A shard whose link came back (the failover test before this one) caches nothing it
       // loads for maxWriteTime: its new master may lack fences (docs/protocol.md).
       await eventually('spread-7 cached on replica 2', 30_000, async () =>
-        /L1|L2/.test((await readKey(stack.replicaUrl(2), 'spread-7')).cacheLevel)
+        /L1|L2/.test((await readKey(stack.replicaUrl(2), 'spread-7')).cacheLevel ?? '')
           ? true
           : undefined,
       )
