@@ -22,7 +22,11 @@ describe('replicas on a Redis Cluster', () => {
     for (const replica of replicas) {
       const health = await replica.request('/health')
       expect(health.status).toBe(200)
-      expect(await health.json()).toMatchObject({ status: 'healthy', l1_cache: 'active', l2_cache: 'connected' })
+      expect(await health.json()).toMatchObject({
+        status: 'healthy',
+        l1_cache: 'active',
+        l2_cache: 'connected',
+      })
     }
   })
 
