@@ -156,5 +156,5 @@ export STRATA_COMPOSE_BASE_IMAGE=$BASE_IMAGE STRATA_COMPOSE_STANDIN_TAG=$BASE_RE
 export STRATA_COMPOSE_STARTED=$started STRATA_COMPOSE_KIND=$kind
 STRATA_COMPOSE_SETUP=$(printf '%s\n' "${timings[@]}")
 export STRATA_COMPOSE_SETUP
-node --import tsx scripts/src/compose-test.ts
+node --import tsx scripts/src/compose-test.ts "$@"
 
