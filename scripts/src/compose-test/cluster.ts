@@ -1,7 +1,13 @@
 import type { Compose } from './compose.js'
 import { replicaGet } from './nginx-ops.js'
 import { writeThenReadEverywhere } from './read-your-writes.js'
-import { checkRedisCluster, inNode, NODES, restartWithNewAddresses } from './redis-cluster.js'
+import {
+  checkInitRefusesPartial,
+  checkRedisCluster,
+  inNode,
+  NODES,
+  restartWithNewAddresses,
+} from './redis-cluster.js'
 import { check, figure, http, seconds, sleep, step } from './report.js'
 
 /** The cluster override and its stand-in images, on top of the run's files. */
@@ -161,4 +167,7 @@ export async function clusterScenarios(compose: Compose, base: string, repo: str
     again.stale === 0,
     `after the restart, a write is read back on every replica: ${again.stale} stale of ${again.reads} reads`,
   )
+
+  step('A node recreated without its cluster state')
+  await checkInitRefusesPartial(compose)
 }

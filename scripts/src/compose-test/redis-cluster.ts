@@ -137,6 +137,17 @@ async function checkScriptsEverywhere(compose: Compose, repo: string, when: stri
   )
 }
 
+/** Runs the one-shot redis-cluster-init as `up` does, to its end: its exit code, logs and time. */
+async function runInit(compose: Compose) {
+  const started = performance.now()
+  await compose.must(['up', '-d', '--no-build', '--no-deps', 'redis-cluster-init'])
+  // -a: it may have exited already.
+  const ps = await compose.must(['ps', '-a', '-q', 'redis-cluster-init'])
+  const exited = await docker(['wait', ps.stdout.trim()])
+  const logs = await compose.run(['logs', '--no-color', '--no-log-prefix', 'redis-cluster-init'])
+  return { code: exited.stdout.trim(), logs: logs.stdout, ms: performance.now() - started }
+}
+
 /**
  * The Redis side of the cluster file: six healthy nodes, redis-cluster-init exits 0 having made
  * a cluster of 3 masters with a replica each that every node sees ok and agrees on, the scripts
@@ -146,16 +157,9 @@ async function checkScriptsEverywhere(compose: Compose, repo: string, when: stri
 export async function checkRedisCluster(compose: Compose, repo: string): Promise<void> {
   const nodesUp = await compose.must(['up', '-d', '--no-build', '--wait', ...NODES])
   figure('cluster: 6 Redis nodes healthy (up --wait)', seconds(nodesUp.ms))
-  const init = await compose.must(['up', '-d', '--no-build', '--no-deps', 'redis-cluster-init'])
-  // -a: it may have exited already.
-  const ps = await compose.must(['ps', '-a', '-q', 'redis-cluster-init'])
-  const initId = ps.stdout.trim()
-  const exited = await docker(['wait', initId])
-  figure(
-    'cluster: redis-cluster-init (create, wait ok, load scripts)',
-    seconds(init.ms + exited.ms),
-  )
-  check(exited.stdout.trim() === '0', `redis-cluster-init exited ${exited.stdout.trim()}`)
+  const init = await runInit(compose)
+  figure('cluster: redis-cluster-init (create, wait ok, load scripts)', seconds(init.ms))
+  check(init.code === '0', `redis-cluster-init exited ${init.code}`)
   const { problem, nodes } = await untilClusterOk(compose, 0)
   check(
     problem === '',
@@ -235,4 +239,25 @@ export async function restartWithNewAddresses(compose: Compose, repo: string): P
     `after the restart every node sees the cluster ok again${problem ? ` (${problem})` : ''}`,
   )
   await checkScriptsEverywhere(compose, repo, 'after the restart')
+  // What a later `up` does: the cluster is there, so it is only checked and given the scripts.
+  const again = await runInit(compose)
+  check(
+    again.code === '0' && again.logs.includes('the nodes already form a cluster'),
+    `redis-cluster-init run again: exits ${again.code}, the cluster kept (${seconds(again.ms)})`,
+  )
+}
+
+/**
+ * A node recreated without its cluster state (the stand-in keeps nodes.conf in the container,
+ * not in a volume) while the others keep theirs: redis-cluster-init must not make a second
+ * cluster of it, but stop and say what to do. Run last: the cluster stays one node short.
+ */
+export async function checkInitRefusesPartial(compose: Compose): Promise<void> {
+  const last = NODES[NODES.length - 1] as string
+  await compose.must(['up', '-d', '--no-build', '--no-deps', '--force-recreate', '--wait', last])
+  const init = await runInit(compose)
+  check(
+    init.code === '1' && init.logs.includes('down -v, then up'),
+    `${last} recreated empty: redis-cluster-init exits ${init.code} and says to start anew`,
+  )
 }
