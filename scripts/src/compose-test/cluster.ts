@@ -6,6 +6,7 @@ import {
   checkRedisCluster,
   inNode,
   NODES,
+  parseNodeLine,
   restartWithNewAddresses,
 } from './redis-cluster.js'
 import { check, figure, http, seconds, sleep, step } from './report.js'
@@ -80,8 +81,10 @@ async function userKeysPerMaster(compose: Compose): Promise<Map<string, number>>
   const nodes = await inNode(compose, 'redis-cli CLUSTER NODES')
   const masters = nodes.stdout
     .split('\n')
-    .filter((l) => / (myself,)?master /.test(l))
-    .map((l) => l.split(' ')[1]?.split(',')[1] ?? '')
+    .filter(Boolean)
+    .map(parseNodeLine)
+    .filter((n) => n.flags.includes('master'))
+    .map((n) => n.hostname)
   const script = masters
     .map((m) => `echo "${m} $(redis-cli -h ${m} --scan --pattern 'strata:{*}:k:*' | wc -l)"`)
     .join('; ')

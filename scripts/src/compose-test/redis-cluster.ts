@@ -12,8 +12,6 @@ const SLOTS = 16_384
 /** One line of CLUSTER NODES. */
 interface NodeLine {
   id: string
-  /** Its IP, as the cluster bus knows it ('' for a node it lost). */
-  ip: string
   /** Its announced hostname: the compose service name. */
   hostname: string
   flags: string[]
@@ -35,11 +33,10 @@ interface NodeView {
 export const inNode = (compose: Compose, script: string, node: string = NODES[0]) =>
   compose.run(['exec', '-T', node, 'sh', '-c', script])
 
-function parseNodeLine(line: string): NodeLine {
+export function parseNodeLine(line: string): NodeLine {
   const [id = '', address = '', flags = '', masterId = '', ...rest] = line.trim().split(' ')
   return {
     id,
-    ip: address.split(':')[0] ?? '',
     hostname: address.split(',')[1] ?? '',
     flags: flags.split(',').filter((f) => f !== 'myself'),
     masterId,
