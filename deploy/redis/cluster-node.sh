@@ -43,7 +43,7 @@ rejoin() {
   done
   printf 'strata cluster-node: %s does not see the cluster ok after 60 s\n' "$name" >&2
 }
-(REDISCLI_AUTH=$REDIS_ADMIN_PASSWORD rejoin &)
+(REDISCLI_AUTH=${REDIS_ADMIN_PASSWORD:-} rejoin &)
 
 # cluster-node-timeout 1000: a master that stops answering is replaced by its replica within a few
 # seconds. cluster-require-full-coverage no: while one shard fails over, the others serve.
