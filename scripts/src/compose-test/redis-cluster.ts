@@ -146,14 +146,16 @@ async function runInit(compose: Compose) {
 }
 
 /**
- * The Redis side of the cluster file: six healthy nodes, redis-cluster-init exits 0 having made
- * a cluster of 3 masters with a replica each that every node sees ok and agrees on, the scripts
- * on every node, and the API's ACL user able to route (CLUSTER SLOTS, by service name) and use
- * the sharded bus, and still refused what it was refused on a single server.
+ * The Redis side of the cluster file (PostgreSQL starts meanwhile): six healthy nodes,
+ * redis-cluster-init exits 0 having made a cluster of 3 masters with a replica each that every
+ * node sees ok and agrees on, the scripts on every node, and the API's ACL user able to route
+ * (CLUSTER SLOTS, by service name) and use the sharded bus, and still refused what it was refused
+ * on a single server.
  */
 export async function checkRedisCluster(compose: Compose, repo: string): Promise<void> {
-  const nodesUp = await compose.must(['up', '-d', '--no-build', '--wait', ...NODES])
-  figure('cluster: 6 Redis nodes healthy (up --wait)', seconds(nodesUp.ms))
+  // PostgreSQL meanwhile: its first start (initdb) would otherwise come after the cluster's.
+  const nodesUp = await compose.must(['up', '-d', '--no-build', '--wait', ...NODES, 'postgres'])
+  figure('cluster: 6 Redis nodes and PostgreSQL healthy (up --wait)', seconds(nodesUp.ms))
   const init = await runInit(compose)
   figure('cluster: redis-cluster-init (create, wait ok, load scripts)', seconds(init.ms))
   check(init.code === '0', `redis-cluster-init exited ${init.code}`)
