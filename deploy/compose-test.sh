@@ -14,6 +14,9 @@
 #   4. build      Strata's images from deploy/Dockerfile, through `docker compose build`
 #   5. scenarios  scripts/src/compose-test.ts against the running stack, then `down -v`
 #
+# --redis cluster runs deploy/docker-compose.cluster.yml (Strata on a 6-node Redis Cluster) and its
+# scenarios instead of the single-server ones; steps 1 to 4 are the same.
+#
 # Environment: STRATA_COMPOSE_KEEP=1 leaves the stack and the engine running after a failure, for
 # a look with `docker compose -p strata-compose-test ...`. STRATA_COMPOSE_REBUILD=1 rebuilds the
 # stand-ins. Everything else is fixed so that a run is comparable with the last.
@@ -156,5 +159,5 @@ export STRATA_COMPOSE_BASE_IMAGE=$BASE_IMAGE STRATA_COMPOSE_STANDIN_TAG=$BASE_RE
 export STRATA_COMPOSE_STARTED=$started STRATA_COMPOSE_KIND=$kind
 STRATA_COMPOSE_SETUP=$(printf '%s\n' "${timings[@]}")
 export STRATA_COMPOSE_SETUP
-node --import tsx scripts/src/compose-test.ts
+node --import tsx scripts/src/compose-test.ts "$@"
 

@@ -10,13 +10,16 @@ import { randomBytes } from 'node:crypto'
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { parseArgs } from 'node:util'
 import { freePortBlock } from '@strata/stack/ports'
+import { CLUSTER_FILES, clusterScenarios } from './compose-test/cluster.js'
 import { Compose, docker, replicaIdOf } from './compose-test/compose.js'
 import { updateDocs } from './compose-test/docs.js'
 import { checkFiles, SECRETS, type Secrets } from './compose-test/files.js'
 import { describeFailures, Load } from './compose-test/load.js'
 import { checkNginxLimits, checkOpsHidden, replicaGet } from './compose-test/nginx-ops.js'
 import { checkPostgresRole } from './compose-test/postgres-role.js'
+import { writeThenReadEverywhere } from './compose-test/read-your-writes.js'
 import { redisRestart } from './compose-test/redis-restart.js'
 import {
   check,
@@ -30,16 +33,25 @@ import {
 } from './compose-test/report.js'
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '../..')
-const PROJECT = 'strata-compose-test'
 const secret = () => randomBytes(18).toString('hex')
 
 async function main(): Promise<number> {
+  // --redis cluster: deploy/docker-compose.cluster.yml on top, and its own scenarios.
+  const { redis } = parseArgs({ options: { redis: { type: 'string', default: 'single' } } }).values
+  if (redis !== 'single' && redis !== 'cluster')
+    throw new Error(`--redis ${redis}: expected single or cluster`)
+  const cluster = redis === 'cluster'
+  const project = cluster ? 'strata-compose-cluster' : 'strata-compose-test'
   const port = await freePortBlock(1)
   const base = `http://127.0.0.1:${port}`
   const secrets = Object.fromEntries(SECRETS.map((name) => [name, secret()])) as Secrets
   const compose = new Compose({
-    project: PROJECT,
-    files: ['deploy/docker-compose.yml', 'deploy/stand-ins/compose.yml'],
+    project,
+    files: [
+      'deploy/docker-compose.yml',
+      'deploy/stand-ins/compose.yml',
+      ...(cluster ? CLUSTER_FILES : []),
+    ],
     cwd: repo,
     env: {
       ...secrets,
@@ -56,8 +68,13 @@ async function main(): Promise<number> {
   // A previous run that was interrupted leaves its project behind: start from nothing.
   await compose.run(['--profile', 'loadtest', 'down', '-v', '--remove-orphans'])
 
+  for (const line of (process.env.STRATA_COMPOSE_SETUP ?? '').split('\n').filter(Boolean)) {
+    const [name, secs] = line.split('\t')
+    figure(`setup: ${name}`, `${secs} s`)
+  }
   try {
-    await scenarios(compose, base, secrets)
+    if (cluster) await clusterScenarios(compose, base, repo)
+    else await scenarios(compose, base, secrets)
   } catch (error) {
     failures.push(error instanceof Error ? error.message : String(error))
     console.error(error)
@@ -65,12 +82,12 @@ async function main(): Promise<number> {
     console.error(logs.stdout.slice(-12_000))
   } finally {
     if (process.env.STRATA_COMPOSE_KEEP === '1' && failures.length > 0) {
-      console.log(`\nSTRATA_COMPOSE_KEEP=1: project ${PROJECT} left running on ${base}`)
+      console.log(`\nSTRATA_COMPOSE_KEEP=1: project ${project} left running on ${base}`)
     } else {
       step('docker compose down -v')
       const down = await compose.run(['--profile', 'loadtest', 'down', '-v', '--remove-orphans'])
       check(down.code === 0, `down -v exited 0 (${seconds(down.ms)})`)
-      const label = `label=com.docker.compose.project=${PROJECT}`
+      const label = `label=com.docker.compose.project=${project}`
       const left = await Promise.all([
         docker(['ps', '-aq', '--filter', label]),
         docker(['network', 'ls', '-q', '--filter', label]),
@@ -88,14 +105,16 @@ async function main(): Promise<number> {
   if (Number.isFinite(started) && started > 0)
     figures.push(['compose:test in all', `${Math.round(Date.now() / 1000 - started)} s`])
   const kind = process.env.STRATA_COMPOSE_KIND === 'cold' ? 'cold' : 'warm'
-  step(`Figures (${kind} run)`)
+  // The cluster run has one table: it follows the single-server run, whose setup it reuses.
+  const table = cluster ? 'cluster' : kind
+  step(`Figures (${cluster ? `Redis Cluster, ${kind}` : kind} run)`)
   for (const [name, value] of figures) console.log(`  ${name.padEnd(58)} ${value}`)
-  const out = resolve(repo, `.data/compose-test/figures-${kind}.json`)
+  const out = resolve(repo, `.data/compose-test/figures-${table}.json`)
   mkdirSync(dirname(out), { recursive: true })
   writeFileSync(out, `${JSON.stringify(Object.fromEntries(figures), null, 2)}\n`)
   console.log(`  (also in ${out})`)
   const passed = figures.length > 0 && failures.length === 0
-  if (passed && process.env.STRATA_COMPOSE_UPDATE_DOCS === '1') updateDocs(repo, kind)
+  if (passed && process.env.STRATA_COMPOSE_UPDATE_DOCS === '1') updateDocs(repo, table)
   console.log(
     passed ? '\ncompose:test passed' : `\ncompose:test FAILED:\n  ${failures.join('\n  ')}`,
   )
@@ -103,11 +122,6 @@ async function main(): Promise<number> {
 }
 
 async function scenarios(compose: Compose, base: string, secrets: Secrets): Promise<void> {
-  for (const line of (process.env.STRATA_COMPOSE_SETUP ?? '').split('\n').filter(Boolean)) {
-    const [name, secs] = line.split('\t')
-    figure(`setup: ${name}`, `${secs} s`)
-  }
-
   await checkFiles(compose)
 
   // ---- build -------------------------------------------------------------------------------------
@@ -210,26 +224,8 @@ async function scenarios(compose: Compose, base: string, secrets: Secrets): Prom
   )
   await checkOpsHidden(compose, base)
 
-  // Write then read on every replica: each replica first caches the old version in L1, then a
-  // write through any replica must reach all of them (the bus), never a stale value.
-  let stale = 0
-  let reads = 0
-  for (let k = 0; k < 5; k++) {
-    const key = `compose:rw:${k}`
-    for (let round = 1; round <= 3; round++) {
-      const written = await http(base, 'POST', '/write', { key, value: `value ${round}` })
-      if (written.status !== 200) failures.push(`write ${key} round ${round}: ${written.status}`)
-      const version = written.json.version
-      const answered = new Set<string>()
-      for (let i = 0; i < 40 && answered.size < 3; i++) {
-        const read = await http(base, 'GET', `/read/${encodeURIComponent(key)}`)
-        reads++
-        answered.add(read.replica)
-        if (read.status !== 200 || read.json.version !== version) stale++
-      }
-      if (answered.size < 3) failures.push(`${key}: only ${answered.size} replicas answered reads`)
-    }
-  }
+  const rwKeys = Array.from({ length: 5 }, (_, k) => `compose:rw:${k}`)
+  const { stale, reads } = await writeThenReadEverywhere(base, rwKeys, 3, 3)
   check(
     stale === 0,
     `write then read on every replica: ${stale} stale of ${reads} reads (5 keys × 3 writes)`,

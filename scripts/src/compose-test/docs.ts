@@ -4,9 +4,10 @@ import { figures } from './report.js'
 
 /**
  * Writes this run's figures into docs/docker.md, between the markers of its kind, so the page
- * shows what the command measured and nothing typed by hand.
+ * shows what the command measured and nothing typed by hand. The README's summary comes from the
+ * single-server runs (cold and warm) only.
  */
-export function updateDocs(repo: string, kind: 'cold' | 'warm'): void {
+export function updateDocs(repo: string, kind: 'cold' | 'warm' | 'cluster'): void {
   const file = resolve(repo, 'docs/docker.md')
   const begin = `<!-- compose-test figures: ${kind} -->`
   const end = `<!-- /compose-test figures: ${kind} -->`
@@ -15,8 +16,9 @@ export function updateDocs(repo: string, kind: 'cold' | 'warm'): void {
   const to = text.indexOf(end)
   if (from < 0 || to < from) throw new Error(`docs/docker.md lacks the markers ${begin} … ${end}`)
   const day = new Date().toISOString().slice(0, 10)
+  const command = kind === 'cluster' ? 'pnpm compose:test --redis cluster' : 'pnpm compose:test'
   const table = [
-    `Measured ${day} by \`STRATA_COMPOSE_UPDATE_DOCS=1 pnpm compose:test\` (${kind} run):`,
+    `Measured ${day} by \`STRATA_COMPOSE_UPDATE_DOCS=1 ${command}\` (${kind} run):`,
     '',
     '| what | figure |',
     '| --- | --- |',
@@ -24,7 +26,7 @@ export function updateDocs(repo: string, kind: 'cold' | 'warm'): void {
   ].join('\n')
   writeFileSync(file, `${text.slice(0, from + begin.length)}\n${table}\n${text.slice(to)}`)
   console.log(`  written into docs/docker.md (${kind})`)
-  updateReadmeSummary(repo)
+  if (kind !== 'cluster') updateReadmeSummary(repo)
 }
 
 /** The README's Docker section: one paragraph from the last cold and warm runs' figures. */

@@ -7,10 +7,12 @@ const OPS_PATHS = ['/metrics', '/cache-stats', '/docs', '/docs/swagger-ui.css', 
 /**
  * GET `path` on a replica from inside its container, as an operator does with
  * `docker compose exec api ...` (there is no curl in the image); the status, then the body.
+ * `index` picks the replica (`--index`, from 1; compose's default is the first).
  */
-export async function replicaGet(compose: Compose, path: string) {
+export async function replicaGet(compose: Compose, path: string, index = 1) {
   const script = `fetch('http://127.0.0.1:8080${path}').then(async (r) => process.stdout.write(r.status + '\\n' + (await r.text())), () => process.exit(1))`
-  const result = await compose.must(['exec', '-T', 'api', 'node', '-e', script])
+  const exec = ['exec', '-T', '--index', String(index), 'api', 'node', '-e', script]
+  const result = await compose.must(exec)
   const newline = result.stdout.indexOf('\n')
   return { status: Number(result.stdout.slice(0, newline)), body: result.stdout.slice(newline + 1) }
 }
