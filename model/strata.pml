@@ -353,8 +353,8 @@ byte i, m;           /* scratch (loop index, received message); always left at t
      nothing, so a message delivered in that window only raises a fence the local clear keeps; the
      model lets such a message be lost instead, which gives the replica less to go on.) */ \
   :: d_step { sub[r] == DOWN -> sub[r] = UP; \
-       if :: FORCED(r) -> /* G4: sync with known = gen + 1: the generation always moves */ \
-               if :: rgen < gen[r] + 1 -> rgen = gen[r] + 2 :: else fi; \
+       if :: FORCED(r) -> /* G4: a bump, past Redis's generation and the replica's own */ \
+               if :: rgen < gen[r] -> rgen = gen[r] + 1 :: else -> rgen = rgen + 1 fi; \
                gen[r] = rgen; quar[r] = 1; \
                printf("R%d resubscribes on a new master: generation moved on -> gen %d, quarantine\n", r, gen[r]) \
           :: !FORCED(r) && rgen < gen[r] -> rgen = gen[r] + 1; gen[r] = rgen; quar[r] = 1; \

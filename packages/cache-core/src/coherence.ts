@@ -78,7 +78,7 @@ export class Coherence {
   readonly #drops: PartitionDrops
   #hasBus = false
   #closed = false
-  readonly #retries = new Set<NodeJS.Timeout>()
+  readonly #retries = new Map<BusLink | number, NodeJS.Timeout>()
   readonly #waiters = new StateWaiters()
   readonly #host: CoherenceHost
   readonly #parts: CoherenceParts
@@ -199,7 +199,7 @@ export class Coherence {
   close(): void {
     this.#closed = true
     this.servingUntil = 0
-    for (const retry of this.#retries) clearTimeout(retry)
+    for (const retry of this.#retries.values()) clearTimeout(retry)
     this.#drops.forget()
   }
 
@@ -275,19 +275,21 @@ export class Coherence {
       },
       (error: unknown) => {
         this.#host.degraded('l2.generation', error)
-        this.#retry(() => this.#confirmClear(store, partition, origin))
+        this.#retry(partition, () => this.#confirmClear(store, partition, origin))
       },
     )
   }
 
-  #retry(action: () => void): void {
+  /** Runs `action` after a pause; one pending retry per `what` (a link, a partition's clear). */
+  #retry(what: BusLink | number, action: () => void): void {
     if (this.#closed) return
+    clearTimeout(this.#retries.get(what))
     const timer = setTimeout(() => {
-      this.#retries.delete(timer)
+      this.#retries.delete(what)
       action()
     }, GENERATION_RETRY_MS)
     timer.unref()
-    this.#retries.add(timer)
+    this.#retries.set(what, timer)
   }
 
   #onLinkState(link: BusLink, state: BusState): void {
@@ -331,15 +333,15 @@ export class Coherence {
     this.#generations.sync(store, link.partitions, forced).then(
       (moved) => {
         this.#host.redisAnswered()
-        if (!current()) return
-        // A generation moved while this instance was not listening: a clear it missed, or
-        // Redis lost its data, fences included. It cannot tell which, so it assumes the worst.
+        // A generation moved while this instance was not listening (a clear it missed, or Redis
+        // lost data): assume the worst, even if the link fell since (no sync sees it again).
         if (moved.length > 0) this.#dataLost(moved)
+        if (!current()) return
         this.#setOnline(link)
       },
       (error: unknown) => {
         this.#host.redisFailed('l2.generation', error)
-        if (current()) this.#retry(() => current() && this.#comeOnline(link))
+        if (current()) this.#retry(link, () => current() && this.#comeOnline(link))
       },
     )
   }

@@ -55,8 +55,9 @@ export class Generations {
    * Reads (and repairs) the generations of `partitions` (see `L2Store.syncGeneration`); every
    * clear heard on them before the reads were sent is confirmed. Resolves the partitions whose
    * generation moved since this instance last knew it: a clear it missed, or Redis lost data.
-   * The `forced` ones move in any case (the sync is told of one more than is known): their
-   * master changed, and L2 records of the generation before must not be served any more.
+   * The `forced` ones move on in any case, past both Redis's and this instance's (a bump): their
+   * master changed, and no L2 record of a generation from before must be served any more, not
+   * even one of a clear this instance missed.
    */
   async sync(
     store: L2Store,
@@ -67,8 +68,9 @@ export class Generations {
       partitions.map(async (p) => {
         const heard = this.#heard[p] as number
         const known = this.#known[p] as number
-        const claim = forced.has(p) ? known + 1 : known
-        const generation = await store.syncGeneration(claim, 1 + randomInt(FRESH_LIMIT), p)
+        const generation = forced.has(p)
+          ? await store.bumpGeneration(known, p)
+          : await store.syncGeneration(known, 1 + randomInt(FRESH_LIMIT), p)
         this.#known[p] = Math.max(known, generation)
         this.#confirmed[p] = Math.max(this.#confirmed[p] as number, heard)
         return known > 0 && generation !== known ? p : -1
@@ -81,22 +83,31 @@ export class Generations {
 /**
  * Moves every partition to a new generation and announces it on the partition's own channel:
  * on a cluster each shard holds some partitions, and a replica that misses one shard's message
- * has that shard's link down, so it reads those generations again before using them.
- * Resolves the new generations; rejects when Redis refuses any step.
+ * has that shard's link down, so it reads those generations again before using them. Every
+ * partition is tried, whatever the others do (a shard may be failing over): resolves the
+ * generations it moved (the known one where it could not) and the first failure, if any.
  */
 export async function startNewGenerations(
   store: L2Store | undefined,
   bus: InvalidationBus | undefined,
   known: readonly number[],
   origin: string,
-): Promise<number[]> {
-  const generations = store
-    ? await Promise.all(known.map((generation, p) => store.bumpGeneration(generation, p)))
-    : [...known]
-  await Promise.all(
-    generations.map((generation, p) =>
-      bus?.publish(p, { v: 1, type: 'clear', generation, origin }),
-    ),
+): Promise<{ generations: number[]; failure: unknown }> {
+  let failure: unknown
+  const fail = (error: unknown) => {
+    failure ??= error
+  }
+  const generations = await Promise.all(
+    known.map(async (generation, p) => {
+      try {
+        const moved = store ? await store.bumpGeneration(generation, p) : generation
+        await bus?.publish(p, { v: 1, type: 'clear', generation: moved, origin })
+        return moved
+      } catch (error) {
+        fail(error)
+        return generation
+      }
+    }),
   )
-  return generations
+  return { generations, failure }
 }

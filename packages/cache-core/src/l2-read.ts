@@ -29,7 +29,8 @@ export async function readL2<T>(
   const leased =
     coherence.leaseHeld(partition, performance.now()) ||
     (await coherence.leaseRenewed(partition, LEASE_WAIT * parts.options.busLease))
-  if (!leased || !coherence.online(partition) || breaker?.open) return undefined
+  // A drop while it waited (a clear, a new generation) may have made the flight's generation old.
+  if (!leased || flight.detached || !coherence.online(partition) || breaker?.open) return undefined
   return await readRecord(parts, key, flight)
 }
 

@@ -253,17 +253,16 @@ export class TieredCache<T> {
    */
   async clear(): Promise<void> {
     if (this.#closed) throw new ClosedError()
-    let generations: number[]
-    try {
-      if (this.#breaker?.open) throw REDIS_NOT_ANSWERING
-      const known = this.#coherence.generations.all
-      generations = await startNewGenerations(this.#store, this.#bus, known, this.#origin)
-    } catch (error) {
-      this.#coherence.dropLocal()
-      if (error !== REDIS_NOT_ANSWERING) this.#breaker?.failed(error)
-      throw new ClearError(error)
-    }
+    const known = this.#coherence.generations.all
+    const { generations, failure } = this.#breaker?.open
+      ? { generations: known, failure: REDIS_NOT_ANSWERING }
+      : await startNewGenerations(this.#store, this.#bus, known, this.#origin)
+    // The partitions it did move are this instance's new generations either way.
     this.#coherence.cleared(generations)
+    if (failure !== undefined) {
+      if (failure !== REDIS_NOT_ANSWERING) this.#breaker?.failed(failure)
+      throw new ClearError(failure)
+    }
     const generation = this.#coherence.generations.highest
     this.events.emit('clear', { generation, origin: this.#origin, local: true })
   }

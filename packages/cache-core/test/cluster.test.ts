@@ -2,6 +2,7 @@ import { type RedisCluster, startRedisCluster } from '@strata/test-servers'
 import calculateSlot from 'cluster-key-slot'
 import { type Cluster, Redis } from 'ioredis'
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
+import { Generations } from '../src/generations.js'
 import {
   type CacheEvents,
   connectRedisCluster,
@@ -9,6 +10,7 @@ import {
   type TieredCache,
 } from '../src/index.js'
 import { Partitioning } from '../src/partitions.js'
+import { RedisStore } from '../src/stores/redis-store.js'
 import { nextEvent, VersionedTable } from './helpers.js'
 
 // Strata on a real Redis Cluster (3 masters, 3 replicas, cluster-node-timeout 1 s): keys and
@@ -91,6 +93,25 @@ const levelOf = async (cache: TieredCache<string>, key: string) => (await cache.
 /** Waits for `b` to hear an invalidation of `key` (messages on one channel arrive in order). */
 const heard = (cache: TieredCache<string>, key: string): Promise<CacheEvents['invalidate']> =>
   nextEvent(cache, 'invalidate', (event) => event.key === key && !event.local)
+
+describe('a partition on a new master (G4)', () => {
+  it("moves the generation past Redis's even when a clear this instance missed already moved it", async () => {
+    const redis = connectRedisCluster(cluster.seeds())
+    clients.push(redis)
+    await new Promise((ready) => redis.once('ready', ready))
+    const names = Partitioning.cluster(`g4-${Date.now()}`, 256)
+    const store = new RedisStore({ redis, partitioning: names })
+    const generations = new Generations(256)
+    await generations.sync(store, [7])
+    const known = generations.of(7)
+    // Another instance's clear, which this one did not hear: Redis is at known + 1.
+    expect(await store.bumpGeneration(known, 7)).toBe(known + 1)
+    // Back on a new master, a set tagged known + 1 from before the failover may have landed:
+    // the generation must move past it, not merely be adopted.
+    expect(await generations.sync(store, [7], new Set([7]))).toEqual([7])
+    expect(generations.of(7)).toBeGreaterThan(known + 1)
+  })
+})
 
 describe("the cluster client's redirections", () => {
   it('survives a refused ASKING during a slot migration (no unhandled rejection ends the process)', async () => {
