@@ -24,7 +24,6 @@ export class Partitioning {
   readonly #keyPrefixes: readonly string[]
   readonly #generationKeys: readonly string[]
   readonly #channels: readonly string[]
-  readonly #byChannel: ReadonlyMap<string, number>
 
   private constructor(prefix: string, tags: readonly string[] | undefined) {
     this.sharded = tags !== undefined
@@ -35,7 +34,6 @@ export class Partitioning {
     this.#keyPrefixes = scopes.map((scope) => `${scope}:k:`)
     this.#generationKeys = scopes.map((scope) => `${scope}:m:generation`)
     this.#channels = scopes.map((scope) => `${scope}:bus`)
-    this.#byChannel = new Map(this.#channels.map((channel, partition) => [channel, partition]))
   }
 
   /** One partition with the single server's names. */
@@ -74,11 +72,6 @@ export class Partitioning {
 
   channel(partition: number): string {
     return this.#channels[partition] as string
-  }
-
-  /** The partition whose channel this is, or undefined. */
-  partitionOfChannel(channel: string): number | undefined {
-    return this.#byChannel.get(channel)
   }
 }
 

@@ -79,11 +79,6 @@ export class ShardedBus implements InvalidationBus {
     return carried === this.#options.partitioning.count ? 'up' : 'down'
   }
 
-  /** The links, for tests and health. */
-  get links(): readonly BusLink[] {
-    return [...this.#links.values()].map((link) => link.bus)
-  }
-
   start(): void {
     // The client learns the slot map on connecting and after each redirection or failover.
     this.#options.cluster.on('refresh', this.#onRefresh)
