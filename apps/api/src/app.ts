@@ -4,7 +4,7 @@ import type { OpenAPIHono } from '@hono/zod-openapi'
 import { methodNotAllowed } from 'hono/method-not-allowed'
 import type { AppEnv } from './app-env.js'
 import type { Deps } from './deps.js'
-import { sendError, toApiError } from './errors.js'
+import { failureAnswer, sendError } from './errors.js'
 import { withFastRead } from './http/fast-read.js'
 import { answerMalformedRequests, unparsableRequestHandler } from './http/malformed-request.js'
 import { recordRequest, requestIdFor } from './http/observe.js'
@@ -64,18 +64,15 @@ export function createApp(deps: Deps): OpenAPIHono<AppEnv> {
 
   app.notFound((c) => sendError(c, 'NOT_FOUND', `No route for ${c.req.method} ${c.req.path}`))
   app.onError((error, c) => {
-    const apiError = toApiError(error)
-    if (apiError.status >= 500) {
-      logger.error({ err: error, req_id: c.get('requestId'), path: c.req.path }, apiError.message)
-    }
+    const apiError = failureAnswer(error, logger, c.get('requestId'), c.req.path)
     return sendError(c, apiError.code, apiError.message, apiError.fields)
   })
   return app
 }
 
 /**
- * What the node server runs: L1 hits of `GET /read/{key}` answered at the node listener, the app
- * (through @hono/node-server's adapter) for everything else. The adapter gets no default host:
+ * What the node server runs: `GET /read/{key}` answered at the node listener (`http/fast-read.ts`),
+ * the app (through @hono/node-server's adapter) for everything else. The adapter gets no default host:
  * a request without a valid `Host` cannot be built, and its error handler answers it with the
  * API's JSON 400, as it does every other request it cannot build.
  */

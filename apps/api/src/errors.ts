@@ -5,6 +5,7 @@ import type { ContentfulStatusCode } from 'hono/utils/http-status'
 import { CommitOutcomeUnknownError, DatabaseUnavailableError } from './db/client.js'
 import { DatabaseTimeoutError } from './db/deadline-socket.js'
 import { VersionConflictError } from './db/records.js'
+import type { Logger } from './logger.js'
 
 /** Every error code the API answers with, and its HTTP status. One table, one place. */
 export const ERROR_STATUS = {
@@ -133,4 +134,22 @@ export function toApiError(error: unknown): ApiError {
     })
   }
   return new ApiError('INTERNAL', 'Internal error', { cause: error })
+}
+
+/**
+ * The ApiError a request that failed with `error` is answered with; a failure on the server's
+ * side (5xx) is logged with the request's id and path first. The router's `onError` and the
+ * listener's read path (`http/fast-read.ts`) both answer failures through it.
+ */
+export function failureAnswer(
+  error: unknown,
+  logger: Logger,
+  requestId: string | undefined,
+  path: string,
+): ApiError {
+  const apiError = toApiError(error)
+  if (apiError.status >= 500) {
+    logger.error({ err: error, req_id: requestId, path }, apiError.message)
+  }
+  return apiError
 }

@@ -1,10 +1,13 @@
-import { createServer, type Server } from 'node:http'
+import { createServer, type RequestListener, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { getRequestListener } from '@hono/node-server'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { fastReadKey } from '../src/http/fast-read.js'
+import { DatabaseUnavailableError } from '../src/db/client.js'
+import { DatabaseTimeoutError } from '../src/db/deadline-socket.js'
+import { fastReadKey, withFastRead } from '../src/http/fast-read.js'
 import {
   ADMIN_TOKEN,
+  eventually,
   read,
   requestOverSocket,
   startCluster,
@@ -106,37 +109,54 @@ describe('POST /write and GET /read/{key}', () => {
   })
 })
 
-describe('the L1 fast path', () => {
-  /** The same replica served by the router alone (the adapter without the fast path), on a real socket. */
-  let routerOnly: Server
-  let routerUrl: string
-  beforeAll(async () => {
-    routerOnly = createServer(getRequestListener(a.app.fetch))
-    await new Promise<void>((resolve) => routerOnly.listen(0, '127.0.0.1', resolve))
-    routerUrl = `http://127.0.0.1:${(routerOnly.address() as AddressInfo).port}`
-  })
-  afterAll(async () => {
-    routerOnly?.closeAllConnections()
-    await new Promise((resolve) => routerOnly?.close(resolve))
-  })
+/** Servers the tests below start beside the replicas', closed after the file's last test. */
+const extraServers: Server[] = []
+afterAll(async () => {
+  for (const server of extraServers) {
+    server.closeAllConnections()
+    await new Promise((resolve) => server.close(resolve))
+  }
+})
 
-  /** Status, body and every header but Date, from the replica's own server and from the router alone. */
-  const both = async (path: string, headers: Record<string, string> = {}) => ({
-    served: await answer(await a.overSocket(path, { headers })),
-    routed: await answer(await requestOverSocket(routerUrl, path, { headers })),
-  })
-  const answer = async (response: Response) => ({
-    status: response.status,
-    body: await response.text(),
-    headers: [...response.headers].filter(([name]) => name !== 'date').sort(),
-  })
+/** Serves `listener` on a free loopback port; resolves with its base URL. */
+async function listen(listener: RequestListener): Promise<string> {
+  const server = createServer(listener)
+  extraServers.push(server)
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+}
+
+/** Each replica served by its router alone (the adapter without the fast path). */
+const routerOnly = new Map<TestReplica, Promise<string>>()
+
+/** Status, body and every header but Date. */
+const answer = async (response: Response) => ({
+  status: response.status,
+  body: await response.text(),
+  headers: [...response.headers].filter(([name]) => name !== 'date').sort(),
+})
+
+/** One request over a real socket to the replica's own server and to its router alone. */
+async function both(replica: TestReplica, path: string, headers: Record<string, string> = {}) {
+  let routerUrl = routerOnly.get(replica)
+  if (routerUrl === undefined) {
+    routerUrl = listen(getRequestListener(replica.app.fetch))
+    routerOnly.set(replica, routerUrl)
+  }
+  return {
+    served: await answer(await replica.overSocket(path, { headers })),
+    routed: await answer(await requestOverSocket(await routerUrl, path, { headers })),
+  }
+}
+
+describe('the L1 fast path', () => {
   const l1Hits = () => a.deps.cache.stats().l1Hits
 
   it('answers an L1 hit exactly as the router does: status, body and headers', async () => {
     await write(a, 'fast', 'lane')
     await read(a, 'fast')
     const before = l1Hits()
-    const { served, routed } = await both('/read/fast', { 'X-Request-Id': 'same-id' })
+    const { served, routed } = await both(a, '/read/fast', { 'X-Request-Id': 'same-id' })
     // Both were L1 hits, and only the router's went through cache.get (counted the same way).
     expect(l1Hits()).toBe(before + 2)
     expect(served).toEqual(routed)
@@ -162,7 +182,7 @@ describe('the L1 fast path', () => {
 
   it('answers a cached miss from L1 with the same 404', async () => {
     await read(a, 'fast-ghost')
-    const { served, routed } = await both('/read/fast-ghost', { 'X-Request-Id': 'ghost-id' })
+    const { served, routed } = await both(a, '/read/fast-ghost', { 'X-Request-Id': 'ghost-id' })
     expect(served.status).toBe(404)
     expect(served.headers).toContainEqual(['x-cache-level', 'L1'])
     expect(served).toEqual(routed)
@@ -173,7 +193,7 @@ describe('the L1 fast path', () => {
       await write(a, key, 'encoded')
       await read(a, key)
       const path = `/read/${encodeURIComponent(key)}?ignored=1`
-      const { served, routed } = await both(path, { 'X-Request-Id': 'id' })
+      const { served, routed } = await both(a, path, { 'X-Request-Id': 'id' })
       expect(served.headers, key).toContainEqual(['x-cache-level', 'L1'])
       expect(JSON.parse(served.body), key).toMatchObject({ key, value: 'encoded' })
       expect(served, key).toEqual(routed)
@@ -189,7 +209,7 @@ describe('the L1 fast path', () => {
       expect(a.deps.cache.peek(key)).toBeDefined()
     }
     for (const path of ['/read/.', '/read/..', '/read/%2e', '/read/.%2E']) {
-      const { served, routed } = await both(path, { 'X-Request-Id': 'dot' })
+      const { served, routed } = await both(a, path, { 'X-Request-Id': 'dot' })
       expect(served.status, path).toBe(404)
       expect(served, path).toEqual(routed)
     }
@@ -219,6 +239,143 @@ describe('the L1 fast path', () => {
     const after = await (await a.overSocket('/metrics')).text()
     expect(metric(after, reads)).toBe(metric(before, reads) + 1)
     expect(metric(after, durations)).toBe(metric(before, durations) + 1)
+  })
+})
+
+describe('the read fast path beyond L1', () => {
+  // Every read of an `l2` replica that L2 holds is an L2 hit, every read of a `none` replica a
+  // database read: the same request can go to the fast path and to the router alone.
+  let l2: TestReplica
+  let none: TestReplica
+  beforeAll(async () => {
+    ;[l2, none] = await Promise.all([
+      startReplica(servers, { CACHE_MODE: 'l2', REPLICA_ID: 'replica-l2' }),
+      startReplica(servers, { CACHE_MODE: 'none', REPLICA_ID: 'replica-none' }),
+    ])
+  })
+  afterAll(async () => {
+    await Promise.all([l2?.close(), none?.close()])
+  })
+
+  /** The request to both servers; the answers must be equal, from `level`, with `status`. */
+  async function expectSame(
+    replica: TestReplica,
+    path: string,
+    status: number,
+    level: string | undefined,
+  ) {
+    const { served, routed } = await both(replica, path, { 'X-Request-Id': 'beyond-l1' })
+    expect(served, path).toEqual(routed)
+    expect(served.status, path).toBe(status)
+    const named = Object.fromEntries(served.headers)
+    expect(named['x-cache-level'], path).toBe(level)
+    expect(named['x-request-id'], path).toBe('beyond-l1')
+    expect(named['content-length'], path).toBe(String(Buffer.byteLength(served.body)))
+    return JSON.parse(served.body) as Record<string, unknown>
+  }
+
+  /** Reads `key` from `replica` until L2 answers it (the first read fills L2). */
+  const untilInL2 = (replica: TestReplica, key: string) =>
+    eventually(async () => expect((await read(replica, key)).level).toBe('L2'))
+
+  it('answers L2 hits and L2 404s exactly as the router does', async () => {
+    await write(a, 'beyond:l2', 'from redis')
+    await untilInL2(l2, 'beyond:l2')
+    const body = await expectSame(l2, '/read/beyond%3Al2', 200, 'L2')
+    expect(body).toMatchObject({ key: 'beyond:l2', value: 'from redis', from_cache: true })
+    await untilInL2(l2, 'beyond:l2-ghost')
+    await expectSame(l2, '/read/beyond:l2-ghost?q=1', 404, 'L2')
+  })
+
+  it('answers database reads and database 404s exactly as the router does', async () => {
+    await write(a, 'beyond:db', 'from postgres')
+    const body = await expectSame(none, '/read/beyond:db', 200, 'DB')
+    expect(body).toMatchObject({ value: 'from postgres', cache_level: 'DB', from_cache: false })
+    await expectSame(none, '/read/beyond:db-ghost', 404, 'DB')
+  })
+
+  it("answers a failed load with the router's error: status, body and headers", async () => {
+    const track = none.deps.db.track
+    const failures: [Error, number, string][] = [
+      [new DatabaseUnavailableError(), 503, 'DATABASE_UNAVAILABLE'],
+      [new DatabaseTimeoutError(1000), 503, 'DATABASE_UNAVAILABLE'],
+      [new Error('a bug'), 500, 'INTERNAL'],
+    ]
+    try {
+      for (const [error, status, code] of failures) {
+        none.deps.db.track = () => Promise.reject(error)
+        const body = await expectSame(none, '/read/beyond:down', status, undefined)
+        expect(body).toMatchObject({ success: false, error: { code } })
+      }
+    } finally {
+      none.deps.db.track = track
+    }
+  })
+
+  it('counts those reads and their durations in the metrics, as the router does', async () => {
+    await write(a, 'beyond:counted', 'v')
+    const metric = async (pattern: RegExp) =>
+      Number(pattern.exec(await (await none.overSocket('/metrics')).text())?.[1])
+    const reads = /strata_cache_reads_total\{level="DB",replica="replica-none"\} (\d+)/
+    const durations =
+      /strata_http_request_duration_seconds_count\{route="\/read\/:key",method="GET",status="200",replica="replica-none"\} (\d+)/
+    const [readsBefore, durationsBefore] = [await metric(reads), await metric(durations)]
+    expect((await none.overSocket('/read/beyond:counted')).status).toBe(200)
+    expect(await metric(reads)).toBe(readsBefore + 1)
+    expect(await metric(durations)).toBe(durationsBefore + 1)
+  })
+
+  it('answers those reads without the router, and leaves it what it would refuse or parse', async () => {
+    // The replica's listener, with a count of what it passes on to the router.
+    const counted = (replica: TestReplica) => {
+      const router = getRequestListener(replica.app.fetch)
+      const passed = { count: 0 }
+      const url = listen(
+        withFastRead(replica.deps, (req, res) => {
+          passed.count++
+          return router(req, res)
+        }),
+      )
+      return {
+        passed,
+        get: async (path: string, headers: Record<string, string> = {}) =>
+          requestOverSocket(await url, path, { headers }),
+      }
+    }
+    await write(a, 'beyond:direct', 'v')
+    await untilInL2(l2, 'beyond:direct')
+    await untilInL2(l2, 'beyond:direct-ghost')
+    const viaL2 = counted(l2)
+    const viaDb = counted(none)
+    const levels = [
+      (await viaL2.get('/read/beyond:direct')).headers.get('x-cache-level'),
+      (await viaL2.get('/read/beyond:direct-ghost')).headers.get('x-cache-level'),
+      (await viaDb.get('/read/beyond:direct')).headers.get('x-cache-level'),
+      (await viaDb.get('/read/beyond:direct-ghost')).headers.get('x-cache-level'),
+    ]
+    expect(levels).toEqual(['L2', 'L2', 'DB', 'DB'])
+    expect([viaL2.passed.count, viaDb.passed.count]).toEqual([0, 0])
+
+    // A Host the adapter parses, a key the fast path cannot validate cheaply: the router's.
+    const longKey = 'k'.repeat(257)
+    const astral = '\u{1F600}'.repeat(200)
+    const routed: [string, Record<string, string>, number][] = [
+      ['/read/beyond:direct', { Host: 'Example.COM' }, 200],
+      [`/read/${longKey}`, {}, 400],
+      [`/read/${encodeURIComponent(astral)}`, {}, 404],
+      ['/read/a%01b', {}, 400],
+      ['/read/a%C2%85b', {}, 400],
+    ]
+    for (const [path, headers, status] of routed) {
+      const before = viaDb.passed.count
+      expect((await viaDb.get(path, headers)).status, path).toBe(status)
+      expect(viaDb.passed.count, path).toBe(before + 1)
+      const { served, routed: viaRouter } = await both(none, path, {
+        ...headers,
+        'X-Request-Id': 'routed',
+      })
+      expect(served, path).toEqual(viaRouter)
+    }
   })
 })
 

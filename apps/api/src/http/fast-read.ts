@@ -1,7 +1,8 @@
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http'
-import type { Lookup } from '@strata/cache-core'
+import type { CacheLevel, Lookup } from '@strata/cache-core'
 import type { StoredRecord } from '../db/records.js'
 import type { Deps } from '../deps.js'
+import { errorBody, failureAnswer } from '../errors.js'
 import { recordRequest, requestIdFor } from './observe.js'
 import { readResponse } from './read-response.js'
 
@@ -69,62 +70,154 @@ export function fastReadKey(
   return key === '.' || key === '..' ? undefined : key
 }
 
+/** Hosts the adapter takes as they are (its own check); any other goes to it, which knows the rest. */
+const PLAIN_HOST = /^[a-z0-9._-]+(?::(?:[1-5]\d{3,4}|[6-9]\d{3}))?$/
+
+// KeySchema's rules, for a key decoded from a PLAIN_KEY target (so no lone surrogates, never
+// empty, never `.` or `..`): at most 256 code points, which is certain at 256 UTF-16 units or
+// fewer (longer ones go to the router, which counts code points), and no control characters,
+// which only a percent escape can spell.
+const MAX_PLAIN_KEY_UNITS = 256
+// biome-ignore lint/suspicious/noControlCharactersInRegex: matching them is the point
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/
+
 /**
- * Wraps the app's node request listener with the L1 fast path: an L1 hit of `GET /read/{key}`
- * is answered right here, synchronously, before any Request, Context or Response object exists.
+ * Whether the router would take `key` from `target` and a request with `host` as they are: a
+ * Host the adapter accepts without parsing a URL, and a key KeySchema accepts.
+ */
+function plainRequest(target: string, key: string, host: string | undefined): boolean {
+  return (
+    host !== undefined &&
+    PLAIN_HOST.test(host) &&
+    key.length <= MAX_PLAIN_KEY_UNITS &&
+    !(target.includes('%') && CONTROL.test(key))
+  )
+}
+
+/** The path of a request target, without its query: what the access log and error log show. */
+function pathOf(target: string): string {
+  const queryStart = target.indexOf('?')
+  return queryStart < 0 ? target : target.slice(0, queryStart)
+}
+
+/**
+ * Wraps the app's node request listener with the read fast path: `GET /read/{key}` is answered
+ * right here, before any Request, Context or Response object exists. An L1 hit synchronously;
+ * an L1 miss (L2, the database, a cached or a real 404, a failed load) after `cache.get`.
  *
- * Why: an L1 hit is the product's hot path, and everything the router adds (the adapter's
- * Request and Response objects, the middleware chain, its promises) costs more than the lookup
- * itself. Only L1 hits are served here; misses, other routes and unusual targets go to `next`
- * as usual. A key found in L1 was validated when it was first loaded, so the validation the
- * router would run cannot fail for it. The answer is the router's: same status, body and
- * headers, and the same request metrics; tests compare the two over a real socket.
+ * Why: reads are the product's hot path, and everything the router adds (the adapter's Request
+ * and Response objects, zod, the middleware chain, its promises) costs more than an L1 hit and
+ * about as much as an L2 round trip. Other routes, other methods and anything unusual (a key the
+ * fast path cannot validate cheaply, a Host the adapter would have to parse) go to `next`. A key
+ * found in L1 was validated when it was first loaded, so L1 hits skip those checks. The answer is
+ * the router's: same status, body and headers, the same request metrics and log lines, and
+ * failures mapped by the same `failureAnswer`; tests compare the two over a real socket.
  */
 export function withFastRead(deps: Deps, next: RequestListener): RequestListener {
-  const { cache, env, metrics } = deps
+  const { cache, env, metrics, logger } = deps
   const replicaId = env.REPLICA_ID
-  const accessLog = env.ACCESS_LOG ? deps.logger : undefined
+  const accessLog = env.ACCESS_LOG ? logger : undefined
   const found = metrics.durationSeries(ROUTE, 'GET', 200)
   const missing = metrics.durationSeries(ROUTE, 'GET', 404)
 
-  function answerFromL1(req: IncomingMessage, res: ServerResponse): boolean {
-    const key = fastReadKey(req.method, req.url)
-    if (key === undefined) return false
-    const startedAt = performance.now()
-    const hit = cache.peek(key, startedAt)
-    if (hit === undefined) return false
+  /** Metrics, and the access-log line when it is on, of an answered read. */
+  function recordRead(
+    req: IncomingMessage,
+    status: number,
+    level: CacheLevel | undefined,
+    requestId: string,
+    startedAt: number,
+  ): void {
+    if (accessLog === undefined && (status === 200 || status === 404)) {
+      ;(status === 200 ? found : missing).observe((performance.now() - startedAt) / 1000)
+      return
+    }
+    recordRequest(metrics, accessLog, {
+      requestId,
+      method: 'GET',
+      path: pathOf(req.url as string),
+      route: ROUTE,
+      status,
+      startedAt,
+      cacheLevel: level,
+    })
+  }
 
-    const requestId = requestIdFor(rawHeader(req.rawHeaders, 'x-request-id'))
-    const status = hit.found ? 200 : 404
-    const { body, length } = render(key, hit)
+  /** Writes a read's answer: one `writeHead` and one `end`. */
+  function answer(
+    res: ServerResponse,
+    status: number,
+    body: string,
+    length: number,
+    level: CacheLevel,
+    requestId: string,
+  ): void {
     res.writeHead(status, {
       'content-type': 'application/json',
       'content-length': length,
-      'x-cache-level': 'L1',
+      'x-cache-level': level,
       'x-replica-id': replicaId,
       'x-request-id': requestId,
     })
     res.end(body)
+  }
+
+  function answerFromL1(
+    req: IncomingMessage,
+    res: ServerResponse,
+    key: string,
+    startedAt: number,
+  ): boolean {
+    const hit = cache.peek(key, startedAt)
+    if (hit === undefined) return false
+    const requestId = requestIdFor(rawHeader(req.rawHeaders, 'x-request-id'))
+    const { body, length } = render(key, hit)
+    const status = hit.found ? 200 : 404
+    answer(res, status, body, length, 'L1', requestId)
     metrics.countRead('L1')
-    if (accessLog === undefined) {
-      ;(hit.found ? found : missing).observe((performance.now() - startedAt) / 1000)
-    } else {
-      const url = req.url as string
-      const queryStart = url.indexOf('?')
-      recordRequest(metrics, accessLog, {
-        requestId,
-        method: 'GET',
-        path: queryStart < 0 ? url : url.slice(0, queryStart),
-        route: ROUTE,
-        status,
-        startedAt,
-        cacheLevel: 'L1',
-      })
-    }
+    recordRead(req, status, 'L1', requestId, startedAt)
     return true
   }
 
+  /** An L1 miss: L2 or the loader, or the failure the router would answer. Never rejects. */
+  async function answerFromLoad(
+    req: IncomingMessage,
+    res: ServerResponse,
+    key: string,
+    startedAt: number,
+  ): Promise<void> {
+    const requestId = requestIdFor(rawHeader(req.rawHeaders, 'x-request-id'))
+    let hit: Lookup<StoredRecord>
+    try {
+      hit = await cache.get(key)
+    } catch (error) {
+      const failure = failureAnswer(error, logger, requestId, pathOf(req.url as string))
+      const body = JSON.stringify(errorBody(failure.code, failure.message, failure.fields))
+      res.writeHead(failure.status, {
+        'content-type': 'application/json',
+        'content-length': Buffer.byteLength(body),
+        'x-replica-id': replicaId,
+        'x-request-id': requestId,
+      })
+      res.end(body)
+      recordRead(req, failure.status, undefined, requestId, startedAt)
+      return
+    }
+    metrics.countRead(hit.level)
+    const body = JSON.stringify(readResponse(key, hit))
+    const status = hit.found ? 200 : 404
+    answer(res, status, body, Buffer.byteLength(body), hit.level, requestId)
+    recordRead(req, status, hit.level, requestId, startedAt)
+  }
+
   return (req, res) => {
-    if (!answerFromL1(req, res)) next(req, res)
+    const key = fastReadKey(req.method, req.url)
+    if (key === undefined) return next(req, res)
+    const startedAt = performance.now()
+    if (answerFromL1(req, res, key, startedAt)) return
+    if (!plainRequest(req.url as string, key, rawHeader(req.rawHeaders, 'host'))) {
+      return next(req, res)
+    }
+    void answerFromLoad(req, res, key, startedAt)
   }
 }
