@@ -70,7 +70,10 @@ export function fastReadKey(
   return key === '.' || key === '..' ? undefined : key
 }
 
-/** Hosts the adapter takes as they are (its own check); any other goes to it, which knows the rest. */
+/**
+ * Hosts the adapter takes as they are (its `reValidHost`, @hono/node-server's src/url.ts). It
+ * parses any other, and refuses some with 400: those requests go to it.
+ */
 const PLAIN_HOST = /^[a-z0-9._-]+(?::(?:[1-5]\d{3,4}|[6-9]\d{3}))?$/
 
 // KeySchema's rules, for a key decoded from a PLAIN_KEY target (so no lone surrogates, never
