@@ -146,25 +146,8 @@ export function withFastRead(deps: Deps, next: RequestListener): RequestListener
     })
   }
 
-  /** Writes a read's answer: one `writeHead` and one `end`. */
-  function answer(
-    res: ServerResponse,
-    status: number,
-    body: string,
-    length: number,
-    level: CacheLevel,
-    requestId: string,
-  ): void {
-    res.writeHead(status, {
-      'content-type': 'application/json',
-      'content-length': length,
-      'x-cache-level': level,
-      'x-replica-id': replicaId,
-      'x-request-id': requestId,
-    })
-    res.end(body)
-  }
-
+  // An L1 hit is answered by code written out in full, the request's only work besides the socket
+  // write: measured, a shared helper for the answer and the metrics cost it about 5%.
   function answerFromL1(
     req: IncomingMessage,
     res: ServerResponse,
@@ -176,9 +159,18 @@ export function withFastRead(deps: Deps, next: RequestListener): RequestListener
     const requestId = requestIdFor(rawHeader(req.rawHeaders, 'x-request-id'))
     const { body, length } = render(key, hit)
     const status = hit.found ? 200 : 404
-    answer(res, status, body, length, 'L1', requestId)
+    res.writeHead(status, {
+      'content-type': 'application/json',
+      'content-length': length,
+      'x-cache-level': 'L1',
+      'x-replica-id': replicaId,
+      'x-request-id': requestId,
+    })
+    res.end(body)
     metrics.countRead('L1')
-    recordRead(req, status, 'L1', requestId, startedAt)
+    if (accessLog === undefined) {
+      ;(hit.found ? found : missing).observe((performance.now() - startedAt) / 1000)
+    } else recordRead(req, status, 'L1', requestId, startedAt)
     return true
   }
 
@@ -209,7 +201,14 @@ export function withFastRead(deps: Deps, next: RequestListener): RequestListener
     metrics.countRead(hit.level)
     const body = JSON.stringify(readResponse(key, hit))
     const status = hit.found ? 200 : 404
-    answer(res, status, body, Buffer.byteLength(body), hit.level, requestId)
+    res.writeHead(status, {
+      'content-type': 'application/json',
+      'content-length': Buffer.byteLength(body),
+      'x-cache-level': hit.level,
+      'x-replica-id': replicaId,
+      'x-request-id': requestId,
+    })
+    res.end(body)
     recordRead(req, status, hit.level, requestId, startedAt)
   }
 
