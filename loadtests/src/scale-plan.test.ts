@@ -4,6 +4,7 @@ import {
   parseReplicaCounts,
   parseSize,
   parseSizes,
+  redisMaxMemoryFor,
   scalePlan,
   scenarioOfSize,
   sizeLabel,
@@ -43,9 +44,16 @@ describe('the data set of a size', () => {
     const small = scenarioOfSize(100)
     expect(small.dataset).toEqual({ prefix: 'rh:', keys: 100_000, valueBytes: 100 })
     const large = scenarioOfSize(1_048_576)
-    expect(large.dataset).toEqual({ prefix: 'rh1MiB:', keys: 256, valueBytes: 1_048_576 })
+    expect(large.dataset).toEqual({ prefix: 'rh1MiB:', keys: 128, valueBytes: 1_048_576 })
     expect(large.dataset.keys * large.dataset.valueBytes).toBeLessThanOrEqual(DATASET_BYTES_CAP)
     expect(scenarioOfSize(4096, 500).dataset.keys).toBe(500)
+  })
+  it('gives Redis room for every data set', () => {
+    // 100k × 100 B and 128 MiB of 1 MiB values, half again, and the default 256 MB.
+    const sets = [scenarioOfSize(100), scenarioOfSize(1_048_576)]
+    expect(redisMaxMemoryFor(sets)).toBe(
+      `${Math.ceil(((10_000_000 + 128 * 1_048_576) * 1.5) / 1_048_576) + 256}mb`,
+    )
   })
   it('writes values of the data set’s size, also above the shared padding', () => {
     const scenario = scenarioOfSize(65_536)

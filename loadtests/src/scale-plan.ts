@@ -8,10 +8,10 @@ const MAX_VALUE_BYTES = 1_048_576
 /**
  * Each data set of the scale run holds at most this many bytes of values: every tier keeps a
  * copy (PostgreSQL, Redis, each replica's L1 up to its own limit), the machine is shared, and
- * seeding and priming take about a minute per 256 MiB. 100 B values keep read-heavy's 100k keys;
- * 4 KiB values get 65,536 keys, 64 KiB 4,096 and 1 MiB 256.
+ * seeding and priming take about 30 s per 128 MiB. 100 B values keep read-heavy's 100k keys;
+ * 4 KiB values get 32,768 keys, 64 KiB 2,048 and 1 MiB 128.
  */
-export const DATASET_BYTES_CAP = 256 * 1024 * 1024
+export const DATASET_BYTES_CAP = 128 * 1024 * 1024
 
 const UNITS: Record<string, number> = {
   '': 1,
@@ -76,6 +76,16 @@ export function scenarioOfSize(
   const prefix =
     bytes === params.valueBytes ? params.prefix : `rh${sizeLabel(bytes).replace(' ', '')}:`
   return readHeavyOver({ prefix, keys, valueBytes: bytes })
+}
+
+/**
+ * Redis `maxmemory` for a stack serving every data set: the stack runner's default (256 MB) is
+ * sized for 100-byte values, and at the limit writes are refused. Values once, plus half again
+ * for keys, records and allocator overhead, plus the default.
+ */
+export function redisMaxMemoryFor(scenarios: readonly Scenario[]): string {
+  const values = scenarios.reduce((sum, s) => sum + s.dataset.keys * s.dataset.valueBytes, 0)
+  return `${Math.ceil((values * 1.5) / 1_048_576) + 256}mb`
 }
 
 /** One measured point of the run: a stack of `replicas` replicas serving values of `bytes`. */

@@ -21,6 +21,8 @@ export interface StackSpec {
   /** One redis-server, or a Redis Cluster of 3 masters + 3 replicas. @default 'single' */
   redis?: RedisTopology
   replicas: number
+  /** Redis `maxmemory` (`--redis-max-memory`), e.g. 2gb. @default the stack runner's, 256mb */
+  redisMaxMemory?: string
   ports: StackPorts
   /** The environment of `pnpm stack up`, which passes it on to every replica. */
   env: Readonly<Record<string, string | undefined>>
@@ -112,6 +114,7 @@ export async function stackUp(
       String(spec.ports.redis),
       '--postgres-port',
       String(spec.ports.postgres),
+      ...(spec.redisMaxMemory ? ['--redis-max-memory', spec.redisMaxMemory] : []),
       // Measurements, not clients to protect against: nginx's per-address limits are off.
       '--rate-limit',
       'off',
