@@ -34,6 +34,8 @@ export const SCALE_HELP = `pnpm loadtest:scale [options]
   Each stack's Redis gets maxmemory for every data set (the stack runner's 256mb is sized for
   100-byte values; at the limit writes get 503). Data sets hold at most 128 MiB of values: 4 KiB values use 32,768 keys, 64 KiB values 2,048
   and 1 MiB values 128 (a smaller Zipf tail, so higher hit rates than 100k keys would give).
+  Replicas run with their defaults: values above L2_MAX_ENTRY_BYTES (256 KiB) are not cached, so
+  1 MiB reads all go to PostgreSQL.
 
   --replicas LIST     replica counts (default 1,2,3,4)
   --sizes LIST        value sizes, e.g. 100,4k,64k,1m (default)
