@@ -26,7 +26,7 @@ export const readHeavy = readHeavyOver(dataset)
 export function readHeavyOver(data: Dataset): Scenario {
   return defineScenario({
     name: 'read-heavy',
-    description: `Zipf (s=1.1) over ${data.keys.toLocaleString('en-US')} keys, 95% reads / 5% writes: the headline workload`,
+    description: `Zipf (s=1.1) over ${data.keys % 1000 === 0 ? `${data.keys / 1000}k` : data.keys} keys, 95% reads / 5% writes: the headline workload`,
     dataset: data,
     prime: params.prime,
     thresholds: params.thresholds,
