@@ -103,24 +103,31 @@ describe.skipIf(!wrk)('the wrk script of the read-heavy mix', () => {
     const result = await runWrk(wrk as string, `http://127.0.0.1:${port}`, {
       threads: 2,
       connections: 4,
-      durationS: 3,
-      script: { path: WRK_SCRIPT, args: readHeavyWrkArgs() },
+      durationS: 2,
+      // Each thread also draws 200,000 ranks in init(): the sampler's test, whatever the pace of
+      // the requests on a busy machine.
+      script: { path: WRK_SCRIPT, args: [...readHeavyWrkArgs(), '200000'] },
     })
-    expect(ranks.length).toBeGreaterThan(3000)
-    const zipf = new Zipf(100_000, 1.1)
-    const share = (test: (rank: number) => boolean) => ranks.filter(test).length / ranks.length
-    // ±2 points: over 3,000 draws or more, about four standard errors.
-    expect(Math.abs(share((r) => r === 0) - zipf.probability(0))).toBeLessThan(0.02)
-    expect(Math.abs(share((r) => r < 1000) - zipf.headMass(1000))).toBeLessThan(0.02)
-    expect(Math.abs(share((r) => r < 10) - zipf.headMass(10))).toBeLessThan(0.02)
-    // The script's own draws, over every request it built.
     const report = result.script_report as Record<string, number>
-    expect(
-      Math.abs((report.drawn_rank1 as number) / (report.drawn as number) - zipf.probability(0)),
-    ).toBeLessThan(0.02)
-    expect(Math.abs(tiers.writes / ranks.length - 0.05)).toBeLessThan(0.015)
+    const zipf = new Zipf(100_000, 1.1)
+    const drawn = report.self_n as number
+    expect(drawn).toBe(400_000)
+    // ±0.5 points: over 400,000 draws, at least eight standard errors.
+    expect(Math.abs((report.self_rank1 as number) / drawn - zipf.probability(0))).toBeLessThan(
+      0.005,
+    )
+    expect(Math.abs((report.self_top10 as number) / drawn - zipf.headMass(10))).toBeLessThan(0.005)
+    expect(Math.abs((report.self_top1000 as number) / drawn - zipf.headMass(1000))).toBeLessThan(
+      0.005,
+    )
+    // The requests use that sampler: their keys' shares, over however many were sent (at least
+    // a few hundred even on a loaded machine), within a wide margin.
+    expect(ranks.length).toBeGreaterThan(200)
+    const share = (test: (rank: number) => boolean) => ranks.filter(test).length / ranks.length
+    expect(Math.abs(share((r) => r < 1000) - zipf.headMass(1000))).toBeLessThan(0.08)
+    expect(Math.abs(tiers.writes / ranks.length - 0.05)).toBeLessThan(0.04)
     // Every answer the server sent was counted once, in its tier (the last few may be cut off
-    // by wrk's stop: within 1%).
+    // by wrk's stop).
     const counted = { L1: report.l1, L2: report.l2, DB: report.db, writes: report.no_level }
     for (const tier of ['L1', 'L2', 'DB', 'writes'] as const)
       expect(Math.abs((counted[tier] as number) - tiers[tier])).toBeLessThanOrEqual(

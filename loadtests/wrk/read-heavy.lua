@@ -4,7 +4,8 @@
 -- requests/s and hit rates differ from ours, one of the two measures something else.
 --
 -- Arguments (after `--`): keys, exponent, write share, value bytes, key prefix; defaults are
--- read-heavy's. Counts responses by X-Cache-Level in response() and prints the totals of every
+-- read-heavy's. A sixth argument, a number N, makes each thread also draw N ranks in init() and
+-- report how many fell on rank 1 and on the top 10 and 1,000 (the sampler's test). Counts responses by X-Cache-Level in response() and prints the totals of every
 -- thread as one JSON line, `WRK_MIX {...}`, in done().
 
 local threads = {}
@@ -57,6 +58,13 @@ function init(args)
   padding = string.rep("x", value_bytes)
   math.randomseed(1000 + (id or 0) * 7919 + os.time())
   l1, l2, db, other, nolevel, failed, drawn, head1, head1000 = 0, 0, 0, 0, 0, 0, 0, 0, 0
+  self_n, self_rank1, self_top10, self_top1000 = tonumber(args[6]) or 0, 0, 0, 0
+  for _ = 1, self_n do
+    local rank = sample()
+    if rank == 0 then self_rank1 = self_rank1 + 1 end
+    if rank < 10 then self_top10 = self_top10 + 1 end
+    if rank < 1000 then self_top1000 = self_top1000 + 1 end
+  end
 end
 
 local write_headers = { ["Content-Type"] = "application/json" }
@@ -88,7 +96,8 @@ function response(status, headers, body)
 end
 
 function done(summary, latency, requests)
-  local t = { l1 = 0, l2 = 0, db = 0, other = 0, nolevel = 0, failed = 0, drawn = 0, drawn_rank1 = 0, drawn_top1000 = 0 }
+  local t = { l1 = 0, l2 = 0, db = 0, other = 0, nolevel = 0, failed = 0, drawn = 0, drawn_rank1 = 0, drawn_top1000 = 0,
+    self_n = 0, self_rank1 = 0, self_top10 = 0, self_top1000 = 0 }
   for _, thread in ipairs(threads) do
     t.l1 = t.l1 + thread:get("l1")
     t.l2 = t.l2 + thread:get("l2")
@@ -99,8 +108,13 @@ function done(summary, latency, requests)
     t.drawn = t.drawn + thread:get("drawn")
     t.drawn_rank1 = t.drawn_rank1 + thread:get("head1")
     t.drawn_top1000 = t.drawn_top1000 + thread:get("head1000")
+    t.self_n = t.self_n + thread:get("self_n")
+    t.self_rank1 = t.self_rank1 + thread:get("self_rank1")
+    t.self_top10 = t.self_top10 + thread:get("self_top10")
+    t.self_top1000 = t.self_top1000 + thread:get("self_top1000")
   end
   io.write(string.format(
-    'WRK_MIX {"requests":%d,"duration_us":%d,"l1":%d,"l2":%d,"db":%d,"other":%d,"no_level":%d,"failed":%d,"drawn":%d,"drawn_rank1":%d,"drawn_top1000":%d}\n',
-    summary.requests, summary.duration, t.l1, t.l2, t.db, t.other, t.nolevel, t.failed, t.drawn, t.drawn_rank1, t.drawn_top1000))
+    'WRK_MIX {"requests":%d,"duration_us":%d,"l1":%d,"l2":%d,"db":%d,"other":%d,"no_level":%d,"failed":%d,"drawn":%d,"drawn_rank1":%d,"drawn_top1000":%d,"self_n":%d,"self_rank1":%d,"self_top10":%d,"self_top1000":%d}\n',
+    summary.requests, summary.duration, t.l1, t.l2, t.db, t.other, t.nolevel, t.failed, t.drawn, t.drawn_rank1, t.drawn_top1000,
+    t.self_n, t.self_rank1, t.self_top10, t.self_top1000))
 end
