@@ -19,7 +19,13 @@ export const findWrk = (): string | undefined =>
 export function runWrk(
   wrk: string,
   url: string,
-  options: { threads: number; connections: number; durationS: number },
+  options: {
+    threads: number
+    connections: number
+    durationS: number
+    /** A Lua script that makes the requests (wrk's `-s`); without it, GET `url` each time. */
+    script?: string
+  },
 ): Promise<WrkResult> {
   return new Promise((resolve, reject) => {
     const args = [
@@ -29,6 +35,7 @@ export function runWrk(
       '--latency',
       '--timeout',
       '5s',
+      ...(options.script ? ['-s', options.script] : []),
       url,
     ]
     const child = spawn(wrk, args, { stdio: ['ignore', 'pipe', 'pipe'] })
