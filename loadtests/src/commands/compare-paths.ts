@@ -3,9 +3,10 @@ import { join } from 'node:path'
 import type { CacheMode } from '@strata/stack/config'
 import { cpuMillis } from '@strata/stack/processes'
 import type { RunningStack } from '@strata/stack/running-stack'
+import { primeKeys } from '../generator.js'
 import { type Counters, counterDelta, replicaCounters } from '../probes.js'
 import type { PathCost } from '../report-types.js'
-import type { Dataset } from '../scenario.js'
+import { type Dataset, keyOf, type Scenario } from '../scenario.js'
 import { round } from '../summary.js'
 import { findWrk, runWrk } from '../wrk.js'
 import { type Comparison, onStack } from './compare-rounds.js'
@@ -15,7 +16,7 @@ export const PATH_KEYS = 1_000
 /** wrk's connections and threads, as in the issue's per-path table. */
 const CONNECTIONS = 32
 const THREADS = 2
-/** Unmeasured run before each path: fills L1 (or L2) with the keys, opens the connections. */
+/** Unmeasured runs before each path fill L1 (or L2) with the keys and open the connections: seconds each. */
 const WARMUP_S = 2
 
 export type PathName = 'L1 hit' | 'L2 hit' | 'DB read' | 'write'
@@ -64,16 +65,46 @@ export function pathShare(path: PathName, delta: Counters): number {
 
 const KINDS = ['replica', 'nginx', 'redis', 'postgres'] as const
 
-/** Measures one path on a running stack: a warm-up, then wrk with the CPU of every part. */
+/** The share of reads on the path a warm-up must reach before the path is measured. */
+const WARM_SHARE = 95
+/** Warm-up passes at most: a cold key takes two reads to reach L1 (a load fills L2, a read promotes). */
+const WARMUP_PASSES = 5
+
+/**
+ * Measures one path on a running stack: warm-up passes until the path's tier answers nearly
+ * every read (or the passes run out: the share measured says so), then wrk with the CPU of
+ * every part.
+ */
 export async function measurePath(
   stack: RunningStack,
   path: PathName,
-  options: { wrk: string; script: string; durationS: number },
+  options: {
+    wrk: string
+    script: string
+    scenario: Scenario
+    durationS: number
+    warmupS?: number
+    signal?: AbortSignal | undefined
+  },
 ): Promise<PathCost> {
   const url = stack.nginxUrl
   const wrk = { threads: THREADS, connections: CONNECTIONS, script: options.script }
-  await runWrk(options.wrk, url, { ...wrk, durationS: WARMUP_S })
   const replicaUrls = stack.replicas.map((r) => r.url)
+  if (path === 'L1 hit' || path === 'L2 hit') {
+    // One read of each key first puts it in L2 (at the pace of database reads, slow on a busy
+    // machine); the passes below then fill every replica's L1 from there.
+    const keys = Array.from({ length: PATH_KEYS }, (_, i) => keyOf(options.scenario.dataset, i))
+    await primeKeys(new URL(url), options.scenario, {
+      keys,
+      ...(options.signal ? { signal: options.signal } : {}),
+    })
+  }
+  for (let pass = 0; pass < WARMUP_PASSES; pass++) {
+    const before = await replicaCounters(replicaUrls)
+    await runWrk(options.wrk, url, { ...wrk, durationS: options.warmupS ?? WARMUP_S })
+    const warm = pathShare(path, counterDelta(before, await replicaCounters(replicaUrls)))
+    if (warm >= WARM_SHARE) break
+  }
   const cpu = () => KINDS.map((kind) => cpuMillis(stack.pids[kind] ?? []))
   const counters = await replicaCounters(replicaUrls)
   const cpuBefore = cpu()
@@ -124,12 +155,18 @@ export async function measurePaths(run: Comparison): Promise<void> {
         const script = join(run.outDir, `path-${path.replace(' ', '-')}.lua`)
         writeFileSync(script, pathScript(path, settings.scenario.dataset))
         progress.update(`${label}${path}: ${durationS} s of wrk`)
-        const cost = await measurePath(stack, path, { wrk, script, durationS })
+        const cost = await measurePath(stack, path, {
+          wrk,
+          script,
+          scenario: settings.scenario,
+          durationS,
+          signal,
+        })
         costs.push(cost)
         if (cost.errors > 0) run.failed = true
         const c = cost.cpu_us_per_req
         progress.log(
-          `${label}${path}: ${cost.rps.toLocaleString('en-US')} req/s (${cost.share}% of reads on the path), CPU/req replicas ${c.replica} µs, nginx ${c.nginx}, Redis ${c.redis}, PostgreSQL ${c.postgres}${cost.errors ? `; ${cost.errors} errors` : ''}`,
+          `${label}${path}: ${cost.rps.toLocaleString('en-US')} req/s${path === 'write' ? '' : ` (${cost.share}% of reads on the path)`}, CPU/req replicas ${c.replica} µs, nginx ${c.nginx}, Redis ${c.redis}, PostgreSQL ${c.postgres}${cost.errors ? `; ${cost.errors} errors` : ''}`,
         )
       }
       run.paths.set(mode, costs)
