@@ -87,6 +87,8 @@ export const COMPARE_HELP = `pnpm loadtest:compare [scenario] [options]
                       database reads (none) and writes (every mode): CPU per request of the
                       replicas, nginx, Redis and PostgreSQL, and req/s
   --paths-duration D  measured window of each path (default 5s)
+  (hot-key also reports db_loads_per_write, the replicas' database loads per write of the hot
+  key, and key #1's combined hit rate)
   --no-prime          do not read every key before the first round
   --no-latest         do not refresh loadtests/results/latest/
   --render DIR        measure nothing: rebuild DIR's report.md, report.html and chart.png
