@@ -55,8 +55,10 @@ function commandLine(s: CompareSettings): string {
   // The baseline contender is named by --baseline, not --modes.
   const modes = s.modes.filter((mode) => !s.variants[mode]?.revision)
   if (modes.join(',') !== DEFAULT_MODES.join(',')) parts.push(`--modes ${modes.join(',')}`)
-  if (s.baselineRev !== undefined) {
-    parts.push(`--baseline ${s.baselineRev}`)
+  // The commit, not the name given (HEAD~0, a branch): names move, the report must not.
+  const revision = Object.values(s.variants).find((v) => v.revision)?.revision
+  if (revision !== undefined) {
+    parts.push(`--baseline ${revision.slice(0, 10)}`)
     if (s.baselineMode !== 'multi') parts.push(`--baseline-mode ${s.baselineMode}`)
   }
   if (s.paths)

@@ -21,8 +21,6 @@ export interface CompareSettings {
   modes: string[]
   /** What each contender runs. */
   variants: Record<string, Variant>
-  /** `--baseline`: the revision as given on the command line. */
-  baselineRev?: string | undefined
   /** The cache mode of the `--baseline` contender. */
   baselineMode: CacheMode
   /** `--paths`: measure each path alone after the rounds, for this long each. */

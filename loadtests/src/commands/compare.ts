@@ -192,7 +192,6 @@ function compareSettings(
     scenario,
     modes,
     variants: { ...VARIANTS },
-    baselineRev: values.baseline,
     baselineMode,
     paths: values.paths,
     pathsDurationMs: values['paths-duration'],
