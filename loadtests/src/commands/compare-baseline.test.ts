@@ -14,6 +14,7 @@ import { findWrk } from '../wrk.js'
 import {
   type Baseline,
   baselineCacheDir,
+  buildStep,
   prepareBaseline,
   resolveRevision,
   STACK_TOOL,
@@ -33,6 +34,19 @@ describe('--baseline: which revisions', () => {
     if (spawnSync('git', ['cat-file', '-e', `${root}:${STACK_TOOL}`]).status !== 0)
       expect(() => resolveRevision(root)).toThrow(/too old to start itself/)
     expect(resolveRevision('HEAD')).toBe(git('rev-parse', 'HEAD'))
+  })
+
+  it('names the log of a build step that fails', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'strata-build-step-'))
+    const log = join(dir, 'build.log')
+    try {
+      await expect(
+        buildStep('node', ['-e', 'console.log("tsc: 1 error"); process.exit(2)'], dir, log),
+      ).rejects.toThrow(`failed (exit 2); its log: ${log}`)
+      expect(readFileSync(log, 'utf8')).toContain('tsc: 1 error')
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
   })
 })
 

@@ -47,7 +47,12 @@ export function resolveRevision(rev: string): string {
 }
 
 /** Runs one build step with its output appended to `logFile`; rejects naming the step and the log. */
-function step(command: string, args: string[], cwd: string, logFile: string): Promise<void> {
+export function buildStep(
+  command: string,
+  args: string[],
+  cwd: string,
+  logFile: string,
+): Promise<void> {
   const fd = openSync(logFile, 'a')
   writeFileSync(fd, `\n$ ${command} ${args.join(' ')}   (in ${cwd})\n`)
   return new Promise<void>((resolve, reject) => {
@@ -97,11 +102,11 @@ export async function prepareBaseline(options: {
   git(['worktree', 'prune'])
   const started = Date.now()
   progress.log(`[${name}] building ${rev} in ${rootDir} (log: ${logFile})`)
-  await step('git', ['worktree', 'add', '--detach', rootDir, sha], REPO_ROOT, logFile)
+  await buildStep('git', ['worktree', 'add', '--detach', rootDir, sha], REPO_ROOT, logFile)
   progress.log(`[${name}] pnpm install --frozen-lockfile --offline`)
-  await step('pnpm', ['install', '--frozen-lockfile', '--offline'], rootDir, logFile)
+  await buildStep('pnpm', ['install', '--frozen-lockfile', '--offline'], rootDir, logFile)
   progress.log(`[${name}] pnpm build`)
-  await step('pnpm', ['build'], rootDir, logFile)
+  await buildStep('pnpm', ['build'], rootDir, logFile)
   writeFileSync(join(rootDir, BUILT_MARKER), `${new Date().toISOString()}\n`)
   progress.log(`[${name}] built in ${((Date.now() - started) / 1000).toFixed(0)} s`)
   return baseline
