@@ -52,10 +52,13 @@ describe('--baseline: which revisions', () => {
 
 /*
  * The baseline's build and run, and every path of --paths, on real stacks: the current HEAD
- * built in a cached worktree (multi: L1 hits and writes), and this checkout's l2 and none
- * stacks (L2 hits, database reads). One replica each and a second of wrk per path: CI time.
+ * built in a cached worktree (multi: L1 hits and writes), and, when wrk is installed, this
+ * checkout's l2 and none stacks (L2 hits, database reads). One replica each and a second of wrk
+ * per path: CI time.
  */
-describe.skipIf(process.platform !== 'linux' || !findWrk())('--baseline and --paths', () => {
+const wrk = findWrk()
+
+describe.skipIf(process.platform !== 'linux')('--baseline and --paths', () => {
   const workDir = mkdtempSync(join(tmpdir(), 'strata-baseline-'))
   // PostgreSQL runs as the `postgres` user when we are root: it must be able to enter the directory.
   chmodSync(workDir, 0o755)
@@ -70,8 +73,12 @@ describe.skipIf(process.platform !== 'linux' || !findWrk())('--baseline and --pa
     stack?: RunningStack
   }> = [
     { mode: 'multi', dataDir: join(workDir, 'baseline') },
-    { mode: 'l2', dataDir: join(workDir, 'l2') },
-    { mode: 'none', dataDir: join(workDir, 'none') },
+    ...(wrk
+      ? ([
+          { mode: 'l2', dataDir: join(workDir, 'l2') },
+          { mode: 'none', dataDir: join(workDir, 'none') },
+        ] as const)
+      : []),
   ]
 
   beforeAll(async () => {
@@ -152,41 +159,44 @@ describe.skipIf(process.platform !== 'linux' || !findWrk())('--baseline and --pa
     expect(typeof row.hot_key_combined_hit_rate).toBe('number')
   }, 120_000)
 
-  it('measures every path with positive figures, each on its own path', async () => {
-    const wrk = findWrk() as string
-    const measured: string[] = []
-    for (const { mode, stack } of stacks) {
-      for (const path of PATHS_OF[mode]) {
-        const script = join(workDir, `${mode}-${path.replace(' ', '-')}.lua`)
-        writeFileSync(script, pathScript(path, scenario.dataset))
-        const cost = await measurePath(stack as RunningStack, path, {
-          wrk,
-          script,
-          scenario,
-          durationS: 1,
-          warmupS: 1,
-        })
-        measured.push(`${mode} ${path}`)
-        expect(cost.errors, `${mode} ${path}`).toBe(0)
-        expect(cost.rps, `${mode} ${path}`).toBeGreaterThan(0)
-        expect(cost.cpu_us_per_req.replica, `${mode} ${path}`).toBeGreaterThan(0)
-        expect(cost.cpu_us_per_req.nginx, `${mode} ${path}`).toBeGreaterThan(0)
-        if (path === 'L2 hit') expect(cost.cpu_us_per_req.redis).toBeGreaterThan(0)
-        if (path === 'DB read' || path === 'write')
-          expect(cost.cpu_us_per_req.postgres, `${mode} ${path}`).toBeGreaterThan(0)
-        // Warm caches: nearly every read takes the path measured.
-        if (path !== 'write') expect(cost.share, `${mode} ${path}`).toBeGreaterThan(90)
+  it.skipIf(!wrk)(
+    'measures every path with positive figures, each on its own path',
+    async () => {
+      const measured: string[] = []
+      for (const { mode, stack } of stacks) {
+        for (const path of PATHS_OF[mode]) {
+          const script = join(workDir, `${mode}-${path.replace(' ', '-')}.lua`)
+          writeFileSync(script, pathScript(path, scenario.dataset))
+          const cost = await measurePath(stack as RunningStack, path, {
+            wrk: wrk as string,
+            script,
+            scenario,
+            durationS: 1,
+            warmupS: 1,
+          })
+          measured.push(`${mode} ${path}`)
+          expect(cost.errors, `${mode} ${path}`).toBe(0)
+          expect(cost.rps, `${mode} ${path}`).toBeGreaterThan(0)
+          expect(cost.cpu_us_per_req.replica, `${mode} ${path}`).toBeGreaterThan(0)
+          expect(cost.cpu_us_per_req.nginx, `${mode} ${path}`).toBeGreaterThan(0)
+          if (path === 'L2 hit') expect(cost.cpu_us_per_req.redis).toBeGreaterThan(0)
+          if (path === 'DB read' || path === 'write')
+            expect(cost.cpu_us_per_req.postgres, `${mode} ${path}`).toBeGreaterThan(0)
+          // Warm caches: nearly every read takes the path measured.
+          if (path !== 'write') expect(cost.share, `${mode} ${path}`).toBeGreaterThan(90)
+        }
       }
-    }
-    expect(measured).toEqual([
-      'multi L1 hit',
-      'multi write',
-      'l2 L2 hit',
-      'l2 write',
-      'none DB read',
-      'none write',
-    ])
-  }, 120_000)
+      expect(measured).toEqual([
+        'multi L1 hit',
+        'multi write',
+        'l2 L2 hit',
+        'l2 write',
+        'none DB read',
+        'none write',
+      ])
+    },
+    120_000,
+  )
 })
 
 const readCmdline = (pid: number) =>
