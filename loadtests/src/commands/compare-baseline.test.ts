@@ -13,7 +13,6 @@ import { stackDown, stackUp } from '../stack-client.js'
 import { findWrk } from '../wrk.js'
 import {
   type Baseline,
-  baselineCacheDir,
   buildStep,
   prepareBaseline,
   resolveRevision,
@@ -63,6 +62,9 @@ describe.skipIf(process.platform !== 'linux')('--baseline and --paths', () => {
   // PostgreSQL runs as the `postgres` user when we are root: it must be able to enter the directory.
   chmodSync(workDir, 0o755)
   const logFile = join(workDir, 'stack.log')
+  // A cache of its own, removed afterwards: a worktree per tested commit would pile up in the
+  // user's cache otherwise.
+  const cacheDir = join(workDir, 'cache')
   const scenario = scenarioNamed('hot-key')
   const progress = new Progress({ interactive: false })
   let baseline: Baseline
@@ -85,7 +87,7 @@ describe.skipIf(process.platform !== 'linux')('--baseline and --paths', () => {
     baseline = await prepareBaseline({
       rev: 'HEAD',
       mode: 'multi',
-      cacheDir: baselineCacheDir(process.env),
+      cacheDir,
       progress,
     })
     ;(stacks[0] as { rootDir?: string }).rootDir = baseline.rootDir
@@ -111,6 +113,7 @@ describe.skipIf(process.platform !== 'linux')('--baseline and --paths', () => {
   afterAll(async () => {
     for (const { dataDir, rootDir } of stacks)
       await stackDown(dataDir, process.env, logFile, rootDir).catch(() => {})
+    if (baseline) git('worktree', 'remove', '--force', baseline.rootDir)
     rmSync(workDir, { recursive: true, force: true })
   }, 120_000)
 
@@ -121,7 +124,7 @@ describe.skipIf(process.platform !== 'linux')('--baseline and --paths', () => {
     const again = await prepareBaseline({
       rev: baseline.sha,
       mode: 'multi',
-      cacheDir: baselineCacheDir(process.env),
+      cacheDir,
       progress,
     })
     expect(again.rootDir).toBe(baseline.rootDir)
