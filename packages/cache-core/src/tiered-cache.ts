@@ -63,6 +63,9 @@ export class TieredCache<T> {
   readonly #fences: LRUCache<string, number>
   /** Fences refused writes left in Redis, taken back once Redis answers. */
   readonly #unfences: Unfences | undefined
+  /** Names each write's fence: this instance's random digits, then a count (no getpid per write). */
+  readonly #nonceBase = randomBytes(6).toString('hex')
+  #nonces = 0
   #closed = false
 
   constructor(options: TieredCacheOptions<T>) {
@@ -212,7 +215,7 @@ export class TieredCache<T> {
     const partition = this.#partitioning.of(key)
     const generation = this.#coherence.generations.of(partition)
     // Names this write's fence, so that taking it back can never remove another write's.
-    const nonce = randomBytes(6).toString('hex')
+    const nonce = this.#nonceBase + (++this.#nonces).toString(36)
     try {
       // Redis stopped answering: refuse now rather than after a timeout.
       if (this.#breaker?.open) throw REDIS_NOT_ANSWERING
