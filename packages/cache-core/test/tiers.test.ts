@@ -259,7 +259,7 @@ describe('L2 namespace and fences', () => {
       redis: bed.redis,
       partitioning: Partitioning.single(bed.prefix),
     })
-    await store.fence('k', 5, 0, 'n', 60_000)
+    await store.fence('k', 5, 0, 'n', 60_000, undefined)
     const stale = liveRecord(4)
     const deadline = Date.now() + 60_000
     expect(await store.set('k', stale, 60_000, deadline)).toBe(false)
@@ -285,7 +285,7 @@ describe('L2 namespace and fences', () => {
       redis: bed.redis,
       partitioning: Partitioning.single(bed.prefix),
     })
-    await store.fence('k', 3, 0, 'n', 60_000)
+    await store.fence('k', 3, 0, 'n', 60_000, undefined)
     await store.set(
       'k',
       { kind: 'absent', version: 3, expiresAt: Date.now() + 1_000, generation: 0 },

@@ -1,6 +1,16 @@
 import type { L2Record } from './l2-record.js'
 
 /**
+ * An invalidation that travels with a fence: published on `channel` (with `SPUBLISH` when
+ * `sharded`) in the same atomic step as the fence, whether or not the fence went up.
+ */
+export interface Announcement {
+  channel: string
+  payload: string
+  sharded: boolean
+}
+
+/**
  * The contract of a shared L2. Keys are user keys; the store owns its namespace.
  * Every method may reject when the backing service is down; the cache treats that as a miss.
  */
@@ -16,7 +26,9 @@ export interface L2Store {
   set(key: string, record: L2Record, ttlMs: number, deadline: number): Promise<boolean>
   /**
    * Leaves a fence that refuses every version below `version`, replacing older entries.
-   * `nonce` names the write, so that `unfence` takes back this fence and no other.
+   * `nonce` names the write, so that `unfence` takes back this fence and no other. With an
+   * `announce`ment, publishes it in the same step (one command, one reply); a wrapper must pass
+   * it on, or the other replicas never hear of the write.
    */
   fence(
     key: string,
@@ -24,6 +36,7 @@ export interface L2Store {
     generation: number,
     nonce: string,
     ttlMs: number,
+    announce: Announcement | undefined,
   ): Promise<void>
   /**
    * Takes back the fence a refused write left (`version` and `nonce` as given to `fence`), if it

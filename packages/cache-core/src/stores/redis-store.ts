@@ -2,7 +2,7 @@ import type { Cluster, Redis } from 'ioredis'
 import { ScriptNotLoadedError } from '../errors.js'
 import type { Partitioning } from '../partitions.js'
 import { decodeL2Record, encodeL2Record, type L2Record } from './l2-record.js'
-import type { L2Store } from './l2-store.js'
+import type { Announcement, L2Store } from './l2-store.js'
 import { runScript, type ScriptsMode, STRATA_SCRIPTS, type StrataScript } from './redis-scripts.js'
 
 /** Options of the Redis store. */
@@ -55,9 +55,12 @@ export class RedisStore implements L2Store {
     generation: number,
     nonce: string,
     ttlMs: number,
+    announce: Announcement | undefined,
   ): Promise<void> {
     const encoded = encodeL2Record({ kind: 'fence', version, generation, nonce })
-    await this.#run(STRATA_SCRIPTS.fence, this.#names.redisKey(key), [version, encoded, ttlMs])
+    const args: (string | number)[] = [version, encoded, ttlMs]
+    if (announce) args.push(announce.channel, announce.payload, announce.sharded ? 1 : 0)
+    await this.#run(STRATA_SCRIPTS.fence, this.#names.redisKey(key), args)
   }
 
   async unfence(
