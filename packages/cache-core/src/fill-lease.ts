@@ -78,7 +78,7 @@ function mayReadL2<T>(parts: FillParts<T>, flight: Flight<T>): boolean {
   )
 }
 
-/** Drops the lease a flight took when its load put nothing in L2, so waiters load at once. */
+/** Drops the lease a flight took, once its load is over (not awaited: off the read's path). */
 export function dropFillLease<T>(parts: FillParts<T>, key: string, flight: Flight<T>): void {
   const token = flight.lease
   if (token === undefined) return

@@ -110,7 +110,9 @@ export class Flights<T> {
     try {
       return await load(this.#parts, key, flight)
     } finally {
-      // Still held: the load failed, or put nothing in L2. Waiters need not wait for it.
+      // Filled or not, the lease is spent: waiters find the fill, or load at once. Kept, it
+      // would hold up the readers of that version once the fill expires (a cached miss does in
+      // `negativeTtl`, sooner than the lease would).
       dropFillLease(this.#parts, key, flight)
     }
   }

@@ -24,7 +24,7 @@ export interface Flight<T> {
   startedAt: number
   /** An invalidation or a local clear took it out of the map: it installs nothing. */
   detached: boolean
-  /** The token of the fill lease it holds (see `awaitFill`) until its load fills L2. */
+  /** The token of the fill lease it holds (see `awaitFill`) while it loads. */
   lease: string | undefined
 }
 

@@ -49,8 +49,6 @@ export async function load<T>(
       rejectStale(parts, key, version, flight.fence, 'L2')
       return lookup
     }
-    // The fill is in L2, where waiters look: the lease has done its job (it expires by itself).
-    flight.lease = undefined
     // Anything may have happened during the round trip: ask again before L1.
     if (!mayInstall(parts, key, version, flight, 'L1')) return lookup
   }

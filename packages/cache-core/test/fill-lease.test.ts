@@ -69,6 +69,8 @@ describe('fill leases: one load per key cluster-wide', () => {
     expect(stats.reduce((sum, s) => sum + s.fillLeaseFills, 0)).toBe(2)
     expect(stats.reduce((sum, s) => sum + s.fillLeaseTimeouts, 0)).toBe(0)
     expect(stats.reduce((sum, s) => sum + s.dbReads, 0)).toBe(1)
+    // Spent, the lease is dropped: kept, it would hold up readers once the fill expires.
+    await vi.waitFor(async () => expect(await bed.redis.exists(`${bed.prefix}:l:k`)).toBe(0))
   })
 
   it('without fill leases (fillLeaseWait 0) each instance loads for itself', async () => {
