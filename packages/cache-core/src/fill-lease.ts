@@ -9,10 +9,11 @@ let issued = 0
 
 /**
  * A waiter's first look at L2 after finding the lease held, in ms; each next one waits twice as
- * long, up to LAST_LOOK: a load and its L2 set take a few milliseconds.
+ * long (2, 4, 8, 16…: five looks in 50 ms). A load and its L2 set take a few milliseconds; each
+ * look is a Redis call, and a fill that does not come soon (its set refused by a newer write)
+ * should not cost many.
  */
-const FIRST_LOOK = 1
-const LAST_LOOK = 10
+const FIRST_LOOK = 2
 
 const pause = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
 
@@ -43,7 +44,7 @@ export async function awaitFill<T>(
   let state = await take(parts, key, flight, token)
   const waited = state === 'held'
   if (waited) counters.fillLeaseWaits++
-  for (let pauseMs = FIRST_LOOK; state === 'held'; pauseMs = Math.min(2 * pauseMs, LAST_LOOK)) {
+  for (let pauseMs = FIRST_LOOK; state === 'held'; pauseMs *= 2) {
     const left = wait - (performance.now() - started)
     if (left <= 0) {
       counters.fillLeaseTimeouts++
