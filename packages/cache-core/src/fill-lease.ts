@@ -20,7 +20,7 @@ const pause = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
 /**
  * One load per key cluster-wide (memcache's leases): called after L2 had no record this flight
  * may serve. The first reader to get here takes the key's fill lease and goes to the loader
- * (resolves undefined, the lease noted on the flight so that a failed or refused load drops it).
+ * (resolves undefined; the lease is noted on the flight, which drops it once its load is over).
  * Readers that find it held wait for the holder's fill, looking again with growing pauses for at
  * most `l2.fillLeaseWait` ms in all, and serve it from L2 under every check an L2 read makes
  * (`reread`); if it does not come in time they load themselves.
