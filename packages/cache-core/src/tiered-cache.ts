@@ -32,7 +32,7 @@ import { type LeftFence, Unfences } from './unfences.js'
  *    messages sent while a subscriber was away.
  * 3. Concurrent misses for a key share one flight, detached on invalidation; a joiner handed a
  *    row older than a write it knew of when it arrived loads again, from a flight that started
- *    after it arrived.
+ *    after it arrived. Across instances, a fill lease lets one load fill L2 for all of them.
  * 4. A load installs nothing once detached, past `maxLoadTime`, or while Redis's lost fences
  *    may matter (`maxWriteTime` after a data loss is noticed).
  */
