@@ -1,7 +1,7 @@
 import { abortOnInterrupt } from '@strata/stack/cli-support'
 /**
  * The load tools: `pnpm loadtest`, `pnpm loadtest:compare`, `pnpm loadtest:limit`,
- * `pnpm loadtest:smoke`. Run with `tsx loadtests/src/cli.ts <command> [options]`.
+ * `pnpm loadtest:smoke`, `pnpm loadtest:scale`, `pnpm loadtest:crosscheck`. Run with `tsx loadtests/src/cli.ts <command> [options]`.
  */
 import { type LoadtestEnv, readLoadtestEnv } from './env.js'
 
@@ -11,6 +11,8 @@ const HELP = `Strata load tools
   loadtest compare [scenario] [options]  the same scenario in every cache mode, interleaved
   loadtest limit [options]               L1-hit throughput of the stack against a bare Hono app
   loadtest smoke                         CI: 15 s of read-heavy on a throw-away stack
+  loadtest scale [options]               throughput and CPU per request by replica count and value size
+  loadtest crosscheck [options]          our generator against wrk on the read-heavy mix
 
   loadtest <command> --help              the options of a command`
 
@@ -30,6 +32,14 @@ const COMMANDS = new Map<string, () => Promise<Command>>([
   ],
   ['limit', () => import('./commands/limit.js').then((m) => command(m.limitCommand, m.LIMIT_HELP))],
   ['smoke', () => import('./commands/smoke.js').then((m) => command(m.smokeCommand, m.SMOKE_HELP))],
+  ['scale', () => import('./commands/scale.js').then((m) => command(m.scaleCommand, m.SCALE_HELP))],
+  [
+    'crosscheck',
+    () =>
+      import('./commands/crosscheck.js').then((m) =>
+        command(m.crosscheckCommand, m.CROSSCHECK_HELP),
+      ),
+  ],
 ])
 
 async function main(): Promise<number> {

@@ -46,6 +46,8 @@ export interface ModeRow {
   cpu_us_per_req: { replica: number; redis: number; postgres: number; nginx: number }
   /** `single` or `cluster` (a Redis Cluster of 3 masters); absent in older runs: single. */
   redis?: string
+  /** The `--baseline` contender: the commit it ran (absent for this revision's modes). */
+  revision?: string
   /** What each Redis node (the server, or each cluster master) ran; null without Redis. */
   redis_nodes?: NodeLoad[] | null
   /** The busiest Redis node's commands over the nodes' mean (1: balanced); null without Redis. */
@@ -56,6 +58,17 @@ export interface ModeRow {
    */
   propagation_p50_ms?: number | null
   propagation_p99_ms?: number | null
+  /**
+   * hot-key only: the replicas' database loads in the measured window (their `db_reads`
+   * counters) over the hot key's writes in it; null when nothing was written. With every key
+   * primed into L2, the loads are the hot key's reloads after its writes: 1 is one load per
+   * write cluster-wide, the number of replicas one per replica.
+   */
+  db_loads_per_write?: number | null
+  /** hot-key only: the combined hit rate of the hot key's own reads (key #1), %. */
+  hot_key_combined_hit_rate?: number | null
+  /** With `--paths`: what one request of each path the mode serves costs (see `PathCost`). */
+  paths?: PathCost[]
   /** With `--repeat`: each run's key figures (the row holds their medians). */
   rounds?: Array<{
     p99_ms: number
@@ -66,6 +79,28 @@ export interface ModeRow {
     combined_hit_rate: number
     l1_hit_rate: number
   }>
+}
+
+/**
+ * One path measured alone through nginx (wrk, every request the same kind): CPU per request of
+ * each part of the stack, from /proc, and the throughput; `share` is the part of the replicas'
+ * reads answered by the path's tier (100 for writes), which says the path was measured pure.
+ */
+export interface PathCost {
+  path: string
+  rps: number
+  requests: number
+  errors: number
+  share: number
+  cpu_us_per_req: { replica: number; nginx: number; redis: number; postgres: number }
+}
+
+/** Each mode's figures over the `--baseline` contender's: what changed since that revision. */
+export interface BaselineRatios {
+  contender: string
+  revision: string
+  /** By mode: its figure ÷ the baseline's (above 1: more req/s, or a longer p99, or more CPU). */
+  ratios: Record<string, { rps: number; p99_ms: number; cpu_us_per_req_replica: number }>
 }
 
 /** A target of the design and whether the run met it. */
@@ -103,6 +138,8 @@ export interface ComparisonReport {
   machine: { node: string; cpus: number; cpu_model: string; platform: string }
   rows: ModeRow[]
   targets: TargetCheck[]
+  /** `--baseline`: every mode's figures over the baseline revision's. */
+  baseline?: BaselineRatios
   /** Hit rates of the ideal model (`simulate`), for reference. */
   ideal?: {
     round_robin: { l1: number; combined: number }

@@ -1,3 +1,4 @@
+import { baselineSection, hotKeySection, pathsSection } from './report-costs.js'
 import { cmds, f1, int, modeLabel } from './report-format.js'
 import { clusterHeadline, redisNodesSection } from './report-redis.js'
 import type { ComparisonReport, ModeRow } from './report-types.js'
@@ -67,6 +68,9 @@ export function markdownReport(report: ComparisonReport): string {
       'Latency is per request as the client sees it, through nginx, on a CPU shared by every process.',
     ...roundsSection(report),
     ...cpuSection(report),
+    ...baselineSection(report),
+    ...pathsSection(report),
+    ...hotKeySection(report),
     ...tailSection(report),
     ...redisNodesSection(report),
     ...bullets(headline(report.rows)),

@@ -21,16 +21,26 @@ export interface StackSpec {
   /** One redis-server, or a Redis Cluster of 3 masters + 3 replicas. @default 'single' */
   redis?: RedisTopology
   replicas: number
+  /** Redis `maxmemory` (`--redis-max-memory`), e.g. 2gb. @default the stack runner's, 256mb */
+  redisMaxMemory?: string
   ports: StackPorts
   /** The environment of `pnpm stack up`, which passes it on to every replica. */
   env: Readonly<Record<string, string | undefined>>
   /** Where the stack runner's own output goes. */
   logFile: string
+  /**
+   * The checkout whose stack runner starts the stack (a `--baseline` worktree starts itself with
+   * its own). @default this repository
+   */
+  rootDir?: string | undefined
 }
 
+/** The stack runner of a checkout, as its `pnpm stack` script runs it. */
+const STACK_RUNNER = ['--import', 'tsx', 'scripts/src/stack.ts']
+
 /**
- * Runs `pnpm stack <args>` in the repository root with its output in `logFile`; each line it
- * prints also goes to `onLine` (the stack runner's steps, for progress).
+ * Runs the stack runner of `rootDir` (what `pnpm stack <args>` runs there) with its output in
+ * `logFile`; each line it prints also goes to `onLine` (the stack runner's steps, for progress).
  */
 function runStackCli(
   args: string[],
@@ -38,11 +48,12 @@ function runStackCli(
   logFile: string,
   timeoutMs: number,
   onLine?: (line: string) => void,
+  rootDir = REPO_ROOT,
 ): Promise<void> {
   const fd = openSync(logFile, 'a')
   return new Promise<void>((resolvePromise, reject) => {
-    const child = spawn('pnpm', ['--silent', 'stack', ...args], {
-      cwd: REPO_ROOT,
+    const child = spawn(process.execPath, [...STACK_RUNNER, ...args], {
+      cwd: rootDir,
       env: env as NodeJS.ProcessEnv,
       stdio: ['ignore', 'pipe', 'pipe'],
     })
@@ -68,7 +79,7 @@ function runStackCli(
         const tail = readFileSync(logFile, 'utf8').trimEnd().split('\n').slice(-15).join('\n')
         reject(
           new Error(
-            `pnpm stack ${args.join(' ')} failed (${signal ?? `exit ${code}`}); its output (${logFile}):\n${tail}`,
+            `${rootDir === REPO_ROOT ? '' : `${rootDir}: `}pnpm stack ${args.join(' ')} failed (${signal ?? `exit ${code}`}); its output (${logFile}):\n${tail}`,
           ),
         )
       }
@@ -112,6 +123,7 @@ export async function stackUp(
       String(spec.ports.redis),
       '--postgres-port',
       String(spec.ports.postgres),
+      ...(spec.redisMaxMemory ? ['--redis-max-memory', spec.redisMaxMemory] : []),
       // Measurements, not clients to protect against: nginx's per-address limits are off.
       '--rate-limit',
       'off',
@@ -120,6 +132,7 @@ export async function stackUp(
     spec.logFile,
     180_000,
     onStep,
+    spec.rootDir,
   )
   const stack = readStack(spec.dataDir)
   if (!stack) throw new Error(`pnpm stack up succeeded but wrote no ${spec.dataDir}/stack.json`)
@@ -131,8 +144,9 @@ export function stackDown(
   dataDir: string,
   env: Readonly<Record<string, string | undefined>>,
   logFile: string,
+  rootDir?: string,
 ): Promise<void> {
-  return runStackCli(['down', '--data-dir', dataDir], env, logFile, 120_000)
+  return runStackCli(['down', '--data-dir', dataDir], env, logFile, 120_000, undefined, rootDir)
 }
 
 /** Front to back, so that nothing is paused while a part in front of it could still call it. */

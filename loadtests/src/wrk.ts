@@ -9,6 +9,8 @@ export interface WrkResult {
   errors: number
   p50_ms: number
   p99_ms: number
+  /** What a script printed in its `done()` as one `WRK_MIX {json}` line, when it did. */
+  script_report?: Record<string, number>
 }
 
 /** wrk's path, or undefined when it is not installed. */
@@ -19,7 +21,13 @@ export const findWrk = (): string | undefined =>
 export function runWrk(
   wrk: string,
   url: string,
-  options: { threads: number; connections: number; durationS: number },
+  options: {
+    threads: number
+    connections: number
+    durationS: number
+    /** A Lua script (`-s`) and its arguments (after `--`). */
+    script?: { path: string; args: readonly string[] }
+  },
 ): Promise<WrkResult> {
   return new Promise((resolve, reject) => {
     const args = [
@@ -29,7 +37,9 @@ export function runWrk(
       '--latency',
       '--timeout',
       '5s',
+      ...(options.script ? ['-s', options.script.path] : []),
       url,
+      ...(options.script ? ['--', ...options.script.args] : []),
     ]
     const child = spawn(wrk, args, { stdio: ['ignore', 'pipe', 'pipe'] })
     let out = ''
@@ -74,7 +84,9 @@ export function parseWrk(text: string): WrkResult {
     const match = new RegExp(`^\\s+${p}%\\s+([\\d.]+)(us|ms|s|m)\\s*$`, 'm').exec(text)
     return match ? toMs(match[1] ?? '', match[2] ?? '') : Number.NaN
   }
+  const report = /^WRK_MIX (\{.*\})$/m.exec(text)?.[1]
   return {
+    ...(report ? { script_report: JSON.parse(report) as Record<string, number> } : {}),
     rps: Number(rps[1]),
     requests: Number(total[1]),
     errors: non2xx + socketErrors,

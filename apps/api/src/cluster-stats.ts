@@ -18,6 +18,10 @@ export interface ReplicaStats {
   invalidations_received: number
   promotions: number
   stale_sets_rejected: number
+  /** Reads that waited for another replica's fill (its fill lease held), served it, or gave up. */
+  fill_lease_waits: number
+  fill_lease_fills: number
+  fill_lease_timeouts: number
   /** Epoch ms of the replica's last flush. */
   updated_at: number
 }
@@ -35,6 +39,9 @@ const COUNTERS = [
   'invalidations_received',
   'promotions',
   'stale_sets_rejected',
+  'fill_lease_waits',
+  'fill_lease_fills',
+  'fill_lease_timeouts',
 ] as const
 
 /** Turns cache-core counters into the shared row. */
@@ -60,6 +67,9 @@ export function replicaRow(
     invalidations_received: s.invalidationsReceived,
     promotions: s.promotions,
     stale_sets_rejected: s.staleSetsRejected,
+    fill_lease_waits: s.fillLeaseWaits,
+    fill_lease_fills: s.fillLeaseFills,
+    fill_lease_timeouts: s.fillLeaseTimeouts,
     updated_at: now,
   }
 }
@@ -67,7 +77,7 @@ export function replicaRow(
 /** Sums the rows of every live replica and derives the rates (percentages). */
 export function clusterTotals(rows: ReplicaStats[]) {
   const sum = Object.fromEntries(
-    COUNTERS.map((name) => [name, rows.reduce((t, r) => t + r[name], 0)]),
+    COUNTERS.map((name) => [name, rows.reduce((t, r) => t + (r[name] ?? 0), 0)]),
   ) as Record<(typeof COUNTERS)[number], number>
   return {
     replicas: rows.length,

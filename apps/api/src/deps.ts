@@ -114,6 +114,7 @@ export function createDeps(env: Env, logger: Logger = createLogger(env)): Deps {
       ttl: env.L2_CACHE_TTL * 1000,
       maxEntryBytes: env.L2_MAX_ENTRY_BYTES,
       scripts: env.REDIS_SCRIPTS,
+      fillLeaseWait: Math.round(env.L2_FILL_LEASE_WAIT * 1000),
     },
     negativeTtl: env.NEGATIVE_CACHE_TTL * 1000,
     busLease: Math.round(env.BUS_LEASE * 1000),

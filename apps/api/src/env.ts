@@ -49,6 +49,9 @@ const envSchema = z.object({
   L2_MAX_ENTRY_BYTES: bytes(256 * 1024),
   L2_CACHE_TTL: seconds(300),
   NEGATIVE_CACHE_TTL: seconds(5),
+  // Seconds a read that finds another replica loading its key (the key's fill lease) waits for
+  // that fill before loading itself (cache-core's `l2.fillLeaseWait`). 0 turns fill leases off.
+  L2_FILL_LEASE_WAIT: z.coerce.number().nonnegative().max(10).default(0.05),
   // Seconds a bus heartbeat, once back, lets L1 serve (cache-core's `busLease`): the staleness
   // bound when the bus link goes silent without closing. 0 turns the lease off.
   BUS_LEASE: z.coerce.number().nonnegative().max(60).default(0.06),

@@ -157,6 +157,21 @@ const STATS_COUNTERS: readonly [name: string, help: string, key: CountKey][] = [
   ],
   ['strata_fences_restored_total', 'Fences of refused writes taken back', 'fencesRestored'],
   [
+    'strata_fill_lease_waits_total',
+    'Reads that found another replica loading their key (its fill lease held) and waited',
+    'fillLeaseWaits',
+  ],
+  [
+    'strata_fill_lease_fills_total',
+    "Reads that waited on a fill lease and were served the holder's fill from L2",
+    'fillLeaseFills',
+  ],
+  [
+    'strata_fill_lease_timeouts_total',
+    'Reads that waited on a fill lease, saw no fill within L2_FILL_LEASE_WAIT, and loaded',
+    'fillLeaseTimeouts',
+  ],
+  [
     'strata_redis_errors_total',
     'Redis operations that failed and were degraded around',
     'redisErrors',

@@ -431,6 +431,9 @@ describe('GET /cache-stats', () => {
       'invalidations_received',
       'promotions',
       'stale_sets_rejected',
+      'fill_lease_waits',
+      'fill_lease_fills',
+      'fill_lease_timeouts',
     ]) {
       expect(body[field], field).toEqual(expect.any(Number))
     }

@@ -124,7 +124,10 @@ const {
 const admin = new Redis(servers.redis.url)
 afterAll(() => admin.disconnect())
 
-/** Every key outside `strata:k:`, with its value: what no user key may ever change. */
+/**
+ * Every key outside `strata:k:` (entries) and `strata:l:` (their fill leases), with its value:
+ * what no user key may ever change.
+ */
 async function outsideUserSpace(): Promise<Record<string, string>> {
   const snapshot: Record<string, string> = {}
   let cursor = '0'
@@ -132,7 +135,7 @@ async function outsideUserSpace(): Promise<Record<string, string>> {
     const [next, keys] = await admin.scan(cursor, 'COUNT', 1000)
     cursor = next
     for (const key of keys) {
-      if (key.startsWith('strata:k:')) continue
+      if (key.startsWith('strata:k:') || key.startsWith('strata:l:')) continue
       const type = await admin.type(key)
       snapshot[key] =
         type === 'string'
@@ -144,7 +147,7 @@ async function outsideUserSpace(): Promise<Record<string, string>> {
 }
 
 describe('user keys stay inside the namespace', () => {
-  it('maps every user key to exactly strata:k:<key>, and no request reads or changes anything else', async () => {
+  it('maps every user key to exactly strata:k:<key> (and its fill lease strata:l:<key>), and no request reads or changes anything else', async () => {
     // Decoys outside the user space: metadata, and the raw names of the adversarial keys.
     await admin.set('strata:m:stats:replica-1', 'decoy stats')
     await admin.zadd('strata:m:replicas', 1, 'replica-1')
@@ -186,6 +189,8 @@ describe('user keys stay inside the namespace', () => {
 
     const apiCommands = commands.filter((c) => !c.args.includes('namespace-test-done'))
     const expectedKeys = new Set(ADVERSARIAL_KEYS.map((key) => `strata:k:${key}`))
+    // A key's fill lease: its own name beside the entry's (the fill-lease script, and inside it).
+    const leaseKeys = new Set(ADVERSARIAL_KEYS.map((key) => `strata:l:${key}`))
     const strays: string[] = []
     const seen = new Set<string>()
     for (const { args, source } of apiCommands) {
@@ -196,6 +201,7 @@ describe('user keys stay inside the namespace', () => {
         // script after every resubscribe); nothing else outside the user space.
         const allowed =
           expectedKeys.has(key) ||
+          leaseKeys.has(key) ||
           (key === 'strata:m:generation' &&
             ['get', 'evalsha', 'eval'].includes(args[0]?.toLowerCase() ?? ''))
         if (!allowed) strays.push(`${source}: ${args.slice(0, 4).join(' ')}`)

@@ -28,6 +28,10 @@ export interface Variant {
   mode: CacheMode
   lb: LoadBalancing
   redis: RedisTopology
+  /** `--baseline`: the worktree of another revision, which starts its stack itself. */
+  rootDir?: string
+  /** `--baseline`: the commit built in `rootDir`. */
+  revision?: string
 }
 
 /** The variants compared. */
@@ -158,6 +162,7 @@ export function modeRow(mode: string, variant: Variant, m: ModeMeasurement): Mod
     cache_mode: variant.mode,
     lb: variant.lb,
     redis: variant.redis,
+    ...(variant.revision ? { revision: variant.revision } : {}),
     // The closed-loop figures are filled in from the mode's max run, after every round.
     rps: 0,
     offered_rps: s.rate ?? s.rps,
@@ -196,8 +201,21 @@ export function modeRow(mode: string, variant: Variant, m: ModeMeasurement): Mod
     redis_imbalance: m.redis_nodes ? imbalance(m.redis_nodes) : null,
     propagation_p50_ms: m.propagation?.p50_ms ?? null,
     propagation_p99_ms: m.propagation?.p99_ms ?? null,
+    ...(s.scenario === 'hot-key'
+      ? {
+          db_loads_per_write: dbLoadsPerWrite(m.server.db_reads, s.writes),
+          hot_key_combined_hit_rate: s.by_group?.['#1']?.combined_hit_rate ?? null,
+        }
+      : {}),
   }
 }
+
+/**
+ * Database loads per write: the replicas' `db_reads` over the window (already summed over the
+ * replicas) divided by the writes in it, to 3 decimals; null when nothing was written.
+ */
+export const dbLoadsPerWrite = (dbReads: number, writes: number): number | null =>
+  writes === 0 ? null : round(dbReads / writes, 3)
 
 /** The figures of a row that several runs combine by their median. */
 const MEDIAN_FIELDS = [
@@ -220,6 +238,8 @@ const NULLABLE_FIELDS = [
   'redis_imbalance',
   'propagation_p50_ms',
   'propagation_p99_ms',
+  'db_loads_per_write',
+  'hot_key_combined_hit_rate',
 ] as const
 /** The counts that several runs add up. */
 const SUM_FIELDS = ['errors', 'dropped', 'requests', 'reads', 'writes', 'duration_s'] as const

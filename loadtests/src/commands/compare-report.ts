@@ -10,6 +10,7 @@ import {
   markdownTable,
   type TargetCheck,
 } from '../report.js'
+import { baselineRatios } from '../report-costs.js'
 import { chartPage, chartPageSize, htmlReport } from '../report-html.js'
 import { machineInfo, publishLatest, writeJson } from '../results.js'
 import { renderPng } from '../screenshot.js'
@@ -26,15 +27,19 @@ export function combineRows(run: Comparison): ModeRow[] {
     if (mine.length === 0) return []
     const row = medianRow(mine)
     const max = run.saturated.get(mode)
+    const paths = run.paths.get(mode)
     return [
-      max
-        ? {
-            ...row,
-            rps: max.rps,
-            saturated_p99_ms: max.latency.all.p99_ms,
-            errors: row.errors + max.errors,
-          }
-        : row,
+      {
+        ...row,
+        ...(max
+          ? {
+              rps: max.rps,
+              saturated_p99_ms: max.latency.all.p99_ms,
+              errors: row.errors + max.errors,
+            }
+          : {}),
+        ...(paths ? { paths } : {}),
+      },
     ]
   })
 }
@@ -47,7 +52,21 @@ function commandLine(s: CompareSettings): string {
   if (s.rate !== 3000) parts.push(`--rate ${s.rate}`)
   if (s.repeat > 1) parts.push(`--repeat ${s.repeat}`)
   if (s.maxDurationMs !== s.durationMs) parts.push(`--max-duration ${s.maxDurationMs / 1000}s`)
-  if (s.modes.join(',') !== DEFAULT_MODES.join(',')) parts.push(`--modes ${s.modes.join(',')}`)
+  // The baseline contender is named by --baseline, not --modes.
+  const modes = s.modes.filter((mode) => !s.variants[mode]?.revision)
+  if (modes.join(',') !== DEFAULT_MODES.join(',')) parts.push(`--modes ${modes.join(',')}`)
+  // The commit, not the name given (HEAD~0, a branch): names move, the report must not.
+  const revision = Object.values(s.variants).find((v) => v.revision)?.revision
+  if (revision !== undefined) {
+    parts.push(`--baseline ${revision.slice(0, 10)}`)
+    if (s.baselineMode !== 'multi') parts.push(`--baseline-mode ${s.baselineMode}`)
+  }
+  if (s.paths)
+    parts.push(
+      s.pathsDurationMs === 5_000
+        ? '--paths'
+        : `--paths --paths-duration ${s.pathsDurationMs / 1000}s`,
+    )
   return parts.join(' ')
 }
 
@@ -76,6 +95,8 @@ export function comparisonReport(run: Comparison, rows: ModeRow[]): ComparisonRe
     rows,
     targets: scenario.name === 'read-heavy' ? readHeavyTargets(rows) : [],
   }
+  const baseline = baselineRatios(rows)
+  if (baseline) report.baseline = baseline
   if (scenario.name === 'read-heavy' && s.replicas === 3) addIdeal(report, run.summaries.multi)
   return report
 }
@@ -94,6 +115,7 @@ export async function writeReports(
     machine: report.machine,
     modes: Object.fromEntries(report.rows.map((r) => [r.mode, r])),
     targets: report.targets,
+    ...(report.baseline ? { baseline: report.baseline } : {}),
     ...(report.ideal ? { ideal: report.ideal } : {}),
     ...(report.groups ? { groups: report.groups } : {}),
   }
@@ -120,6 +142,7 @@ interface SummaryFile {
   machine: ComparisonReport['machine']
   modes: Record<string, ModeRow>
   targets: TargetCheck[]
+  baseline?: ComparisonReport['baseline']
   ideal?: ComparisonReport['ideal']
   groups?: ComparisonReport['groups']
 }
@@ -153,6 +176,8 @@ export async function renderCommand(
     rows,
     targets: saved.scenario === 'read-heavy' ? readHeavyTargets(rows) : saved.targets,
   }
+  const baseline = baselineRatios(rows)
+  if (baseline) report.baseline = baseline
   if (saved.scenario === 'read-heavy' && settings.replicas === 3) {
     const first = ['multi.json', 'multi-round1.json'].find((f) => existsSync(join(dir, f)))
     const multi = first

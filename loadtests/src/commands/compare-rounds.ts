@@ -1,21 +1,31 @@
 import { mkdirSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
+import type { CacheMode } from '@strata/stack/config'
 import { freeStackPorts } from '@strata/stack/ports'
 import type { RunningStack } from '@strata/stack/running-stack'
 import { primeKeys } from '../generator.js'
 import type { Progress } from '../progress.js'
 import type { ModeRow } from '../report.js'
+import type { PathCost } from '../report-types.js'
 import { writeJson } from '../results.js'
 import { runScenario } from '../run-scenario.js'
 import type { Scenario } from '../scenario.js'
 import { pauseStack, resumeStack, showSteps, stackDown, stackUp } from '../stack-client.js'
 import type { LoadSummary } from '../summary.js'
-import { measureMode, modeRow, VARIANTS, type Variant } from './compare-measure.js'
+import { measureMode, modeRow, type Variant } from './compare-measure.js'
 
 /** What a comparison measures, from its command line. */
 export interface CompareSettings {
   scenario: Scenario
+  /** The contenders, in order: this revision's modes, then the `--baseline` one if any. */
   modes: string[]
+  /** What each contender runs. */
+  variants: Record<string, Variant>
+  /** The cache mode of the `--baseline` contender. */
+  baselineMode: CacheMode
+  /** `--paths`: measure each path alone after the rounds, for this long each. */
+  paths: boolean
+  pathsDurationMs: number
   durationMs: number
   warmupMs: number
   /** Measured window of the closed-loop run. */
@@ -43,18 +53,27 @@ export interface Comparison {
   /** Where the stack CLI's output goes. */
   logFile: string
   /** One stack per mode, for the whole run; `stack` is unset when it failed to start. */
-  stacks: Map<string, { dataDir: string; stack?: RunningStack }>
+  stacks: Map<string, ModeStack>
   /** Every fixed-rate run, in the order measured. */
   runs: ModeRow[]
   /** Each mode's first fixed-rate summary (the ideal model's comparison uses multi's). */
   summaries: Record<string, LoadSummary>
   /** Each mode's closed-loop run: the most it serves. */
   saturated: Map<string, LoadSummary>
+  /** `--paths`: what each path of each mode costs. */
+  paths: Map<string, PathCost[]>
   /** A stack failed to start, a run failed, or a run had errors. */
   failed: boolean
 }
 
-const variantOf = (mode: string) => VARIANTS[mode] as Variant
+/** A contender's stack: its data directory, the checkout that started it, the stack once up. */
+interface ModeStack {
+  dataDir: string
+  rootDir?: string | undefined
+  stack?: RunningStack
+}
+
+const variantOf = (run: Comparison, mode: string) => run.settings.variants[mode] as Variant
 
 /**
  * Starts every mode's stack before the first round, so that a round measures all modes within
@@ -66,11 +85,11 @@ export async function startStacks(run: Comparison): Promise<void> {
   const { progress, settings, workDir, stackEnv, logFile } = run
   for (const [i, mode] of settings.modes.entries()) {
     if (run.signal.aborted) break
-    const variant = variantOf(mode)
+    const variant = variantOf(run, mode)
     const label = `[${mode}] `
     const dataDir = join(workDir, mode)
     mkdirSync(dataDir, { mode: 0o755 })
-    const entry: { dataDir: string; stack?: RunningStack } = { dataDir }
+    const entry: ModeStack = { dataDir, rootDir: variant.rootDir }
     run.stacks.set(mode, entry)
     // A cluster's nodes also listen on port + 10000, which must stay below the ephemeral range.
     const preferred = (variant.redis === 'cluster' ? 21_000 : 23_000) + i * 100
@@ -91,6 +110,7 @@ export async function startStacks(run: Comparison): Promise<void> {
           ports,
           env: stackEnv,
           logFile,
+          rootDir: variant.rootDir,
         },
         showSteps(progress, label),
       )
@@ -105,7 +125,7 @@ export async function startStacks(run: Comparison): Promise<void> {
 }
 
 /** Resumes a mode's stack for `measure`, and pauses it again whatever happens. */
-async function onStack(
+export async function onStack(
   run: Comparison,
   stack: RunningStack,
   label: string,
@@ -136,7 +156,7 @@ export async function measureRounds(run: Comparison): Promise<void> {
     const stack = run.stacks.get(mode)?.stack
     if (signal.aborted) break
     if (!stack) continue
-    const variant = variantOf(mode)
+    const variant = variantOf(run, mode)
     const label = `[${index + 1}/${plan.length} ${mode}] `
     const primes = settings.prime && (variant.mode === 'multi' || variant.mode === 'l2')
     const writes = written.get(mode) ?? new Set<string>()
@@ -226,10 +246,10 @@ export async function measureMaxima(run: Comparison): Promise<void> {
 export async function stopStacks(run: Comparison): Promise<void> {
   const { workDir, stackEnv, logFile } = run
   run.progress.log('Stopping the stacks')
-  for (const { dataDir, stack } of run.stacks.values()) {
+  for (const { dataDir, rootDir, stack } of run.stacks.values()) {
     // A paused process would hold SIGTERM pending and never drain.
     if (stack) await resumeStack(stack, 5_000).catch(() => {})
-    await stackDown(dataDir, stackEnv, logFile).catch(() => {})
+    await stackDown(dataDir, stackEnv, logFile, rootDir).catch(() => {})
   }
   rmSync(workDir, { recursive: true, force: true })
 }

@@ -1,7 +1,7 @@
 import { chmodSync, mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, relative, resolve } from 'node:path'
-import { REPO_ROOT } from '@strata/stack/config'
+import { CACHE_MODES, type CacheMode, REPO_ROOT } from '@strata/stack/config'
 import { formatDuration } from '@strata/stack/duration'
 import { scenarioNamed } from '../../scenarios/index.js'
 import type { LoadtestEnv } from '../env.js'
@@ -17,7 +17,14 @@ import {
 import { Progress } from '../progress.js'
 import { type ModeRow, markdownTable } from '../report.js'
 import { publishLatest, resultDir, timestamp } from '../results.js'
+import {
+  type Baseline,
+  baselineCacheDir,
+  prepareBaseline,
+  resolveRevision,
+} from './compare-baseline.js'
 import { DEFAULT_MODES, VARIANTS } from './compare-measure.js'
+import { measurePaths } from './compare-paths.js'
 import { combineRows, comparisonReport, renderCommand, writeReports } from './compare-report.js'
 import {
   type CompareSettings,
@@ -68,6 +75,20 @@ export const COMPARE_HELP = `pnpm loadtest:compare [scenario] [options]
   --repeat N          rounds: measure every mode N times, in rotating order, and report
                       medians: on a shared or noisy machine, tails of separate runs differ by
                       more than the modes do (default 1)
+  --baseline REV      also run another revision of Strata (a commit, branch or tag, e.g. main or
+                      HEAD~3) as one more contender, baseline@<short sha>, on its own stack
+                      started by that revision's own stack runner, in the same rounds: "before
+                      vs after" in one run. It is built once in a git worktree under
+                      $STRATA_BASELINE_CACHE (default ~/.cache/strata/baseline-<sha>) and reused
+                      by later runs; the report adds each mode's figures over the baseline's
+  --baseline-mode M   the baseline's cache mode (default multi)
+  --paths             also measure, after the rounds, each path a contender serves alone
+                      through nginx (wrk on 1,000 keys): L1 hits (multi, l1), L2 hits (l2),
+                      database reads (none) and writes (every mode): CPU per request of the
+                      replicas, nginx, Redis and PostgreSQL, and req/s
+  --paths-duration D  measured window of each path (default 5s)
+  (hot-key also reports db_loads_per_write, the replicas' database loads per write of the hot
+  key, and key #1's combined hit rate)
   --no-prime          do not read every key before the first round
   --no-latest         do not refresh loadtests/results/latest/
   --render DIR        measure nothing: rebuild DIR's report.md, report.html and chart.png
@@ -87,6 +108,10 @@ const COMPARE_OPTIONS = {
   repeat: int(1),
   'max-duration': duration(),
   render: text(),
+  baseline: text(),
+  'baseline-mode': text('multi'),
+  paths: flag(),
+  'paths-duration': duration('5s'),
 }
 
 /** `pnpm loadtest:compare`. */
@@ -106,6 +131,23 @@ export async function compareCommand(
   const settings = compareSettings(values, positionals[0])
   const started = Date.now()
   const run = newComparison(settings, env, signal)
+  if (values.baseline !== undefined) {
+    try {
+      addBaseline(
+        settings,
+        await prepareBaseline({
+          rev: values.baseline,
+          mode: settings.baselineMode,
+          cacheDir: baselineCacheDir(env.all),
+          progress: run.progress,
+        }),
+      )
+    } catch (error) {
+      if (error instanceof RangeError) throw error
+      run.progress.log(`--baseline ${values.baseline}: ${(error as Error).message}`)
+      return 1
+    }
+  }
   run.progress.log(
     `Comparing ${settings.modes.length} modes on ${settings.scenario.name}: ${settings.repeat} round(s), each measuring every mode at ${settings.rate.toLocaleString('en-US')} req/s offered, then in a closed loop of ${settings.vus} VUs; ${formatDuration(settings.warmupMs)} warm-up + ${formatDuration(settings.durationMs)} measured each. ` +
       `One stack per mode, data in ${run.workDir}; results in ${relative(process.cwd(), run.outDir) || run.outDir}`,
@@ -114,6 +156,7 @@ export async function compareCommand(
     await startStacks(run)
     await measureRounds(run)
     await measureMaxima(run)
+    if (settings.paths) await measurePaths(run)
   } finally {
     await stopStacks(run)
   }
@@ -140,9 +183,18 @@ function compareSettings(
         `--modes: unknown mode ${JSON.stringify(mode)}; known: ${Object.keys(VARIANTS).join(', ')}`,
       )
   }
+  const baselineMode = values['baseline-mode'] as CacheMode
+  if (!CACHE_MODES.includes(baselineMode))
+    throw new RangeError(`--baseline-mode: must be one of ${CACHE_MODES.join(', ')}`)
+  // Checked now, before any stack starts: an unknown or too old revision is a bad argument.
+  if (values.baseline !== undefined) resolveRevision(values.baseline)
   return {
     scenario,
     modes,
+    variants: { ...VARIANTS },
+    baselineMode,
+    paths: values.paths,
+    pathsDurationMs: values['paths-duration'],
     durationMs: values.duration,
     warmupMs: values.warmup,
     maxDurationMs: values['max-duration'] ?? values.duration,
@@ -153,6 +205,18 @@ function compareSettings(
     seed: values.seed,
     prime: !values['no-prime'],
     accessLog: values['access-log'],
+  }
+}
+
+/** The built baseline joins the contenders, last, with the stack of its own revision. */
+function addBaseline(settings: CompareSettings, baseline: Baseline): void {
+  settings.modes.push(baseline.name)
+  settings.variants[baseline.name] = {
+    mode: baseline.mode,
+    lb: 'round-robin',
+    redis: 'single',
+    rootDir: baseline.rootDir,
+    revision: baseline.sha,
   }
 }
 
@@ -208,6 +272,7 @@ function newComparison(
     runs: [],
     summaries: {},
     saturated: new Map(),
+    paths: new Map(),
     failed: false,
   }
 }

@@ -1,3 +1,4 @@
+import { dropFillLease } from './fill-lease.js'
 import type { FillParts, Flight } from './install.js'
 import { readL2 } from './l2-read.js'
 import { load } from './load.js'
@@ -77,6 +78,7 @@ export class Flights<T> {
       generation: this.#parts.coherence.generations.of(partition),
       startedAt: performance.now(),
       detached: false,
+      lease: undefined,
     }
     this.#flights.set(key, flight)
     flight.promise = this.#fill(key, flight).finally(() => {
@@ -103,6 +105,15 @@ export class Flights<T> {
   }
 
   async #fill(key: string, flight: Flight<T>): Promise<Lookup<T>> {
-    return (await readL2(this.#parts, key, flight)) ?? (await load(this.#parts, key, flight))
+    const cached = await readL2(this.#parts, key, flight)
+    if (cached !== undefined) return cached
+    try {
+      return await load(this.#parts, key, flight)
+    } finally {
+      // Filled or not, the lease is spent: waiters find the fill, or load at once. Kept, it
+      // would hold up the readers of that version once the fill expires (a cached miss does in
+      // `negativeTtl`, sooner than the lease would).
+      dropFillLease(this.#parts, key, flight)
+    }
   }
 }

@@ -24,6 +24,8 @@ export interface Flight<T> {
   startedAt: number
   /** An invalidation or a local clear took it out of the map: it installs nothing. */
   detached: boolean
+  /** The token of the fill lease it holds (see `awaitFill`) while it loads. */
+  lease: string | undefined
 }
 
 /** What a fill reads and writes: the cache's own parts, shared with it (not copies). */

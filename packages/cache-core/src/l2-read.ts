@@ -1,3 +1,4 @@
+import { awaitFill } from './fill-lease.js'
 import { type FillParts, type Flight, installL1, mayInstall, rejectStale } from './install.js'
 import { found, type Lookup, missing } from './lookup.js'
 import type { L2Record } from './stores/l2-record.js'
@@ -31,9 +32,14 @@ export async function readL2<T>(
     (await coherence.leaseRenewed(partition, LEASE_WAIT * parts.options.busLease))
   // A drop while it waited (a clear, a new generation) may have made the flight's generation old.
   if (!leased || flight.detached || !coherence.online(partition) || breaker?.open) return undefined
-  return await readRecord(parts, key, flight)
+  const lookup =
+    (await readRecord(parts, key, flight)) ??
+    (await awaitFill(parts, key, flight, () => readRecord(parts, key, flight)))
+  if (lookup === undefined) parts.counters.l2Misses++
+  return lookup
 }
 
+/** One L2 read: the record when this flight may serve it (counted as a hit), else undefined. */
 async function readRecord<T>(
   parts: FillParts<T>,
   key: string,
@@ -46,10 +52,7 @@ async function readRecord<T>(
   } catch (error) {
     parts.redisFailed('l2.get', error)
   }
-  if (record === undefined) {
-    counters.l2Misses++
-    return undefined
-  }
+  if (record === undefined) return undefined
   // A record older than a write this instance knows of is stale, whatever L2 says: it can have
   // been set after its fence expired or was lost (a Redis restart), by a load that was slow.
   const known = Math.max(flight.fence, parts.fences.get(key) ?? 0)
@@ -64,7 +67,6 @@ async function readRecord<T>(
     if (record.kind !== 'fence' && record.version < known) {
       rejectStale(parts, key, record.version, known, 'L2')
     }
-    counters.l2Misses++
     return undefined
   }
   let lookup: Lookup<T>
@@ -75,7 +77,6 @@ async function readRecord<T>(
         : missing(record.version, 'L2')
   } catch (error) {
     parts.degraded('l2.decode', error)
-    counters.l2Misses++
     return undefined
   }
   counters.l2Hits++

@@ -3,6 +3,12 @@ import type { Cluster, Redis } from 'ioredis'
 import { MAX_ORIGIN_LENGTH } from './bus/messages.js'
 import { InvalidOptionError } from './errors.js'
 import type { Loader } from './lookup.js'
+import {
+  nonEmptyString,
+  nonNegativeInteger,
+  optionalPositiveInteger,
+  positiveInteger,
+} from './option-checks.js'
 import { CLUSTER_SLOTS } from './partitions.js'
 import type { L2Store } from './stores/l2-store.js'
 import { SCRIPTS_MODES, type ScriptsMode } from './stores/redis-scripts.js'
@@ -81,6 +87,14 @@ export interface L2Options {
    * @default undefined (no cap)
    */
   maxEntryBytes?: number | undefined
+  /**
+   * Fill leases (memcache's leases): after a miss in L2 (a write left only its fence there), the
+   * first reader in the cluster loads and the others wait for its fill, looking again with
+   * growing pauses for at most this many milliseconds in all, then load themselves. So a hot key
+   * costs about one load per write rather than one per replica. 0 turns it off.
+   * @default 50
+   */
+  fillLeaseWait?: number
   /**
    * How the cache's Lua scripts reach Redis. `'preloaded'` sends `EVALSHA` only, so the Redis
    * user needs `+evalsha` but neither `+eval` nor `+script` (which would let it run any Lua):
@@ -231,7 +245,7 @@ export interface ResolvedOptions<T> {
     ttl: number
     weigh: (serializedBytes: number) => number
   }
-  l2: { ttl: number; maxEntryBytes: number; scripts: ScriptsMode }
+  l2: { ttl: number; maxEntryBytes: number; scripts: ScriptsMode; fillLeaseWait: number }
   negativeTtl: number
   fenceTtl: number
   maxLoadTime: number
@@ -248,34 +262,6 @@ export interface ResolvedOptions<T> {
 const json: Serializer<never> = {
   serialize: (value) => JSON.stringify(value),
   deserialize: (raw) => JSON.parse(raw) as never,
-}
-
-function positiveInteger(option: string, value: unknown, fallback: number): number {
-  const resolved = value ?? fallback
-  if (typeof resolved !== 'number' || !Number.isSafeInteger(resolved) || resolved <= 0) {
-    throw new InvalidOptionError(option, value, 'a positive integer')
-  }
-  return resolved
-}
-
-function optionalPositiveInteger(option: string, value: unknown): number | undefined {
-  return value === undefined ? undefined : positiveInteger(option, value, 0)
-}
-
-function nonNegativeInteger(option: string, value: unknown, fallback: number): number {
-  const resolved = value ?? fallback
-  if (typeof resolved !== 'number' || !Number.isSafeInteger(resolved) || resolved < 0) {
-    throw new InvalidOptionError(option, value, 'an integer ≥ 0')
-  }
-  return resolved
-}
-
-function nonEmptyString(option: string, value: unknown, fallback: string): string {
-  const resolved = value ?? fallback
-  if (typeof resolved !== 'string' || resolved.length === 0) {
-    throw new InvalidOptionError(option, value, 'a non-empty string')
-  }
-  return resolved
 }
 
 /** Room the origin's random suffix takes after the instance id. */
@@ -377,6 +363,7 @@ export function resolveOptions<T>(options: TieredCacheOptions<T>): ResolvedOptio
         optionalPositiveInteger('l2.maxEntryBytes', options.l2?.maxEntryBytes) ??
         Number.POSITIVE_INFINITY,
       scripts,
+      fillLeaseWait: nonNegativeInteger('l2.fillLeaseWait', options.l2?.fillLeaseWait, 50),
     },
     negativeTtl: positiveInteger('negativeTtl', options.negativeTtl, 5_000),
     fenceTtl,

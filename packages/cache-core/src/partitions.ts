@@ -10,11 +10,12 @@ export const CLUSTER_SLOTS = 16_384
  * On a single Redis server there is one partition, with the names Strata has always used
  * (`<prefix>:k:<key>`, `<prefix>:m:generation`, `<prefix>:bus`). On a Redis Cluster there are
  * `count` of them, each pinned to one hash slot by a hash tag: `<prefix>:{<tag>}:k:<key>`,
- * `<prefix>:{<tag>}:m:generation` and the channel `<prefix>:{<tag>}:bus` share that slot, so a
- * key's entry, its fence, its generation and the channel its invalidations travel on always live
- * on one shard, and move together when the slot moves. The tags are chosen so that the slots
- * are spread evenly over the slot space: the even split `redis-cli --cluster create` makes gives
- * every master the same number of partitions.
+ * `<prefix>:{<tag>}:m:generation`, the channel `<prefix>:{<tag>}:bus` and the keys' fill leases
+ * `<prefix>:{<tag>}:l:<key>` share that slot, so a key's entry, its fence, its fill lease, its
+ * generation and the channel its invalidations travel on always live on one shard, and move
+ * together when the slot moves. The tags are chosen so that the slots are spread evenly over the
+ * slot space: the even split `redis-cli --cluster create` makes gives every master the same
+ * number of partitions.
  */
 export class Partitioning {
   readonly count: number
@@ -22,6 +23,7 @@ export class Partitioning {
   /** The hash slot of each partition (all 0 on a single server, where slots mean nothing). */
   readonly slots: readonly number[]
   readonly #keyPrefixes: readonly string[]
+  readonly #leasePrefixes: readonly string[]
   readonly #generationKeys: readonly string[]
   readonly #channels: readonly string[]
 
@@ -32,6 +34,7 @@ export class Partitioning {
     this.slots = tags === undefined ? [0] : tags.map((tag) => calculateSlot(tag))
     // The fixed `k:` and `m:` segments keep user keys from ever naming a metadata key.
     this.#keyPrefixes = scopes.map((scope) => `${scope}:k:`)
+    this.#leasePrefixes = scopes.map((scope) => `${scope}:l:`)
     this.#generationKeys = scopes.map((scope) => `${scope}:m:generation`)
     this.#channels = scopes.map((scope) => `${scope}:bus`)
   }
@@ -64,6 +67,14 @@ export class Partitioning {
   /** The Redis key of a user key's L2 entry (and fence). */
   redisKey(key: string): string {
     return (this.#keyPrefixes[this.of(key)] as string) + key
+  }
+
+  /**
+   * The Redis key of a user key's fill lease: in the same scope (and so the same hash slot) as
+   * its entry, under its own `l:` segment so that it can never name another user key's entry.
+   */
+  leaseKey(key: string): string {
+    return (this.#leasePrefixes[this.of(key)] as string) + key
   }
 
   generationKey(partition: number): string {

@@ -26,6 +26,12 @@ export class Counters {
   discardedLoads = 0
   /** Fences left by refused writes and taken back. */
   fencesRestored = 0
+  /** Reads that found another replica loading their key (its fill lease held) and waited. */
+  fillLeaseWaits = 0
+  /** Of those, the ones served the fill from L2. */
+  fillLeaseFills = 0
+  /** Of those, the ones whose fill did not come within `l2.fillLeaseWait`, and loaded. */
+  fillLeaseTimeouts = 0
 }
 
 /** A point-in-time copy of the counters with the derived rates (percentages, 0–100). */
@@ -53,6 +59,9 @@ export interface CacheStats {
   joinRetries: number
   discardedLoads: number
   fencesRestored: number
+  fillLeaseWaits: number
+  fillLeaseFills: number
+  fillLeaseTimeouts: number
   l1Size: number
   l1MaxSize: number
   l1Bytes: number
@@ -95,6 +104,9 @@ export function snapshot(c: Counters, tiers: TierState): CacheStats {
     joinRetries: c.joinRetries,
     discardedLoads: c.discardedLoads,
     fencesRestored: c.fencesRestored,
+    fillLeaseWaits: c.fillLeaseWaits,
+    fillLeaseFills: c.fillLeaseFills,
+    fillLeaseTimeouts: c.fillLeaseTimeouts,
     ...tiers,
   }
 }

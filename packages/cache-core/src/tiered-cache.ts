@@ -3,7 +3,7 @@ import { type Cluster, Redis } from 'ioredis'
 import { LRUCache } from 'lru-cache'
 import { invalidationProblem } from './bus/messages.js'
 import { openBus } from './bus/open-bus.js'
-import type { InvalidationBus } from './bus/redis-bus.js'
+import { type InvalidationBus, stampedPayload } from './bus/redis-bus.js'
 import { Coherence } from './coherence.js'
 import { ClearError, ClosedError, InvalidationError, REDIS_NOT_ANSWERING } from './errors.js'
 import { CacheEventEmitter } from './events.js'
@@ -32,7 +32,7 @@ import { type LeftFence, Unfences } from './unfences.js'
  *    messages sent while a subscriber was away.
  * 3. Concurrent misses for a key share one flight, detached on invalidation; a joiner handed a
  *    row older than a write it knew of when it arrived loads again, from a flight that started
- *    after it arrived.
+ *    after it arrived. Across instances, a fill lease lets one load fill L2 for all of them.
  * 4. A load installs nothing once detached, past `maxLoadTime`, or while Redis's lost fences
  *    may matter (`maxWriteTime` after a data loss is noticed).
  */
@@ -63,6 +63,9 @@ export class TieredCache<T> {
   readonly #fences: LRUCache<string, number>
   /** Fences refused writes left in Redis, taken back once Redis answers. */
   readonly #unfences: Unfences | undefined
+  /** Names each write's fence: this instance's random digits, then a count (no getpid per write). */
+  readonly #nonceBase = randomBytes(6).toString('hex')
+  #nonces = 0
   #closed = false
 
   constructor(options: TieredCacheOptions<T>) {
@@ -212,21 +215,19 @@ export class TieredCache<T> {
     const partition = this.#partitioning.of(key)
     const generation = this.#coherence.generations.of(partition)
     // Names this write's fence, so that taking it back can never remove another write's.
-    const nonce = randomBytes(6).toString('hex')
+    const nonce = this.#nonceBase + (++this.#nonces).toString(36)
     try {
       // Redis stopped answering: refuse now rather than after a timeout.
       if (this.#breaker?.open) throw REDIS_NOT_ANSWERING
-      // Both commands leave on the same connection before either reply: one round trip.
-      await Promise.all([
-        store.fence(key, version, generation, nonce, this.#options.fenceTtl),
-        this.#bus.publish(partition, {
-          v: 1,
-          type: 'invalidate',
-          key,
-          version,
-          origin: this.#origin,
-        }),
-      ])
+      // One script fences and publishes: one command, one reply, and no fence without its message.
+      const message = { v: 1, type: 'invalidate', key, version, origin: this.#origin } as const
+      const channel = this.#partitioning.channel(partition)
+      const announce = {
+        channel,
+        payload: stampedPayload(message),
+        sharded: this.#partitioning.sharded,
+      }
+      await store.fence(key, version, generation, nonce, this.#options.fenceTtl, announce)
     } catch (error) {
       if (error !== REDIS_NOT_ANSWERING) this.#breaker?.failed(error)
       this.#restoreFence(key, version, previous, { version, generation, nonce })

@@ -1,16 +1,18 @@
 import { type RedisCluster, startRedisCluster } from '@strata/test-servers'
 import calculateSlot from 'cluster-key-slot'
 import { type Cluster, Redis } from 'ioredis'
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest'
 import { Generations } from '../src/generations.js'
 import {
   type CacheEvents,
   connectRedisCluster,
   createTieredCache,
   type TieredCache,
+  type TieredCacheOptions,
 } from '../src/index.js'
 import { Partitioning } from '../src/partitions.js'
 import { RedisStore } from '../src/stores/redis-store.js'
+import { deferred } from '../src/testing/index.js'
 import { nextEvent, VersionedTable } from './helpers.js'
 
 // Strata on a real Redis Cluster (3 masters, 3 replicas, cluster-node-timeout 1 s): keys and
@@ -38,7 +40,7 @@ afterEach(async () => {
 async function clusterCache(
   table: VersionedTable,
   instanceId: string,
-  options: { maxWriteTime?: number } = {},
+  options: Partial<Pick<TieredCacheOptions<string>, 'maxWriteTime' | 'loader' | 'l2'>> = {},
 ) {
   const redis = connectRedisCluster(cluster.seeds())
   clients.push(redis)
@@ -157,6 +159,7 @@ describe('Strata on a Redis Cluster', () => {
       expect(slot).toBe(names.slots[partition])
       expect(calculateSlot(names.generationKey(partition))).toBe(slot)
       expect(calculateSlot(names.channel(partition))).toBe(slot)
+      expect(calculateSlot(names.leaseKey(key))).toBe(slot)
     }
     // `redis-cli --cluster create` splits the slots in three equal ranges: 85 or 86 each.
     const third = (slot: number) => Math.floor((slot * 3) / 16_384)
@@ -189,6 +192,41 @@ describe('Strata on a Redis Cluster', () => {
       node.disconnect()
       expect(Number(held)).toBeGreaterThan(0)
     }
+  })
+
+  it("loads once for two instances after a write, the fill lease in the key's slot, on every master", async () => {
+    const table = new VersionedTable()
+    const gate = deferred()
+    let loads = 0
+    const loader = async (key: string) => {
+      loads++
+      const row = await table.loader(key)
+      await gate.promise
+      return row
+    }
+    const options = { loader, l2: { fillLeaseWait: 30_000 } }
+    const a = await clusterCache(table, 'a', options)
+    const b = await clusterCache(table, 'b', options)
+    const names = Partitioning.cluster(prefix, 256)
+    const keys = [...(await keysByMaster(names)).values()].map(({ key }) => key)
+    for (const key of keys) await a.invalidate(key, table.write(key, `${key}-v1`))
+    const reads = keys.flatMap((key) => [a.get(key), b.get(key)])
+    await vi.waitFor(() => expect(a.stats().fillLeaseWaits + b.stats().fillLeaseWaits).toBe(3), {
+      timeout: 10_000,
+    })
+    // Each lease sits on the master that serves its key.
+    for (const key of keys) {
+      const node = new Redis(
+        cluster.adminUrl(await masterOfSlot(calculateSlot(names.redisKey(key)))),
+      )
+      expect(await node.exists(names.leaseKey(key))).toBe(1)
+      node.disconnect()
+    }
+    gate.resolve()
+    const lookups = await Promise.all(reads)
+    expect(lookups.map((lookup) => lookup.version)).toEqual(keys.flatMap(() => [1, 1]))
+    expect(lookups.filter((lookup) => lookup.level === 'L2')).toHaveLength(3)
+    expect(loads).toBe(3)
   })
 
   it('clears every shard: L1 and L2 of every partition, on every instance', async () => {

@@ -423,8 +423,8 @@ describe('a refused write takes its fences back (item 10)', () => {
       redis: bed.redis,
       partitioning: Partitioning.single(bed.prefix),
     })
-    await store.fence('k', 5, 0, 'write-a', 60_000)
-    await store.fence('k', 5, 0, 'write-b', 60_000) // the retry of the key's write, after a's refusal
+    await store.fence('k', 5, 0, 'write-a', 60_000, undefined)
+    await store.fence('k', 5, 0, 'write-b', 60_000, undefined) // the retry of the key's write, after a's refusal
     expect(await store.unfence('k', 5, 0, 'write-a', 60_000)).toBe(false)
     expect(await l2Record('k')).toMatchObject({ kind: 'fence', version: 5, nonce: 'write-b' })
     expect(await store.unfence('k', 5, 0, 'write-b', 60_000)).toBe(true)

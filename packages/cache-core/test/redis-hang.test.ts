@@ -23,9 +23,9 @@ function counting(store: L2Store, calls: { get: number; set: number; fence: numb
       calls.set++
       return store.set(key, record, ttl, deadline)
     },
-    fence: (key, version, generation, nonce, ttl) => {
+    fence: (key, version, generation, nonce, ttl, announce) => {
       calls.fence++
-      return store.fence(key, version, generation, nonce, ttl)
+      return store.fence(key, version, generation, nonce, ttl, announce)
     },
     unfence: (...args) => store.unfence(...args),
     syncGeneration: (known, fresh) => store.syncGeneration(known, fresh),

@@ -50,6 +50,7 @@ const OPTIONS = {
   'replica-port-base': int(),
   'redis-port': int(),
   'postgres-port': int(),
+  'redis-max-memory': text(),
   'data-dir': text(),
   'rate-limit': text(),
   help: flag('h'),
@@ -92,6 +93,7 @@ export function parseCommandLine(argv: readonly string[], env: CliEnvironment): 
       replicaPortBase: values['replica-port-base'],
       redisPort: values['redis-port'],
       postgresPort: values['postgres-port'],
+      redisMaxMemory: values['redis-max-memory'],
       dataDir: dataDir === undefined ? undefined : resolve(env.invocationDir, dataDir),
     }).filter(([, value]) => value !== undefined),
   ) as Partial<Pick<StackConfig, 'replicas' | 'mode' | 'lb' | 'redisTopology' | 'dataDir'>>
@@ -155,6 +157,8 @@ Options:
   --replica-port-base PORT replica i listens on PORT+i-1 (default 8101)
   --redis-port PORT        Redis started by the stack; a cluster's first node (default 6383)
   --postgres-port PORT     PostgreSQL started by the stack (default 5436)
+  --redis-max-memory SIZE  maxmemory of the Redis the stack starts, e.g. 2gb (default 256mb;
+                           at the limit writes get 503: size it to the cached data)
   --data-dir DIR           data, logs, state and generated passwords (default .data in the repository)
   --rate-limit on|off      nginx's per-address limits: rates of writes, /clear-cache and
                            /health, /cache-stats, /metrics; requests in progress

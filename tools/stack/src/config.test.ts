@@ -58,6 +58,7 @@ describe('parseCommandLine', () => {
         '7383',
         '--postgres-port',
         '6436',
+        '--redis-max-memory=2gb',
         '--data-dir',
         'tmp/stack',
       ],
@@ -71,6 +72,7 @@ describe('parseCommandLine', () => {
       replicaPortBase: 9101,
       redisPort: 7383,
       postgresPort: 6436,
+      redisMaxMemory: '2gb',
       // Relative to where the user ran pnpm, not to the repository root pnpm runs scripts in.
       dataDir: '/somewhere/tmp/stack',
     })
@@ -107,6 +109,8 @@ describe('parseCommandLine', () => {
     [['up', '--redis-port', '5436'], /--postgres-port: .*also given to --redis-port/],
     [['up', 'down'], /unexpected argument "down"/],
     [['up', '--redis', 'sentinel'], /--redis: must be one of single, cluster/],
+    [['up', '--redis-max-memory', '2 GB'], /--redis-max-memory: must be a size/],
+    [['up', '--redis-max-memory', '0'], /--redis-max-memory: must be a size/],
     // A cluster's six nodes, 8099-8104, reach into the replicas' ports.
     [['up', '--redis', 'cluster', '--redis-port', '8099'], /--redis-port: falls in the replica/],
     [['up', '--redis', 'cluster', '--postgres-port', '6388'], /--postgres-port: .*--redis-port/],

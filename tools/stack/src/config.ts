@@ -225,6 +225,8 @@ function validate(config: StackConfig): void {
     throw bad('--redis', config.redisTopology, `must be one of ${REDIS_TOPOLOGIES.join(', ')}`)
   if (config.redisTopology === 'cluster' && config.redisUrl)
     throw bad('--redis', 'cluster', 'starts its own Redis Cluster; unset REDIS_URL')
+  if (!/^[1-9]\d*(kb|mb|gb)?$/i.test(config.redisMaxMemory))
+    throw bad('--redis-max-memory', config.redisMaxMemory, 'must be a size such as 512mb or 2gb')
   const ports: Array<[string, number]> = [
     ['--nginx-port', config.nginxPort],
     ['--replica-port-base', config.replicaPortBase],

@@ -132,6 +132,13 @@ const counters = {
   invalidations_received: z.number(),
   promotions: z.number(),
   stale_sets_rejected: z.number(),
+  fill_lease_waits: z.number().openapi({
+    description: 'Reads that found another replica loading their key (its fill lease) and waited',
+  }),
+  fill_lease_fills: z.number().openapi({ description: 'Of those, served the fill from L2' }),
+  fill_lease_timeouts: z.number().openapi({
+    description: 'Of those, whose fill did not come in time (L2_FILL_LEASE_WAIT): they loaded',
+  }),
 }
 const rates = {
   l1_hit_rate: z.number().openapi({ description: 'Percent' }),

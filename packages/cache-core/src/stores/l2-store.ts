@@ -1,6 +1,37 @@
 import type { L2Record } from './l2-record.js'
 
 /**
+ * An invalidation that travels with a fence: published on `channel` (with `SPUBLISH` when
+ * `sharded`) in the same atomic step as the fence, whether or not the fence went up.
+ */
+export interface Announcement {
+  channel: string
+  payload: string
+  sharded: boolean
+}
+
+/**
+ * What taking a key's fill lease found: `taken` (this reader loads), `held` (another reader
+ * holds it for the version this one needs, or a newer one: wait for its fill) or `filled` (L2
+ * already holds a record this reader may serve: read it again).
+ */
+export type FillLeaseState = 'taken' | 'held' | 'filled'
+
+/** What a reader asks for when it takes a fill lease (see {@link L2Store.takeFillLease}). */
+export interface FillLeaseRequest {
+  /** The lowest version the reader may serve: the fence it knows, or L2 showed it. */
+  version: number
+  /** The reader's generation: a record of an older one does not count as a fill. */
+  generation: number
+  /** The reader's clock, in milliseconds since the epoch: an expired record is no fill. */
+  now: number
+  /** Names the reader, so that only it can drop its lease. */
+  token: string
+  /** How long the lease lasts if its holder never drops it (it died), in milliseconds. */
+  ttlMs: number
+}
+
+/**
  * The contract of a shared L2. Keys are user keys; the store owns its namespace.
  * Every method may reject when the backing service is down; the cache treats that as a miss.
  */
@@ -16,7 +47,9 @@ export interface L2Store {
   set(key: string, record: L2Record, ttlMs: number, deadline: number): Promise<boolean>
   /**
    * Leaves a fence that refuses every version below `version`, replacing older entries.
-   * `nonce` names the write, so that `unfence` takes back this fence and no other.
+   * `nonce` names the write, so that `unfence` takes back this fence and no other. With an
+   * `announce`ment, publishes it in the same step (one command, one reply); a wrapper must pass
+   * it on, or the other replicas never hear of the write.
    */
   fence(
     key: string,
@@ -24,6 +57,7 @@ export interface L2Store {
     generation: number,
     nonce: string,
     ttlMs: number,
+    announce: Announcement | undefined,
   ): Promise<void>
   /**
    * Takes back the fence a refused write left (`version` and `nonce` as given to `fence`), if it
@@ -49,4 +83,13 @@ export interface L2Store {
    * L2 without a scan.
    */
   bumpGeneration(known: number, partition?: number): Promise<number>
+  /**
+   * Optional: one load per key cluster-wide. A reader that found no record it may serve takes
+   * the key's fill lease unless another holds it for the version it needs (or a newer one), or
+   * L2 has been filled since it looked. A store without it (a wrapper that does not pass it on)
+   * turns fill leases off.
+   */
+  takeFillLease?(key: string, request: FillLeaseRequest): Promise<FillLeaseState>
+  /** Drops the fill lease `token` holds, if it still does (its load failed or was refused). */
+  dropFillLease?(key: string, token: string): Promise<void>
 }

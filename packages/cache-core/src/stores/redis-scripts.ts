@@ -34,13 +34,17 @@ function script(file: string): StrataScript {
   return { name: file, lua, sha: createHash('sha1').update(lua, 'utf8').digest('hex') }
 }
 
-/** Every script the Redis store runs; each touches exactly one key (KEYS[1]). */
+/**
+ * Every script the Redis store runs. Each touches one key (KEYS[1]), but for the fill lease,
+ * which touches a key's entry and its lease: two keys in one hash slot (see `Partitioning`).
+ */
 export const STRATA_SCRIPTS = {
   set: script('set.lua'),
   fence: script('fence.lua'),
   unfence: script('unfence.lua'),
   syncGeneration: script('sync-generation.lua'),
   bumpGeneration: script('bump-generation.lua'),
+  fillLease: script('fill-lease.lua'),
 } as const satisfies Record<string, StrataScript>
 
 /**
@@ -70,24 +74,25 @@ const isReply = (error: unknown, code: string): boolean =>
   error instanceof ReplyError && error instanceof Error && error.message.startsWith(code)
 
 /**
- * Runs a one-key script. A script Redis does not hold, or will not take from this client,
- * becomes a {@link ScriptNotLoadedError} that says what to do.
+ * Runs a script on its keys (one, or several in one hash slot). A script Redis does not hold, or
+ * will not take from this client, becomes a {@link ScriptNotLoadedError} that says what to do.
  */
 export async function runScript(
   redis: Redis | Cluster,
   mode: ScriptsMode,
   { name, lua, sha }: StrataScript,
-  key: string,
+  keys: string | readonly string[],
   args: (string | number)[],
 ): Promise<unknown> {
+  const named = typeof keys === 'string' ? [keys] : keys
   try {
-    return await redis.evalsha(sha, 1, key, ...args)
+    return await redis.evalsha(sha, named.length, ...named, ...args)
   } catch (error) {
     if (!isReply(error, 'NOSCRIPT')) throw error
     if (mode === 'preloaded') throw new ScriptNotLoadedError(name, sha, error)
   }
   try {
-    return await redis.eval(lua, 1, key, ...args)
+    return await redis.eval(lua, named.length, ...named, ...args)
   } catch (error) {
     if (isReply(error, 'NOPERM')) throw new ScriptNotLoadedError(name, sha, error)
     throw error

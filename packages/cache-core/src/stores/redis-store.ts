@@ -2,7 +2,7 @@ import type { Cluster, Redis } from 'ioredis'
 import { ScriptNotLoadedError } from '../errors.js'
 import type { Partitioning } from '../partitions.js'
 import { decodeL2Record, encodeL2Record, type L2Record } from './l2-record.js'
-import type { L2Store } from './l2-store.js'
+import type { Announcement, FillLeaseRequest, FillLeaseState, L2Store } from './l2-store.js'
 import { runScript, type ScriptsMode, STRATA_SCRIPTS, type StrataScript } from './redis-scripts.js'
 
 /** Options of the Redis store. */
@@ -22,7 +22,8 @@ export interface RedisStoreOptions {
 
 /**
  * L2 on Redis: versioned entries, fences checked atomically by Lua, a generation per partition
- * for clear. Every script touches one key, so each runs on the shard that holds it.
+ * for clear, fill leases. Every script touches one key, or a key and its lease (one hash slot),
+ * so each runs on the shard that holds it.
  */
 export class RedisStore implements L2Store {
   readonly #redis: Redis | Cluster
@@ -55,9 +56,12 @@ export class RedisStore implements L2Store {
     generation: number,
     nonce: string,
     ttlMs: number,
+    announce: Announcement | undefined,
   ): Promise<void> {
     const encoded = encodeL2Record({ kind: 'fence', version, generation, nonce })
-    await this.#run(STRATA_SCRIPTS.fence, this.#names.redisKey(key), [version, encoded, ttlMs])
+    const args: (string | number)[] = [version, encoded, ttlMs]
+    if (announce) args.push(announce.channel, announce.payload, announce.sharded ? 1 : 0)
+    await this.#run(STRATA_SCRIPTS.fence, this.#names.redisKey(key), args)
   }
 
   async unfence(
@@ -84,8 +88,21 @@ export class RedisStore implements L2Store {
     return Number(await this.#run(STRATA_SCRIPTS.bumpGeneration, key, [known]))
   }
 
-  #run(script: StrataScript, key: string, args: (string | number)[]): Promise<unknown> {
-    return runScript(this.#redis, this.#scripts, script, key, args).then(
+  async takeFillLease(key: string, request: FillLeaseRequest): Promise<FillLeaseState> {
+    const { version, generation, now, token, ttlMs } = request
+    const keys = [this.#names.redisKey(key), this.#names.leaseKey(key)]
+    const args = ['take', version, generation, Math.floor(now), token, ttlMs]
+    const state = await this.#run(STRATA_SCRIPTS.fillLease, keys, args)
+    return state === 1 ? 'taken' : state === 2 ? 'filled' : 'held'
+  }
+
+  async dropFillLease(key: string, token: string): Promise<void> {
+    const keys = [this.#names.redisKey(key), this.#names.leaseKey(key)]
+    await this.#run(STRATA_SCRIPTS.fillLease, keys, ['drop', token])
+  }
+
+  #run(script: StrataScript, keys: string | string[], args: (string | number)[]): Promise<unknown> {
+    return runScript(this.#redis, this.#scripts, script, keys, args).then(
       (result) => {
         this.#onScripts?.(true)
         return result

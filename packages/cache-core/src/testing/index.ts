@@ -1,5 +1,5 @@
 import type { L2Record } from '../stores/l2-record.js'
-import type { L2Store } from '../stores/l2-store.js'
+import type { FillLeaseState, L2Store } from '../stores/l2-store.js'
 
 /** A promise with its resolve and reject exposed, to order events in tests without sleeps. */
 export interface Deferred<T> {
@@ -93,6 +93,18 @@ export class ControllableL2Store implements L2Store {
 
   async unfence(...args: Parameters<L2Store['unfence']>): Promise<boolean> {
     return await this.#store().unfence(...args)
+  }
+
+  async takeFillLease(
+    ...args: Parameters<Required<L2Store>['takeFillLease']>
+  ): Promise<FillLeaseState> {
+    const take = this.#store().takeFillLease
+    if (!take) throw new Error('ControllableL2Store: the wrapped store has no fill leases')
+    return await take.apply(this.#inner, args)
+  }
+
+  async dropFillLease(key: string, token: string): Promise<void> {
+    await this.#store().dropFillLease?.(key, token)
   }
 
   async syncGeneration(known: number, fresh: number): Promise<number> {
