@@ -26,7 +26,7 @@ describe('the writer fills L2 after its commit', () => {
       // What the fill holds is what a read from PostgreSQL returns (timestamps included).
       const fromDb = await read(direct, key)
       const { cache_level: _l, from_cache: _f, ...expected } = fromDb.body
-      const { cache_level: _l2, from_cache: _f2, ...served } = (reads[1] as { body: object }).body
+      const { cache_level: _l2, from_cache: _f2, ...served } = (reads[1] as { body: Record<string, unknown> }).body
       expect(served).toEqual(expected)
     }
   })
