@@ -39,7 +39,8 @@ const writeRoute = createRoute({
   summary: 'Write a key',
   description:
     'Upserts the row (its version grows by one) and invalidates every cached copy before the ' +
-    'commit. The next read loads it from the database. If Redis cannot take the invalidation ' +
+    'commit, then fills L2 with the committed row, so reads need not load it from the database. ' +
+    'If Redis cannot take the invalidation ' +
     'the write is refused with 503 and nothing changes. With `expected_version` it applies only ' +
     'if the key is at that version (compare-and-set). Every database round trip has a deadline ' +
     '(`DB_QUERY_TIMEOUT`): a failure before COMMIT answers 503, at or after it 504.',
