@@ -3,7 +3,10 @@ import { read, startCluster, type TestReplica, write } from './harness.js'
 
 // Three replicas that cache (the writer among them), and one that does not, whose reads always
 // come from PostgreSQL: the reference for what a read of the row returns.
-const { replicas } = await startCluster({}, {}, {}, { CACHE_MODE: 'none' })
+// A generous fill lease wait: a reader on another replica that comes before the writer's fill
+// waits for it (the writer's own reads follow its set on the same connection).
+const WAIT = { L2_FILL_LEASE_WAIT: '5' }
+const { replicas } = await startCluster(WAIT, WAIT, WAIT, { CACHE_MODE: 'none' })
 const caching = replicas.slice(0, 3) as TestReplica[]
 const direct = replicas[3] as TestReplica
 
@@ -26,7 +29,11 @@ describe('the writer fills L2 after its commit', () => {
       // What the fill holds is what a read from PostgreSQL returns (timestamps included).
       const fromDb = await read(direct, key)
       const { cache_level: _l, from_cache: _f, ...expected } = fromDb.body
-      const { cache_level: _l2, from_cache: _f2, ...served } = (reads[1] as { body: Record<string, unknown> }).body
+      const {
+        cache_level: _l2,
+        from_cache: _f2,
+        ...served
+      } = (reads[1] as { body: Record<string, unknown> }).body
       expect(served).toEqual(expected)
     }
   })
