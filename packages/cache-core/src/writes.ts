@@ -120,6 +120,17 @@ export class Writes<T> {
    * a load's set follows. Never rejects: a failed fill is degraded around and counted.
    */
   async fill(key: string, loaded: NonNullable<Loaded<T>>): Promise<void> {
+    // No lease was taken either: nobody would read the fill (see `#fills`).
+    if (!this.#fills) return
+    try {
+      await this.#fill(key, loaded)
+    } catch (error) {
+      // The serializer threw: the write stands, unfilled (readers load after the lease).
+      this.#parts.degraded('l2.write-fill', error)
+    }
+  }
+
+  async #fill(key: string, loaded: NonNullable<Loaded<T>>): Promise<void> {
     const parts = this.#parts
     const { options, coherence, partitioning } = parts
     const { version } = loaded
@@ -130,7 +141,6 @@ export class Writes<T> {
     const isAbsent = 'absent' in loaded
     const payload = isAbsent ? '' : options.serializer.serialize(loaded.value)
     const skip =
-      !this.#fills ||
       parts.breaker?.open ||
       !coherence.online(partition) ||
       // Redis may have lost the fence of a newer write still committing (see `maxWriteTime`).
