@@ -45,17 +45,18 @@ describe('POST /write and GET /read/{key}', () => {
     expect(await write(a, 'greeting', 'hello again')).toBe(2)
   })
 
-  it('walks DB → L1 on one replica, then L2 → L1 on another', async () => {
+  it('walks L2 (the writer’s fill) → L1 on one replica, then L2 → L1 on another', async () => {
     await write(a, 'walk', 'v')
+    // The writer filled L2 with the row it committed: no replica loads it.
     const first = await read(a, 'walk')
-    expect(first).toMatchObject({ status: 200, level: 'DB', replicaId: 'replica-a' })
+    expect(first).toMatchObject({ status: 200, level: 'L2', replicaId: 'replica-a' })
     expect(first.body).toMatchObject({
       success: true,
       key: 'walk',
       value: 'v',
       version: 1,
-      cache_level: 'DB',
-      from_cache: false,
+      cache_level: 'L2',
+      from_cache: true,
     })
     expect(first.body.created_at).toMatch(/^\d{4}-\d\d-\d\dT/)
     expect(first.body.updated_at).toMatch(/^\d{4}-\d\d-\d\dT/)
@@ -619,7 +620,7 @@ describe('health, metrics and docs', () => {
       const access = lines.map((l) => JSON.parse(l)).filter((l) => l.msg === 'request')
       expect(access.map((l) => [l.method, l.path, l.status, l.cache_level])).toEqual([
         ['POST', '/write', 200, undefined],
-        ['GET', '/read/logged-key', 200, 'DB'],
+        ['GET', '/read/logged-key', 200, 'L2'], // the writer's fill
         ['GET', '/read/logged-key', 200, 'L1'],
       ])
       expect(access[2]).toMatchObject({ req_id: 'trace-me', ms: expect.any(Number) })

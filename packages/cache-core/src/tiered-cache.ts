@@ -3,14 +3,14 @@ import { type Cluster, Redis } from 'ioredis'
 import { LRUCache } from 'lru-cache'
 import { invalidationProblem } from './bus/messages.js'
 import { openBus } from './bus/open-bus.js'
-import { type InvalidationBus, stampedPayload } from './bus/redis-bus.js'
+import type { InvalidationBus } from './bus/redis-bus.js'
 import { Coherence } from './coherence.js'
 import { ClearError, ClosedError, InvalidationError, REDIS_NOT_ANSWERING } from './errors.js'
 import { CacheEventEmitter } from './events.js'
 import { Flights } from './flights.js'
 import { startNewGenerations } from './generations.js'
 import type { FillParts } from './install.js'
-import type { Lookup } from './lookup.js'
+import type { Loaded, Lookup } from './lookup.js'
 import { type ResolvedOptions, resolveOptions, type TieredCacheOptions } from './options.js'
 import { Partitioning } from './partitions.js'
 import { RedisBreaker } from './redis-breaker.js'
@@ -19,7 +19,8 @@ import { type CacheHealth, type CacheStats, Counters, snapshot } from './stats.j
 import type { L2Store } from './stores/l2-store.js'
 import { MemoryStore } from './stores/memory-store.js'
 import { RedisStore } from './stores/redis-store.js'
-import { type LeftFence, Unfences } from './unfences.js'
+import { Unfences } from './unfences.js'
+import { Writes } from './writes.js'
 
 /**
  * A read-through cache with an in-process L1, a Redis L2 and a pub/sub invalidation bus.
@@ -61,11 +62,8 @@ export class TieredCache<T> {
   readonly #flights: Flights<T>
   /** Key → highest version this instance has seen invalidated, for loads that start afterwards. */
   readonly #fences: LRUCache<string, number>
-  /** Fences refused writes left in Redis, taken back once Redis answers. */
-  readonly #unfences: Unfences | undefined
-  /** Names each write's fence: this instance's random digits, then a count (no getpid per write). */
-  readonly #nonceBase = randomBytes(6).toString('hex')
-  #nonces = 0
+  /** The Redis half of writes: fences, invalidations, the writer's fill. */
+  readonly #writes: Writes<T> | undefined
   #closed = false
 
   constructor(options: TieredCacheOptions<T>) {
@@ -94,7 +92,7 @@ export class TieredCache<T> {
 
     if (o.mode === 'none' || o.redis === undefined) {
       this.#ownsRedis = false
-      this.#unfences = undefined
+      this.#writes = undefined
       this.#l2Reads = false
       this.#coherence = new Coherence(host, this.#parts(undefined))
       this.#coherence.servingUntil = 0
@@ -109,18 +107,18 @@ export class TieredCache<T> {
     if (this.#ownsRedis) this.#redis.on('error', (error) => this.#degraded('redis', error))
     const breaker = new RedisBreaker(this.#redis, o.redisProbeInterval, (open) => {
       this.events.emit('redis', { state: open ? 'down' : 'up' })
-      if (!open) this.#unfences?.retry()
+      if (!open) unfences.retry()
     })
     this.#breaker = breaker
     this.#redis.on('ready', () => {
       breaker.reconnected()
-      this.#unfences?.retry()
+      unfences.retry()
     })
     // Every write fences L2 and publishes, whatever this instance's own read mode: the other
     // replicas may read L2 or hold an L1.
     const stored = { redis: this.#redis, partitioning: this.#partitioning, scripts: o.l2.scripts }
     this.#store = o.wrapL2(new RedisStore({ ...stored, onScripts: breaker.scriptsAnswered }))
-    this.#unfences = new Unfences(this.#store, o.maxLocalFences, o.fenceTtl, (error) =>
+    const unfences = new Unfences(this.#store, o.maxLocalFences, o.fenceTtl, (error) =>
       this.#degraded('l2.unfence', error),
     )
     this.#coherence = new Coherence(host, this.#parts(this.#store))
@@ -137,7 +135,16 @@ export class TieredCache<T> {
     this.#bus = opened.bus
     this.#subscriber = opened.subscriber
     this.#coherence.attachBus()
-    this.#flights = new Flights(this.#fillParts())
+    const parts = this.#fillParts()
+    this.#flights = new Flights(parts)
+    const redis = this.#redis
+    const write = {
+      store: this.#store,
+      origin: this.#origin,
+      unfences,
+      reachable: () => redis.status === 'ready',
+    }
+    this.#writes = new Writes(parts, write, randomBytes(6).toString('hex'))
     this.#bus.start()
   }
 
@@ -197,8 +204,10 @@ export class TieredCache<T> {
    * it (a key longer than `MAX_KEY_LENGTH` code points, a version that is not a safe
    * non-negative integer); the caller must then not acknowledge the write (roll it back), because
    * other replicas may keep serving the old value. The fences it raised are taken back then.
+   * With `{ fill: true }` (before a commit, in modes that read L2) the fence also takes the key's
+   * fill lease for the writer: the caller then calls `committed` or `uncommitted` afterwards.
    */
-  async invalidate(key: string, version: number): Promise<void> {
+  async invalidate(key: string, version: number, options?: { fill?: boolean }): Promise<void> {
     if (this.#closed) throw new ClosedError()
     // Peers drop what they cannot parse: an invalidation they would drop must not be sent, or
     // they would keep serving the old value. Refused before anything changes.
@@ -207,30 +216,13 @@ export class TieredCache<T> {
       throw new InvalidationError(key, version, undefined, `it cannot be sent: ${problem}`)
     const previous = this.#fences.get(key)
     this.#evict(key, version)
-    const store = this.#store
-    if (store === undefined || this.#bus === undefined) {
+    if (this.#writes === undefined || this.#bus === undefined) {
       this.#invalidated(key, version)
       return
     }
-    const partition = this.#partitioning.of(key)
-    const generation = this.#coherence.generations.of(partition)
-    // Names this write's fence, so that taking it back can never remove another write's.
-    const nonce = this.#nonceBase + (++this.#nonces).toString(36)
     try {
-      // Redis stopped answering: refuse now rather than after a timeout.
-      if (this.#breaker?.open) throw REDIS_NOT_ANSWERING
-      // One script fences and publishes: one command, one reply, and no fence without its message.
-      const message = { v: 1, type: 'invalidate', key, version, origin: this.#origin } as const
-      const channel = this.#partitioning.channel(partition)
-      const announce = {
-        channel,
-        payload: stampedPayload(message),
-        sharded: this.#partitioning.sharded,
-      }
-      await store.fence(key, version, generation, nonce, this.#options.fenceTtl, announce)
+      await this.#writes.fence(key, version, previous, options?.fill === true)
     } catch (error) {
-      if (error !== REDIS_NOT_ANSWERING) this.#breaker?.failed(error)
-      this.#restoreFence(key, version, previous, { version, generation, nonce })
       throw new InvalidationError(key, version, error)
     }
     this.#invalidated(key, version)
@@ -238,13 +230,36 @@ export class TieredCache<T> {
 
   /**
    * Drops `key` from this instance only — L1 and any load in flight — with no Redis round trip.
-   * Call it right after committing a write whose `invalidate()` ran before the commit: a load
-   * that started in between read the old row, and a read that starts after the commit must not
-   * join it.
+   * A write whose `invalidate()` ran before its commit calls it (or `committed`, which does it
+   * too) right after the commit: a load that started in between read the old row, and a read
+   * that starts after the commit must not join it.
    * @example await sql.begin(async (tx) => { …; await cache.invalidate(key, v) }); cache.evictLocal(key, v)
    */
   evictLocal(key: string, version: number): void {
     this.#evict(key, version)
+  }
+
+  /**
+   * A write announced with `invalidate()` has committed `record` (what the loader would now
+   * return: the value at its version, or `absent(version)` for a delete). Evicts the key here
+   * (as `evictLocal`) and, in modes that read L2, installs the record in L2 itself, so that no
+   * replica loads it; the write's fence took the key's fill lease, so readers wait for this fill
+   * rather than load the row it replaced. The fence still decides: a newer write's refuses it.
+   * Never rejects (a failed fill is a `degraded` event); the fill need not be awaited.
+   * @example const { version } = await sql.begin(…invalidate…); void cache.committed(key, { value, version })
+   */
+  committed(key: string, record: NonNullable<Loaded<T>>): Promise<void> {
+    this.#evict(key, record.version)
+    return this.#writes?.fill(key, record) ?? Promise.resolve()
+  }
+
+  /**
+   * A write announced at `version` did not commit (rolled back, or its outcome is unknown):
+   * drops the fill lease its fence took, so readers load at once rather than wait for a fill.
+   * @example try { await sql.begin(…invalidate(key, v)…) } catch (e) { cache.uncommitted(key, v); throw e }
+   */
+  uncommitted(key: string, version: number): void {
+    this.#writes?.uncommitted(key, version)
   }
 
   /**
@@ -352,22 +367,6 @@ export class TieredCache<T> {
   #invalidated(key: string, version: number): void {
     this.#counters.invalidationsSent++
     this.events.emit('invalidate', { key, version, origin: this.#origin, local: true })
-  }
-
-  /**
-   * A write was refused after its fences went up: take them back, or the key would stay
-   * uncacheable for `fenceTtl` with nothing newer to serve. Locally at once (the write still
-   * holds its key's lock, so no other write of the key can have raised it since); in Redis only
-   * the fence this write left, once Redis answers.
-   */
-  #restoreFence(key: string, version: number, previous: number | undefined, fence: LeftFence) {
-    if (this.#fences.get(key) === version) {
-      if (previous === undefined) this.#fences.delete(key)
-      else this.#fences.set(key, previous)
-      this.#counters.fencesRestored++
-    }
-    const reachable = !this.#breaker?.open && this.#redis?.status === 'ready'
-    this.#unfences?.add(key, fence, reachable)
   }
 
   /** Empties L1 and detaches every load in flight. */

@@ -1,6 +1,8 @@
 import { createRoute, type OpenAPIHono, z } from '@hono/zod-openapi'
+import { absent, type Loaded } from '@strata/cache-core'
 import type { AppEnv } from '../app-env.js'
 import { CommitOutcomeUnknownError } from '../db/client.js'
+import type { StoredRecord } from '../db/records.js'
 import type { Deps } from '../deps.js'
 import { ApiError } from '../errors.js'
 import { jsonBody } from '../http/json-body.js'
@@ -37,7 +39,8 @@ const writeRoute = createRoute({
   summary: 'Write a key',
   description:
     'Upserts the row (its version grows by one) and invalidates every cached copy before the ' +
-    'commit. The next read loads it from the database. If Redis cannot take the invalidation ' +
+    'commit, then fills L2 with the committed row, so reads need not load it from the database. ' +
+    'If Redis cannot take the invalidation ' +
     'the write is refused with 503 and nothing changes. With `expected_version` it applies only ' +
     'if the key is at that version (compare-and-set). Every database round trip has a deadline ' +
     '(`DB_QUERY_TIMEOUT`): a failure before COMMIT answers 503, at or after it 504.',
@@ -101,6 +104,7 @@ export function recordRoutes(deps: Deps): OpenAPIHono<AppEnv> {
   async function announced<R extends { version: number } | undefined>(
     key: string,
     write: (beforeCommit: (version: number) => Promise<void>) => Promise<R>,
+    committedRecord: (result: NonNullable<R>) => NonNullable<Loaded<StoredRecord>>,
   ): Promise<R> {
     let announcedAt = 0
     let announced: number | undefined
@@ -109,9 +113,12 @@ export function recordRoutes(deps: Deps): OpenAPIHono<AppEnv> {
       result = await write((version) => {
         announcedAt = performance.now()
         announced = version
-        return cache.invalidate(key, version)
+        // The fence takes the key's fill lease for this write, which fills L2 once committed.
+        return cache.invalidate(key, version, { fill: true })
       })
     } catch (error) {
+      // Not committed (or not known to be): readers must not wait for a fill that never comes.
+      if (announced !== undefined) cache.uncommitted(key, announced)
       // COMMIT sent, answer lost: PostgreSQL may apply it late. Announce it again once it answers.
       if (error instanceof CommitOutcomeUnknownError && announced !== undefined) {
         deps.unknownOutcomes.add(key, announced)
@@ -122,7 +129,7 @@ export function recordRoutes(deps: Deps): OpenAPIHono<AppEnv> {
     cache.evictLocal(key, result.version)
     if (performance.now() - announcedAt > deps.maxWriteTime) {
       try {
-        await cache.invalidate(key, result.version)
+        await cache.invalidate(key, result.version, { fill: true })
       } catch (error) {
         throw new ApiError(
           'OUTCOME_UNKNOWN',
@@ -131,6 +138,10 @@ export function recordRoutes(deps: Deps): OpenAPIHono<AppEnv> {
         )
       }
     }
+    // The writer fills L2 with what it committed, so no replica loads it. Not awaited: the
+    // answer does not wait for an optimisation (the set goes out on the next socket write, and a
+    // reader that comes first waits on the write's fill lease). It never rejects.
+    void cache.committed(key, committedRecord(result as NonNullable<R>))
     return result
   }
   const guardBody = jsonBody(env.MAX_VALUE_BYTES + 64 * 1024)
@@ -142,8 +153,13 @@ export function recordRoutes(deps: Deps): OpenAPIHono<AppEnv> {
       throw new ApiError('PAYLOAD_TOO_LARGE', `The value exceeds ${env.MAX_VALUE_BYTES} bytes`)
     }
     // The invalidation runs inside the transaction: if Redis refuses it, the write rolls back.
-    const { version } = await announced(key, (beforeCommit) =>
-      records.upsert(key, value, beforeCommit, expected_version),
+    const { version } = await announced(
+      key,
+      (beforeCommit) => records.upsert(key, value, beforeCommit, expected_version),
+      (written) => ({
+        value: { value, createdAt: written.createdAt, updatedAt: written.updatedAt },
+        version: written.version,
+      }),
     )
     return c.json(
       { success: true as const, key, version, message: 'Data written; cached copies invalidated' },
@@ -163,7 +179,11 @@ export function recordRoutes(deps: Deps): OpenAPIHono<AppEnv> {
 
   app.openapi(deleteRoute, async (c) => {
     const { key } = c.req.valid('json')
-    const deleted = await announced(key, (beforeCommit) => records.delete(key, beforeCommit))
+    const deleted = await announced(
+      key,
+      (beforeCommit) => records.delete(key, beforeCommit),
+      (gone) => absent(gone.version),
+    )
     if (!deleted) return c.json(keyNotFound(key, 'DB'), 404)
     return c.json(
       {

@@ -11,6 +11,15 @@ export interface Announcement {
 }
 
 /**
+ * The fill lease a write takes with its fence (see {@link L2Store.fence}): `token` names the
+ * writer, so that only it drops the lease; it lasts `ttlMs` if the writer never fills nor drops it.
+ */
+export interface WriterLease {
+  token: string
+  ttlMs: number
+}
+
+/**
  * What taking a key's fill lease found: `taken` (this reader loads), `held` (another reader
  * holds it for the version this one needs, or a newer one: wait for its fill) or `filled` (L2
  * already holds a record this reader may serve: read it again).
@@ -49,7 +58,9 @@ export interface L2Store {
    * Leaves a fence that refuses every version below `version`, replacing older entries.
    * `nonce` names the write, so that `unfence` takes back this fence and no other. With an
    * `announce`ment, publishes it in the same step (one command, one reply); a wrapper must pass
-   * it on, or the other replicas never hear of the write.
+   * it on, or the other replicas never hear of the write. With a `lease`, a fence that went up
+   * also takes the key's fill lease for `version` in the same step (the writer fills L2 after its
+   * commit); a wrapper that drops it only makes readers load for themselves.
    */
   fence(
     key: string,
@@ -58,6 +69,7 @@ export interface L2Store {
     nonce: string,
     ttlMs: number,
     announce: Announcement | undefined,
+    lease?: WriterLease,
   ): Promise<void>
   /**
    * Takes back the fence a refused write left (`version` and `nonce` as given to `fence`), if it

@@ -2,7 +2,13 @@ import type { Cluster, Redis } from 'ioredis'
 import { ScriptNotLoadedError } from '../errors.js'
 import type { Partitioning } from '../partitions.js'
 import { decodeL2Record, encodeL2Record, type L2Record } from './l2-record.js'
-import type { Announcement, FillLeaseRequest, FillLeaseState, L2Store } from './l2-store.js'
+import type {
+  Announcement,
+  FillLeaseRequest,
+  FillLeaseState,
+  L2Store,
+  WriterLease,
+} from './l2-store.js'
 import { runScript, type ScriptsMode, STRATA_SCRIPTS, type StrataScript } from './redis-scripts.js'
 
 /** Options of the Redis store. */
@@ -57,11 +63,18 @@ export class RedisStore implements L2Store {
     nonce: string,
     ttlMs: number,
     announce: Announcement | undefined,
+    lease?: WriterLease,
   ): Promise<void> {
     const encoded = encodeL2Record({ kind: 'fence', version, generation, nonce })
     const args: (string | number)[] = [version, encoded, ttlMs]
     if (announce) args.push(announce.channel, announce.payload, announce.sharded ? 1 : 0)
-    await this.#run(STRATA_SCRIPTS.fence, this.#names.redisKey(key), args)
+    const keys = [this.#names.redisKey(key)]
+    if (lease) {
+      if (!announce) args.push('', '', 0)
+      args.push(lease.token, lease.ttlMs)
+      keys.push(this.#names.leaseKey(key))
+    }
+    await this.#run(STRATA_SCRIPTS.fence, keys, args)
   }
 
   async unfence(
