@@ -82,9 +82,6 @@ const isStatementError = (error: unknown) =>
   error.name === 'PostgresError' &&
   (error as { severity?: unknown }).severity === 'ERROR'
 
-/** How `transaction` begins: see patches/postgres@3.4.9.patch. */
-const PIPELINED = { pipeline: true }
-
 /** A promise that never settles: what abandoned transaction work returns (see `transaction`). */
 const never = () => new Promise<never>(() => {})
 
@@ -100,8 +97,8 @@ export interface DatabaseOptions {
    * connection that does not answer in time is destroyed, its queries fail with
    * {@link DatabaseTimeoutError}, and the database counts as unavailable. PostgreSQL's own
    * `statement_timeout` is set to the same value. It bounds what a load or a write can spend in
-   * the database: a write transaction spends at most two round trips there (BEGIN with its
-   * statements, then COMMIT), a load one (plus connecting, under the same deadline).
+   * the database: a write transaction spends at most three round trips there (BEGIN, its
+   * statements, COMMIT), a load one (plus connecting, under the same deadline).
    * @default 2000
    */
   queryTimeoutMs?: number
@@ -194,27 +191,19 @@ export function createDatabase(url: string, options: DatabaseOptions): Database 
       try {
         return await this.track(
           () =>
-            // Pipelined (patches/postgres@3.4.9.patch): `work`'s first statements leave with BEGIN,
-            // in one write and one round trip. Were BEGIN refused, they would run outside a
-            // transaction: the statements of `work` check that they are inside one (see
-            // records.ts, IN_WRITE_TRANSACTION).
             // begin()'s type unwraps arrays of promises in the result; `work` returns none.
-            sql.begin(
-              '',
-              async (tx) => {
-                const value = await work(tx).catch((error: unknown) => {
-                  if (abandoned) return never()
-                  throw error
-                })
+            sql.begin(async (tx) => {
+              const value = await work(tx).catch((error: unknown) => {
                 if (abandoned) return never()
-                result = { value }
-                commit = tx.unsafe('COMMIT AND CHAIN')
-                // Awaited below; a rejection here must not count as unhandled in the meantime.
-                commit.catch(() => {})
-                return value
-              },
-              PIPELINED,
-            ) as Promise<T>,
+                throw error
+              })
+              if (abandoned) return never()
+              result = { value }
+              commit = tx.unsafe('COMMIT AND CHAIN')
+              // Awaited below; a rejection here must not count as unhandled in the meantime.
+              commit.catch(() => {})
+              return value
+            }) as Promise<T>,
         )
       } catch (error) {
         abandoned = true

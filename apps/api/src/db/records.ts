@@ -35,19 +35,6 @@ export class VersionConflictError extends Error {
   }
 }
 
-/**
- * A write's statements leave with its BEGIN, before BEGIN is answered (`Database.transaction`).
- * Were BEGIN refused (a cancel, say), they would run outside a transaction block, each committing
- * on its own, before any invalidation. So the first statement of a write marks its transaction
- * (`set_config(…, true)` lasts until the transaction ends) and the statement that changes a row
- * raises an error unless it runs in that same transaction: `current_setting` of a parameter that
- * does not exist is an error ("unrecognized configuration parameter
- * strata.write_outside_its_transaction").
- */
-const MARK_WRITE_TRANSACTION = "set_config('strata.in_write', 'on', true)"
-const IN_WRITE_TRANSACTION = `current_setting(CASE current_setting('strata.in_write', true)
-  WHEN 'on' THEN 'strata.in_write' ELSE 'strata.write_outside_its_transaction' END) = 'on'`
-
 /** Data access for the `records` table. */
 export class RecordsRepository {
   readonly #db: Database
@@ -95,12 +82,12 @@ export class RecordsRepository {
     expectedVersion?: number,
   ): Promise<WriteResult> {
     return this.#db.transaction(async (tx) => {
-      // The statements are sent together with BEGIN (pipelined): a write costs PostgreSQL two
-      // round trips, BEGIN with its statements, then COMMIT.
+      // The statements are sent together (pipelined): a write costs PostgreSQL three round trips,
+      // BEGIN, its statements, COMMIT.
       // The lock serialises writes and deletes of one key, so the version read by the INSERT
       // (a statement of its own, with a snapshot taken after the lock) is the latest.
       const [, [row]] = await Promise.all([
-        tx`SELECT pg_advisory_xact_lock(hashtextextended(${key}, 0)), ${tx.unsafe(MARK_WRITE_TRANSACTION)}`,
+        tx`SELECT pg_advisory_xact_lock(hashtextextended(${key}, 0))`,
         tx<
           {
             version: string | null
@@ -113,7 +100,6 @@ export class RecordsRepository {
             SELECT COALESCE((SELECT version FROM records WHERE key = ${key}),
                             (SELECT version FROM deleted_records WHERE key = ${key}),
                             0) AS version
-            WHERE ${tx.unsafe(IN_WRITE_TRANSACTION)}
           ), written AS (
             INSERT INTO records (key, value, version)
             SELECT ${key}, ${value}, cur.version + 1 FROM cur
@@ -144,11 +130,9 @@ export class RecordsRepository {
     // Pipelined like `upsert`.
     return this.#db.transaction(async (tx) => {
       const [, [row]] = await Promise.all([
-        tx`SELECT pg_advisory_xact_lock(hashtextextended(${key}, 0)), ${tx.unsafe(MARK_WRITE_TRANSACTION)}`,
+        tx`SELECT pg_advisory_xact_lock(hashtextextended(${key}, 0))`,
         tx<{ version: string }[]>`
-            WITH gone AS (
-              DELETE FROM records WHERE key = ${key} AND ${tx.unsafe(IN_WRITE_TRANSACTION)}
-              RETURNING version)
+            WITH gone AS (DELETE FROM records WHERE key = ${key} RETURNING version)
             INSERT INTO deleted_records (key, version) SELECT ${key}, version + 1 FROM gone
             ON CONFLICT (key) DO UPDATE SET version = EXCLUDED.version, deleted_at = now()
             RETURNING version`,
