@@ -13,6 +13,8 @@ interface Announced {
   generation: number
   /** Its fence's nonce, which is also its lease's token. */
   nonce: string
+  /** Whether its fence took the key's fill lease (not with `l2.fillLeaseWait` 0). */
+  leased: boolean
 }
 
 /** What the write half of the cache needs beyond what loads share. */
@@ -35,7 +37,7 @@ export class Writes<T> {
   /** Names each write's fence: this instance's random digits, then a count (no getpid per write). */
   readonly #nonceBase: string
   #nonces = 0
-  /** Writes whose fence took the fill lease, until they commit or fail (bounded; expiring). */
+  /** Writes that will fill, until they commit or fail (bounded; expiring): their fence's generation and lease. */
   readonly #announced: LRUCache<string, Announced>
 
   constructor(parts: FillParts<T>, write: WriteParts, nonceBase: string) {
@@ -111,7 +113,8 @@ export class Writes<T> {
       if (lease) this.#dropLease(key, nonce)
       throw error
     }
-    if (lease) this.#announced.set(key, { version, generation, nonce })
+    if (willFill && this.#fills)
+      this.#announced.set(key, { version, generation, nonce, leased: lease !== undefined })
   }
 
   /**
@@ -135,8 +138,11 @@ export class Writes<T> {
     const { options, coherence, partitioning } = parts
     const { version } = loaded
     const announced = this.#announced.get(key)
-    const mine = announced?.version === version ? announced : undefined
-    if (mine) this.#announced.delete(key)
+    // Without its announcement the fill would not know its fence's generation: a clear between
+    // the fence and now would let it install the old row under the new generation. No fill then.
+    if (announced?.version !== version) return
+    this.#announced.delete(key)
+    const mine = announced
     const partition = partitioning.of(key)
     const isAbsent = 'absent' in loaded
     const payload = isAbsent ? '' : options.serializer.serialize(loaded.value)
@@ -148,13 +154,13 @@ export class Writes<T> {
       (parts.fences.get(key) ?? 0) > version ||
       Buffer.byteLength(payload) > options.l2.maxEntryBytes
     if (skip) {
-      if (mine) this.#dropLease(key, mine.nonce)
+      if (mine.leased) this.#dropLease(key, mine.nonce)
       return
     }
     const ttl = isAbsent ? options.negativeTtl : options.l2.ttl
     const expiresAt = Date.now() + ttl
-    // The generation of the fence (a clear since then leaves the fill unserved), else today's.
-    const generation = mine?.generation ?? coherence.generations.of(partition)
+    // The generation of the fence: a clear since then leaves the fill unserved.
+    const { generation } = mine
     const record: L2Record = isAbsent
       ? { kind: 'absent', version, expiresAt, generation }
       : { kind: 'value', version, expiresAt, generation, payload }
@@ -165,7 +171,7 @@ export class Writes<T> {
     } catch (error) {
       parts.degraded('l2.write-fill', error)
     }
-    if (mine) this.#dropLease(key, mine.nonce)
+    if (mine.leased) this.#dropLease(key, mine.nonce)
   }
 
   /** The write of `key` at `version` did not commit (or may not have): drop its lease. */
@@ -173,7 +179,7 @@ export class Writes<T> {
     const announced = this.#announced.get(key)
     if (announced?.version !== version) return
     this.#announced.delete(key)
-    this.#dropLease(key, announced.nonce)
+    if (announced.leased) this.#dropLease(key, announced.nonce)
   }
 
   #dropLease(key: string, token: string): void {

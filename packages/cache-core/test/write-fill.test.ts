@@ -130,6 +130,7 @@ describe('the writer fills L2 after its commit', () => {
     const [writer, reader] = caches as [TieredCache<string>, TieredCache<string>]
     await writer.invalidate('k', 2)
     expect(await bed.redis.exists(leaseKey('k'))).toBe(0)
+    await writer.invalidate('k', 2, { fill: true })
     table.rows.delete('k')
     await writer.committed('k', { absent: true, version: 2 })
     expect(await l2Record('k')).toMatchObject({ kind: 'absent', version: 2 })
@@ -147,5 +148,21 @@ describe('the writer fills L2 after its commit', () => {
     table.write('k', 'v2')
     await writer.committed('k', { value: 'v2', version })
     expect(await l2Record('k')).toMatchObject({ kind: 'fence', version })
+  })
+  it('fills under its fence’s generation, also with the lease off, and not at all without its announcement', async () => {
+    const { table, caches } = await cluster(1, { fillLeaseWait: 0 })
+    const writer = caches[0] as TieredCache<string>
+    await announce(writer, table)
+    const version = table.write('k', 'v2')
+    // A clear between the fence and the fill: the fill keeps the fence's generation, so readers
+    // of the new generation never serve the row written before the clear.
+    const before = (await l2Record('k'))?.generation
+    await writer.clear()
+    await writer.committed('k', { value: 'v2', version })
+    expect(await l2Record('k')).toMatchObject({ kind: 'value', version, generation: before })
+    // A commit the cache was never told of (no invalidate with { fill }): nothing to fill with.
+    const other = table.write('other', 'x')
+    await writer.committed('other', { value: 'x', version: other })
+    expect(await l2Record('other')).toBeUndefined()
   })
 })
