@@ -326,6 +326,28 @@ describe('the read fast path beyond L1', () => {
     expect(await metric(durations)).toBe(durationsBefore + 1)
   })
 
+  it('ends the connection, not the process, when answering a looked-up read throws', async () => {
+    // A lookup whose value cannot be read: rendering the answer throws after the await.
+    const broken = {
+      ...none.deps,
+      cache: {
+        ...none.deps.cache,
+        peek: () => undefined,
+        get: async () => ({
+          found: true,
+          level: 'L2',
+          version: 1,
+          get value(): never {
+            throw new Error('unreadable value')
+          },
+        }),
+      },
+    } as unknown as typeof none.deps
+    const url = await listen(withFastRead(broken, () => {}))
+    // Without the catch, vitest reports the unhandled rejection and fails the run.
+    await expect(requestOverSocket(url, '/read/beyond:broken')).rejects.toThrow()
+  })
+
   it('answers those reads without the router, and leaves it what it would refuse or parse', async () => {
     // The replica's listener, with a count of what it passes on to the router.
     const counted = (replica: TestReplica) => {

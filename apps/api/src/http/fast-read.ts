@@ -220,6 +220,11 @@ export function withFastRead(deps: Deps, next: RequestListener): RequestListener
     if (!plainRequest(req.url as string, key, rawHeader(req.rawHeaders, 'host'))) {
       return next(req, res)
     }
-    void answerFromLoad(req, res, key, startedAt)
+    answerFromLoad(req, res, key, startedAt).catch((error: unknown) => {
+      // Nothing after the lookup should throw; if something does, this connection ends, not
+      // the process (an unhandled rejection would stop the replica).
+      logger.error({ err: error }, 'the read fast path failed after its lookup')
+      res.destroy()
+    })
   }
 }
