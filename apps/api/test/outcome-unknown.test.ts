@@ -135,6 +135,17 @@ describe('a write that times out before its COMMIT', () => {
 })
 
 describe('expected_version', () => {
+  it('rejects a transaction whose COMMIT fails with an error, rather than acknowledging it', async () => {
+    // A deferred constraint is checked at COMMIT: the COMMIT fails, and nothing is committed.
+    const committed = api.deps.db.transaction(async (tx) => {
+      await tx`CREATE TEMP TABLE deferred_check (id int,
+        CONSTRAINT one_each UNIQUE (id) DEFERRABLE INITIALLY DEFERRED) ON COMMIT DROP`
+      await tx`INSERT INTO deferred_check VALUES (1), (1)`
+      return 'acknowledged'
+    })
+    await expect(committed).rejects.toMatchObject({ code: '23505' })
+  })
+
   it('writes only at the expected version, else 409 VERSION_CONFLICT with the current one', async () => {
     const key = 'cas'
     const created = await api.request('/write', { json: { key, value: 'a', expected_version: 0 } })

@@ -189,7 +189,7 @@ export function createDatabase(url: string, options: DatabaseOptions): Database 
       // postgres.js may already have given the same connection object a new session.
       let abandoned = false
       try {
-        return await this.track(
+        const value = await this.track(
           () =>
             // begin()'s type unwraps arrays of promises in the result; `work` returns none.
             sql.begin(async (tx) => {
@@ -205,6 +205,11 @@ export function createDatabase(url: string, options: DatabaseOptions): Database 
               return value
             }) as Promise<T>,
         )
+        // begin() resolves even when that COMMIT failed with an error (a deferred constraint):
+        // its own COMMIT then closes an aborted transaction, which PostgreSQL answers with
+        // ROLLBACK, not an error. Only COMMIT AND CHAIN's answer says whether it committed.
+        await commit
+        return value
       } catch (error) {
         abandoned = true
         if (!commit || !result) throw error
