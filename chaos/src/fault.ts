@@ -141,6 +141,8 @@ export interface Fault {
   proxies: readonly Link[]
   /** See `ChaosStackOptions.postgresUrlParams`; applied to the proxied PostgreSQL links. */
   postgresUrlParams?: Readonly<Record<string, string>>
+  /** Settings of every replica that the fault needs (see `ChaosStackOptions.env`). */
+  env?: Readonly<Record<string, string>>
   /** A hot key to race reads on one replica against writes on the others, if the fault needs it. */
   hotKey?: HotKeyLoad
   expect: FaultExpectations

@@ -170,6 +170,10 @@ export const FAULTS: Record<FaultName, Fault> = {
     title: `+${POSTGRES_LATENCY_MS} ms on ${target}'s PostgreSQL replies, hot key read there`,
     proxies: ['postgres'],
     hotKey: HOT_KEY_ON_TARGET,
+    // Readers off the fill lease: with it, the target waits for the writer's fill after a write
+    // and never loads the row the write replaces, so the race below would not be run at all. The
+    // lease is off wherever `L2_FILL_LEASE_WAIT=0`, and then only the join rules protect reads.
+    env: { L2_FILL_LEASE_WAIT: '0' },
     // The target's writes wait 300 ms for each reply; a database deadline may end one first.
     expect: { failedReads: 'none', writes: HELD_WRITES, unknownOnlyInFlight: 'fault' },
     // Only the replies are late on the target. A delay on its queries too would move every

@@ -91,6 +91,7 @@ export async function runFault(fault: Fault, options: FaultRunOptions): Promise<
     redis,
     proxies: fault.proxies,
     ...(fault.postgresUrlParams ? { postgresUrlParams: fault.postgresUrlParams } : {}),
+    ...(fault.env ? { env: fault.env } : {}),
     reporter,
   })
   const evidence = options.evidenceDir && join(options.evidenceDir, fault.name)

@@ -38,6 +38,8 @@ export interface ChaosStackOptions {
   postgresUrlParams?: Readonly<Record<string, string>>
   /** One Redis server, or a Redis Cluster (3 masters, 3 replicas). @default 'single' */
   redis?: RedisTopology
+  /** Environment of every replica, beside the chaos defaults. @default none */
+  env?: Readonly<Record<string, string>>
   /** Where the stack reports its start-up. */
   reporter?: Reporter
 }
@@ -118,7 +120,7 @@ export async function startChaosStack(options: ChaosStackOptions): Promise<Chaos
   const stack = await startTestStack({
     replicas: REPLICAS,
     redis: topology,
-    env: CHAOS_STACK_ENV,
+    env: { ...CHAOS_STACK_ENV, ...options.env },
     cluster: {
       ...(options.reporter ? { reporter: options.reporter } : {}),
       ...(options.proxies.length > 0
