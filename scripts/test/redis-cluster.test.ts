@@ -96,7 +96,7 @@ describe('pnpm stack up --redis cluster | status | down', () => {
     const credentials = credentialsOf(dataDir)
     const admin = { user: 'default', password: credentials.redis.adminPassword }
     expect(await clusterProblem(nodePorts, admin)).toBeUndefined()
-    for (const port of nodePorts) expect(await scriptsHeld(port, admin), `node ${port}`).toBe(5)
+    for (const port of nodePorts) expect(await scriptsHeld(port, admin), `node ${port}`).toBe(SHAS.length)
     // Each node's redis.conf holds the admin password for its replication link: this user only.
     for (const node of nodes)
       expect(statSync(join(dataDir, 'redis', node.name, 'redis.conf')).mode & 0o777).toBe(0o600)
@@ -193,7 +193,7 @@ describe('a stack on a Redis Cluster (2 replicas)', () => {
     await waitForHealthyCluster(ports, admin)
     const [role] = (await withNode(nodePort(1), admin, (redis) => redis.call('ROLE'))) as [string]
     expect(role).toBe('slave')
-    expect(await scriptsHeld(nodePort(1), admin)).toBe(5)
+    expect(await scriptsHeld(nodePort(1), admin)).toBe(SHAS.length)
     expect(() => stack.cluster.pauseRedis()).toThrow(/name its node, 1 to 6/)
   })
 
