@@ -96,7 +96,8 @@ describe('pnpm stack up --redis cluster | status | down', () => {
     const credentials = credentialsOf(dataDir)
     const admin = { user: 'default', password: credentials.redis.adminPassword }
     expect(await clusterProblem(nodePorts, admin)).toBeUndefined()
-    for (const port of nodePorts) expect(await scriptsHeld(port, admin), `node ${port}`).toBe(SHAS.length)
+    for (const port of nodePorts)
+      expect(await scriptsHeld(port, admin), `node ${port}`).toBe(SHAS.length)
     // Each node's redis.conf holds the admin password for its replication link: this user only.
     for (const node of nodes)
       expect(statSync(join(dataDir, 'redis', node.name, 'redis.conf')).mode & 0o777).toBe(0o600)
