@@ -1,6 +1,6 @@
 import type { BusMessage } from './bus/messages.js'
 import type { BusHandlers, BusLink, BusState } from './bus/redis-bus.js'
-import { type CacheEventEmitter, emitLag } from './events.js'
+import { type CacheEventEmitter, emitLag, emitReceived } from './events.js'
 import { Generations } from './generations.js'
 import { LeaseReports } from './lease-reports.js'
 import { type DropTarget, PartitionDrops } from './partition-drops.js'
@@ -207,13 +207,7 @@ export class Coherence {
     if (message.type === 'invalidate') {
       this.#host.evict(message.key, message.version)
       this.#parts.counters.invalidationsReceived++
-      this.#parts.events.emit('invalidate', {
-        key: message.key,
-        version: message.version,
-        origin: message.origin,
-        local: false,
-      })
-      emitLag(this.#parts.events, message)
+      emitReceived(this.#parts.events, message)
       return
     }
     // A clear comes on every partition's channel (on a cluster, so that it reaches every shard).

@@ -1,11 +1,20 @@
 import { EventEmitter } from 'node:events'
-import { type BusMessage, lagSeconds } from './bus/messages.js'
+import { type BusMessage, type InvalidateMessage, lagSeconds } from './bus/messages.js'
 import type { BusState } from './bus/redis-bus.js'
 
 /** Every event a cache emits, with its payload. None is emitted on the L1 hit path. */
 export interface CacheEvents {
-  /** A key was invalidated: `local` when this instance wrote it, else heard on the bus. */
-  invalidate: { key: string; version: number; origin: string; local: boolean }
+  /**
+   * A key was invalidated: `local` when this instance wrote it, else heard on the bus. A message
+   * from a traced write carries its W3C `traceparent` (see the `traceparent` option).
+   */
+  invalidate: {
+    key: string
+    version: number
+    origin: string
+    local: boolean
+    traceparent?: string | undefined
+  }
   /**
    * An invalidation or clear from another instance was applied here `seconds` after its sender
    * published it (sender's wall clock to this one's; see `lagSeconds` for clock offsets). Only
@@ -72,4 +81,11 @@ export function emitLag(events: CacheEventEmitter, message: BusMessage): void {
   const seconds = lagSeconds(message.publishedAt)
   if (seconds === undefined) return
   events.emit('invalidation-lag', { seconds, type: message.type, origin: message.origin })
+}
+
+/** Reports an invalidation heard on the bus (and applied), then its lag. */
+export function emitReceived(events: CacheEventEmitter, message: InvalidateMessage): void {
+  const { key, version, origin, traceparent } = message
+  events.emit('invalidate', { key, version, origin, local: false, traceparent })
+  emitLag(events, message)
 }

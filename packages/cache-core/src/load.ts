@@ -40,7 +40,9 @@ export async function load<T>(
     // has expired. (fenceTtl exceeds maxLoadTime by far more than any clock skew.)
     const deadline = Date.now() + options.maxLoadTime - (performance.now() - flight.startedAt)
     try {
-      accepted = await store.set(key, record, ttl, deadline)
+      accepted = await store.set(key, record, ttl, deadline, flight.lease)
+      // The set dropped the flight's lease with it, installed or refused: one command for both.
+      flight.lease = undefined
     } catch (error) {
       parts.redisFailed('l2.set', error)
       return lookup

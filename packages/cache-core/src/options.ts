@@ -226,6 +226,14 @@ export interface TieredCacheOptions<T> {
    * @default identity
    */
   wrapL2?: ((store: L2Store) => L2Store) | undefined
+  /**
+   * Tracing hook, called once per invalidation this instance publishes: the W3C `traceparent`
+   * of the caller's current span (`00-<trace id>-<span id>-<flags>`), or undefined. The bus
+   * message carries it, and every receiver's `invalidate` event reports it, so a tracer can link
+   * each replica's eviction to the write. The cache has no tracing dependency of its own.
+   * @default undefined (nothing is called; messages carry no trace context)
+   */
+  traceparent?: (() => string | undefined) | undefined
 }
 
 /** Options with every default filled in and every value checked. */
@@ -257,6 +265,7 @@ export interface ResolvedOptions<T> {
   heartbeatInterval: number
   serializer: Serializer<T>
   wrapL2: (store: L2Store) => L2Store
+  traceparent: (() => string | undefined) | undefined
 }
 
 const json: Serializer<never> = {
@@ -376,5 +385,6 @@ export function resolveOptions<T>(options: TieredCacheOptions<T>): ResolvedOptio
     heartbeatInterval,
     serializer: options.serializer ?? (json as Serializer<T>),
     wrapL2: options.wrapL2 ?? ((store) => store),
+    traceparent: options.traceparent,
   }
 }

@@ -32,6 +32,11 @@ export class Counters {
   fillLeaseFills = 0
   /** Of those, the ones whose fill did not come within `l2.fillLeaseWait`, and loaded. */
   fillLeaseTimeouts = 0
+  /**
+   * L2 sets a writer sent to fill its committed row (one script each, installed or refused):
+   * Redis commands of the write path, which a count of the read path's must leave out.
+   */
+  writeFills = 0
 }
 
 /** A point-in-time copy of the counters with the derived rates (percentages, 0–100). */
@@ -62,6 +67,7 @@ export interface CacheStats {
   fillLeaseWaits: number
   fillLeaseFills: number
   fillLeaseTimeouts: number
+  writeFills: number
   l1Size: number
   l1MaxSize: number
   l1Bytes: number
@@ -107,6 +113,7 @@ export function snapshot(c: Counters, tiers: TierState): CacheStats {
     fillLeaseWaits: c.fillLeaseWaits,
     fillLeaseFills: c.fillLeaseFills,
     fillLeaseTimeouts: c.fillLeaseTimeouts,
+    writeFills: c.writeFills,
     ...tiers,
   }
 }

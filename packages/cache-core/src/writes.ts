@@ -85,12 +85,15 @@ export class Writes<T> {
     try {
       // Redis stopped answering: refuse now rather than after a timeout.
       if (breaker?.open) throw REDIS_NOT_ANSWERING
+      const traceparent = options.traceparent?.()
       const message = {
         v: 1,
         type: 'invalidate',
         key,
         version,
         origin: this.#write.origin,
+        // Only when traced: without it the message is byte for byte what it was.
+        ...(traceparent === undefined ? {} : { traceparent }),
       } as const
       const announce = {
         channel: partitioning.channel(partition),
@@ -164,14 +167,19 @@ export class Writes<T> {
     const record: L2Record = isAbsent
       ? { kind: 'absent', version, expiresAt, generation }
       : { kind: 'value', version, expiresAt, generation, payload }
+    // The set drops the writer's lease in the same script, landed or refused: readers that come
+    // after it find the fill, or take the lease and load, and never wait on a spent lease.
+    const lease = mine.leased ? mine.nonce : undefined
+    parts.counters.writeFills++
     try {
       // As a load's: past the deadline on Redis's clock, the fence refusing it may be gone.
-      if (await this.#write.store.set(key, record, ttl, Date.now() + options.maxLoadTime)) return
+      const deadline = Date.now() + options.maxLoadTime
+      if (await this.#write.store.set(key, record, ttl, deadline, lease)) return
       rejectStale(parts, key, version, parts.fences.get(key) ?? version, 'L2')
     } catch (error) {
       parts.degraded('l2.write-fill', error)
+      if (lease !== undefined) this.#dropLease(key, lease)
     }
-    if (mine.leased) this.#dropLease(key, mine.nonce)
   }
 
   /** The write of `key` at `version` did not commit (or may not have): drop its lease. */

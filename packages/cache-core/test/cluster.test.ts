@@ -1,7 +1,17 @@
 import { type RedisCluster, startRedisCluster } from '@strata/test-servers'
 import calculateSlot from 'cluster-key-slot'
 import { type Cluster, Redis } from 'ioredis'
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest'
+import {
+  afterAll,
+  afterEach,
+  beforeAll,
+  beforeEach,
+  describe,
+  expect,
+  it,
+  onTestFinished,
+  vi,
+} from 'vitest'
 import { Generations } from '../src/generations.js'
 import {
   type CacheEvents,
@@ -49,8 +59,10 @@ async function clusterCache(
     prefix,
     loader: table.loader,
     instanceId,
-    // Long enough never to lapse on a busy machine: these tests take links down by force.
-    busLease: 5_000,
+    // Long enough never to lapse on a busy machine (a starved event loop answers its heartbeat
+    // seconds late; a lapse sends waiting readers to the loader): these tests take links down by
+    // force.
+    busLease: 30_000,
     heartbeatInterval: 0,
     ...options,
   })
@@ -210,6 +222,11 @@ describe('Strata on a Redis Cluster', () => {
     const names = Partitioning.cluster(prefix, 256)
     const keys = [...(await keysByMaster(names)).values()].map(({ key }) => key)
     for (const key of keys) await a.invalidate(key, table.write(key, `${key}-v1`))
+    // b reads once it has heard every write: a write heard during b's load discards that load
+    // (and its fill), sending a's waiter to the loader, rightly but not what is tested here.
+    await vi.waitFor(() => expect(b.stats().invalidationsReceived).toBe(keys.length), {
+      timeout: 10_000,
+    })
     const reads = keys.flatMap((key) => [a.get(key), b.get(key)])
     await vi.waitFor(() => expect(a.stats().fillLeaseWaits + b.stats().fillLeaseWaits).toBe(3), {
       timeout: 10_000,
@@ -318,9 +335,21 @@ describe('Strata on a Redis Cluster', () => {
     expect(await levelOf(b, stay)).toBe('L1')
     expect(b.stats().dataLosses).toBeGreaterThan(0)
     await cluster.migrateSlots(to, from, 128)
-  })
+    // Two migrations of 128 slots each, a few hundred commands: seconds on a starved machine, and
+    // a test cut off midway leaves slots migrating, which fails every later test.
+  }, 90_000)
 
   it('survives a master failover: its keys bypass L1 meanwhile, the others keep serving', async () => {
+    // On a cluster of its own, stopped afterwards: the old master's return as a replica (tested
+    // in test-servers) is no part of this, and a cluster still settling after it (it did not
+    // within 30 s in CI) must not fail the tests that come after.
+    const shared = cluster
+    const own = await startRedisCluster({ masters: 3, replicasPerMaster: 1, nodeTimeoutMs: 1_000 })
+    cluster = own
+    onTestFinished(async () => {
+      cluster = shared
+      await own.stop()
+    })
     const table = new VersionedTable()
     // A quarantine far longer than the test, so that it is still on when checked.
     const a = await clusterCache(table, 'a', { maxWriteTime: 60_000 })
@@ -359,8 +388,6 @@ describe('Strata on a Redis Cluster', () => {
     await otherInvalidated
     expect(await levelOf(b, other)).toBe('DB')
     expect(await levelOf(b, other)).toBe('L1')
-    await node?.restart()
-    await cluster.waitUntilHealthy(30_000)
   }, 90_000)
 
   // Last: it takes the whole cluster down.

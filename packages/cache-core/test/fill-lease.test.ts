@@ -172,6 +172,17 @@ describe('fill leases: one load per key cluster-wide', () => {
     }
   })
 
+  it('a load’s set drops its lease in the same script: two scripts per load, and no lease left', async () => {
+    const table = new VersionedTable()
+    table.write('k', 'v1')
+    const cache = await bed.caches.create({ loader: table.loader })
+    const before = await commandCounts()
+    expect(await cache.get('k')).toMatchObject({ value: 'v1', level: 'DB' })
+    expect(await bed.redis.exists(Partitioning.single(bed.prefix).leaseKey('k'))).toBe(0)
+    // The lease taken (fill-lease.lua), then the set that drops it (set.lua): no separate drop.
+    expect((await commandCounts()).evalsha - before.evalsha).toBe(2)
+  })
+
   it('costs no extra Redis round trip on an L2 hit', async () => {
     const table = new VersionedTable()
     table.write('k', 'v1')

@@ -19,9 +19,9 @@ function counting(store: L2Store, calls: { get: number; set: number; fence: numb
       calls.get++
       return store.get(key)
     },
-    set: (key, record, ttl, deadline) => {
+    set: (...args) => {
       calls.set++
-      return store.set(key, record, ttl, deadline)
+      return store.set(...args)
     },
     fence: (key, version, generation, nonce, ttl, announce) => {
       calls.fence++

@@ -47,6 +47,63 @@ describe('the writer fills L2 after its commit', () => {
       ['v2', 'L2'],
     ])
     expect(table.loads).toBe(0)
+    // One L2 set, counted as the write's (not the reads') Redis command.
+    expect(caches.map((cache) => cache.stats().writeFills)).toEqual([1, 0, 0])
+  })
+
+  it('the fill drops the writer’s lease with it: a reader whose record is gone since does not wait', async () => {
+    // Long enough that a reader held by a spent lease would time the test out.
+    const { table, caches } = await cluster(2)
+    const [writer, reader] = caches as [TieredCache<string>, TieredCache<string>]
+    await announce(writer, table)
+    const version = table.write('k', 'v2')
+    await writer.committed('k', { value: 'v2', version })
+    // Gone in the same script as the fill landed: committed() has resolved.
+    expect(await bed.redis.exists(leaseKey('k'))).toBe(0)
+    // The filled record is evicted (memory pressure, a TTL): the next reader takes the lease and
+    // loads at once, rather than wait up to maxWriteTime for a fill that already came.
+    await bed.redis.del(Partitioning.single(bed.prefix).redisKey('k'))
+    const lookup = await reader.get('k')
+    expect([lookup.value, lookup.version, lookup.level]).toEqual(['v2', version, 'DB'])
+    expect(reader.stats().fillLeaseWaits).toBe(0)
+    // The fence still decides: a late set of the row the write replaced is refused.
+    const store = new RedisStore({
+      redis: bed.redis,
+      partitioning: Partitioning.single(bed.prefix),
+    })
+    const old = {
+      kind: 'value',
+      version: version - 1,
+      expiresAt: Date.now() + 60_000,
+      generation: 0,
+      payload: '"v1"',
+    } as const
+    expect(await store.set('k', old, 60_000, Date.now() + 60_000, 'late')).toBe(false)
+    expect(await l2Record('k')).toMatchObject({ kind: 'value', version, payload: '"v2"' })
+  })
+
+  it('a refused fill drops the writer’s lease too, and leaves a lease it does not hold', async () => {
+    const { table, caches } = await cluster(1)
+    const writer = caches[0] as TieredCache<string>
+    const version = await announce(writer, table)
+    table.write('k', 'v2')
+    const store = new RedisStore({
+      redis: bed.redis,
+      partitioning: Partitioning.single(bed.prefix),
+    })
+    // Another token's set (refused: a newer version is there) leaves the writer's lease alone.
+    await store.fence('k', version + 1, 0, 'newer', 60_000, undefined)
+    const refused = {
+      kind: 'absent',
+      version,
+      expiresAt: Date.now() + 60_000,
+      generation: 0,
+    } as const
+    expect(await store.set('k', refused, 60_000, Date.now() + 60_000, 'other')).toBe(false)
+    expect(await bed.redis.get(leaseKey('k'))).toMatch(new RegExp(`^${version}:`))
+    await writer.committed('k', { value: 'v2', version })
+    expect(writer.stats().staleSetsRejected).toBe(1)
+    expect(await bed.redis.exists(leaseKey('k'))).toBe(0)
   })
 
   it('a reader between the fence and the commit waits for the fill and is served the new value, with no load', async () => {
@@ -79,6 +136,8 @@ describe('the writer fills L2 after its commit', () => {
     await older.committed('k', { value: 'v2', version: first })
     expect(await l2Record('k')).toMatchObject({ kind: 'fence', version: first + 1 })
     expect(older.stats().staleSetsRejected).toBe(1)
+    // Refused in Redis, but sent: still a write-path command.
+    expect(older.stats().writeFills).toBe(1)
     const lookup = await reader.get('k')
     expect([lookup.value, lookup.version]).toEqual(['v3', first + 1])
   })
@@ -148,6 +207,7 @@ describe('the writer fills L2 after its commit', () => {
     table.write('k', 'v2')
     await writer.committed('k', { value: 'v2', version })
     expect(await l2Record('k')).toMatchObject({ kind: 'fence', version })
+    expect(writer.stats().writeFills).toBe(0)
   })
   it('fills under its fence’s generation, also with the lease off, and not at all without its announcement', async () => {
     const { table, caches } = await cluster(1, { fillLeaseWait: 0 })

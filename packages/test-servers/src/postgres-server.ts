@@ -95,6 +95,9 @@ export async function startPostgresServer(
         'full_page_writes=off',
         '-c',
         'max_connections=200',
+        // Commit times of rows (pg_xact_commit_timestamp), for the API's consistency checks.
+        '-c',
+        'track_commit_timestamp=on',
       ]),
     )
     // The port opens before PostgreSQL accepts sessions ("the database system is starting up").

@@ -161,6 +161,21 @@ export async function clusterProblem(
   return maps.size > 1 ? 'the nodes disagree on the slot map' : undefined
 }
 
+/** Each node's own `CLUSTER NODES`, for an error that says what the cluster looked like. */
+async function describeNodes(
+  ports: readonly number[],
+  admin: RedisAdminAuth | undefined,
+): Promise<string> {
+  const views = await Promise.all(
+    ports.map((port) =>
+      withNode(port, admin, async (node) => String(await node.call('CLUSTER', 'NODES')))
+        .then((nodes) => `node ${port} sees:\n${nodes.trim()}`)
+        .catch((error: Error) => `node ${port}: ${error.message}`),
+    ),
+  )
+  return views.join('\n')
+}
+
 /** Polls `clusterProblem` until it finds none; throws the last problem after `timeoutMs`. */
 export async function waitForHealthyCluster(
   ports: readonly number[],
@@ -172,7 +187,9 @@ export async function waitForHealthyCluster(
     const problem = await clusterProblem(ports, admin)
     if (!problem) return
     if (Date.now() > deadline)
-      throw new Error(`Redis Cluster not healthy after ${timeoutMs} ms: ${problem}`)
+      throw new Error(
+        `Redis Cluster not healthy after ${timeoutMs} ms: ${problem}\n${await describeNodes(ports, admin)}`,
+      )
     await sleep(50)
   }
 }

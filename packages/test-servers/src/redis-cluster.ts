@@ -1,7 +1,7 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { findBinary, freePort, portIsFree, serverProcess, spawnAs } from './processes.js'
+import { findBinary, portIsFree, serverProcess, spawnAs } from './processes.js'
 import { type RedisAclUser, redisUrlFor } from './redis-acl.js'
 import {
   clusterNodeDirectives,
@@ -75,15 +75,26 @@ export interface RedisCluster {
 /** Cluster nodes need two ports each: `port` for clients and `port + 10000` for the bus. */
 export const CLUSTER_BUS_OFFSET = 10_000
 
-/** `count` distinct free ports whose bus ports are free too (below 55535, so they exist). */
+/**
+ * Where cluster ports are picked: clients in [10000, 20000), so the bus ports are in
+ * [20000, 30000), all below the kernel's ephemeral range (32768+). There, every `listen(0)` and
+ * outgoing connection of the other test suites running at the same time takes its ports: a node
+ * killed by a test would free its port for one of them, and its restart would then find another
+ * server on it (a cluster that never became healthy again in CI).
+ */
+const LOWEST_CLUSTER_PORT = 10_000
+const CLUSTER_PORT_SPAN = 10_000
+
+/** `count` distinct free ports whose bus ports are free too, below the ephemeral range. */
 export async function freeClusterPorts(count: number): Promise<number[]> {
   const taken = new Set<number>()
   const ports: number[] = []
   for (let attempt = 0; ports.length < count; attempt++) {
     if (attempt > 1_000) throw new Error('found no free port pairs for a Redis Cluster')
-    const port = await freePort()
+    const port = LOWEST_CLUSTER_PORT + Math.floor(Math.random() * CLUSTER_PORT_SPAN)
     const bus = port + CLUSTER_BUS_OFFSET
-    if (bus >= 65_536 || taken.has(port) || taken.has(bus) || !(await portIsFree(bus))) continue
+    if (taken.has(port) || taken.has(bus)) continue
+    if (!(await portIsFree(port)) || !(await portIsFree(bus))) continue
     ports.push(port)
     taken.add(port)
     taken.add(bus)

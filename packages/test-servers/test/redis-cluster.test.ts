@@ -1,10 +1,12 @@
 import { randomBytes } from 'node:crypto'
+import { readFileSync } from 'node:fs'
 import { Cluster, type Redis } from 'ioredis'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import {
   CLUSTER_BUS_OFFSET,
   clusterNodes,
   expandSlots,
+  freeClusterPorts,
   portIsFree,
   type RedisCluster,
   startRedisCluster,
@@ -141,6 +143,18 @@ describe('startRedisCluster', () => {
       expect(onTarget).toBe(1)
     }
     for (const key of keys) expect(await client.get(key)).toBe(`moved ${key}`)
+  })
+})
+
+describe('freeClusterPorts', () => {
+  it('picks client and bus ports below the ephemeral range, where no listen(0) can take them', async () => {
+    const [low] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8')
+      .trim()
+      .split(/\s+/)
+      .map(Number)
+    const ports = await freeClusterPorts(6)
+    expect(new Set(ports).size).toBe(6)
+    for (const port of ports) expect(port + CLUSTER_BUS_OFFSET).toBeLessThan(low as number)
   })
 })
 

@@ -128,9 +128,9 @@ describe('the shared STRATA_* templates', () => {
     expect(locations).toContain('limit_req zone=strata_writes burst=200 nodelay;')
     expect(locations).toContain('limit_req zone=strata_admin burst=5 nodelay;')
     expect(locations).toContain('limit_conn strata_conns 128;')
-    expect(locations.match(/limit_req zone=strata_ops burst=20 nodelay;/g)).toHaveLength(3)
+    expect(locations.match(/limit_req zone=strata_ops burst=20 nodelay;/g)).toHaveLength(5)
     // Every operational route but /health is hidden when STRATA_EXPOSE_OPS is not `on`.
-    expect(locations.match(/if \(\$strata_ops_hidden\) \{ return 404; \}/g)).toHaveLength(5)
+    expect(locations.match(/if \(\$strata_ops_hidden\) \{ return 404; \}/g)).toHaveLength(7)
     // The only routes that take a body keep the 1088k of a 1 MiB value plus its envelope.
     expect(locations.match(/client_max_body_size 1088k;/g)).toHaveLength(3)
   })

@@ -26,6 +26,20 @@ describe('parseBusMessage', () => {
     }
   })
 
+  it('keeps a traceparent, and drops a malformed one rather than the message', () => {
+    const invalidate = { v: 1, type: 'invalidate', key: 'k', version: 3, origin: 'a' }
+    const traceparent = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01'
+    const traced = { ...invalidate, traceparent }
+    expect(parseBusMessage(JSON.stringify(traced))).toEqual({ ok: true, message: traced })
+    // Without it (every message from before tracing) the message parses as it always did.
+    expect(parseBusMessage(JSON.stringify(invalidate))).toEqual({ ok: true, message: invalidate })
+    const malformed = ['', 'garbage', 7, null, `${traceparent}-extra`, traceparent.toUpperCase()]
+    for (const value of malformed) {
+      const parsed = parseBusMessage(JSON.stringify({ ...invalidate, traceparent: value }))
+      expect(parsed).toEqual({ ok: true, message: invalidate })
+    }
+  })
+
   it('ignores fields it does not know, as releases from before publishedAt do with it', () => {
     const clear = { v: 1, type: 'clear', generation: 2, origin: 'a' }
     const later = { ...clear, addedByALaterRelease: { any: 'thing' } }

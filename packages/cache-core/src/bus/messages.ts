@@ -27,6 +27,16 @@ const publishedAt = z
   .optional()
   .catch(undefined)
 
+/** A W3C `traceparent` (version 00 format): `00-<32 hex trace id>-<16 hex span id>-<2 hex flags>`. */
+export const TRACEPARENT = /^[\da-f]{2}-[\da-f]{32}-[\da-f]{16}-[\da-f]{2}$/
+
+/**
+ * The trace context of the write that sent an invalidation, so that each receiver's eviction can
+ * link to it (tracing only). Optional and added after `v: 1` shipped, like `publishedAt`: a
+ * missing or malformed one is dropped, never a reason to call the message malformed.
+ */
+const traceparent = z.string().max(55).regex(TRACEPARENT).optional().catch(undefined)
+
 /** A key was written or deleted at `version`: drop it from L1 and refuse older loads. */
 const invalidateMessage = z.object({
   v: z.literal(1),
@@ -35,6 +45,7 @@ const invalidateMessage = z.object({
   version: counter,
   origin,
   publishedAt,
+  traceparent,
 })
 
 /**

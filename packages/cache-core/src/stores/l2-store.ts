@@ -51,9 +51,18 @@ export interface L2Store {
    * Installs a value or a cached miss unless a record with a newer version is already there, or
    * `deadline` (milliseconds since the epoch) has passed when the store runs it: a set that
    * arrives that late comes from a load so old that the fence refusing it may have expired.
-   * Resolves false when it refused.
+   * Resolves false when it refused. With `leaseToken` (the filler holds the key's fill lease),
+   * drops that lease in the same step, installed or refused, if the token still holds it; a
+   * wrapper must pass it on, or the lease stays until it expires (readers of that version whose
+   * record is gone then wait up to `l2.fillLeaseWait` for nothing).
    */
-  set(key: string, record: L2Record, ttlMs: number, deadline: number): Promise<boolean>
+  set(
+    key: string,
+    record: L2Record,
+    ttlMs: number,
+    deadline: number,
+    leaseToken?: string,
+  ): Promise<boolean>
   /**
    * Leaves a fence that refuses every version below `version`, replacing older entries.
    * `nonce` names the write, so that `unfence` takes back this fence and no other. With an

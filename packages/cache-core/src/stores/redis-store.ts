@@ -49,11 +49,21 @@ export class RedisStore implements L2Store {
     return raw === null ? undefined : decodeL2Record(raw)
   }
 
-  async set(key: string, record: L2Record, ttlMs: number, deadline: number): Promise<boolean> {
+  async set(
+    key: string,
+    record: L2Record,
+    ttlMs: number,
+    deadline: number,
+    leaseToken?: string,
+  ): Promise<boolean> {
     const encoded = encodeL2Record(record)
-    const prefixed = this.#names.redisKey(key)
-    const args = [record.version, encoded, ttlMs, deadline]
-    return (await this.#run(STRATA_SCRIPTS.set, prefixed, args)) === 1
+    const keys = [this.#names.redisKey(key)]
+    const args: (string | number)[] = [record.version, encoded, ttlMs, deadline]
+    if (leaseToken !== undefined) {
+      keys.push(this.#names.leaseKey(key))
+      args.push(leaseToken)
+    }
+    return (await this.#run(STRATA_SCRIPTS.set, keys, args)) === 1
   }
 
   async fence(

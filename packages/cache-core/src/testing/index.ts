@@ -78,10 +78,10 @@ export class ControllableL2Store implements L2Store {
     return record
   }
 
-  async set(key: string, record: L2Record, ttlMs: number, deadline: number): Promise<boolean> {
+  async set(...args: Parameters<L2Store['set']>): Promise<boolean> {
     this.calls.set++
     await this.#pass('set')
-    return await this.#store().set(key, record, ttlMs, deadline)
+    return await this.#store().set(...args)
   }
 
   async fence(...args: Parameters<L2Store['fence']>): Promise<void> {

@@ -62,6 +62,10 @@ export async function startPostgres(
     'password_encryption=scram-sha-256',
     '-c',
     `max_connections=${maxConnections(config)}`,
+    // Rows' commit times, so the consistency SLI dates a version by its COMMIT, not by its
+    // transaction's start (docs/operations.md, "Consistency SLI").
+    '-c',
+    'track_commit_timestamp=on',
   ]
   if (!config.durable)
     args.push('-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off')
