@@ -12,6 +12,7 @@ export const COUNTERS = [
   'invalidations_received',
   'promotions',
   'stale_sets_rejected',
+  'write_fills',
 ] as const
 export type Counters = Record<(typeof COUNTERS)[number], number>
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import type { ModeRow } from '../report.js'
-import { medianRow } from './compare-measure.js'
+import { medianRow, redisCommandsPerRead } from './compare-measure.js'
 
 /** A row whose every figure is `n` (errors and drops 1 each). */
 const rowOf = (n: number, nullable: number | null = n): ModeRow => ({
@@ -81,5 +81,30 @@ describe('medianRow', () => {
     expect(row.propagation_p99_ms).toBe(3)
     expect(row.redis_imbalance).toBe(1)
     expect(medianRow([withNodes(1, 4), withNodes(1, null)]).propagation_p99_ms).toBeNull()
+  })
+})
+
+describe('redisCommandsPerRead', () => {
+  // 1,000 reads, 420 of them L1 misses (a GET each), 20 loads (a lease and a set each), and 50
+  // writes: 50 fences and 50 writer's fills.
+  const server = { reads: 1000, invalidations_sent: 50, write_fills: 50 }
+  const byCommand = { get: 420, evalsha: 20 * 2 + 50 + 50, publish: 0 }
+
+  it('leaves the writes’ fences and fills out of the read path', () => {
+    expect(redisCommandsPerRead(byCommand, server, 'multi')).toBe(0.46)
+  })
+
+  it('still counts every command a read sends beyond those', () => {
+    const extra = { ...byCommand, get: 420 + 300, evalsha: byCommand.evalsha + 100 }
+    expect(redisCommandsPerRead(extra, server, 'multi')).toBe(0.86)
+  })
+
+  it('counts the fills as reads’ when the replicas do not report them (an older revision)', () => {
+    expect(redisCommandsPerRead(byCommand, { ...server, write_fills: 0 }, 'multi')).toBe(0.51)
+  })
+
+  it('is 0 without reads, and takes no fences off in mode l1', () => {
+    expect(redisCommandsPerRead(byCommand, { ...server, reads: 0 }, 'multi')).toBe(0)
+    expect(redisCommandsPerRead(byCommand, server, 'l1')).toBe(0.51)
   })
 })

@@ -143,20 +143,28 @@ export async function measureMode(
   }
 }
 
+/**
+ * The read path's Redis commands per read: GETs on an L1 miss and the scripts reads run (the
+ * fill lease, the L2 set after a load). The write path's scripts are not a read's: a write's
+ * fence (one per invalidation sent; mode l1 sends its invalidations without one) and the
+ * writer's fill of L2 after its commit (one per `write_fills`). Everything else a read sends
+ * still counts, so extra read commands still show.
+ */
+export function redisCommandsPerRead(
+  byCommand: Readonly<Record<string, number>>,
+  server: Pick<Counters, 'reads' | 'invalidations_sent' | 'write_fills'>,
+  mode: CacheMode,
+): number {
+  if (server.reads === 0) return 0
+  const evals = (byCommand.evalsha ?? 0) + (byCommand.eval ?? 0)
+  const fences = mode === 'l1' ? 0 : server.invalidations_sent
+  const writePath = fences + server.write_fills
+  return round(((byCommand.get ?? 0) + Math.max(0, evals - writePath)) / server.reads, 3)
+}
+
 export function modeRow(mode: string, variant: Variant, m: ModeMeasurement): ModeRow {
   const s = m.summary
-  // Read-path round trips: GET on an L1 miss, the Lua set after a load. Writes add a fence (an
-  // EVALSHA, one per invalidation sent) and a PUBLISH, which are not the read path's.
-  let perRead: number | null = null
-  if (m.redis) {
-    const c = m.redis.byCommand
-    const evals = (c.evalsha ?? 0) + (c.eval ?? 0)
-    const fences = variant.mode === 'l1' ? 0 : m.server.invalidations_sent
-    perRead =
-      m.server.reads === 0
-        ? 0
-        : round(((c.get ?? 0) + Math.max(0, evals - fences)) / m.server.reads, 3)
-  }
+  const perRead = m.redis ? redisCommandsPerRead(m.redis.byCommand, m.server, variant.mode) : null
   return {
     mode,
     cache_mode: variant.mode,
