@@ -18,6 +18,9 @@ export const REPLICAS = 3
 const CHAOS_STACK_ENV: Readonly<Record<string, string>> = {
   // State changes (bus down/up, Redis unavailable) are worth keeping in the replica logs.
   LOG_LEVEL: 'info',
+  // Every read may be checked by the consistency SLI (each replica still checks at most
+  // CONSISTENCY_CHECKS_PER_SECOND, 20): a fault's run is too short for the default 1% to show much.
+  CONSISTENCY_SAMPLE_SHARE: '1',
 }
 
 /** A replica's link to a backend, which a chaos stack can route through a {@link TcpProxy}. */

@@ -10,6 +10,7 @@ import { answerMalformedRequests, unparsableRequestHandler } from './http/malfor
 import { recordRequest, requestIdFor } from './http/observe.js'
 import { createRouter } from './http/router.js'
 import { adminRoutes } from './routes/admin.js'
+import { dashboardRoutes } from './routes/dashboard.js'
 import { registerDocsRoutes } from './routes/docs.js'
 import { observabilityRoutes } from './routes/observability.js'
 import { recordRoutes } from './routes/records.js'
@@ -18,6 +19,7 @@ import { recordRoutes } from './routes/records.js'
 export function createApp(deps: Deps): OpenAPIHono<AppEnv> {
   const { logger, metrics, env } = deps
   const app = createRouter()
+  if (deps.tracing) app.use(deps.tracing.route)
 
   app.use(async (c, next) => {
     const startedAt = performance.now()
@@ -59,6 +61,7 @@ export function createApp(deps: Deps): OpenAPIHono<AppEnv> {
   app.route('/', recordRoutes(deps))
   app.route('/', adminRoutes(deps))
   app.route('/', observabilityRoutes(deps))
+  app.route('/', dashboardRoutes(deps))
   // Last: the spec it serves is generated from every route mounted above.
   registerDocsRoutes(app)
 
@@ -79,7 +82,9 @@ export function createApp(deps: Deps): OpenAPIHono<AppEnv> {
 export function createHandler(deps: Deps): { app: OpenAPIHono<AppEnv>; listener: RequestListener } {
   const app = createApp(deps)
   const errorHandler = unparsableRequestHandler(deps.logger, deps.env.REPLICA_ID)
-  const listener = withFastRead(deps, getRequestListener(app.fetch, { errorHandler }))
+  const served = withFastRead(deps, getRequestListener(app.fetch, { errorHandler }))
+  // Wrapped only when tracing is on: off, requests reach the fast path exactly as before.
+  const listener = deps.tracing ? deps.tracing.listener(served) : served
   return { app, listener }
 }
 

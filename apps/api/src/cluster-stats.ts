@@ -1,5 +1,8 @@
 import { type CacheStats, percent } from '@strata/cache-core'
 import type { Cluster, Redis } from 'ioredis'
+import { consistencyNines } from './consistency/verdict.js'
+import type { RecentLagFields } from './recent-lag.js'
+import { sharedFor } from './shared-result.js'
 
 /** The per-replica figures shared with the cluster, with the original design's field names. */
 export interface ReplicaStats {
@@ -22,8 +25,16 @@ export interface ReplicaStats {
   fill_lease_waits: number
   fill_lease_fills: number
   fill_lease_timeouts: number
+  /** Served reads re-checked against PostgreSQL (the consistency SLI), and those found stale. */
+  consistency_checks: number
+  consistency_stale: number
+  /** The staleness bound this replica judges its checks by, in milliseconds. */
+  consistency_bound_ms: number
   /** Epoch ms of the replica's last flush. */
   updated_at: number
+  /** Recent invalidation lag (`recent-lag.ts`); absent from rows of replicas older than it. */
+  invalidation_lag_p50_ms?: RecentLagFields['invalidation_lag_p50_ms']
+  invalidation_lag_max_ms?: RecentLagFields['invalidation_lag_max_ms']
 }
 
 const COUNTERS = [
@@ -42,7 +53,16 @@ const COUNTERS = [
   'fill_lease_waits',
   'fill_lease_fills',
   'fill_lease_timeouts',
+  'consistency_checks',
+  'consistency_stale',
 ] as const
+
+/** A replica's consistency checks so far (its `ConsistencySampler`). */
+export interface ConsistencyTotals {
+  checks: number
+  stale: number
+  boundMs: number
+}
 
 /** Turns cache-core counters into the shared row. */
 export function replicaRow(
@@ -50,6 +70,7 @@ export function replicaRow(
   mode: string,
   s: CacheStats,
   now: number,
+  consistency: ConsistencyTotals,
 ): ReplicaStats {
   return {
     replica_id: replicaId,
@@ -70,6 +91,9 @@ export function replicaRow(
     fill_lease_waits: s.fillLeaseWaits,
     fill_lease_fills: s.fillLeaseFills,
     fill_lease_timeouts: s.fillLeaseTimeouts,
+    consistency_checks: consistency.checks,
+    consistency_stale: consistency.stale,
+    consistency_bound_ms: consistency.boundMs,
     updated_at: now,
   }
 }
@@ -85,7 +109,38 @@ export function clusterTotals(rows: ReplicaStats[]) {
     l1_hit_rate: percent(sum.l1_hits, sum.l1_hits + sum.l1_misses),
     l2_hit_rate: percent(sum.l2_hits, sum.l2_hits + sum.l2_misses),
     combined_hit_rate: percent(sum.l1_hits + sum.l2_hits, sum.reads),
+    // The SLI over every replica's checks, each judged by its own bound: the widest is shown.
+    consistency_nines: consistencyNines(sum.consistency_checks, sum.consistency_stale),
+    consistency_bound_ms: Math.max(0, ...rows.map((r) => r.consistency_bound_ms ?? 0)),
   }
+}
+
+/** The cluster view of `/cache-stats` and `/dashboard`: a row per live replica, and totals. */
+export interface ClusterView {
+  replicas: ReplicaStats[]
+  totals: ReturnType<typeof clusterTotals>
+  error?: string
+}
+
+/**
+ * This replica's row (always current) beside the other live replicas' (at most two seconds
+ * old), sorted by replica id. Without `rows` (mode `none`) or while Redis fails, this replica only.
+ */
+export async function clusterView(
+  own: ReplicaStats,
+  rows: (() => Promise<ReplicaStats[]>) | undefined,
+): Promise<ClusterView> {
+  let replicas: ReplicaStats[] = [own]
+  let error: string | undefined
+  if (rows) {
+    try {
+      replicas = [own, ...(await rows()).filter((row) => row.replica_id !== own.replica_id)]
+    } catch {
+      error = 'Redis unavailable: the cluster view shows this replica only'
+    }
+  }
+  replicas.sort((a, b) => a.replica_id.localeCompare(b.replica_id))
+  return { replicas, totals: clusterTotals(replicas), ...(error ? { error } : {}) }
 }
 
 /**
@@ -99,6 +154,12 @@ export class ClusterStats {
   readonly #indexKey: string
   readonly #ttlMs: number
   #timer: NodeJS.Timeout | undefined
+  /**
+   * {@link rows}, reused for `intervalMs` after it answers: `/cache-stats` (which answers anyone)
+   * and the dashboard's producer then cost one cluster read per interval between them, however
+   * many requests arrive. The rows change only once per interval anyway.
+   */
+  readonly recentRows: () => Promise<ReplicaStats[]>
 
   constructor(
     redis: Redis | Cluster,
@@ -110,6 +171,7 @@ export class ClusterStats {
     this.#hashPrefix = `${prefix}:m:stats:`
     this.#indexKey = `${prefix}:m:replicas`
     this.#ttlMs = intervalMs * 5
+    this.recentRows = sharedFor(intervalMs, () => this.rows())
   }
 
   start(): void {

@@ -4,14 +4,19 @@ import {
   createTieredCache,
   ScriptNotLoadedError,
   type TieredCache,
+  type TieredCacheOptions,
 } from '@strata/cache-core'
 import type { Cluster, Redis } from 'ioredis'
-import { ClusterStats, replicaRow } from './cluster-stats.js'
+import { ClusterStats, clusterView, type ReplicaStats, replicaRow } from './cluster-stats.js'
+import { type ConsistencySampler, createConsistencySampler } from './consistency/index.js'
+import { DashboardFeed } from './dashboard-feed.js'
 import { createDatabase, type Database } from './db/client.js'
 import { RecordsRepository, type StoredRecord } from './db/records.js'
 import type { Env } from './env.js'
 import { createLogger, type Logger } from './logger.js'
 import { Metrics } from './metrics.js'
+import { RecentLag } from './recent-lag.js'
+import { startTracing, type Tracing } from './tracing/tracing.js'
 import { UnknownOutcomes } from './unknown-outcomes.js'
 
 /** Everything the app needs, built once from the configuration and closed once at shutdown. */
@@ -24,7 +29,15 @@ export interface Deps {
   /** Undefined in mode `none`, which runs without Redis; a cluster client with REDIS_CLUSTER_NODES. */
   redis: Redis | Cluster | undefined
   cluster: ClusterStats | undefined
+  /** This replica's row of the cluster view, as of now. */
+  ownRow(): ReplicaStats
+  /** The producer behind every `/dashboard/events` stream. */
+  dashboard: DashboardFeed
   metrics: Metrics
+  /** Undefined unless an OTLP endpoint is configured: then nothing is traced, nor wrapped. */
+  tracing: Tracing | undefined
+  /** Samples served reads and re-checks them against PostgreSQL: the consistency SLI. */
+  consistency: ConsistencySampler
   /**
    * The longest a write may take from its invalidation to its commit (cache-core's
    * `maxWriteTime`): a Redis command's time limit plus a database round trip's. A write that
@@ -41,6 +54,19 @@ export interface Deps {
   /** Flipped by the server on SIGTERM: readiness turns false while in-flight requests drain. */
   lifecycle: { draining: boolean; migrated: boolean }
   close(): Promise<void>
+}
+
+/**
+ * FOR TESTS ONLY: settings no environment variable reaches. `server.ts` never passes them, so a
+ * deployment cannot set them by accident; the test harness does, to break a replica on purpose.
+ */
+export interface TestOnlySettings {
+  /**
+   * cache-core options set over the ones derived from the environment: `{ busLease: 0,
+   * heartbeatInterval: 0 }` keeps a replica whose subscriber link went silent serving L1, which
+   * production never allows (a stale replica, for the consistency SLI's test).
+   */
+  cache?: Pick<TieredCacheOptions<StoredRecord>, 'busLease' | 'heartbeatInterval'>
 }
 
 /** Errors with which Redis refuses a client: wrong or missing credentials, or an ACL too narrow. */
@@ -62,11 +88,17 @@ const REDIS_COMMAND_TIMEOUT_MS = 1_000
 const PREFIX = 'strata'
 
 /** Builds the dependencies. Connections open lazily; `cache.whenReady()` waits for Redis. */
-export function createDeps(env: Env, logger: Logger = createLogger(env)): Deps {
-  const db = createDatabase(env.DATABASE_URL, {
+export function createDeps(
+  env: Env,
+  logger: Logger = createLogger(env),
+  testOnly: TestOnlySettings = {},
+): Deps {
+  const tracing = startTracing(env, logger)
+  const pool = createDatabase(env.DATABASE_URL, {
     max: env.DB_POOL_MAX_SIZE,
     queryTimeoutMs: env.DB_QUERY_TIMEOUT * 1000,
   })
+  const db = tracing ? tracing.database(pool) : pool
   const records = new RecordsRepository(db)
   // Fail fast while Redis is away (reads degrade to the database), no ready check (its INFO
   // is not allowed to Strata's ACL user), no command re-sent after a reconnect.
@@ -102,7 +134,9 @@ export function createDeps(env: Env, logger: Logger = createLogger(env)): Deps {
     redis,
     prefix: PREFIX,
     instanceId: env.REPLICA_ID,
-    loader: records.load,
+    loader: tracing ? tracing.loader(records.load) : records.load,
+    wrapL2: tracing?.store,
+    traceparent: tracing?.traceparent,
     l1: {
       maxEntries: env.L1_CACHE_SIZE,
       ttl: env.L1_CACHE_TTL * 1000,
@@ -121,7 +155,9 @@ export function createDeps(env: Env, logger: Logger = createLogger(env)): Deps {
     maxWriteTime,
     maxLoadTime,
     fenceTtl: Math.max(300_000, 2 * (maxWriteTime + maxLoadTime)),
+    ...testOnly.cache,
   })
+  tracing?.traceEvictions(cache)
   cache.events.on('bus', ({ state }) => {
     if (state === 'up') logger.info('invalidation bus up: L1 serving (started empty)')
     else logger.warn('invalidation bus down: L1 bypassed until it resubscribes')
@@ -157,15 +193,23 @@ export function createDeps(env: Env, logger: Logger = createLogger(env)): Deps {
     malformedLoggedAt = Date.now()
     malformedUnlogged = 0
   })
-  const cluster = redis
-    ? new ClusterStats(redis, PREFIX, () =>
-        replicaRow(env.REPLICA_ID, env.CACHE_MODE, cache.stats(), Date.now()),
-      )
-    : undefined
+  const metrics = new Metrics(cache as TieredCache<unknown>, db, env.REPLICA_ID)
+  const consistency = createConsistencySampler(env, pool, metrics.registry)
+  const recentLag = new RecentLag()
+  cache.events.on('invalidation-lag', ({ seconds }) => recentLag.observe(seconds))
+  const ownRow = (): ReplicaStats => ({
+    ...replicaRow(env.REPLICA_ID, env.CACHE_MODE, cache.stats(), Date.now(), consistency),
+    ...recentLag.fields(),
+  })
+  const cluster = redis ? new ClusterStats(redis, PREFIX, ownRow) : undefined
   const unknownOutcomes = new UnknownOutcomes(db, cache as TieredCache<unknown>, (key) =>
     logger.warn({ key }, 'too many writes of unknown outcome pending: one is not announced again'),
   )
-  const metrics = new Metrics(cache as TieredCache<unknown>, db, env.REPLICA_ID)
+  const dashboard = new DashboardFeed({
+    maxClients: env.DASHBOARD_MAX_CLIENTS,
+    view: () => clusterView(ownRow(), cluster?.recentRows),
+    registry: metrics.registry,
+  })
   return {
     env,
     logger,
@@ -174,7 +218,11 @@ export function createDeps(env: Env, logger: Logger = createLogger(env)): Deps {
     cache,
     redis,
     cluster,
+    ownRow,
+    dashboard,
     metrics,
+    tracing,
+    consistency,
     maxWriteTime,
     unknownOutcomes,
     async redisRefusal() {
@@ -188,11 +236,15 @@ export function createDeps(env: Env, logger: Logger = createLogger(env)): Deps {
     },
     lifecycle: { draining: false, migrated: false },
     async close() {
+      dashboard.close()
       cluster?.stop()
       unknownOutcomes.stop()
+      await consistency.stop()
       await cache.close()
       await redis?.quit().catch(() => redis.disconnect())
       await db.close()
+      // Last: the spans of the work above are exported too.
+      await tracing?.shutdown()
     },
   }
 }

@@ -55,6 +55,14 @@ const envSchema = z.object({
   // Seconds a bus heartbeat, once back, lets L1 serve (cache-core's `busLease`): the staleness
   // bound when the bus link goes silent without closing. 0 turns the lease off.
   BUS_LEASE: z.coerce.number().nonnegative().max(60).default(0.06),
+  // The consistency SLI (docs/operations.md#consistency-sli): at most this many served reads a
+  // second are re-checked against PostgreSQL, 0 = off; of the reads, this share is sampled first.
+  CONSISTENCY_CHECKS_PER_SECOND: z.coerce.number().int().nonnegative().max(1000).default(20),
+  CONSISTENCY_SAMPLE_SHARE: z.coerce.number().positive().max(1).default(0.01),
+  // Seconds between a sampled read and its re-check.
+  CONSISTENCY_CHECK_DELAY: z.coerce.number().nonnegative().max(10).default(0.1),
+  // Seconds of staleness beyond which a checked read counts as stale: guarantee 3's bound.
+  CONSISTENCY_STALENESS_BOUND: z.coerce.number().positive().max(60).default(0.1),
   DB_POOL_MAX_SIZE: z.coerce.number().int().positive().max(1000).default(10),
   // Accepted for compatibility with the original design; postgres.js opens connections lazily.
   DB_POOL_MIN_SIZE: z.coerce.number().int().nonnegative().optional(),
@@ -67,6 +75,9 @@ const envSchema = z.object({
     .min(16, 'at least 16 characters')
     .regex(/^[A-Za-z0-9._~+/-]+=*$/, 'letters, digits and . _ ~ + / - only (then = padding)')
     .optional(),
+  // Live dashboard streams (/dashboard/events) open at once on a replica; one more is answered
+  // 503 DASHBOARD_FULL. 0 refuses every stream (the page then shows it cannot connect).
+  DASHBOARD_MAX_CLIENTS: z.coerce.number().int().nonnegative().max(1000).default(16),
   MAX_VALUE_BYTES: z.coerce.number().int().positive().default(1_048_576),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   NODE_ENV: z.enum(['production', 'development', 'test']).default('development'),
@@ -76,6 +87,12 @@ const envSchema = z.object({
   SHUTDOWN_TIMEOUT: seconds(10),
   // Seconds between readiness turning false and the listener closing, for load balancers to notice.
   DRAIN_DELAY: z.coerce.number().nonnegative().max(60).default(0),
+  // OpenTelemetry traces, exported over OTLP/HTTP (JSON) when either endpoint is set; off (and
+  // free) otherwise. The SDK reads the other OTEL_* variables it knows (OTEL_BSP_*, headers).
+  // docs/observability.md#traces.
+  OTEL_EXPORTER_OTLP_ENDPOINT: z.url({ protocol: /^https?$/ }).optional(),
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: z.url({ protocol: /^https?$/ }).optional(),
+  OTEL_SERVICE_NAME: z.string().min(1).max(256).default('strata-api'),
 })
 
 /** The parsed configuration. Times are converted to milliseconds where the code uses them. */

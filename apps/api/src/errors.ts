@@ -25,6 +25,7 @@ export const ERROR_STATUS = {
   EXPECTATION_FAILED: 417,
   REQUEST_HEADER_TOO_LARGE: 431,
   CACHE_UNAVAILABLE: 503,
+  DASHBOARD_FULL: 503,
   DATABASE_UNAVAILABLE: 503,
   INTERNAL: 500,
   // Not 503: a write answered this way may have committed, so it must not be retried blindly.

@@ -172,6 +172,11 @@ const STATS_COUNTERS: readonly [name: string, help: string, key: CountKey][] = [
     'fillLeaseTimeouts',
   ],
   [
+    'strata_write_fills_total',
+    "L2 sets this replica's writes sent to fill their committed rows",
+    'writeFills',
+  ],
+  [
     'strata_redis_errors_total',
     'Redis operations that failed and were degraded around',
     'redisErrors',

@@ -47,6 +47,8 @@ async function shutdown(signal: string): Promise<void> {
   stopping = true
   // Readiness fails first, so load balancers stop sending; then in-flight requests finish.
   deps.lifecycle.draining = true
+  // Dashboard streams never finish by themselves: ended now, or the listener would wait for them.
+  deps.dashboard.close()
   logger.info({ signal }, 'draining')
   const force = setTimeout(() => {
     logger.error('drain timed out; exiting')

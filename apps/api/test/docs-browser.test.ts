@@ -1,12 +1,8 @@
-import { existsSync } from 'node:fs'
 import type { AddressInfo } from 'node:net'
 import { serve } from '@hono/node-server'
-import { chromium } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { launchChromium } from './browser.js'
 import { type Servers, startReplica, startServers, type TestReplica } from './harness.js'
-
-// Debian's package; CI installs it (apt-get install chromium). Nothing is downloaded.
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
 
 let servers: Servers
 let api: TestReplica
@@ -14,11 +10,6 @@ let server: ReturnType<typeof serve>
 let base = ''
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) {
-    throw new Error(
-      `Chromium not found at ${CHROMIUM}. Install it with: sudo apt-get install -y chromium`,
-    )
-  }
   servers = await startServers()
   api = await startReplica(servers)
   await new Promise<void>((resolve) => {
@@ -39,19 +30,7 @@ afterAll(async () => {
 
 describe('/docs in a real browser', () => {
   it('renders the /write and /read/{key} operations from the served OpenAPI document', async () => {
-    const browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    })
+    const browser = await launchChromium()
     try {
       const page = await browser.newPage()
       const outside: string[] = []

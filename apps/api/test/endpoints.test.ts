@@ -457,6 +457,7 @@ describe('GET /cache-stats', () => {
       'fill_lease_waits',
       'fill_lease_fills',
       'fill_lease_timeouts',
+      'write_fills',
     ]) {
       expect(body[field], field).toEqual(expect.any(Number))
     }
@@ -595,6 +596,7 @@ describe('health, metrics and docs', () => {
     expect(text).toMatch(/strata_cache_reads_total\{level="L1",replica="replica-a"\} \d+/)
     expect(text).toMatch(/strata_invalidations_sent_total\{replica="replica-a"\} [1-9]/)
     expect(text).toMatch(/strata_invalidations_received_total\{replica="replica-a"\} [1-9]/)
+    expect(text).toMatch(/strata_write_fills_total\{replica="replica-a"\} [1-9]/)
     expect(text).toMatch(/strata_bus_connected\{replica="replica-a"\} 1/)
     expect(text).toMatch(/strata_db_pool_in_use\{replica="replica-a"\} \d+/)
   })

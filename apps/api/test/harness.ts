@@ -22,7 +22,7 @@ import { afterAll } from 'vitest'
 import { createApiServer } from '../src/app.js'
 import type { AppEnv } from '../src/app-env.js'
 import { migrate } from '../src/db/migrate.js'
-import { createDeps, type Deps } from '../src/deps.js'
+import { createDeps, type Deps, type TestOnlySettings } from '../src/deps.js'
 import { parseEnv } from '../src/env.js'
 import { createLogger } from '../src/logger.js'
 
@@ -122,11 +122,15 @@ export interface TestReplica {
 
 export const ADMIN_TOKEN = 'test-admin-token-0123456789'
 
-/** Starts a replica: env parsed like production, schema migrated, bus subscribed. */
+/**
+ * Starts a replica: env parsed like production, schema migrated, bus subscribed. `testOnly`
+ * breaks it on purpose in ways no environment variable can ({@link TestOnlySettings}).
+ */
 export async function startReplica(
   servers: Servers,
   env: Record<string, string> = {},
   logLines?: string[],
+  testOnly?: TestOnlySettings,
 ): Promise<TestReplica> {
   const parsed = parseEnv({
     DATABASE_URL: servers.postgres.url,
@@ -153,7 +157,7 @@ export async function startReplica(
     },
     { write: (line: string) => logLines?.push(line) },
   )
-  const deps = createDeps(parsed.env, logger)
+  const deps = createDeps(parsed.env, logger, testOnly)
   await migrate(deps.db.sql)
   deps.lifecycle.migrated = true
   if (parsed.env.CACHE_MODE !== 'none' && !(await deps.cache.whenReady(10_000))) {

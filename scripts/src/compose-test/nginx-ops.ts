@@ -2,7 +2,15 @@ import type { Compose } from './compose.js'
 import { type Answer, check, errorCode, http, step } from './report.js'
 
 /** The operational routes compose hides by default; /health stays public. */
-const OPS_PATHS = ['/metrics', '/cache-stats', '/docs', '/docs/swagger-ui.css', '/openapi.json']
+const OPS_PATHS = [
+  '/metrics',
+  '/cache-stats',
+  '/dashboard',
+  '/dashboard/events',
+  '/docs',
+  '/docs/swagger-ui.css',
+  '/openapi.json',
+]
 
 /**
  * GET `path` on a replica from inside its container, as an operator does with

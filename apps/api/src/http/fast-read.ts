@@ -4,6 +4,7 @@ import type { StoredRecord } from '../db/records.js'
 import type { Deps } from '../deps.js'
 import { errorBody, failureAnswer } from '../errors.js'
 import { recordRequest, requestIdFor } from './observe.js'
+import { rawHeader } from './raw-header.js'
 import { readResponse } from './read-response.js'
 
 const PREFIX = '/read/'
@@ -34,15 +35,6 @@ function render(key: string, hit: Lookup<StoredRecord>): Rendered {
     rendered.set(hit, answer)
   }
   return answer
-}
-
-/** A header from `rawHeaders` by its lowercase name, without building `req.headers`. */
-function rawHeader(raw: readonly string[], name: string): string | undefined {
-  for (let i = 0; i < raw.length; i += 2) {
-    const header = raw[i] as string
-    if (header.length === name.length && header.toLowerCase() === name) return raw[i + 1]
-  }
-  return undefined
 }
 
 /**
@@ -117,7 +109,7 @@ function pathOf(target: string): string {
  * failures mapped by the same `failureAnswer`; tests compare the two over a real socket.
  */
 export function withFastRead(deps: Deps, next: RequestListener): RequestListener {
-  const { cache, env, metrics, logger } = deps
+  const { cache, env, metrics, logger, consistency } = deps
   const replicaId = env.REPLICA_ID
   const accessLog = env.ACCESS_LOG ? logger : undefined
   const found = metrics.durationSeries(ROUTE, 'GET', 200)
@@ -168,6 +160,8 @@ export function withFastRead(deps: Deps, next: RequestListener): RequestListener
     })
     res.end(body)
     metrics.countRead('L1')
+    // One decrement unless this read is sampled for the consistency SLI.
+    if (consistency.tick()) consistency.sample(key, hit.version, 'L1', startedAt)
     if (accessLog === undefined) {
       ;(hit.found ? found : missing).observe((performance.now() - startedAt) / 1000)
     } else recordRead(req, status, 'L1', requestId, startedAt)
@@ -199,6 +193,7 @@ export function withFastRead(deps: Deps, next: RequestListener): RequestListener
       return
     }
     metrics.countRead(hit.level)
+    if (consistency.tick()) consistency.sample(key, hit.version, hit.level, startedAt)
     const body = JSON.stringify(readResponse(key, hit))
     const status = hit.found ? 200 : 404
     res.writeHead(status, {

@@ -139,11 +139,31 @@ const counters = {
   fill_lease_timeouts: z.number().openapi({
     description: 'Of those, whose fill did not come in time (L2_FILL_LEASE_WAIT): they loaded',
   }),
+  consistency_checks: z.number().openapi({
+    description: 'Served reads sampled and re-checked against PostgreSQL (the consistency SLI)',
+  }),
+  consistency_stale: z.number().openapi({
+    description:
+      'Of those, stale: PostgreSQL held a newer version written more than the bound before the read',
+  }),
 }
+const consistencyBound = z.number().openapi({
+  description: 'The staleness bound checks are judged by, in ms (CONSISTENCY_STALENESS_BOUND)',
+})
 const rates = {
   l1_hit_rate: z.number().openapi({ description: 'Percent' }),
   l2_hit_rate: z.number().openapi({ description: 'Percent' }),
   combined_hit_rate: z.number().openapi({ description: 'Percent: (l1_hits + l2_hits) / reads' }),
+}
+
+/** A replica's recent invalidation lag (`recent-lag.ts`): what the live dashboard shows. */
+const recentLag = {
+  invalidation_lag_p50_ms: z.number().nullable().optional().openapi({
+    description: 'Median invalidation lag of the last 10 s, ms; null when none was heard',
+  }),
+  invalidation_lag_max_ms: z.number().nullable().optional().openapi({
+    description: 'Largest invalidation lag of the last 10 s, ms; null when none was heard',
+  }),
 }
 
 export const CacheStatsResponse = z
@@ -152,20 +172,40 @@ export const CacheStatsResponse = z
     cache_mode: z.string(),
     ...counters,
     ...rates,
+    write_fills: z.number().openapi({
+      description: "L2 sets this replica's writes sent to fill their committed rows (write path)",
+    }),
     bus_state: z.enum(['up', 'down', 'off']),
     redis_errors: z.number(),
     generation: z.number(),
     cluster: z.object({
       replicas: z.array(
         z.object({
+          ...recentLag,
           replica_id: z.string(),
           cache_mode: z.string(),
           bus_state: z.string(),
           updated_at: z.number(),
           ...counters,
+          consistency_bound_ms: consistencyBound,
         }),
       ),
-      totals: z.object({ replicas: z.number(), ...counters, ...rates }),
+      totals: z.object({
+        replicas: z.number(),
+        ...counters,
+        ...rates,
+        consistency_nines: z
+          .number()
+          .nullable()
+          .openapi({
+            description:
+              'The SLI as nines within the bound: −log10(consistency_stale / consistency_checks), ' +
+              'two decimals; 6 when no check was stale (or under one in a million); null before any check',
+          }),
+        consistency_bound_ms: consistencyBound.openapi({
+          description: "The widest of the replicas' bounds, in ms",
+        }),
+      }),
       error: z.string().optional(),
     }),
   })

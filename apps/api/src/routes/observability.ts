@@ -1,14 +1,15 @@
 import { createRoute, type OpenAPIHono } from '@hono/zod-openapi'
 import type { AppEnv } from '../app-env.js'
-import { clusterTotals, type ReplicaStats, replicaRow } from '../cluster-stats.js'
+import { clusterView } from '../cluster-stats.js'
 import type { Deps } from '../deps.js'
 import { createRouter } from '../http/router.js'
 import { CacheStatsResponse, HealthResponse, json, ProbeResponse } from '../http/schemas.js'
 import { sharedFor } from '../shared-result.js'
 
 /**
- * How long the database check of `/health` and the cluster view of `/cache-stats` are reused:
- * both answer anyone, and each would otherwise cost a query or 2 + N Redis commands per request.
+ * How long the database check of `/health` is reused: it answers anyone, and would otherwise
+ * cost a query per request (the cluster view of `/cache-stats` is reused the same way, by
+ * `ClusterStats.recentRows`).
  */
 const OBSERVED_FOR_MS = 1_000
 
@@ -71,7 +72,6 @@ const withTimeout = <T>(work: Promise<T>, ms: number): Promise<T> =>
 export function observabilityRoutes(deps: Deps): OpenAPIHono<AppEnv> {
   const app = createRouter()
   const { cache, env, cluster, records, lifecycle } = deps
-  const clusterRows = cluster ? sharedFor(OBSERVED_FOR_MS, () => cluster.rows()) : undefined
   const checkDatabase = sharedFor(OBSERVED_FOR_MS, async () => {
     const started = performance.now()
     return withTimeout(records.ping(), 2_000).then(
@@ -85,18 +85,8 @@ export function observabilityRoutes(deps: Deps): OpenAPIHono<AppEnv> {
 
   app.openapi(statsRoute, async (c) => {
     const s = cache.stats()
-    const own = replicaRow(env.REPLICA_ID, env.CACHE_MODE, s, Date.now())
-    let rows: ReplicaStats[] = [own]
-    let error: string | undefined
-    if (clusterRows) {
-      try {
-        // This replica's own row is always current; the others are at most two seconds old.
-        rows = [own, ...(await clusterRows()).filter((row) => row.replica_id !== own.replica_id)]
-      } catch {
-        error = 'Redis unavailable: the cluster view shows this replica only'
-      }
-    }
-    rows.sort((a, b) => a.replica_id.localeCompare(b.replica_id))
+    const own = deps.ownRow()
+    const view = await clusterView(own, cluster?.recentRows)
     return c.json(
       {
         replica_id: env.REPLICA_ID,
@@ -119,10 +109,13 @@ export function observabilityRoutes(deps: Deps): OpenAPIHono<AppEnv> {
         fill_lease_waits: s.fillLeaseWaits,
         fill_lease_fills: s.fillLeaseFills,
         fill_lease_timeouts: s.fillLeaseTimeouts,
+        write_fills: s.writeFills,
+        consistency_checks: own.consistency_checks,
+        consistency_stale: own.consistency_stale,
         bus_state: s.busState,
         redis_errors: s.redisErrors,
         generation: s.generation,
-        cluster: { replicas: rows, totals: clusterTotals(rows), ...(error ? { error } : {}) },
+        cluster: view,
       },
       200,
     )

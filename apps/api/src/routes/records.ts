@@ -88,7 +88,7 @@ const deleteRoute = createRoute({
 /** `/write`, `/read/{key}`, `/delete`. */
 export function recordRoutes(deps: Deps): OpenAPIHono<AppEnv> {
   const app = createRouter()
-  const { cache, records, metrics, env } = deps
+  const { cache, records, metrics, env, consistency } = deps
 
   /**
    * Runs a write whose `beforeCommit` announces `key`, then evicts it locally once committed (a
@@ -114,7 +114,8 @@ export function recordRoutes(deps: Deps): OpenAPIHono<AppEnv> {
         announcedAt = performance.now()
         announced = version
         // The fence takes the key's fill lease for this write, which fills L2 once committed.
-        return cache.invalidate(key, version, { fill: true })
+        const invalidate = () => cache.invalidate(key, version, { fill: true })
+        return deps.tracing ? deps.tracing.fence(key, version, invalidate) : invalidate()
       })
     } catch (error) {
       // Not committed (or not known to be): readers must not wait for a fill that never comes.
@@ -169,8 +170,11 @@ export function recordRoutes(deps: Deps): OpenAPIHono<AppEnv> {
 
   app.openapi(readRoute, async (c) => {
     const { key } = c.req.valid('param')
+    // The clock is read only for a read the consistency SLI samples: its start is what it judges.
+    const sampledAt = consistency.tick() ? performance.now() : undefined
     const hit = await cache.get(key)
     metrics.countRead(hit.level)
+    if (sampledAt !== undefined) consistency.sample(key, hit.version, hit.level, sampledAt)
     c.header('X-Cache-Level', hit.level)
     c.set('cacheLevel', hit.level)
     const body = readResponse(key, hit)
