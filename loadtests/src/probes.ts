@@ -59,8 +59,10 @@ const SCRIPT_INTERNAL = ['getrange', 'pttl']
 /**
  * Round trips between the replicas and Redis in a window, from two `INFO commandstats`
  * snapshots. Redis counts the commands a Lua script runs as if clients had sent them; those are
- * taken out: GETRANGE and PTTL only run in scripts, and every SET but the replicas' once-a-second
- * stats flush (which pairs each SET with a ZADD) does too. Our own INFO calls are left out.
+ * taken out: GETRANGE and PTTL only run in scripts (which read fill leases with GETRANGE rather
+ * than GET for this reason, so every GET is a client's), and every SET but the replicas'
+ * once-a-second stats flush (which pairs each SET with a ZADD) does too. Our own INFO calls are
+ * left out.
  */
 export function redisRoundTrips(
   before: Record<string, number>,

@@ -7,6 +7,9 @@
 -- lease for the write's version (fill-lease.lua's format, `version:token`) on the writer's
 -- behalf: readers that need that version wait for the writer's fill after its commit rather than
 -- load the row it replaces. A lease for a newer version is left alone.
+-- The lease is read with GETRANGE 0 -1 (the whole value; '' when absent), not GET: a read's L2
+-- lookup is a GET from the client, and Redis's per-command counts (INFO commandstats, which
+-- count a script's commands too) then tell a read's round trips from the scripts' own reads.
 local fenced = 1
 local head = redis.call('GETRANGE', KEYS[1], 0, 31)
 if head ~= '' then
@@ -20,7 +23,7 @@ if ARGV[4] and ARGV[4] ~= '' then
   redis.call(publish, ARGV[4], ARGV[5])
 end
 if fenced == 1 and KEYS[2] then
-  local held = redis.call('GET', KEYS[2])
+  local held = redis.call('GETRANGE', KEYS[2], 0, -1)
   local leased = held and tonumber(string.match(held, '^(%d+):'))
   if not leased or leased <= tonumber(ARGV[1]) then
     redis.call('SET', KEYS[2], ARGV[1] .. ':' .. ARGV[7], 'PX', ARGV[8])

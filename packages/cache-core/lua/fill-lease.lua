@@ -9,8 +9,11 @@
 -- ARGV[1] 'drop': ARGV[2] the token. Deletes the lease if that reader still holds it (its load
 -- failed or was refused), so waiters need not wait for it to expire. Returns 1 when deleted.
 -- GETRANGE reads only the record's head: a 1 MiB value is never copied into Lua.
+-- The lease is read with GETRANGE 0 -1 (the whole value; '' when absent), not GET: a read's L2
+-- lookup is a GET from the client, and Redis's per-command counts (INFO commandstats, which
+-- count a script's commands too) then tell a read's round trips from the scripts' own reads.
 if ARGV[1] == 'drop' then
-  local held = redis.call('GET', KEYS[2])
+  local held = redis.call('GETRANGE', KEYS[2], 0, -1)
   if held and string.match(held, '^%d+:(.*)$') == ARGV[2] then
     redis.call('DEL', KEYS[2])
     return 1
@@ -28,8 +31,8 @@ if head ~= '' then
     want = version
   end
 end
-local held = redis.call('GET', KEYS[2])
-if held then
+local held = redis.call('GETRANGE', KEYS[2], 0, -1)
+if held ~= '' then
   local leased = tonumber(string.match(held, '^(%d+):'))
   if leased and leased >= tonumber(want) then return 0 end
 end

@@ -8,9 +8,12 @@
 -- hold up the readers of that version once the record is gone (expired, evicted, cleared) with
 -- no fill to come. One command for both; a lease another reader or a newer write took stays.
 -- GETRANGE reads only the version prefix: a 1 MiB value is never copied into Lua.
+-- The lease is read with GETRANGE 0 -1 (the whole value; '' when absent), not GET: a read's L2
+-- lookup is a GET from the client, and Redis's per-command counts (INFO commandstats, which
+-- count a script's commands too) then tell a read's round trips from the scripts' own reads.
 local function settled(result)
   if KEYS[2] then
-    local held = redis.call('GET', KEYS[2])
+    local held = redis.call('GETRANGE', KEYS[2], 0, -1)
     if held and string.match(held, '^%d+:(.*)$') == ARGV[5] then redis.call('DEL', KEYS[2]) end
   end
   return result

@@ -95,6 +95,14 @@ export async function keysUnder(redis: Redis, prefix: string): Promise<string[]>
   return found.sort()
 }
 
+/** Calls of GET and EVALSHA the Redis server has run so far (INFO commandstats). */
+export async function commandCounts(redis: Redis): Promise<{ get: number; evalsha: number }> {
+  const info = await redis.info('commandstats')
+  const calls = (command: string) =>
+    Number(new RegExp(`cmdstat_${command}:calls=(\\d+)`).exec(info)?.[1] ?? 0)
+  return { get: calls('get'), evalsha: calls('evalsha') }
+}
+
 let prefixCounter = 0
 /** A fresh key prefix per test, so tests sharing one Redis never see each other's data. */
 export const freshPrefix = (): string => `t${process.pid}x${++prefixCounter}`

@@ -3,7 +3,7 @@ import type { TieredCache } from '../src/index.js'
 import { Partitioning } from '../src/partitions.js'
 import { decodeL2Record } from '../src/stores/l2-record.js'
 import { RedisStore } from '../src/stores/redis-store.js'
-import { useRedisTestbed, VersionedTable } from './helpers.js'
+import { commandCounts, useRedisTestbed, VersionedTable } from './helpers.js'
 
 const bed = useRedisTestbed()
 
@@ -37,9 +37,14 @@ describe('the writer fills L2 after its commit', () => {
   it('after a write, readers on two other instances are served the writer’s fill: no load', async () => {
     const { table, caches } = await cluster(3)
     const [writer, b, c] = caches as [TieredCache<string>, TieredCache<string>, TieredCache<string>]
+    const before = await commandCounts(bed.redis)
     await announce(writer, table)
     const version = table.write('k', 'v2')
     await writer.committed('k', { value: 'v2', version })
+    const after = await commandCounts(bed.redis)
+    // Two scripts (the fence that takes the lease, the fill that drops it), and no GET: they read
+    // the lease with GETRANGE, so INFO commandstats counts no read for a write.
+    expect([after.evalsha - before.evalsha, after.get - before.get]).toEqual([2, 0])
     expect(await l2Record('k')).toMatchObject({ kind: 'value', version, payload: '"v2"' })
     const lookups = await Promise.all([b.get('k'), c.get('k')])
     expect(lookups.map((lookup) => [lookup.value, lookup.level])).toEqual([
