@@ -1,7 +1,7 @@
 import { Registry } from 'prom-client'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import type { ClusterView } from './cluster-stats.js'
-import { type DashboardClient, DashboardFeed } from './dashboard-feed.js'
+import { type DashboardClient, DashboardFeed, streamingClient } from './dashboard-feed.js'
 
 const viewNumber = (n: number) =>
   ({ replicas: [], totals: { replicas: n } }) as unknown as ClusterView
@@ -90,5 +90,63 @@ describe('DashboardFeed', () => {
     expect(c.ended).toBe(true)
     expect(feed.producing).toBe(false)
     expect(feed.join(client())).toBeUndefined()
+  })
+})
+
+describe('streamingClient', () => {
+  beforeEach(() => vi.useFakeTimers())
+  afterEach(() => vi.useRealTimers())
+
+  /** A stream whose writes finish only when the test says so, as a peer that stops reading. */
+  function stream() {
+    const pending: Array<() => void> = []
+    const written: number[] = []
+    let ended = 0
+    const sender = streamingClient(
+      (view) => {
+        written.push(view.totals.replicas)
+        return new Promise<void>((resolve) => pending.push(resolve))
+      },
+      () => ended++,
+      30_000,
+    )
+    return { sender, pending, written, ended: () => ended }
+  }
+
+  it('drops views while one is being written, and sends the next once it is taken', async () => {
+    const s = stream()
+    s.sender.send(viewNumber(1))
+    s.sender.send(viewNumber(2))
+    expect(s.written).toEqual([1])
+    s.pending.shift()?.()
+    await vi.advanceTimersByTimeAsync(0)
+    s.sender.send(viewNumber(3))
+    expect(s.written).toEqual([1, 3])
+    expect(s.ended()).toBe(0)
+  })
+
+  it('ends a stream that has taken nothing for longer than the stall limit', async () => {
+    const s = stream()
+    s.sender.send(viewNumber(1))
+    await vi.advanceTimersByTimeAsync(30_000)
+    s.sender.send(viewNumber(2))
+    // At the limit, not past it: still waiting.
+    expect(s.ended()).toBe(0)
+    await vi.advanceTimersByTimeAsync(1)
+    s.sender.send(viewNumber(3))
+    expect(s.ended()).toBe(1)
+    expect(s.written).toEqual([1])
+  })
+
+  it('keeps a slow stream that takes each view within the limit', async () => {
+    const s = stream()
+    for (let i = 1; i <= 5; i++) {
+      s.sender.send(viewNumber(i))
+      await vi.advanceTimersByTimeAsync(29_000)
+      s.pending.shift()?.()
+      await vi.advanceTimersByTimeAsync(0)
+    }
+    expect(s.written).toEqual([1, 2, 3, 4, 5])
+    expect(s.ended()).toBe(0)
   })
 })

@@ -7,6 +7,38 @@ export interface DashboardClient {
   end(): void
 }
 
+/** How long a stream may take to accept one view before it is ended (a vanished peer). */
+export const STALLED_CLIENT_MS = 30_000
+
+/**
+ * A client over a stream that writes one view at a time: a view that comes while the previous
+ * one is still being written is dropped (a stalled browser holds one view in memory at most, and
+ * sees the next one once it reads again), and a stream that has taken nothing for `stalledMs` is
+ * ended: a peer gone without a FIN or RST would otherwise hold its `DASHBOARD_MAX_CLIENTS` place
+ * until TCP gives up.
+ */
+export function streamingClient(
+  write: (view: ClusterView) => Promise<unknown>,
+  end: () => void,
+  stalledMs = STALLED_CLIENT_MS,
+): DashboardClient {
+  let writingSince: number | undefined
+  const written = () => {
+    writingSince = undefined
+  }
+  return {
+    send(view) {
+      if (writingSince !== undefined) {
+        if (Date.now() - writingSince > stalledMs) end()
+        return
+      }
+      writingSince = Date.now()
+      write(view).then(written, written)
+    },
+    end,
+  }
+}
+
 export interface DashboardFeedOptions {
   /** Streams open at once; one more is refused (`DASHBOARD_MAX_CLIENTS`). */
   maxClients: number

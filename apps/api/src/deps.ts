@@ -1,4 +1,5 @@
 import {
+  type CacheStats,
   connectRedis,
   connectRedisCluster,
   createTieredCache,
@@ -29,8 +30,8 @@ export interface Deps {
   /** Undefined in mode `none`, which runs without Redis; a cluster client with REDIS_CLUSTER_NODES. */
   redis: Redis | Cluster | undefined
   cluster: ClusterStats | undefined
-  /** This replica's row of the cluster view, as of now. */
-  ownRow(): ReplicaStats
+  /** This replica's row of the cluster view, as of now (or of `stats`, a snapshot just taken). */
+  ownRow(stats?: CacheStats): ReplicaStats
   /** The producer behind every `/dashboard/events` stream. */
   dashboard: DashboardFeed
   metrics: Metrics
@@ -197,8 +198,8 @@ export function createDeps(
   const consistency = createConsistencySampler(env, pool, metrics.registry)
   const recentLag = new RecentLag()
   cache.events.on('invalidation-lag', ({ seconds }) => recentLag.observe(seconds))
-  const ownRow = (): ReplicaStats => ({
-    ...replicaRow(env.REPLICA_ID, env.CACHE_MODE, cache.stats(), Date.now(), consistency),
+  const ownRow = (stats = cache.stats()): ReplicaStats => ({
+    ...replicaRow(env.REPLICA_ID, env.CACHE_MODE, stats, Date.now(), consistency),
     ...recentLag.fields(),
   })
   const cluster = redis ? new ClusterStats(redis, PREFIX, ownRow) : undefined

@@ -1,15 +1,12 @@
 import type { OpenAPIHono } from '@hono/zod-openapi'
 import { type SSEStreamingApi, streamSSE } from 'hono/streaming'
 import type { AppEnv } from '../app-env.js'
-import type { ClusterView } from '../cluster-stats.js'
+import { streamingClient } from '../dashboard-feed.js'
 import type { Deps } from '../deps.js'
 import { ApiError } from '../errors.js'
 import { createRouter } from '../http/router.js'
 import { ErrorResponse } from '../http/schemas.js'
 import { DASHBOARD_PAGE } from './dashboard-page.js'
-
-/** How long a stream may take to accept one view before it is ended (a vanished peer). */
-const STALLED_CLIENT_MS = 30_000
 
 /**
  * The page may run only its own inline script and style and open its own event stream: a
@@ -65,29 +62,18 @@ export function dashboardRoutes(deps: Deps): OpenAPIHono<AppEnv> {
     const done = new Promise<void>((resolve) => {
       ended = resolve
     })
-    // A view is dropped for a client still taking the previous one: a stalled browser holds
-    // one view in memory at most, and sees the next one once it reads again.
-    // A client that has taken nothing for STALLED_CLIENT_MS is let go: a peer gone without a
-    // FIN or RST would otherwise hold its DASHBOARD_MAX_CLIENTS place until TCP gives up.
-    let writing = false
-    let writingSince = 0
-    const leave = dashboard.join({
-      send(view: ClusterView) {
-        if (!stream) return
-        if (writing) {
-          if (Date.now() - writingSince > STALLED_CLIENT_MS) ended()
-          return
-        }
-        writing = true
-        writingSince = Date.now()
-        const data = JSON.stringify({ replica_id: env.REPLICA_ID, cluster: view })
-        const written = () => {
-          writing = false
-        }
-        stream.writeSSE({ event: 'view', data }).then(written, written)
-      },
-      end: () => ended(),
-    })
+    const leave = dashboard.join(
+      streamingClient(
+        (view) =>
+          stream
+            ? stream.writeSSE({
+                event: 'view',
+                data: JSON.stringify({ replica_id: env.REPLICA_ID, cluster: view }),
+              })
+            : Promise.resolve(),
+        () => ended(),
+      ),
+    )
     if (!leave) {
       throw new ApiError(
         'DASHBOARD_FULL',

@@ -85,7 +85,8 @@ export function observabilityRoutes(deps: Deps): OpenAPIHono<AppEnv> {
 
   app.openapi(statsRoute, async (c) => {
     const s = cache.stats()
-    const own = deps.ownRow()
+    // One snapshot for both: this replica's fields and its row of the cluster view agree.
+    const own = deps.ownRow(s)
     const view = await clusterView(own, cluster?.recentRows)
     return c.json(
       {
