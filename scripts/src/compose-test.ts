@@ -16,7 +16,7 @@ import { CLUSTER_FILES, clusterScenarios } from './compose-test/cluster.js'
 import { Compose, docker, replicaIdOf } from './compose-test/compose.js'
 import { updateDocs } from './compose-test/docs.js'
 import { checkFiles, SECRETS, type Secrets } from './compose-test/files.js'
-import { describeFailures, Load } from './compose-test/load.js'
+import { describeFailures, Load, versionsOf, writesUnaccounted } from './compose-test/load.js'
 import { checkNginxLimits, checkOpsHidden, replicaGet } from './compose-test/nginx-ops.js'
 import { checkPostgresRole } from './compose-test/postgres-role.js'
 import { writeThenReadEverywhere } from './compose-test/read-your-writes.js'
@@ -294,6 +294,7 @@ async function scenarios(compose: Compose, base: string, secrets: Secrets): Prom
 
   // ---- scale down under load ---------------------------------------------------------------------
   step('--scale api=2 under the same load (replicas drain)')
+  const versionsBefore = await versionsOf(base, keys)
   load = new Load({ baseUrl: base, keys, readRate: 150, writeRate: 20 })
   await sleep(2_000)
   const scaleDown = await compose.must([
@@ -310,7 +311,20 @@ async function scenarios(compose: Compose, base: string, secrets: Secrets): Prom
   check(remaining.length === 2, `2 replicas left (${remaining.join(', ')})`)
   figure('scale 5→2: `up --scale` (3 replicas drain and stop)', seconds(scaleDown.ms))
   figure('scale 5→2: failed requests', describeFailures(report))
-  check(report.failed.length === 0, 'scale down: 0 failed requests')
+  // A replica's listener closes while Docker's DNS still names it (until its process exits), so
+  // a connection can be in its accept queue at that instant: the kernel resets it after nginx
+  // sent the request. nginx resends a GET elsewhere but not a POST (it cannot tell that the
+  // replica never read it): that write fails with 502 and changed nothing (docs/docker.md).
+  const refused = report.failed.filter((s) => s.method === 'POST' && s.status === 502)
+  const unaccounted = writesUnaccounted(report, versionsBefore, await versionsOf(base, keys))
+  check(
+    report.failed.length === refused.length,
+    `scale down: 0 failed reads, and no write failed but with 502 (${describeFailures(report)})`,
+  )
+  check(
+    unaccounted.length === 0,
+    `scale down: every key's version moved by its acknowledged writes: ${refused.length} refused write(s) changed nothing, no acknowledged one lost${unaccounted.length ? ` (not so for ${unaccounted.join(', ')})` : ''}`,
+  )
 
   // ---- docker kill one replica -------------------------------------------------------------------
   step('docker kill one api container under a read load')

@@ -1,4 +1,5 @@
 import { request } from 'node:http'
+import { connect, type Socket } from 'node:net'
 import postgres from 'postgres'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type ApiProcess, type Servers, startApiProcess, startServers } from './harness.js'
@@ -81,5 +82,42 @@ describe('graceful shutdown', () => {
     const rows = await sql`SELECT value FROM records WHERE key = 'in-flight'`
     await sql.end()
     expect(rows).toEqual([{ value: 'made it' }])
+  })
+
+  it('serves a request that arrives on a connection accepted just before the listener closed', async () => {
+    // nginx opens one connection per request: at the instant a replica stops accepting, one may
+    // be accepted with its request not read yet. Closing it as idle made nginx answer 502 to a
+    // POST, which it does not resend elsewhere.
+    replica = await startApiProcess(servers, { REPLICA_ID: 'accepts-then-drains' })
+    const { base, child, exited } = replica
+    const { hostname, port } = new URL(base)
+    const socket = await new Promise<Socket>((resolve, reject) => {
+      const opened = connect(Number(port), hostname, () => resolve(opened))
+      opened.once('error', reject)
+    })
+    // The replica has accepted it once it answers a request on another connection.
+    expect((await fetch(`${base}/health/live`)).status).toBe(200)
+    child.kill('SIGTERM')
+    await poll('the listener to close', () =>
+      fetch(`${base}/health/live`).then(
+        () => undefined,
+        () => true,
+      ),
+    )
+    const body = JSON.stringify({ key: 'accepted-before-close', value: 'served' })
+    const answer = new Promise<string>((resolve, reject) => {
+      let text = ''
+      socket.setEncoding('utf8')
+      socket.on('data', (chunk) => {
+        text += chunk
+      })
+      socket.on('end', () => resolve(text))
+      socket.on('error', reject)
+    })
+    socket.write(
+      `POST /write HTTP/1.1\r\nHost: ${hostname}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    )
+    expect(await answer).toMatch(/^HTTP\/1\.1 200 /)
+    expect(await exited).toBe(0)
   })
 })

@@ -1,9 +1,11 @@
 import { Agent, request } from 'node:http'
-import { sleep } from './report.js'
+import { http, sleep } from './report.js'
 
 /** One answer, or the lack of one. */
 export interface Sample {
   method: 'GET' | 'POST'
+  /** The key a POST wrote. */
+  key?: string | undefined
   /** HTTP status; 0 when there was no answer. */
   status: number
   /** Error code when there was no answer (ECONNRESET, timeout, ...). */
@@ -38,6 +40,8 @@ export interface LoadReport {
   firstSeen: Map<string, number>
   /** When each replica last answered. */
   lastSeen: Map<string, number>
+  /** Writes answered 200, by key. */
+  acknowledged: Map<string, number>
 }
 
 /**
@@ -86,6 +90,10 @@ export class Load {
       gets: this.#samples.filter((s) => s.method === 'GET').length,
       posts: this.#samples.filter((s) => s.method === 'POST').length,
       failed: this.#samples.filter((s) => s.status !== 200),
+      acknowledged: countBy(
+        this.#samples.filter((s) => s.method === 'POST' && s.status === 200),
+        (s) => s.key ?? '',
+      ),
       firstSeen: this.#firstSeen,
       lastSeen: this.#lastSeen,
     }
@@ -113,16 +121,16 @@ export class Load {
   }
 
   #write(): Promise<void> {
-    const body = JSON.stringify({ key: this.#key(), value: `v${this.#sequence}` })
-    return this.#send('POST', '/write', body)
+    const key = this.#key()
+    return this.#send('POST', '/write', JSON.stringify({ key, value: `v${this.#sequence}` }), key)
   }
 
-  #send(method: 'GET' | 'POST', path: string, body?: string): Promise<void> {
+  #send(method: 'GET' | 'POST', path: string, body?: string, key?: string): Promise<void> {
     const at = this.now()
     const url = new URL(this.#options.baseUrl)
     return new Promise((resolve) => {
-      const done = (sample: Omit<Sample, 'method' | 'at'>) => {
-        this.#samples.push({ method, at, ...sample })
+      const done = (sample: Omit<Sample, 'method' | 'key' | 'at'>) => {
+        this.#samples.push({ method, key, at, ...sample })
         if (sample.replica) {
           if (!this.#firstSeen.has(sample.replica)) this.#firstSeen.set(sample.replica, at)
           this.#lastSeen.set(sample.replica, at)
@@ -169,4 +177,40 @@ export function describeFailures(report: LoadReport): string {
   }
   const detail = [...counts].map(([what, n]) => `${what} ×${n}`).join(', ')
   return `${report.failed.length} failed of ${report.requests}${detail ? ` (${detail})` : ''}`
+}
+
+function countBy<T>(items: readonly T[], by: (item: T) => string): Map<string, number> {
+  const counts = new Map<string, number>()
+  for (const item of items) counts.set(by(item), (counts.get(by(item)) ?? 0) + 1)
+  return counts
+}
+
+/** Each key's current version, read through nginx (0 for a key that is not there). */
+export async function versionsOf(
+  base: string,
+  keys: readonly string[],
+): Promise<Map<string, number>> {
+  const versions = new Map<string, number>()
+  for (const key of keys) {
+    const answer = await http(base, 'GET', `/read/${encodeURIComponent(key)}`)
+    versions.set(key, answer.status === 200 ? Number(answer.json.version) : 0)
+  }
+  return versions
+}
+
+/**
+ * Keys whose version moved by other than their acknowledged writes between `before` and `after`:
+ * a write that failed was applied all the same, or an acknowledged one was lost. Every write of
+ * the load bumps its key's version by one, and nothing else writes these keys meanwhile.
+ */
+export function writesUnaccounted(
+  report: LoadReport,
+  before: ReadonlyMap<string, number>,
+  after: ReadonlyMap<string, number>,
+): string[] {
+  return [...after]
+    .filter(
+      ([key, version]) => version - (before.get(key) ?? 0) !== (report.acknowledged.get(key) ?? 0),
+    )
+    .map(([key]) => key)
 }
