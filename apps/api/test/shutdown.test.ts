@@ -86,8 +86,9 @@ describe('graceful shutdown', () => {
 
   it('serves a request that arrives on a connection accepted just before the listener closed', async () => {
     // nginx opens one connection per request: at the instant a replica stops accepting, one may
-    // be accepted with its request not read yet. Closing it as idle made nginx answer 502 to a
-    // POST, which it does not resend elsewhere.
+    // be accepted with its request not read yet. Node counts such a connection as active, not
+    // idle, so the drain serves it; were it closed as idle, nginx would answer a POST sent on it
+    // with 502 (it does not resend a POST elsewhere).
     replica = await startApiProcess(servers, { REPLICA_ID: 'accepts-then-drains' })
     const { base, child, exited } = replica
     const { hostname, port } = new URL(base)
