@@ -14,7 +14,7 @@ import { Redis } from 'ioredis'
 import { type Fault, type FaultName, type FaultWindow, UNKNOWN_GRACE_MS } from './fault.js'
 import { type PhaseStats, phaseStats, recoveryTime } from './measure.js'
 import { type Progress, seconds } from './progress.js'
-import { consistencyFigures } from './sli.js'
+import { settledConsistencyFigures } from './sli.js'
 import { crashRecorder, REPLICAS, startChaosStack } from './stack.js'
 import {
   hotKeyRequests,
@@ -168,7 +168,7 @@ export async function runFault(fault: Fault, options: FaultRunOptions): Promise<
     enter('draining')
     await Promise.all([load.stop(), hotLoad?.stop()])
     const loadEnd = history.now()
-    const sli = await consistencyFigures(stack.replicaUrl(1))
+    const sli = await settledConsistencyFigures(stack.replicaUrl(1))
 
     enter('checking')
     const finalVersions = await readVersions(stack.databaseUrl, keys.all)

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises'
 import { httpRequest } from '@strata/stack/http'
 
 /**
@@ -23,4 +24,25 @@ export async function consistencyFigures(replicaUrl: string): Promise<Record<str
   } catch {
     return {}
   }
+}
+
+/**
+ * The SLI once the run's last checks have landed: each sampled read is checked
+ * `CONSISTENCY_CHECK_DELAY` after it was served, and each replica's row of the cluster view is
+ * flushed once a second, so the figures are read again until the check count stays put across
+ * `quietMs` (past one flush), for at most `maxMs`.
+ */
+export async function settledConsistencyFigures(
+  replicaUrl: string,
+  { quietMs = 1_500, maxMs = 8_000 } = {},
+): Promise<Record<string, number>> {
+  const deadline = Date.now() + maxMs
+  let figures = await consistencyFigures(replicaUrl)
+  while (Date.now() + quietMs <= deadline) {
+    await sleep(quietMs)
+    const next = await consistencyFigures(replicaUrl)
+    if (next.sli_checks === figures.sli_checks) return next
+    figures = next
+  }
+  return figures
 }
