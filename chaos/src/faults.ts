@@ -1,3 +1,4 @@
+import { COMMIT_STATEMENT } from '@strata/testkit'
 import { CLUSTER_FAULTS } from './cluster-faults.js'
 import type { Fault, FaultContext, FaultName } from './fault.js'
 import {
@@ -239,7 +240,11 @@ export const FAULTS: Record<FaultName, Fault> = {
       let injectionDoneAt: number | undefined
       for (let cut = 1; cut <= COMMIT_CUTS && !context.signal.aborted; cut++) {
         // Writes reach the target through nginx several times a second: 10 s is ample.
-        await within(`a COMMIT on ${target}'s link`, 10_000, proxy.cutAfterClientMatch(/commit/i))
+        await within(
+          `a COMMIT on ${target}'s link`,
+          10_000,
+          proxy.cutAfterClientMatch(COMMIT_STATEMENT),
+        )
         injectionDoneAt ??= context.now()
         context.note(`${target}'s connection cut after it sent COMMIT (${cut}/${COMMIT_CUTS})`)
         if (cut < COMMIT_CUTS) await hold(context, COMMIT_CUT_GAP_MS)

@@ -1,4 +1,4 @@
-import { startTcpProxy, type TcpProxy } from '@strata/testkit'
+import { COMMIT_STATEMENT, startTcpProxy, type TcpProxy } from '@strata/testkit'
 import postgres from 'postgres'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { eventually, read, startCluster, startReplica, type TestReplica, write } from './harness.js'
@@ -47,7 +47,7 @@ describe('a write whose COMMIT reply is lost', () => {
     await write(api, 'lost-reply', 'v1')
     await databaseBack()
     const sentBefore = api.deps.cache.stats().invalidationsSent
-    const cut = proxy.cutAfterClientMatch(/COMMIT/i)
+    const cut = proxy.cutAfterClientMatch(COMMIT_STATEMENT)
     const response = await api.request('/write', { json: { key: 'lost-reply', value: 'v2' } })
     await cut
     expect(response.status).toBe(504)
@@ -71,7 +71,7 @@ describe('a write whose COMMIT reply is lost', () => {
   it('answers 504 OUTCOME_UNKNOWN for a delete too', async () => {
     await writeOnceBack('lost-delete', 'v1')
     await databaseBack()
-    const cut = proxy.cutAfterClientMatch(/COMMIT/i)
+    const cut = proxy.cutAfterClientMatch(COMMIT_STATEMENT)
     const response = await api.request('/delete', { json: { key: 'lost-delete' } })
     await cut
     expect(response.status).toBe(504)
@@ -185,7 +185,7 @@ describe('expected_version', () => {
     const key = 'cas-retry'
     await writeOnceBack(key, 'v1')
     await databaseBack()
-    const cut = proxy.cutAfterClientMatch(/COMMIT/i)
+    const cut = proxy.cutAfterClientMatch(COMMIT_STATEMENT)
     const first = await api.request('/write', { json: { key, value: 'v2', expected_version: 1 } })
     await cut
     expect(first.status).toBe(504)

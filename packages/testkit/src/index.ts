@@ -25,6 +25,7 @@ export { readOp, writeOp } from './ops.js'
 export { percentile } from './percentile.js'
 export { StrataClient, type StrataClientOptions } from './strata-client.js'
 export {
+  COMMIT_STATEMENT,
   type ProxyDirection,
   startTcpProxy,
   TcpProxy,

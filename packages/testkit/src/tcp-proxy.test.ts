@@ -1,7 +1,7 @@
 import { connect, type Socket } from 'node:net'
 import { type RedisServer, startRedisServer } from '@strata/test-servers'
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
-import { startTcpProxy, type TcpProxy } from './tcp-proxy.js'
+import { COMMIT_STATEMENT, startTcpProxy, type TcpProxy } from './tcp-proxy.js'
 
 /** A raw RESP connection: what the proxy forwards is bytes, so the test speaks bytes too. */
 class RawClient {
@@ -175,6 +175,22 @@ describe('TcpProxy', () => {
       await vi.waitFor(() => expect(proxy.connections).toBe(0))
     } finally {
       await redis.start()
+    }
+  })
+})
+
+describe('COMMIT_STATEMENT', () => {
+  it('matches a COMMIT statement as postgres.js sends it, and nothing that merely contains the word', () => {
+    for (const sent of ['P\0COMMIT AND CHAIN\0', 'Q\0\0\0\vCOMMIT\0', 'commit']) {
+      expect(sent).toMatch(COMMIT_STATEMENT)
+    }
+    for (const sent of [
+      'CASE WHEN t.tracked THEN pg_xact_commit_timestamp(r.xmin) END',
+      "current_setting('track_commit_timestamp')",
+      'INSERT INTO records VALUES ($1) -- cut-before-commit',
+      'committed',
+    ]) {
+      expect(sent).not.toMatch(COMMIT_STATEMENT)
     }
   })
 })

@@ -14,6 +14,14 @@ export interface TcpProxyOptions {
 export type ProxyDirection = 'to-server' | 'to-client'
 
 /**
+ * A PostgreSQL `COMMIT` statement (`COMMIT`, `COMMIT AND CHAIN`) in a client's bytes, for
+ * {@link TcpProxy.cutAfterClientMatch}. The word alone: `pg_xact_commit_timestamp` in the
+ * consistency SLI's check query, or a key such as `cut-before-commit` in a write, is not one (a
+ * plain /commit/i cut the SLI's check instead of a write's COMMIT).
+ */
+export const COMMIT_STATEMENT = /(?<![\w-])commit(?![\w-])/i
+
+/**
  * One direction of one connection: bytes are released in order, each no earlier than its
  * arrival plus the proxy's delay, and not at all while the proxy is stalled.
  */
@@ -167,7 +175,7 @@ export class TcpProxy {
    * not matched). Resolves once a connection has been cut this way; never, if nothing matches.
    *
    * @example
-   * const cut = proxy.cutAfterClientMatch(/COMMIT/i)
+   * const cut = proxy.cutAfterClientMatch(COMMIT_STATEMENT)
    * const response = await api.request('/write', …) // commits; the reply is lost
    * await cut
    */
